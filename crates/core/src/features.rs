@@ -1,0 +1,232 @@
+//! How rows become model features, shared by the data stage (fitting), the train stage
+//! (encoding) and `predict` (applying both to new raw rows).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::schema;
+
+/// One continuous column's fitted transform: clip to `[clip_lower, clip_upper]`, fill a missing
+/// value with `fill`, then min-max scale with `[min, max]` to `[0, 1]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContinuousTransform {
+    pub name: String,
+    pub clip_lower: f64,
+    pub clip_upper: f64,
+    pub fill: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl ContinuousTransform {
+    pub fn clip(&self, x: f64) -> f64 {
+        x.max(self.clip_lower).min(self.clip_upper)
+    }
+
+    pub fn scale(&self, x: f64) -> f64 {
+        let range = self.max - self.min;
+        if range > 0.0 {
+            (x - self.min) / range
+        } else {
+            0.0
+        }
+    }
+
+    /// The full transform of one raw value (`None` = missing).
+    pub fn apply(&self, x: Option<f64>) -> f64 {
+        let v = match x {
+            Some(v) if v.is_finite() => self.clip(v),
+            _ => self.fill,
+        };
+        self.scale(v)
+    }
+}
+
+/// The min-max scaler alone (`scaler.json`), as the notebook saved it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scaler {
+    pub kind: String,
+    pub feature_range: [f64; 2],
+    pub columns: Vec<ScalerColumn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScalerColumn {
+    pub name: String,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Everything the data stage fitted, enough to clean a raw row at inference time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    pub continuous: Vec<ContinuousTransform>,
+    /// Mode of each categorical column, used to fill missing values.
+    pub categorical_modes: BTreeMap<String, String>,
+    /// Value that replaces a missing `customer_code` (before mode imputation).
+    pub customer_code_missing: String,
+}
+
+impl Preprocessing {
+    pub fn scaler(&self) -> Scaler {
+        Scaler {
+            kind: "MinMaxScaler".into(),
+            feature_range: [0.0, 1.0],
+            columns: self
+                .continuous
+                .iter()
+                .map(|c| ScalerColumn { name: c.name.clone(), min: c.min, max: c.max })
+                .collect(),
+        }
+    }
+
+    /// Clean one raw row (column name -> raw text, empty = missing) into gold-row values.
+    /// Numbers come back formatted, so the result feeds [`FeatureSpec::encode`].
+    pub fn apply_raw(
+        &self,
+        get: &dyn Fn(&str) -> Option<String>,
+        row_label: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for t in &self.continuous {
+            let raw = get(&t.name).filter(|s| !s.trim().is_empty());
+            let v = match raw {
+                None => None,
+                Some(s) => Some(s.trim().parse::<f64>().map_err(|_| Error::Invalid {
+                    path: row_label.into(),
+                    message: format!("column `{}`: expected a number, found {s:?}", t.name),
+                })?),
+            };
+            out.insert(t.name.clone(), t.apply(v).to_string());
+        }
+        for (col, mode) in &self.categorical_modes {
+            let raw = get(col).filter(|s| !s.trim().is_empty());
+            let v = match raw {
+                Some(s) => s,
+                None if col == schema::CUSTOMER_CODE => self.customer_code_missing.clone(),
+                None => mode.clone(),
+            };
+            out.insert(col.clone(), v);
+        }
+        let source = out.get(schema::SOURCE).cloned().unwrap_or_default();
+        out.insert(schema::BIN_SOURCE.into(), schema::bin_source(&source).into());
+        Ok(out)
+    }
+}
+
+/// One one-hot encoded categorical column: `levels` are all levels seen in training (sorted);
+/// the first is dropped, each other level becomes a `<name>_<level>` feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncodedColumn {
+    pub name: String,
+    pub levels: Vec<String>,
+}
+
+/// How a gold row becomes a feature vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    pub numeric: Vec<String>,
+    pub categorical: Vec<EncodedColumn>,
+    pub target: String,
+}
+
+impl FeatureSpec {
+    /// Fit on the categorical levels seen in training rows.
+    pub fn fit(numeric: &[&str], categorical: &[(&str, Vec<String>)], target: &str) -> FeatureSpec {
+        FeatureSpec {
+            numeric: numeric.iter().map(|s| s.to_string()).collect(),
+            categorical: categorical
+                .iter()
+                .map(|(name, seen)| {
+                    let mut levels = seen.clone();
+                    levels.sort();
+                    levels.dedup();
+                    EncodedColumn { name: name.to_string(), levels }
+                })
+                .collect(),
+            target: target.into(),
+        }
+    }
+
+    /// Feature names in model order: numeric columns, then the kept dummies.
+    pub fn feature_names(&self) -> Vec<String> {
+        let mut names = self.numeric.clone();
+        for c in &self.categorical {
+            for level in c.levels.iter().skip(1) {
+                names.push(format!("{}_{}", c.name, level));
+            }
+        }
+        names
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.numeric.len()
+            + self.categorical.iter().map(|c| c.levels.len().saturating_sub(1)).sum::<usize>()
+    }
+
+    /// Encode one row; `get` returns a column's text. A level not seen in training encodes as the
+    /// dropped first level (all dummies zero).
+    pub fn encode(&self, get: &dyn Fn(&str) -> Option<String>, row_label: &str) -> Result<Vec<f64>> {
+        let mut out = Vec::with_capacity(self.n_features());
+        for n in &self.numeric {
+            let s = get(n).ok_or_else(|| Error::Invalid {
+                path: row_label.into(),
+                message: format!("column `{n}` is missing"),
+            })?;
+            let v: f64 = s.trim().parse().map_err(|_| Error::Invalid {
+                path: row_label.into(),
+                message: format!("column `{n}`: expected a number, found {s:?}"),
+            })?;
+            out.push(v);
+        }
+        for c in &self.categorical {
+            let v = get(&c.name).ok_or_else(|| Error::Invalid {
+                path: row_label.into(),
+                message: format!("column `{}` is missing", c.name),
+            })?;
+            for level in c.levels.iter().skip(1) {
+                out.push(if *level == v { 1.0 } else { 0.0 });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_first_encoding() {
+        let spec = FeatureSpec::fit(
+            &["purchases"],
+            &[
+                ("customer_group", vec!["2".into(), "1".into(), "3".into(), "2".into()]),
+                ("source", vec!["signup".into()]),
+            ],
+            "lead_indicator",
+        );
+        assert_eq!(spec.feature_names(), vec!["purchases", "customer_group_2", "customer_group_3"]);
+        let row: BTreeMap<&str, &str> =
+            [("purchases", "0.5"), ("customer_group", "3"), ("source", "signup")].into();
+        let get = |k: &str| row.get(k).map(|s| s.to_string());
+        assert_eq!(spec.encode(&get, "row 1").unwrap(), vec![0.5, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn continuous_transform_chain() {
+        let t = ContinuousTransform {
+            name: "x".into(),
+            clip_lower: 0.0,
+            clip_upper: 10.0,
+            fill: 4.0,
+            min: 0.0,
+            max: 8.0,
+        };
+        assert_eq!(t.apply(Some(20.0)), 1.25);
+        assert_eq!(t.apply(None), 0.5);
+        assert_eq!(t.apply(Some(-3.0)), 0.0);
+    }
+}

@@ -1,0 +1,471 @@
+//! `params.toml`: every knob of the pipeline, parsed once and validated into [`Params`].
+//!
+//! Unknown keys are rejected by serde (`deny_unknown_fields`), bad values by [`Params::validate`];
+//! both errors name the offending key.
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::hash::sha256_hex;
+
+/// The params file the stages read unless `--params` says otherwise.
+pub const DEFAULT_PARAMS_FILE: &str = "params.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    pub data: DataParams,
+    pub train: TrainParams,
+    pub evaluate: EvaluateParams,
+    pub deploy: DeployParams,
+    pub tracking: TrackingParams,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataParams {
+    /// First day kept (inclusive), `YYYY-MM-DD`.
+    pub min_date: String,
+    /// Last day kept (inclusive), `YYYY-MM-DD`; empty means today.
+    pub max_date: String,
+    /// Raw columns dropped before cleaning.
+    pub drop_columns: Vec<String>,
+    /// Keep only rows whose `source` equals this; empty keeps every source.
+    pub source_filter: String,
+    /// Continuous columns are clipped to mean ± sigma · std (sample std).
+    pub outlier_sigma: f64,
+    /// How missing continuous values are filled.
+    pub impute: Impute,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Impute {
+    Mean,
+    Median,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainParams {
+    /// Fraction of the gold rows held out as the test split (stratified).
+    pub test_size: f64,
+    /// Seed of every random draw: split, folds, search candidates, XGBoost sampling.
+    pub seed: u64,
+    /// Score the randomized search maximises.
+    pub scoring: Metric,
+    pub xgboost: XgboostParams,
+    pub logistic: LogisticParams,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct XgboostParams {
+    pub enabled: bool,
+    /// Randomized-search budget: candidates drawn from the search space.
+    pub n_candidates: usize,
+    /// Stratified folds per candidate.
+    pub cv_folds: usize,
+    /// Trees in the random forest (`num_parallel_tree`).
+    pub n_estimators: usize,
+    pub colsample_bynode: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogisticParams {
+    pub enabled: bool,
+    pub n_candidates: usize,
+    pub cv_folds: usize,
+    pub max_iterations: u64,
+}
+
+/// Metrics the search, the selection and the champion comparison can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Accuracy,
+    F1,
+    F1Macro,
+    F1Weighted,
+    RocAuc,
+    PrAuc,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::F1 => "f1",
+            Metric::F1Macro => "f1_macro",
+            Metric::F1Weighted => "f1_weighted",
+            Metric::RocAuc => "roc_auc",
+            Metric::PrAuc => "pr_auc",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluateParams {
+    /// Metric (on the test split) that picks the best model and compares it with the champion.
+    pub selection_metric: Metric,
+    /// The challenger must beat the current champion by at least this much to be promoted.
+    pub promotion_margin: f64,
+    /// Probability threshold for the positive class.
+    pub threshold: f64,
+    /// Quality gate: the chosen model must reach these or the stage fails.
+    pub min_f1_weighted: f64,
+    pub min_accuracy: f64,
+    pub min_roc_auc: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stage {
+    Staging,
+    Production,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Staging => "Staging",
+            Stage::Production => "Production",
+        }
+    }
+    /// The registry alias that marks the holder of this stage.
+    pub fn alias(self) -> &'static str {
+        match self {
+            Stage::Staging => "challenger",
+            Stage::Production => "champion",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeployParams {
+    /// Registered model name.
+    pub model_name: String,
+    /// Stage the promoted version is moved to.
+    pub stage: Stage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingParams {
+    pub experiment_name: String,
+}
+
+impl Default for DataParams {
+    fn default() -> Self {
+        DataParams {
+            min_date: "2024-01-01".into(),
+            max_date: "2024-01-31".into(),
+            drop_columns: [
+                "is_active",
+                "marketing_consent",
+                "first_booking",
+                "existing_customer",
+                "last_seen",
+                "domain",
+                "country",
+                "visited_learn_more_before_booking",
+                "visited_faq",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            source_filter: "signup".into(),
+            outlier_sigma: 2.0,
+            impute: Impute::Mean,
+        }
+    }
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        TrainParams {
+            test_size: 0.15,
+            seed: 42,
+            scoring: Metric::Accuracy,
+            xgboost: XgboostParams::default(),
+            logistic: LogisticParams::default(),
+        }
+    }
+}
+
+impl Default for XgboostParams {
+    fn default() -> Self {
+        XgboostParams {
+            enabled: true,
+            n_candidates: 10,
+            cv_folds: 10,
+            n_estimators: 100,
+            colsample_bynode: 0.8,
+        }
+    }
+}
+
+impl Default for LogisticParams {
+    fn default() -> Self {
+        LogisticParams {
+            enabled: true,
+            n_candidates: 10,
+            cv_folds: 3,
+            max_iterations: 100,
+        }
+    }
+}
+
+impl Default for EvaluateParams {
+    fn default() -> Self {
+        EvaluateParams {
+            selection_metric: Metric::F1Weighted,
+            promotion_margin: 0.0,
+            threshold: 0.5,
+            min_f1_weighted: 0.7,
+            min_accuracy: 0.7,
+            min_roc_auc: 0.7,
+        }
+    }
+}
+
+impl Default for DeployParams {
+    fn default() -> Self {
+        DeployParams {
+            model_name: "lead_model".into(),
+            stage: Stage::Staging,
+        }
+    }
+}
+
+impl Default for TrackingParams {
+    fn default() -> Self {
+        TrackingParams {
+            experiment_name: "lead-conversion".into(),
+        }
+    }
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            data: DataParams::default(),
+            train: TrainParams::default(),
+            evaluate: EvaluateParams::default(),
+            deploy: DeployParams::default(),
+            tracking: TrackingParams::default(),
+        }
+    }
+}
+
+fn bad(key: &str, message: impl Into<String>) -> Error {
+    Error::ParamValue {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+fn parse_date(key: &str, value: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| bad(key, format!("must be a date YYYY-MM-DD, got {value:?}")))
+}
+
+fn unit_interval(key: &str, v: f64, open_low: bool) -> Result<()> {
+    let ok = v.is_finite() && v <= 1.0 && if open_low { v > 0.0 } else { v >= 0.0 };
+    if ok {
+        Ok(())
+    } else {
+        let lo = if open_low { "(0" } else { "[0" };
+        Err(bad(key, format!("must be in {lo}, 1], got {v}")))
+    }
+}
+
+impl Params {
+    /// Read, parse and validate a params file.
+    pub fn load(path: &Path) -> Result<Params> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        Params::from_toml(&text).map_err(|e| match e {
+            Error::Params { message, .. } => Error::Params {
+                path: path.to_path_buf(),
+                message,
+            },
+            Error::ParamValue { key, message } => Error::Params {
+                path: path.to_path_buf(),
+                message: format!("`{key}` {message}"),
+            },
+            other => other,
+        })
+    }
+
+    /// Load `path` if given, else `params.toml` in the working directory if present, else defaults.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Params> {
+        match path {
+            Some(p) => Params::load(p),
+            None if Path::new(DEFAULT_PARAMS_FILE).exists() => {
+                Params::load(Path::new(DEFAULT_PARAMS_FILE))
+            }
+            None => Ok(Params::default()),
+        }
+    }
+
+    pub fn from_toml(text: &str) -> Result<Params> {
+        let params: Params = toml::from_str(text).map_err(|e| Error::Params {
+            path: DEFAULT_PARAMS_FILE.into(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        params.validate()?;
+        Ok(params)
+    }
+
+    /// Check every value once; later code relies on these invariants.
+    pub fn validate(&self) -> Result<()> {
+        let d = &self.data;
+        let min = parse_date("data.min_date", &d.min_date)?;
+        if !d.max_date.is_empty() {
+            let max = parse_date("data.max_date", &d.max_date)?;
+            if max < min {
+                return Err(bad(
+                    "data.max_date",
+                    format!("({max}) is before data.min_date ({min})"),
+                ));
+            }
+        }
+        if !(d.outlier_sigma.is_finite() && d.outlier_sigma > 0.0) {
+            return Err(bad(
+                "data.outlier_sigma",
+                format!("must be a positive number, got {}", d.outlier_sigma),
+            ));
+        }
+        for c in &d.drop_columns {
+            if crate::schema::PROTECTED_COLUMNS.contains(&c.as_str()) {
+                return Err(bad(
+                    "data.drop_columns",
+                    format!("cannot drop `{c}`: later stages need it"),
+                ));
+            }
+        }
+        let t = &self.train;
+        if !(t.test_size.is_finite() && t.test_size > 0.0 && t.test_size < 1.0) {
+            return Err(bad(
+                "train.test_size",
+                format!("must be in (0, 1), got {}", t.test_size),
+            ));
+        }
+        if !t.xgboost.enabled && !t.logistic.enabled {
+            return Err(bad(
+                "train",
+                "switches off both models: enable train.xgboost or train.logistic",
+            ));
+        }
+        let x = &t.xgboost;
+        if x.enabled {
+            if x.n_candidates == 0 {
+                return Err(bad("train.xgboost.n_candidates", "must be at least 1, got 0"));
+            }
+            if x.cv_folds < 2 {
+                return Err(bad(
+                    "train.xgboost.cv_folds",
+                    format!("must be at least 2, got {}", x.cv_folds),
+                ));
+            }
+            if x.n_estimators == 0 {
+                return Err(bad("train.xgboost.n_estimators", "must be at least 1, got 0"));
+            }
+            unit_interval("train.xgboost.colsample_bynode", x.colsample_bynode, true)?;
+        }
+        let l = &t.logistic;
+        if l.enabled {
+            if l.n_candidates == 0 {
+                return Err(bad("train.logistic.n_candidates", "must be at least 1, got 0"));
+            }
+            if l.cv_folds < 2 {
+                return Err(bad(
+                    "train.logistic.cv_folds",
+                    format!("must be at least 2, got {}", l.cv_folds),
+                ));
+            }
+            if l.max_iterations == 0 {
+                return Err(bad("train.logistic.max_iterations", "must be at least 1, got 0"));
+            }
+        }
+        let e = &self.evaluate;
+        if !(e.promotion_margin.is_finite() && e.promotion_margin >= 0.0) {
+            return Err(bad(
+                "evaluate.promotion_margin",
+                format!("must be >= 0, got {}", e.promotion_margin),
+            ));
+        }
+        unit_interval("evaluate.threshold", e.threshold, true)?;
+        unit_interval("evaluate.min_f1_weighted", e.min_f1_weighted, false)?;
+        unit_interval("evaluate.min_accuracy", e.min_accuracy, false)?;
+        unit_interval("evaluate.min_roc_auc", e.min_roc_auc, false)?;
+        let name = &self.deploy.model_name;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(bad(
+                "deploy.model_name",
+                format!("must be non-empty and use only letters, digits, _ - . (got {name:?})"),
+            ));
+        }
+        if self.tracking.experiment_name.trim().is_empty() {
+            return Err(bad("tracking.experiment_name", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The date window `[min, max]`; an empty `max_date` resolves to `today`.
+    pub fn date_window(&self, today: NaiveDate) -> (NaiveDate, NaiveDate) {
+        let min = NaiveDate::parse_from_str(&self.data.min_date, "%Y-%m-%d")
+            .unwrap_or(NaiveDate::MIN);
+        let max = if self.data.max_date.is_empty() {
+            today
+        } else {
+            NaiveDate::parse_from_str(&self.data.max_date, "%Y-%m-%d").unwrap_or(NaiveDate::MAX)
+        };
+        (min, max)
+    }
+
+    /// Hash of the whole params set (canonical JSON), recorded in run metadata.
+    pub fn hash(&self) -> String {
+        sha256_hex(serde_json::to_string(self).unwrap_or_default().as_bytes())
+    }
+
+    /// Hash of one section, for stage fingerprints.
+    pub fn section_hash<T: Serialize>(section: &T) -> String {
+        sha256_hex(serde_json::to_string(section).unwrap_or_default().as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Params::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Params::from_toml("[data]\nmin_dat = \"2024-01-01\"\n").unwrap_err();
+        assert!(err.to_string().contains("min_dat"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = Params::from_toml("[train]\ntest_size = 1.5\n").unwrap_err();
+        assert!(err.to_string().contains("train.test_size"), "{err}");
+        let err = Params::from_toml("[data]\nmax_date = \"2023-01-01\"\n").unwrap_err();
+        assert!(err.to_string().contains("data.max_date"), "{err}");
+        let err = Params::from_toml("[train.xgboost]\nn_candidates = 0\n").unwrap_err();
+        assert!(err.to_string().contains("n_candidates"), "{err}");
+    }
+}

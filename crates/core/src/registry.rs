@@ -1,0 +1,422 @@
+//! Model registry in MLflow's file layout, inside the tracking store:
+//!
+//! ```text
+//! mlruns/models/<name>/meta.yaml
+//! mlruns/models/<name>/tags/<key>
+//! mlruns/models/<name>/aliases/<alias>          (file content: the version number)
+//! mlruns/models/<name>/version-<n>/meta.yaml
+//! mlruns/models/<name>/version-<n>/tags/<key>
+//! ```
+//!
+//! Every mutation holds an exclusive file lock (`mlruns/models/.leadflow.lock`), so concurrent
+//! deploys never lose or duplicate a version; every file is replaced atomically, so a crash
+//! never leaves a half-written entry. A damaged entry is reported, never overwritten.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::artifacts::write_atomic;
+use crate::error::{Error, IoContext, Result};
+use crate::tracking::{now_millis, FileStore};
+use crate::yaml::{self, Value};
+
+pub const STAGES: &[&str] = &["None", "Staging", "Production", "Archived"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelVersion {
+    pub name: String,
+    pub version: u64,
+    pub source: String,
+    pub run_id: String,
+    pub current_stage: String,
+    pub status: String,
+    pub creation_timestamp: i64,
+    pub last_updated_timestamp: i64,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    pub aliases: Vec<String>,
+}
+
+/// What deploy and evaluate need from a model registry.
+pub trait Registry: Send + Sync {
+    /// Register `source` from `run_id` as a new version, or return the version already
+    /// registered for that run (idempotent). The bool is true when a version was created.
+    fn register_version(
+        &self,
+        name: &str,
+        source: &str,
+        run_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(ModelVersion, bool)>;
+    fn get_version(&self, name: &str, version: u64) -> Result<ModelVersion>;
+    /// All versions, oldest first. `Ok(vec![])` when the model is not registered.
+    fn list_versions(&self, name: &str) -> Result<Vec<ModelVersion>>;
+    /// Move a version to `stage`; with `archive_existing`, other holders of that stage are moved
+    /// to Archived. Returns the archived version numbers.
+    fn transition_stage(
+        &self,
+        name: &str,
+        version: u64,
+        stage: &str,
+        archive_existing: bool,
+    ) -> Result<Vec<u64>>;
+    fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()>;
+    fn get_by_alias(&self, name: &str, alias: &str) -> Result<Option<ModelVersion>>;
+    fn set_version_tag(&self, name: &str, version: u64, key: &str, value: &str) -> Result<()>;
+}
+
+fn reg_err(msg: impl Into<String>) -> Error {
+    Error::Registry(msg.into())
+}
+
+/// An exclusive advisory lock, released when dropped.
+#[derive(Debug)]
+pub struct FileLock(#[allow(dead_code)] File);
+
+pub fn lock_file(path: &Path) -> Result<FileLock> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).at(parent)?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .at(path)?;
+    f.lock().at(path)?;
+    Ok(FileLock(f))
+}
+
+pub fn check_stage(stage: &str) -> Result<&'static str> {
+    STAGES
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(stage))
+        .copied()
+        .ok_or_else(|| reg_err(format!("unknown stage {stage:?}; expected one of {STAGES:?}")))
+}
+
+pub fn check_alias(alias: &str) -> Result<()> {
+    let ok = !alias.is_empty()
+        && alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !alias.starts_with('v');
+    if ok {
+        Ok(())
+    } else {
+        Err(reg_err(format!(
+            "invalid alias {alias:?}: use letters, digits, _ or -, not starting with 'v'"
+        )))
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.contains('/') || name.contains("..") || name.starts_with('.') {
+        return Err(reg_err(format!("invalid registered model name {name:?}")));
+    }
+    Ok(())
+}
+
+impl FileStore {
+    fn models_dir(&self) -> PathBuf {
+        self.root().join("models")
+    }
+
+    fn model_dir(&self, name: &str) -> PathBuf {
+        self.models_dir().join(name)
+    }
+
+    fn lock_registry(&self) -> Result<FileLock> {
+        lock_file(&self.models_dir().join(".leadflow.lock"))
+    }
+
+    fn version_numbers(&self, name: &str) -> Result<Vec<u64>> {
+        let dir = self.model_dir(name);
+        let mut out = Vec::new();
+        if !dir.exists() {
+            return Ok(out);
+        }
+        for entry in std::fs::read_dir(&dir).at(&dir)? {
+            let entry = entry.at(&dir)?;
+            let n = entry.file_name().to_string_lossy().to_string();
+            if let Some(v) = n.strip_prefix("version-").and_then(|v| v.parse::<u64>().ok()) {
+                out.push(v);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn aliases_of(&self, name: &str) -> Result<BTreeMap<String, u64>> {
+        let dir = self.model_dir(name).join("aliases");
+        let mut out = BTreeMap::new();
+        if !dir.exists() {
+            return Ok(out);
+        }
+        for entry in std::fs::read_dir(&dir).at(&dir)? {
+            let entry = entry.at(&dir)?;
+            let alias = entry.file_name().to_string_lossy().to_string();
+            if alias.starts_with('.') {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).at(entry.path())?;
+            let v = text.trim().parse::<u64>().map_err(|_| {
+                reg_err(format!(
+                    "{}: damaged alias entry (expected a version number, found {:?})",
+                    entry.path().display(),
+                    text.trim()
+                ))
+            })?;
+            out.insert(alias, v);
+        }
+        Ok(out)
+    }
+
+    fn read_version(&self, name: &str, version: u64) -> Result<ModelVersion> {
+        let dir = self.model_dir(name).join(format!("version-{version}"));
+        let meta = dir.join("meta.yaml");
+        if !meta.exists() {
+            return Err(reg_err(format!(
+                "{}: damaged version entry (meta.yaml is missing)",
+                dir.display()
+            )));
+        }
+        let text = std::fs::read_to_string(&meta).at(&meta)?;
+        let damaged = |what: &str| reg_err(format!("{}: damaged version entry ({what})", meta.display()));
+        let m = yaml::parse(&text).ok_or_else(|| damaged("not a flat YAML mapping"))?;
+        let field = |k: &str| m.get(k).cloned().ok_or_else(|| damaged(&format!("field `{k}` is missing")));
+        let v: u64 = field("version")?.parse().map_err(|_| damaged("`version` is not a number"))?;
+        if v != version {
+            return Err(damaged(&format!("`version` says {v}, directory says {version}")));
+        }
+        let stage = field("current_stage")?;
+        check_stage(&stage).map_err(|_| damaged(&format!("unknown stage {stage:?}")))?;
+        let tags = read_tags(&dir.join("tags"))?;
+        let aliases = self
+            .aliases_of(name)?
+            .into_iter()
+            .filter(|(_, av)| *av == version)
+            .map(|(a, _)| a)
+            .collect();
+        Ok(ModelVersion {
+            name: field("name")?,
+            version,
+            source: field("source")?,
+            run_id: m.get("run_id").cloned().unwrap_or_default(),
+            current_stage: stage,
+            status: m.get("status").cloned().unwrap_or_else(|| "READY".into()),
+            creation_timestamp: m.get("creation_timestamp").and_then(|s| s.parse().ok()).unwrap_or(0),
+            last_updated_timestamp: m
+                .get("last_updated_timestamp")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+            description: m.get("description").cloned().unwrap_or_default(),
+            tags,
+            aliases,
+        })
+    }
+
+    fn write_version(&self, mv: &ModelVersion) -> Result<()> {
+        let dir = self.model_dir(&mv.name).join(format!("version-{}", mv.version));
+        let text = yaml::emit(&[
+            ("creation_timestamp", Value::Int(mv.creation_timestamp)),
+            ("current_stage", Value::Str(mv.current_stage.clone())),
+            ("description", Value::Str(mv.description.clone())),
+            ("last_updated_timestamp", Value::Int(mv.last_updated_timestamp)),
+            ("name", Value::Str(mv.name.clone())),
+            ("run_id", Value::Str(mv.run_id.clone())),
+            ("run_link", Value::Str(String::new())),
+            ("source", Value::Str(mv.source.clone())),
+            ("status", Value::Str(mv.status.clone())),
+            ("status_message", Value::Str(String::new())),
+            ("storage_location", Value::Str(mv.source.clone())),
+            ("user_id", Value::Str(String::new())),
+            ("version", Value::Int(mv.version as i64)),
+        ]);
+        write_atomic(&dir.join("meta.yaml"), text.as_bytes())
+    }
+
+    fn ensure_model(&self, name: &str) -> Result<()> {
+        let meta = self.model_dir(name).join("meta.yaml");
+        if meta.exists() {
+            return Ok(());
+        }
+        let now = now_millis();
+        let text = yaml::emit(&[
+            ("creation_timestamp", Value::Int(now)),
+            ("description", Value::Str(String::new())),
+            ("last_updated_timestamp", Value::Int(now)),
+            ("name", Value::Str(name.into())),
+        ]);
+        write_atomic(&meta, text.as_bytes())
+    }
+}
+
+fn read_tags(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        let k = entry.file_name().to_string_lossy().to_string();
+        if k.starts_with('.') {
+            continue;
+        }
+        out.insert(k, std::fs::read_to_string(entry.path()).at(entry.path())?);
+    }
+    Ok(out)
+}
+
+impl Registry for FileStore {
+    fn register_version(
+        &self,
+        name: &str,
+        source: &str,
+        run_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(ModelVersion, bool)> {
+        check_name(name)?;
+        let _lock = self.lock_registry()?;
+        self.ensure_model(name)?;
+        let numbers = self.version_numbers(name)?;
+        for &v in &numbers {
+            let mv = self.read_version(name, v)?;
+            if !run_id.is_empty() && mv.run_id == run_id {
+                return Ok((mv, false));
+            }
+        }
+        // Numbers never go back, even past a removed or damaged entry.
+        let version = numbers.last().map_or(1, |v| v + 1);
+        let now = now_millis();
+        let mv = ModelVersion {
+            name: name.into(),
+            version,
+            source: source.into(),
+            run_id: run_id.into(),
+            current_stage: "None".into(),
+            status: "READY".into(),
+            creation_timestamp: now,
+            last_updated_timestamp: now,
+            description: String::new(),
+            tags: tags.iter().cloned().collect(),
+            aliases: vec![],
+        };
+        let dir = self.model_dir(name).join(format!("version-{version}"));
+        for (k, v) in tags {
+            write_atomic(&dir.join("tags").join(k), v.as_bytes())?;
+        }
+        self.write_version(&mv)?;
+        Ok((mv, true))
+    }
+
+    fn get_version(&self, name: &str, version: u64) -> Result<ModelVersion> {
+        check_name(name)?;
+        if !self.model_dir(name).join(format!("version-{version}")).exists() {
+            return Err(reg_err(format!("model {name:?} has no version {version}")));
+        }
+        self.read_version(name, version)
+    }
+
+    fn list_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
+        check_name(name)?;
+        self.version_numbers(name)?
+            .into_iter()
+            .map(|v| self.read_version(name, v))
+            .collect()
+    }
+
+    fn transition_stage(
+        &self,
+        name: &str,
+        version: u64,
+        stage: &str,
+        archive_existing: bool,
+    ) -> Result<Vec<u64>> {
+        let stage = check_stage(stage)?;
+        let _lock = self.lock_registry()?;
+        let mut target = self.get_version(name, version)?;
+        let mut archived = Vec::new();
+        let now = now_millis();
+        if archive_existing && stage != "None" && stage != "Archived" {
+            for mut other in self.list_versions(name)? {
+                if other.version != version && other.current_stage == stage {
+                    other.current_stage = "Archived".into();
+                    other.last_updated_timestamp = now;
+                    self.write_version(&other)?;
+                    archived.push(other.version);
+                }
+            }
+        }
+        target.current_stage = stage.into();
+        target.last_updated_timestamp = now;
+        self.write_version(&target)?;
+        Ok(archived)
+    }
+
+    fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        check_alias(alias)?;
+        let _lock = self.lock_registry()?;
+        self.get_version(name, version)?;
+        let p = self.model_dir(name).join("aliases").join(alias);
+        write_atomic(&p, version.to_string().as_bytes())
+    }
+
+    fn get_by_alias(&self, name: &str, alias: &str) -> Result<Option<ModelVersion>> {
+        check_alias(alias)?;
+        check_name(name)?;
+        match self.aliases_of(name)?.get(alias) {
+            Some(&v) => self.get_version(name, v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn set_version_tag(&self, name: &str, version: u64, key: &str, value: &str) -> Result<()> {
+        let _lock = self.lock_registry()?;
+        self.get_version(name, version)?;
+        if key.is_empty() || key.contains('/') || key.contains("..") {
+            return Err(reg_err(format!("invalid tag name {key:?}")));
+        }
+        let p = self.model_dir(name).join(format!("version-{version}")).join("tags").join(key);
+        write_atomic(&p, value.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_is_idempotent_and_numbers_increase() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileStore::open(dir.path()).unwrap();
+        let (v1, created) = s.register_version("m", "file:///a", "run1", &[]).unwrap();
+        assert!(created);
+        assert_eq!(v1.version, 1);
+        let (again, created) = s.register_version("m", "file:///a", "run1", &[]).unwrap();
+        assert!(!created);
+        assert_eq!(again.version, 1);
+        let (v2, _) = s.register_version("m", "file:///b", "run2", &[]).unwrap();
+        assert_eq!(v2.version, 2);
+        s.transition_stage("m", 1, "Staging", true).unwrap();
+        let archived = s.transition_stage("m", 2, "Staging", true).unwrap();
+        assert_eq!(archived, vec![1]);
+        assert_eq!(s.get_version("m", 1).unwrap().current_stage, "Archived");
+        s.set_alias("m", "challenger", 2).unwrap();
+        assert_eq!(s.get_by_alias("m", "challenger").unwrap().unwrap().version, 2);
+        assert!(s.transition_stage("m", 2, "Prod", true).is_err());
+        assert!(s.set_alias("m", "v1", 2).is_err());
+    }
+
+    #[test]
+    fn damaged_entry_is_reported_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FileStore::open(dir.path()).unwrap();
+        s.register_version("m", "file:///a", "run1", &[]).unwrap();
+        let meta = s.model_dir("m").join("version-1/meta.yaml");
+        std::fs::write(&meta, "garbage without colon\n").unwrap();
+        let err = s.register_version("m", "file:///b", "run2", &[]).unwrap_err();
+        assert!(err.to_string().contains("version-1"), "{err}");
+        assert_eq!(std::fs::read_to_string(&meta).unwrap(), "garbage without colon\n");
+        assert!(!s.model_dir("m").join("version-2").exists());
+    }
+}

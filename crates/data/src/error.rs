@@ -1,0 +1,32 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the data stage; each message names the file and the place.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: file not found (pass --raw, set LEADFLOW_RAW, or run `leadflow-data pull`)")]
+    MissingFile { path: PathBuf },
+    #[error("{path}: file is empty; expected a CSV header and rows")]
+    EmptyFile { path: PathBuf },
+    #[error("{path}: no data rows (only a header); expected at least one lead")]
+    NoRows { path: PathBuf },
+    #[error("{path}: required column `{column}` is missing (found: {found})")]
+    MissingColumn { path: PathBuf, column: String, found: String },
+    #[error("{path}: line {line}, column `{column}`: expected a number, found {value:?}")]
+    NotNumeric { path: PathBuf, line: usize, column: String, value: String },
+    #[error("{path}: line {line}, column `date_part`: expected a date YYYY-MM-DD, found {value:?}")]
+    BadDate { path: PathBuf, line: usize, value: String },
+    #[error("{path}: line {line}, column `lead_indicator`: expected 0, 1 or empty, found {value:?}")]
+    BadTarget { path: PathBuf, line: usize, value: String },
+    #[error("{path}: every row was filtered out by {step}; {hint}")]
+    AllFiltered { path: PathBuf, step: &'static str, hint: String },
+    #[error("{path}: cannot read as CSV: {message}")]
+    Csv { path: PathBuf, message: String },
+    #[error("writing {path}: {message}")]
+    Write { path: PathBuf, message: String },
+    #[error("data pull: {0}")]
+    Pull(String),
+    #[error(transparent)]
+    Core(#[from] leadflow_core::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

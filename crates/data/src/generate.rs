@@ -1,0 +1,72 @@
+//! Synthetic leads in the raw schema, with the real file's kinds of mess (empty targets, missing
+//! customer codes, one-digit days, all four sources) and a learnable signal (mostly `n_visits`,
+//! as in the real data). Deterministic for a given seed.
+
+use std::io::Write;
+use std::path::Path;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+
+fn normal(rng: &mut ChaCha8Rng, mean: f64, sd: f64) -> f64 {
+    // Box-Muller.
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen();
+    mean + sd * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// Write `rows` synthetic leads to `out` (CSV, raw schema). The file is written to a temporary
+/// name and renamed when complete.
+pub fn generate(out: &Path, rows: usize, seed: u64) -> Result<()> {
+    let werr = |e: std::io::Error| Error::Write { path: out.into(), message: e.to_string() };
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(werr)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(werr)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    writeln!(w, "{}", leadflow_core::schema::RAW_COLUMNS.join(",")).map_err(werr)?;
+    const SOURCES: [&str; 4] = ["fb", "organic", "signup", "li"];
+    const DOMAINS: [&str; 3] = [".com", ".dk", ".cn"];
+    const COUNTRIES: [&str; 3] = ["US", "CN", "DK"];
+    let mut line = String::with_capacity(256);
+    for id in 0..rows {
+        let converted = rng.gen_bool(0.47);
+        let day: u32 = rng.gen_range(1..=31);
+        let target = if rng.gen_bool(0.048) { String::new() } else { u8::from(converted).to_string() };
+        let source = SOURCES[rng.gen_range(0..4)];
+        let n_visits = if converted { normal(&mut rng, 13.6, 5.8) } else { normal(&mut rng, 5.0, 4.3) };
+        let n_visits = n_visits.round().clamp(1.0, 47.0);
+        let purchases = normal(&mut rng, 5.0 + if converted { 0.1 } else { 0.0 }, 2.2).round().clamp(0.0, 17.0);
+        let time_spent = normal(&mut rng, 100.0, 10.0);
+        let group: u32 = rng.gen_range(1..=9);
+        let onboarding = if rng.gen_bool(0.5) { "True" } else { "False" };
+        let code: String = if rng.gen_bool(0.02) {
+            String::new()
+        } else {
+            (0..10).map(|_| char::from(b'A' + rng.gen_range(0..26u8))).collect()
+        };
+        line.clear();
+        use std::fmt::Write as _;
+        let _ = write!(
+            line,
+            "{id},{target},2024-01-{day},{},{},2024-01-{},{},2024-01-{},{source},{},{},{},{},{purchases},{time_spent},{group},{onboarding},{code},{n_visits}",
+            rng.gen_range(0..2),
+            if rng.gen_bool(0.7) { "true" } else { "false" },
+            rng.gen_range(1..=31),
+            if rng.gen_bool(0.5) { "true" } else { "false" },
+            rng.gen_range(1..=31),
+            DOMAINS[rng.gen_range(0..3)],
+            COUNTRIES[rng.gen_range(0..3)],
+            rng.gen_range(0..12),
+            rng.gen_range(0..12),
+        );
+        writeln!(w, "{line}").map_err(werr)?;
+    }
+    w.flush().map_err(werr)?;
+    drop(w);
+    tmp.as_file().sync_all().map_err(werr)?;
+    leadflow_core::artifacts::persist(tmp, out)?;
+    Ok(())
+}
