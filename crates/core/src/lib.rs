@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod params;
 pub mod registry;
+pub mod results;
 pub mod schema;
 pub mod tracking;
 mod yaml;

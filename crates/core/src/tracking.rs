@@ -560,3 +560,18 @@ mod tests {
         );
     }
 }
+
+/// A tracking store that is also a model registry (both the file store and an MLflow server).
+pub trait Store: Tracker + crate::registry::Registry {}
+impl<T: Tracker + crate::registry::Registry> Store for T {}
+
+/// Open the store `MLFLOW_TRACKING_URI` names (default: `./mlruns`).
+pub fn open_store(loc: &StoreLocation) -> Result<Box<dyn Store>> {
+    match loc {
+        StoreLocation::Local(p) => Ok(Box::new(FileStore::open(p)?)),
+        StoreLocation::Remote(url) => Err(Error::Remote {
+            endpoint: url.clone(),
+            message: "this build has no MLflow REST client yet; unset MLFLOW_TRACKING_URI to use the embedded store".into(),
+        }),
+    }
+}

@@ -52,8 +52,11 @@ enum Cmd {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    leadflow_core::logging::exit(real_main(Cli::parse()))
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         None => run(cli.run),
         Some(Cmd::Run(args)) => run(args),

@@ -1,1 +1,443 @@
+//! leadflow train stage: gold dataset -> XGBoost random forest and logistic regression, each
+//! tuned by a reproducible randomized search with stratified CV, refit on the training split,
+//! reported on the same test split, and tracked MLflow-style (one run per model).
 
+mod error;
+pub mod models;
+pub mod search;
+pub mod split;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
+use leadflow_core::features::FeatureSpec;
+use leadflow_core::meta::RunClock;
+use leadflow_core::metrics::{self, confusion, ClassificationReport, Scores};
+use leadflow_core::model::{Matrix, ModelKind, XgbModel};
+use leadflow_core::results::{CvSummary, ModelResult, ModelResults, SplitInfo};
+use leadflow_core::tracking::{MetricPoint, RunStatus, Tracker};
+use leadflow_core::{schema, Params};
+use polars::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+pub use error::{Error, Result};
+
+/// The encoded gold data.
+pub struct Dataset {
+    pub spec: FeatureSpec,
+    pub x: Matrix,
+    pub y: Vec<u8>,
+}
+
+/// Read the gold CSV and one-hot encode it (drop-first; single-level columns vanish).
+pub fn load_gold(path: &Path) -> Result<Dataset> {
+    let gerr = |m: String| Error::Gold { path: path.into(), message: m };
+    if !path.is_file() {
+        return Err(leadflow_core::Error::MissingArtifact { path: path.into(), stage: "data" }.into());
+    }
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+        .map_err(|e| gerr(format!("cannot read as CSV: {e}")))?;
+    let col = |name: &str| -> Result<Vec<String>> {
+        let c = df
+            .column(name)
+            .and_then(|c| c.str().cloned())
+            .map_err(|_| gerr(format!("required column `{name}` is missing")))?;
+        Ok(c.iter().map(|v| v.unwrap_or("").trim().to_string()).collect())
+    };
+    if df.height() == 0 {
+        return Err(gerr("no rows; the data stage produced an empty gold dataset".into()));
+    }
+    let y: Vec<u8> = col(schema::TARGET)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v.as_str() {
+            "0" => Ok(0),
+            "1" => Ok(1),
+            other => Err(gerr(format!("line {}, column `lead_indicator`: expected 0 or 1, found {other:?}", i + 2))),
+        })
+        .collect::<Result<_>>()?;
+    let mut categorical = Vec::new();
+    let mut cat_values = Vec::new();
+    for &c in schema::ENCODED_CATEGORICAL {
+        let v = col(c)?;
+        categorical.push((c, v.clone()));
+        cat_values.push(v);
+    }
+    let spec = FeatureSpec::fit(schema::CONTINUOUS, &categorical, schema::TARGET);
+    let mut numeric = Vec::new();
+    for &c in schema::CONTINUOUS {
+        let v = col(c)?;
+        let parsed: Vec<f64> = v
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| gerr(format!("line {}, column `{c}`: expected a number, found {s:?}", i + 2)))
+            })
+            .collect::<Result<_>>()?;
+        numeric.push(parsed);
+    }
+    let mut x = Matrix::new(spec.n_features());
+    x.data.reserve(df.height() * spec.n_features());
+    let mut row = Vec::with_capacity(spec.n_features());
+    for i in 0..df.height() {
+        row.clear();
+        row.extend(numeric.iter().map(|c| c[i]));
+        for (enc, vals) in spec.categorical.iter().zip(&cat_values) {
+            for level in enc.levels.iter().skip(1) {
+                row.push(if vals[i] == *level { 1.0 } else { 0.0 });
+            }
+        }
+        x.push_row(&row);
+    }
+    Ok(Dataset { spec, x, y })
+}
+
+/// What one run of the stage produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub train_rows: usize,
+    pub test_rows: usize,
+    pub features: Vec<String>,
+    pub models: BTreeMap<ModelKind, ModelSummary>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelSummary {
+    pub cv_mean: f64,
+    pub cv_std: f64,
+    pub test_f1_weighted: f64,
+    pub test_accuracy: f64,
+    pub run_id: Option<String>,
+    pub best_params: serde_json::Value,
+}
+
+fn fmt_f(v: f64) -> String {
+    // Shortest representation that round-trips: deterministic and exact.
+    format!("{v}")
+}
+
+fn write_text(path: &Path, s: &str) -> Result<()> {
+    std::fs::write(path, s).map_err(|e| Error::Write { path: path.into(), message: e.to_string() })
+}
+
+fn write_x(path: &Path, names: &[String], x: &Matrix, rows: &[usize]) -> Result<()> {
+    let mut s = names.join(",");
+    s.push('\n');
+    for &i in rows {
+        let r = x.row(i);
+        for (j, v) in r.iter().enumerate() {
+            if j > 0 {
+                s.push(',');
+            }
+            s.push_str(&fmt_f(*v));
+        }
+        s.push('\n');
+    }
+    write_text(path, &s)
+}
+
+fn write_y(path: &Path, y: &[u8], rows: &[usize]) -> Result<()> {
+    let mut s = format!("{}\n", schema::TARGET);
+    for &i in rows {
+        let _ = writeln!(s, "{}", y[i]);
+    }
+    write_text(path, &s)
+}
+
+/// One trained model, before tracking.
+struct Trained {
+    kind: ModelKind,
+    best_params: serde_json::Value,
+    search: serde_json::Value,
+    cv: CvSummary,
+    train_proba: Vec<f64>,
+    test_proba: Vec<f64>,
+    tracked_params: Vec<(String, String)>,
+}
+
+fn derive_rng(seed: u64, salt: &str) -> ChaCha8Rng {
+    let h = leadflow_core::hash::sha256_hex(format!("{seed}/{salt}").as_bytes());
+    let mut bytes = [0u8; 8];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or(0);
+    }
+    ChaCha8Rng::seed_from_u64(u64::from_le_bytes(bytes))
+}
+
+fn check_folds(model: &'static str, y: &[u8], rows: &[usize], folds: usize) -> Result<()> {
+    for class in [0u8, 1] {
+        let found = rows.iter().filter(|&&i| y[i] == class).count();
+        if found < folds {
+            return Err(Error::TooFewRows { model, folds, class, found });
+        }
+    }
+    Ok(())
+}
+
+/// Run the train stage: read `artifacts/data/`, write `artifacts/train/`, log to `tracker`.
+pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Summary> {
+    let clock = RunClock::start();
+    let gold_path = layout.require(&art::GOLD)?;
+    let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
+    let ds = load_gold(&gold_path)?;
+    let names = ds.spec.feature_names();
+    for class in [0u8, 1] {
+        if ds.y.iter().all(|&v| v != class) {
+            return Err(Error::OneClass { path: gold_path, class: 1 - class });
+        }
+    }
+    let tp = &params.train;
+    let (train_rows, test_rows) = split::train_test(&ds.y, tp.test_size, &mut derive_rng(tp.seed, "split"));
+    if tp.xgboost.enabled {
+        check_folds("xgboost", &ds.y, &train_rows, tp.xgboost.cv_folds)?;
+    }
+    if tp.logistic.enabled {
+        check_folds("logistic", &ds.y, &train_rows, tp.logistic.cv_folds)?;
+    }
+    let x_train = ds.x.select_rows(&train_rows);
+    let y_train: Vec<u8> = train_rows.iter().map(|&i| ds.y[i]).collect();
+    let x_test = ds.x.select_rows(&test_rows);
+    let y_test: Vec<u8> = test_rows.iter().map(|&i| ds.y[i]).collect();
+    tracing::info!(
+        "gold: {} rows, {} features; split {} train / {} test",
+        ds.y.len(),
+        names.len(),
+        train_rows.len(),
+        test_rows.len()
+    );
+
+    let out = StageDir::begin(layout.stage_dir(StageId::Train))?;
+    write_x(&out.path(&art::X_TRAIN), &names, &ds.x, &train_rows)?;
+    write_x(&out.path(&art::X_TEST), &names, &ds.x, &test_rows)?;
+    write_y(&out.path(&art::Y_TRAIN), &ds.y, &train_rows)?;
+    write_y(&out.path(&art::Y_TEST), &ds.y, &test_rows)?;
+    art::write_json(&out.path(&art::COLUMNS_LIST), &names)?;
+    art::write_json(&out.path(&art::FEATURE_SPEC), &ds.spec)?;
+
+    let scoring = tp.scoring;
+    let threshold = params.evaluate.threshold;
+    let local_rows: Vec<usize> = (0..y_train.len()).collect();
+    let mut trained = Vec::new();
+
+    if tp.xgboost.enabled {
+        let p = &tp.xgboost;
+        let cands = models::xgb_candidates(p.n_candidates, &mut derive_rng(tp.seed, "xgboost/candidates"));
+        let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "xgboost/folds"));
+        let res = search::run("xgboost", &cands, &folds, |c, tr, va| {
+            let b = models::xgb_fit(&x_train.select_rows(tr), &pick(&y_train, tr), c, p, tp.seed)?;
+            let proba = XgbModel::from_booster(b).predict(&x_train.select_rows(va))?;
+            Ok(metrics::score(scoring, &pick(&y_train, va), &proba, threshold))
+        })?;
+        let best = res.best();
+        tracing::info!("xgboost: best CV {} {:.4} ± {:.4}", scoring.name(), best.mean, best.std);
+        let booster = models::xgb_fit(&x_train, &y_train, &best.params, p, tp.seed)?;
+        let model_path = out.path(&art::XGB_MODEL);
+        booster.save(&model_path).map_err(|e| Error::Write { path: model_path.clone(), message: e.to_string() })?;
+        // Predict with the saved file, exactly as evaluate and predict will.
+        let saved = XgbModel::load(&model_path)?;
+        let mut tracked: Vec<(String, String)> = models::xgb_config(&best.params, p, tp.seed)
+            .into_iter()
+            .filter(|(k, _)| k != "nthread" && k != "verbosity")
+            .collect();
+        tracked.push(("n_candidates".into(), p.n_candidates.to_string()));
+        tracked.push(("cv_folds".into(), p.cv_folds.to_string()));
+        trained.push(Trained {
+            kind: ModelKind::Xgboost,
+            best_params: serde_json::to_value(&best.params).unwrap_or_default(),
+            search: serde_json::to_value(&res.candidates).unwrap_or_default(),
+            cv: CvSummary { metric: scoring.name().into(), folds: p.cv_folds, candidates: p.n_candidates, mean: best.mean, std: best.std },
+            train_proba: saved.predict(&x_train)?,
+            test_proba: saved.predict(&x_test)?,
+            tracked_params: tracked,
+        });
+    }
+
+    if tp.logistic.enabled {
+        let p = &tp.logistic;
+        let cands = models::lr_candidates(p.n_candidates, &mut derive_rng(tp.seed, "logistic/candidates"));
+        let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "logistic/folds"));
+        let res = search::run("logistic", &cands, &folds, |c, tr, va| {
+            let m = models::lr_fit(&x_train.select_rows(tr), &pick(&y_train, tr), &names, c, p)?;
+            let xv = x_train.select_rows(va);
+            let proba: Vec<f64> = (0..xv.n_rows).map(|i| m.predict_row(xv.row(i))).collect();
+            Ok(metrics::score(scoring, &pick(&y_train, va), &proba, threshold))
+        })?;
+        let best = res.best();
+        tracing::info!("logistic: best CV {} {:.4} ± {:.4}", scoring.name(), best.mean, best.std);
+        let model = models::lr_fit(&x_train, &y_train, &names, &best.params, p)?;
+        art::write_json(&out.path(&art::LR_MODEL), &model)?;
+        let predict = |x: &Matrix| (0..x.n_rows).map(|i| model.predict_row(x.row(i))).collect::<Vec<f64>>();
+        trained.push(Trained {
+            kind: ModelKind::Logistic,
+            best_params: serde_json::to_value(&best.params).unwrap_or_default(),
+            search: serde_json::to_value(&res.candidates).unwrap_or_default(),
+            cv: CvSummary { metric: scoring.name().into(), folds: p.cv_folds, candidates: p.n_candidates, mean: best.mean, std: best.std },
+            train_proba: predict(&x_train),
+            test_proba: predict(&x_test),
+            tracked_params: vec![
+                ("C".into(), best.params.c.to_string()),
+                ("penalty".into(), best.params.penalty.into()),
+                ("alpha".into(), best.params.alpha().to_string()),
+                ("max_iterations".into(), p.max_iterations.to_string()),
+                ("n_candidates".into(), p.n_candidates.to_string()),
+                ("cv_folds".into(), p.cv_folds.to_string()),
+            ],
+        });
+    }
+
+    // Reports: both models on the same train and test splits.
+    let mut results = ModelResults {
+        split: SplitInfo {
+            train_rows: train_rows.len(),
+            test_rows: test_rows.len(),
+            test_size: tp.test_size,
+            seed: tp.seed,
+            features: names.clone(),
+        },
+        scoring: scoring.name().into(),
+        models: BTreeMap::new(),
+    };
+    let mut text = String::new();
+    for t in &trained {
+        let train_pred = metrics::threshold(&t.train_proba, threshold);
+        let test_pred = metrics::threshold(&t.test_proba, threshold);
+        let train_conf = confusion(&y_train, &train_pred);
+        let test_conf = confusion(&y_test, &test_pred);
+        let _ = write!(
+            text,
+            "== {} ==\nbest params: {}\nCV {} ({} folds): {:.4} ± {:.4}\n\n-- train split ({} rows) --\n{}\n{}\n-- test split ({} rows) --\n{}\n{}\n",
+            t.kind.label(),
+            t.best_params,
+            t.cv.metric,
+            t.cv.folds,
+            t.cv.mean,
+            t.cv.std,
+            y_train.len(),
+            ClassificationReport::from_confusion(&train_conf).to_text(),
+            metrics::confusion_text(&train_conf),
+            y_test.len(),
+            ClassificationReport::from_confusion(&test_conf).to_text(),
+            metrics::confusion_text(&test_conf),
+        );
+        results.models.insert(
+            t.kind,
+            ModelResult {
+                file: t.kind.artifact().name.into(),
+                run_id: None,
+                best_params: t.best_params.clone(),
+                cv: t.cv.clone(),
+                search: t.search.clone(),
+                test_report: ClassificationReport::from_confusion(&test_conf),
+                test_confusion: test_conf,
+                train_report: ClassificationReport::from_confusion(&train_conf),
+                train_confusion: train_conf,
+                test_scores: Scores::compute(&y_test, &t.test_proba, threshold),
+            },
+        );
+    }
+    write_text(&out.path(&art::TRAIN_REPORTS), &text)?;
+
+    // Tracking: one run per model. A failure marks the run FAILED and fails the stage before
+    // anything is committed under artifacts/.
+    let exp = tracker.get_or_create_experiment(&params.tracking.experiment_name)?;
+    let git = leadflow_core::meta::git_commit();
+    for t in &trained {
+        let r = results.models.get_mut(&t.kind).expect("inserted above");
+        let mut tags = vec![
+            ("leadflow.stage".to_string(), "train".to_string()),
+            ("leadflow.model".to_string(), t.kind.name().to_string()),
+            ("leadflow.data_version".to_string(), data_meta.data_version.clone()),
+            ("leadflow.params_hash".to_string(), params.hash()),
+        ];
+        if let Some(g) = &git {
+            tags.push(("mlflow.source.git.commit".into(), g.clone()));
+        }
+        let run_id = tracker.create_run(&exp, t.kind.name(), &tags)?;
+        let logged = (|| -> Result<()> {
+            let mut ps = t.tracked_params.clone();
+            ps.push(("scoring".into(), scoring.name().into()));
+            ps.push(("seed".into(), tp.seed.to_string()));
+            ps.push(("test_size".into(), tp.test_size.to_string()));
+            ps.push(("threshold".into(), threshold.to_string()));
+            ps.push(("data_version".into(), data_meta.data_version.clone()));
+            ps.push(("params_hash".into(), params.hash()));
+            let s = &r.test_scores;
+            let mut ms = vec![
+                MetricPoint::now(format!("cv_{}_mean", t.cv.metric), t.cv.mean),
+                MetricPoint::now(format!("cv_{}_std", t.cv.metric), t.cv.std),
+                MetricPoint::now("train_accuracy", r.train_report.accuracy),
+                MetricPoint::now("train_f1_weighted", r.train_report.weighted_avg.f1),
+            ];
+            for (k, v) in [
+                ("accuracy", s.accuracy),
+                ("precision", s.precision),
+                ("recall", s.recall),
+                ("f1", s.f1),
+                ("f1_macro", s.f1_macro),
+                ("f1_weighted", s.f1_weighted),
+                ("roc_auc", s.roc_auc),
+                ("pr_auc", s.pr_auc),
+                ("log_loss", s.log_loss),
+            ] {
+                ms.push(MetricPoint::now(format!("test_{k}"), v));
+            }
+            tracker.log_batch(&run_id, &ps, &ms, &[])?;
+            tracker.log_artifact(&run_id, &out.path(&t.kind.artifact()), "model")?;
+            tracker.log_artifact(&run_id, &out.path(&art::FEATURE_SPEC), "model")?;
+            Ok(())
+        })();
+        if let Err(e) = logged {
+            let _ = tracker.end_run(&run_id, RunStatus::Failed);
+            return Err(e);
+        }
+        tracker.end_run(&run_id, RunStatus::Finished)?;
+        r.run_id = Some(run_id);
+    }
+    art::write_json(&out.path(&art::MODEL_RESULTS), &results)?;
+
+    let mut rows = BTreeMap::new();
+    rows.insert("gold".to_string(), ds.y.len());
+    rows.insert("train".to_string(), train_rows.len());
+    rows.insert("test".to_string(), test_rows.len());
+    let mut meta = clock.finish(StageId::Train, env!("CARGO_PKG_VERSION"), data_meta.data_version.clone(), params.hash(), rows);
+    meta.extra.insert("tracking_store".into(), tracker.location().into());
+    art::write_json(&out.path(&art::TRAIN_META), &meta)?;
+    out.commit()?;
+
+    Ok(Summary {
+        train_rows: train_rows.len(),
+        test_rows: test_rows.len(),
+        features: names,
+        models: results
+            .models
+            .iter()
+            .map(|(k, r)| {
+                (
+                    *k,
+                    ModelSummary {
+                        cv_mean: r.cv.mean,
+                        cv_std: r.cv.std,
+                        test_f1_weighted: r.test_report.weighted_avg.f1,
+                        test_accuracy: r.test_report.accuracy,
+                        run_id: r.run_id.clone(),
+                        best_params: r.best_params.clone(),
+                    },
+                )
+            })
+            .collect(),
+    })
+}
+
+fn pick(y: &[u8], idx: &[usize]) -> Vec<u8> {
+    idx.iter().map(|&i| y[i]).collect()
+}

@@ -1,0 +1,94 @@
+//! Typed contents of the JSON artifacts that later stages read (so no stage parses another's
+//! output by hand).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{ClassificationReport, Confusion, Scores};
+use crate::model::ModelKind;
+
+/// `model_results.json` (train stage).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelResults {
+    pub split: SplitInfo,
+    /// Metric the searches maximised.
+    pub scoring: String,
+    pub models: BTreeMap<ModelKind, ModelResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitInfo {
+    pub train_rows: usize,
+    pub test_rows: usize,
+    pub test_size: f64,
+    pub seed: u64,
+    pub features: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelResult {
+    /// Model file name inside `artifacts/train/`.
+    pub file: String,
+    /// Tracking run that logged this model.
+    pub run_id: Option<String>,
+    pub best_params: serde_json::Value,
+    pub cv: CvSummary,
+    /// Every candidate with its fold scores.
+    pub search: serde_json::Value,
+    pub test_report: ClassificationReport,
+    pub test_confusion: Confusion,
+    pub train_report: ClassificationReport,
+    pub train_confusion: Confusion,
+    pub test_scores: Scores,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CvSummary {
+    pub metric: String,
+    pub folds: usize,
+    pub candidates: usize,
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// `evaluation.json` (evaluate stage): what deploy acts on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub selection_metric: String,
+    /// The best model of this run.
+    pub selected: ModelKind,
+    pub selected_run_id: Option<String>,
+    pub selected_score: f64,
+    pub champion: Option<ChampionInfo>,
+    pub promote: bool,
+    pub reasons: Vec<String>,
+    pub gate: GateResult,
+    pub threshold: f64,
+    pub data_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChampionInfo {
+    pub version: u64,
+    pub run_id: String,
+    pub alias: String,
+    pub score: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    pub passed: bool,
+    pub checks: Vec<GateCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateCheck {
+    pub metric: String,
+    pub value: f64,
+    pub threshold: f64,
+    pub passed: bool,
+}
+
+/// `metrics.json` (evaluate stage).
+pub type MetricsFile = BTreeMap<ModelKind, Scores>;

@@ -1,0 +1,301 @@
+//! Integration tests of the data stage: real-file figures (when the file is present), the
+//! generator, the pull, and every kind of bad input.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use leadflow_core::artifacts::{self as art, Layout};
+use leadflow_core::Params;
+
+/// The real public dataset: `LEADFLOW_REAL_DATA`, else `../shared/data/raw_data.csv` beside the
+/// project root. `None` (test skipped, with a note) when neither exists.
+fn real_data() -> Option<PathBuf> {
+    let p = std::env::var_os("LEADFLOW_REAL_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/raw_data.csv"));
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("real dataset not found ({}): skipping", p.display());
+        None
+    }
+}
+
+fn sample(dir: &Path, rows: usize) -> PathBuf {
+    let p = dir.join("raw.csv");
+    leadflow_data::generate::generate(&p, rows, 11).unwrap();
+    p
+}
+
+/// Hash of every file under a directory (to prove nothing changed).
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), leadflow_core::hash::sha256_file(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn real_file_matches_the_notebook_figures() {
+    let Some(raw) = real_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(dir.path());
+    let s = leadflow_data::run(&raw, &layout, &Params::default()).unwrap();
+    assert_eq!(s.rows["raw"], 12_345);
+    assert_eq!(s.rows["after_date_filter"], 12_345, "all rows fall in the default window");
+    assert_eq!(s.rows["after_target_filter"], 11_753);
+    assert_eq!(s.rows["after_source_filter"], 2_937);
+    assert!(s.missing_customer_code > 0, "customer_code is missing in some rows");
+    assert_eq!(s.data_version, "f9253f7c5f00bb2c02a101e09864c631cae7f1a0b9d3cd4eafd323aed2c12635");
+    assert_eq!((s.min_date.as_str(), s.max_date.as_str()), ("2024-01-01", "2024-01-31"));
+
+    let gold = std::fs::read_to_string(layout.path(&art::GOLD)).unwrap();
+    let mut lines = gold.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        ["lead_id", "lead_indicator", "customer_group", "onboarding", "source", "customer_code", "date_part", "purchases", "time_spent", "n_visits", "bin_source"]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2_937);
+    for r in &rows {
+        assert_eq!(r[4], "signup");
+        assert_eq!(r[10], "group1");
+        assert!(r[1] == "0" || r[1] == "1");
+        for v in &r[7..10] {
+            let x: f64 = v.parse().unwrap();
+            assert!((0.0..=1.0).contains(&x), "scaled value {x} outside [0,1]");
+        }
+    }
+    assert!(rows.iter().any(|r| r[5] == "None"), "missing customer_code becomes None");
+    // Every fitted transform is written for inference.
+    let pre: leadflow_core::features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "pre").unwrap();
+    assert_eq!(pre.continuous.len(), 3);
+    let meta = leadflow_core::meta::read(&layout.path(&art::DATA_META)).unwrap();
+    assert_eq!(meta.data_version, s.data_version);
+    assert_eq!(meta.rows["after_source_filter"], 2_937);
+}
+
+#[test]
+fn sample_runs_and_writes_every_data_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = sample(dir.path(), 1500);
+    let layout = Layout::new(dir.path().join("artifacts"));
+    let s = leadflow_data::run(&raw, &layout, &Params::default()).unwrap();
+    assert!(s.rows["after_target_filter"] < 1500, "the generator leaves empty targets");
+    for a in art::ALL.iter().filter(|a| a.stage == art::StageId::Data) {
+        let p = layout.path(a);
+        assert!(p.is_file(), "{} missing", p.display());
+        assert!(std::fs::metadata(&p).unwrap().len() > 0);
+    }
+    let limits: serde_json::Value = art::read_json(&layout.path(&art::DATE_LIMITS), "limits").unwrap();
+    assert_eq!(limits["min_date"], "2024-01-01");
+    let outl = std::fs::read_to_string(layout.path(&art::OUTLIER_SUMMARY)).unwrap();
+    assert!(outl.starts_with("column,count,missing,mean,min,max\npurchases,"));
+    // Clipping really happened: the max after clipping is below the raw max of n_visits.
+    let clipped_max: f64 = outl.lines().find(|l| l.starts_with("n_visits")).unwrap().split(',').nth(5).unwrap().parse().unwrap();
+    assert!(clipped_max < 47.0);
+}
+
+#[test]
+fn generator_is_deterministic_and_messy() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    let b = dir.path().join("b.csv");
+    leadflow_data::generate::generate(&a, 4000, 3).unwrap();
+    leadflow_data::generate::generate(&b, 4000, 3).unwrap();
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let text = std::fs::read_to_string(&a).unwrap();
+    let header = text.lines().next().unwrap();
+    assert_eq!(header, leadflow_core::schema::RAW_COLUMNS.join(","));
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4000);
+    assert!(rows.iter().any(|r| r[1].is_empty()), "empty targets");
+    assert!(rows.iter().any(|r| r[17].is_empty()), "missing customer_code");
+    assert!(rows.iter().any(|r| r[2].len() == 9), "one-digit days");
+    for s in ["li", "fb", "organic", "signup"] {
+        assert!(rows.iter().any(|r| r[8] == s), "source {s}");
+    }
+    leadflow_data::generate::generate(&b, 4000, 4).unwrap();
+    assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+}
+
+/// Run the stage on `content` after a good run; expect an error containing every `needles`
+/// and no change under artifacts/.
+fn assert_rejected(content: &str, needles: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(dir.path().join("artifacts"));
+    let good = sample(dir.path(), 600);
+    leadflow_data::run(&good, &layout, &Params::default()).unwrap();
+    let before = snapshot(layout.root());
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, content).unwrap();
+    let err = leadflow_data::run(&bad, &layout, &Params::default()).unwrap_err().to_string();
+    assert!(err.contains("bad.csv"), "error must name the file: {err}");
+    for n in needles {
+        assert!(err.contains(n), "error must mention {n:?}: {err}");
+    }
+    assert_eq!(before, snapshot(layout.root()), "artifacts changed after a failed run");
+}
+
+const HEADER: &str = "lead_id,lead_indicator,date_part,is_active,marketing_consent,first_booking,existing_customer,last_seen,source,domain,country,visited_learn_more_before_booking,visited_faq,purchases,time_spent,customer_group,onboarding,customer_code,n_visits";
+const ROW: &str = "1,1,2024-01-5,0,true,2024-01-6,false,2024-01-7,signup,.dk,DK,1,2,5,100.5,3,True,ABCDEFGHIJ,9";
+
+#[test]
+fn missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = leadflow_data::run(&dir.path().join("nope.csv"), &Layout::new(dir.path()), &Params::default()).unwrap_err();
+    assert!(err.to_string().contains("nope.csv") && err.to_string().contains("not found"), "{err}");
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
+fn empty_file() {
+    assert_rejected("", &["empty"]);
+}
+
+#[test]
+fn header_only() {
+    assert_rejected(&format!("{HEADER}\n"), &["no data rows"]);
+}
+
+#[test]
+fn missing_required_column() {
+    let header = HEADER.replace(",n_visits", "");
+    let row = ROW.rsplit_once(',').unwrap().0;
+    assert_rejected(&format!("{header}\n{row}\n"), &["`n_visits`", "missing"]);
+}
+
+#[test]
+fn non_numeric_value() {
+    let bad = ROW.replace(",100.5,", ",lots,");
+    assert_rejected(&format!("{HEADER}\n{ROW}\n{bad}\n"), &["line 3", "`time_spent`", "\"lots\"", "number"]);
+}
+
+#[test]
+fn unparseable_date() {
+    let bad = ROW.replace("2024-01-5", "2024-02-31");
+    assert_rejected(&format!("{HEADER}\n{bad}\n"), &["line 2", "date_part", "2024-02-31"]);
+}
+
+#[test]
+fn target_other_than_0_1_empty() {
+    let bad = ROW.replacen("1,1,", "1,yes,", 1);
+    assert_rejected(&format!("{HEADER}\n{ROW}\n{bad}\n"), &["line 3", "lead_indicator", "\"yes\""]);
+}
+
+#[test]
+fn every_row_filtered_out() {
+    let late = ROW.replace("2024-01-5", "2025-06-01");
+    assert_rejected(&format!("{HEADER}\n{late}\n"), &["filtered out", "date window"]);
+    let other = ROW.replace(",signup,", ",fb,");
+    assert_rejected(&format!("{HEADER}\n{other}\n"), &["filtered out", "source"]);
+}
+
+#[test]
+fn params_file_with_a_bad_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("params.toml");
+    std::fs::write(&p, "[data]\noutlier_sigma = -1\n").unwrap();
+    let err = Params::load(&p).unwrap_err().to_string();
+    assert!(err.contains("params.toml") && err.contains("data.outlier_sigma"), "{err}");
+    std::fs::write(&p, "[data]\nsource_filterr = \"fb\"\n").unwrap();
+    let err = Params::load(&p).unwrap_err().to_string();
+    assert!(err.contains("source_filterr"), "{err}");
+}
+
+#[test]
+fn binary_exits_non_zero_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("params.toml");
+    std::fs::write(&bad, "[train]\ntest_size = 2\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadflow-data"))
+        .args(["--params", bad.to_str().unwrap(), "--artifacts-dir", dir.path().join("a").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("train.test_size"), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    assert!(!dir.path().join("a").exists());
+}
+
+/// A one-shot HTTP server on 127.0.0.1 that answers every request with `body`.
+fn serve(body: Vec<u8>, requests: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let mut s = stream.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = s.write_all(&body);
+        }
+    });
+    format!("http://{addr}/raw_data.csv")
+}
+
+#[test]
+fn pull_verifies_size_and_checksum_and_never_leaves_a_partial_file() {
+    use leadflow_data::pull::{pull, Lock, PullOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let body = b"lead_id,lead_indicator\n1,0\n".to_vec();
+    let lock = Lock {
+        url: "http://127.0.0.1:9/unused".into(),
+        path: "raw.csv".into(),
+        size: body.len() as u64,
+        sha256: leadflow_core::hash::sha256_hex(&body),
+    };
+    let lock_path = dir.path().join("raw.csv.lock");
+    art::write_json(&lock_path, &lock).unwrap();
+    let target = dir.path().join("raw.csv");
+
+    // Wrong content: checksum mismatch, nothing written.
+    let mut wrong = body.clone();
+    wrong[0] = b'X';
+    let url = serve(wrong, 1);
+    let err = pull(&lock_path, Some(&url)).unwrap_err().to_string();
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(!target.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+
+    // Truncated content: size mismatch.
+    let url = serve(body[..5].to_vec(), 1);
+    let err = pull(&lock_path, Some(&url)).unwrap_err().to_string();
+    assert!(err.contains("size mismatch"), "{err}");
+    assert!(!target.exists());
+
+    // Nobody listening: a clear error naming the URL.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("http://{closed}/raw.csv");
+    let err = pull(&lock_path, Some(&url)).unwrap_err().to_string();
+    assert!(err.contains(&url) && err.contains("cannot download"), "{err}");
+    assert!(!target.exists());
+
+    // Right content: downloaded and verified, then recognised as present.
+    let url = serve(body.clone(), 1);
+    assert_eq!(pull(&lock_path, Some(&url)).unwrap(), PullOutcome::Downloaded(target.clone()));
+    assert_eq!(std::fs::read(&target).unwrap(), body);
+    assert_eq!(pull(&lock_path, Some("http://127.0.0.1:9/x")).unwrap(), PullOutcome::AlreadyPresent(target));
+}
+
+#[test]
+fn committed_lock_pins_the_public_file() {
+    let lock = leadflow_data::pull::Lock::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/raw/raw_data.csv.lock")).unwrap();
+    assert_eq!(lock.size, 1_358_284);
+    assert_eq!(lock.sha256, "f9253f7c5f00bb2c02a101e09864c631cae7f1a0b9d3cd4eafd323aed2c12635");
+    if let Some(real) = real_data() {
+        leadflow_data::pull::verify(&real, &lock).unwrap();
+    }
+}

@@ -1,0 +1,19 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {message}")]
+    Gold { path: PathBuf, message: String },
+    #[error("{path}: the target `lead_indicator` has only one class ({class}); both converted (1) and not converted (0) leads are needed")]
+    OneClass { path: PathBuf, class: u8 },
+    #[error("{model}: {folds}-fold cross-validation needs at least {folds} training rows of each class, found {found} of class {class} (lower train.{model}.cv_folds or add data)")]
+    TooFewRows { model: &'static str, folds: usize, class: u8, found: usize },
+    #[error("{model}: {message}")]
+    Fit { model: &'static str, message: String },
+    #[error("writing {path}: {message}")]
+    Write { path: PathBuf, message: String },
+    #[error(transparent)]
+    Core(#[from] leadflow_core::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

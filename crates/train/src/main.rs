@@ -1,0 +1,27 @@
+use clap::Parser;
+use leadflow_core::cli::StageArgs;
+use leadflow_core::tracking::{open_store, StoreLocation};
+
+/// leadflow train stage: tune, fit and track the XGBoost random forest and the logistic
+/// regression on artifacts/data/train_data_gold.csv; writes artifacts/train/.
+///
+/// Tracking goes to $MLFLOW_TRACKING_URI (default ./mlruns, MLflow's file layout).
+#[derive(Debug, Parser)]
+#[command(name = "leadflow-train", version)]
+struct Cli {
+    #[command(flatten)]
+    stage: StageArgs,
+}
+
+fn main() -> std::process::ExitCode {
+    leadflow_core::logging::exit(real_main(Cli::parse()))
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    cli.stage.init_logging();
+    let params = cli.stage.load_params()?;
+    let store = open_store(&StoreLocation::from_env())?;
+    let summary = leadflow_train::run(&cli.stage.layout(), &params, store.as_ref())?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! The two model families: candidates, their search spaces, and single fits.
+
+use std::collections::HashMap;
+
+use leadflow_core::model::{dmatrix, LogisticModel, Matrix};
+use leadflow_core::params::{LogisticParams, XgboostParams};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// One point of the XGBoost random-forest search space (the notebook's space).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct XgbCandidate {
+    pub learning_rate: f64,
+    pub min_split_loss: f64,
+    pub max_depth: u32,
+    pub subsample: f64,
+    pub objective: &'static str,
+    pub eval_metric: &'static str,
+}
+
+pub const XGB_OBJECTIVES: [&str; 3] = ["reg:squarederror", "binary:logistic", "reg:logistic"];
+pub const XGB_EVAL_METRICS: [&str; 2] = ["aucpr", "error"];
+
+/// Draw `n` candidates: learning_rate U(0.01, 0.31), min_split_loss U(0, 10), max_depth 3..=9,
+/// subsample U(0, 1) kept ≥ 0.01, objective and eval_metric uniformly.
+pub fn xgb_candidates(n: usize, rng: &mut ChaCha8Rng) -> Vec<XgbCandidate> {
+    (0..n)
+        .map(|_| XgbCandidate {
+            learning_rate: rng.gen_range(0.01..0.31),
+            min_split_loss: rng.gen_range(0.0..10.0),
+            max_depth: rng.gen_range(3..=9),
+            subsample: rng.gen_range(0.0f64..1.0).max(0.01),
+            objective: XGB_OBJECTIVES[rng.gen_range(0..XGB_OBJECTIVES.len())],
+            eval_metric: XGB_EVAL_METRICS[rng.gen_range(0..XGB_EVAL_METRICS.len())],
+        })
+        .collect()
+}
+
+/// XGBoost parameters with XGBRFClassifier semantics: one boosting round of
+/// `num_parallel_tree` trees, row subsampling, `colsample_bynode`, tiny L2 (`reg_lambda` 1e-5).
+/// `eval_metric` is drawn and recorded but not passed on: it only affects evaluation sets, which
+/// a single-round forest does not use, and the statically linked XGBoost lacks `aucpr`'s registration.
+/// One thread per fit: parallelism comes from running fits side by side, which also keeps
+/// XGBoost's thread-local random engine deterministic.
+pub fn xgb_config(c: &XgbCandidate, p: &XgboostParams, seed: u64) -> Vec<(String, String)> {
+    [
+        ("booster", "gbtree".to_string()),
+        ("tree_method", "hist".into()),
+        ("num_parallel_tree", p.n_estimators.to_string()),
+        ("colsample_bynode", p.colsample_bynode.to_string()),
+        ("reg_lambda", "1e-05".into()),
+        ("learning_rate", c.learning_rate.to_string()),
+        ("min_split_loss", c.min_split_loss.to_string()),
+        ("max_depth", c.max_depth.to_string()),
+        ("subsample", c.subsample.to_string()),
+        ("objective", c.objective.into()),
+        ("base_score", "0.5".into()),
+        ("seed", (seed % (i32::MAX as u64)).to_string()),
+        ("nthread", "1".into()),
+        ("verbosity", "0".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn xgb_err(e: impl std::fmt::Display) -> Error {
+    Error::Fit { model: "xgboost", message: e.to_string() }
+}
+
+/// Fit one random forest: exactly one boosting round (`update` once; `Booster::train` in
+/// xgboost-rs would run 16).
+pub fn xgb_fit(x: &Matrix, y: &[u8], c: &XgbCandidate, p: &XgboostParams, seed: u64) -> Result<xgboost_rs::Booster> {
+    let mut d = dmatrix(x)?;
+    let labels: Vec<f32> = y.iter().map(|&v| f32::from(v)).collect();
+    d.set_labels(&labels).map_err(xgb_err)?;
+    let cfg: HashMap<String, String> = xgb_config(c, p, seed).into_iter().collect();
+    let mut b = xgboost_rs::Booster::new_with_json_config(&[&d], cfg).map_err(xgb_err)?;
+    b.update(&d, 0).map_err(xgb_err)?;
+    Ok(b)
+}
+
+/// One point of the logistic-regression space. linfa-logistic offers L2 only (`alpha` = 1/C),
+/// so the notebook's l1 and elasticnet penalties are not searched.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LrCandidate {
+    #[serde(rename = "C")]
+    pub c: f64,
+    pub penalty: &'static str,
+}
+
+impl LrCandidate {
+    pub fn alpha(&self) -> f64 {
+        match self.penalty {
+            "l2" => 1.0 / self.c,
+            _ => 0.0,
+        }
+    }
+}
+
+/// The finite grid C ∈ {100, 10, 1, 0.1, 0.01} × penalty ∈ {none, l2}, sampled without
+/// replacement (as scikit-learn's RandomizedSearchCV does for an all-list space).
+pub fn lr_candidates(n: usize, rng: &mut ChaCha8Rng) -> Vec<LrCandidate> {
+    let mut grid: Vec<LrCandidate> = [100.0, 10.0, 1.0, 0.1, 0.01]
+        .iter()
+        .flat_map(|&c| ["none", "l2"].into_iter().map(move |penalty| LrCandidate { c, penalty }))
+        .collect();
+    grid.shuffle(rng);
+    grid.truncate(n);
+    grid
+}
+
+pub fn lr_fit(
+    x: &Matrix,
+    y: &[u8],
+    features: &[String],
+    c: &LrCandidate,
+    p: &LogisticParams,
+) -> Result<LogisticModel> {
+    use linfa::traits::Fit;
+    let err = |e: String| Error::Fit { model: "logistic", message: e };
+    let records = ndarray::Array2::from_shape_vec((x.n_rows, x.n_cols), x.data.clone()).map_err(|e| err(e.to_string()))?;
+    let targets = ndarray::Array1::from_vec(y.to_vec());
+    let ds = linfa::Dataset::new(records, targets);
+    let fitted = linfa_logistic::LogisticRegression::default()
+        .alpha(c.alpha())
+        .max_iterations(p.max_iterations)
+        .fit(&ds)
+        .map_err(|e| err(e.to_string()))?;
+    // linfa-logistic models P(its "positive" class), which is not necessarily class 1: orient the
+    // stored model so that it always gives P(converted = 1).
+    let sign = if fitted.labels().pos.class == 1 { 1.0 } else { -1.0 };
+    Ok(LogisticModel {
+        features: features.to_vec(),
+        coefficients: fitted.params().iter().map(|w| sign * w).collect(),
+        intercept: sign * fitted.intercept(),
+        classes: vec![0, 1],
+        positive_class: 1,
+        params: serde_json::json!({
+            "C": c.c,
+            "penalty": c.penalty,
+            "alpha": c.alpha(),
+            "max_iterations": p.max_iterations,
+            "solver": "lbfgs (linfa-logistic)",
+        }),
+    })
+}

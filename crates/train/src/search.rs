@@ -1,0 +1,111 @@
+//! Randomized search with stratified cross-validation, run on all cores. Every (candidate, fold)
+//! fit is independent and seeded from params, and results are collected in a fixed order, so the
+//! outcome does not depend on the number of threads.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::Result;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateResult<C> {
+    pub params: C,
+    pub fold_scores: Vec<f64>,
+    pub mean: f64,
+    /// Population std over folds (as scikit-learn's `std_test_score`).
+    pub std: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult<C> {
+    pub candidates: Vec<CandidateResult<C>>,
+    /// Index of the best candidate (highest mean; the first on ties).
+    pub best: usize,
+}
+
+impl<C> SearchResult<C> {
+    pub fn best(&self) -> &CandidateResult<C> {
+        &self.candidates[self.best]
+    }
+}
+
+/// Progress of candidates × folds: a bar on a terminal, a log line per 10% otherwise.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    done: AtomicUsize,
+    total: usize,
+    name: &'static str,
+}
+
+impl Progress {
+    pub fn new(name: &'static str, total: usize) -> Progress {
+        let bar = leadflow_core::logging::interactive().then(|| {
+            let b = indicatif::ProgressBar::new(total as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} fits ({eta})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            b.set_prefix(name);
+            b
+        });
+        Progress { bar, done: AtomicUsize::new(0), total, name }
+    }
+
+    fn tick(&self) {
+        let d = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        match &self.bar {
+            Some(b) => b.inc(1),
+            None => {
+                let step = (self.total / 10).max(1);
+                if d % step == 0 || d == self.total {
+                    tracing::info!("{}: {d}/{} fits (candidates x folds)", self.name, self.total);
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+pub type Folds = [(Vec<usize>, Vec<usize>)];
+
+/// Score every candidate on every fold with `fit_score(candidate, train, validation)`.
+pub fn run<C, F>(name: &'static str, candidates: &[C], folds: &Folds, fit_score: F) -> Result<SearchResult<C>>
+where
+    C: Clone + Sync,
+    F: Fn(&C, &[usize], &[usize]) -> Result<f64> + Sync,
+{
+    let k = folds.len();
+    let progress = Progress::new(name, candidates.len() * k);
+    let scores: Vec<f64> = (0..candidates.len() * k)
+        .into_par_iter()
+        .map(|j| {
+            let (c, f) = (j / k, j % k);
+            let s = fit_score(&candidates[c], &folds[f].0, &folds[f].1);
+            progress.tick();
+            s
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    progress.finish();
+    let mut out = Vec::with_capacity(candidates.len());
+    for (c, cand) in candidates.iter().enumerate() {
+        let fs = scores[c * k..(c + 1) * k].to_vec();
+        let mean = fs.iter().sum::<f64>() / k as f64;
+        let std = (fs.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / k as f64).sqrt();
+        out.push(CandidateResult { params: cand.clone(), fold_scores: fs, mean, std });
+    }
+    let mut best = 0;
+    for (i, r) in out.iter().enumerate() {
+        if r.mean > out[best].mean {
+            best = i;
+        }
+    }
+    Ok(SearchResult { candidates: out, best })
+}

@@ -1,0 +1,108 @@
+//! Stratified splitting: the train/test split and the CV folds.
+
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// Indices of each class (0 and 1), in row order.
+fn by_class(y: &[u8], rows: &[usize]) -> [Vec<usize>; 2] {
+    let mut out = [Vec::new(), Vec::new()];
+    for &i in rows {
+        out[(y[i] == 1) as usize].push(i);
+    }
+    out
+}
+
+/// Stratified train/test split; `n_test = ceil(test_size · n)` as in scikit-learn, shared between
+/// the classes in proportion (largest remainder). Both parts come back in row order.
+pub fn train_test(y: &[u8], test_size: f64, rng: &mut ChaCha8Rng) -> (Vec<usize>, Vec<usize>) {
+    let n = y.len();
+    let n_test = ((test_size * n as f64).ceil() as usize).clamp(1, n.saturating_sub(1).max(1));
+    let all: Vec<usize> = (0..n).collect();
+    let mut classes = by_class(y, &all);
+    let exact: Vec<f64> = classes.iter().map(|c| c.len() as f64 * n_test as f64 / n as f64).collect();
+    let mut take: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut left = n_test - take.iter().sum::<usize>();
+    let mut order: Vec<usize> = vec![0, 1];
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    for &c in order.iter().cycle().take(4) {
+        if left == 0 {
+            break;
+        }
+        if take[c] < classes[c].len() {
+            take[c] += 1;
+            left -= 1;
+        }
+    }
+    let mut test = Vec::with_capacity(n_test);
+    let mut train = Vec::with_capacity(n - n_test);
+    for (c, idx) in classes.iter_mut().enumerate() {
+        idx.shuffle(rng);
+        test.extend_from_slice(&idx[..take[c]]);
+        train.extend_from_slice(&idx[take[c]..]);
+    }
+    test.sort_unstable();
+    train.sort_unstable();
+    (train, test)
+}
+
+/// Stratified k-fold with shuffling: returns, per fold, (train positions, validation positions)
+/// as positions into `rows`.
+pub fn stratified_folds(y: &[u8], rows: &[usize], k: usize, rng: &mut ChaCha8Rng) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let positions: Vec<usize> = (0..rows.len()).collect();
+    let ys: Vec<u8> = rows.iter().map(|&i| y[i]).collect();
+    let mut classes = by_class(&ys, &positions);
+    let mut fold_of = vec![0usize; rows.len()];
+    let mut next = 0usize;
+    for idx in classes.iter_mut() {
+        idx.shuffle(rng);
+        // Deal each class round-robin, continuing where the previous class stopped, so fold
+        // sizes differ by at most one.
+        for &p in idx.iter() {
+            fold_of[p] = next % k;
+            next += 1;
+        }
+    }
+    (0..k)
+        .map(|f| {
+            let val: Vec<usize> = positions.iter().copied().filter(|&p| fold_of[p] == f).collect();
+            let tr: Vec<usize> = positions.iter().copied().filter(|&p| fold_of[p] != f).collect();
+            (tr, val)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn split_sizes_and_strata() {
+        let y: Vec<u8> = (0..2937).map(|i| u8::from(i % 32 < 15)).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(42);
+        let (tr, te) = train_test(&y, 0.15, &mut rng);
+        assert_eq!((tr.len(), te.len()), (2496, 441));
+        let pos_share = |idx: &[usize]| idx.iter().filter(|&&i| y[i] == 1).count() as f64 / idx.len() as f64;
+        assert!((pos_share(&tr) - pos_share(&te)).abs() < 0.01);
+        let mut all = [tr, te].concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..2937).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn folds_partition_rows() {
+        let y: Vec<u8> = (0..103).map(|i| u8::from(i % 3 == 0)).collect();
+        let rows: Vec<usize> = (0..103).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let folds = stratified_folds(&y, &rows, 10, &mut rng);
+        let mut seen = vec![0; 103];
+        for (tr, val) in &folds {
+            assert_eq!(tr.len() + val.len(), 103);
+            assert!(val.len() == 10 || val.len() == 11);
+            for &v in val {
+                seen[v] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&s| s == 1));
+    }
+}
