@@ -119,7 +119,9 @@ pub const REPORT: Artifact = a(Evaluate, "report.md", Markdown, "one-page Markdo
 pub const ROC_PNG: Artifact = a(Evaluate, "roc_curve.png", Png, "ROC curves of both models");
 pub const PR_PNG: Artifact = a(Evaluate, "pr_curve.png", Png, "precision-recall curves of both models");
 pub const CONFUSION_XGB_PNG: Artifact = a(Evaluate, "confusion_xgboost.png", Png, "confusion matrix heat map, XGBoost");
-pub const CONFUSION_LR_PNG: Artifact = a(Evaluate, "confusion_lr.png", Png, "confusion matrix heat map, logistic regression");
+pub const CONFUSION_LR_PNG: Artifact = a(Evaluate, "confusion_logistic.png", Png, "confusion matrix heat map, logistic regression");
+pub const CLASS_REPORT_XGB: Artifact = a(Evaluate, "classification_report_xgboost.txt", Text, "classification report, XGBoost (test split)");
+pub const CLASS_REPORT_LR: Artifact = a(Evaluate, "classification_report_logistic.txt", Text, "classification report, logistic regression (test split)");
 pub const IMPORTANCE_PNG: Artifact = a(Evaluate, "feature_importance.png", Png, "XGBoost gain and LR coefficients");
 pub const EVALUATE_META: Artifact = a(Evaluate, RUN_META, Json, "run metadata of the evaluate stage");
 
@@ -139,7 +141,7 @@ pub const ALL: &[Artifact] = &[
     X_TRAIN, X_TEST, Y_TRAIN, Y_TEST, COLUMNS_LIST, FEATURE_SPEC, XGB_MODEL, LR_MODEL,
     MODEL_RESULTS, TRAIN_REPORTS, TRAIN_META,
     METRICS, BUSINESS_METRICS, EVALUATION, REPORT, ROC_PNG, PR_PNG, CONFUSION_XGB_PNG,
-    CONFUSION_LR_PNG, IMPORTANCE_PNG, EVALUATE_META,
+    CONFUSION_LR_PNG, CLASS_REPORT_XGB, CLASS_REPORT_LR, IMPORTANCE_PNG, EVALUATE_META,
     DEPLOYMENT, DEPLOY_META,
 ];
 

@@ -21,6 +21,7 @@ pub mod params;
 pub mod registry;
 pub mod results;
 pub mod schema;
+pub mod table;
 pub mod tracking;
 mod yaml;
 

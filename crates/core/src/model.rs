@@ -30,6 +30,22 @@ impl ModelKind {
         }
     }
 
+    /// The evaluate-stage confusion heat map of this model.
+    pub fn confusion_png(self) -> crate::artifacts::Artifact {
+        match self {
+            ModelKind::Xgboost => crate::artifacts::CONFUSION_XGB_PNG,
+            ModelKind::Logistic => crate::artifacts::CONFUSION_LR_PNG,
+        }
+    }
+
+    /// The evaluate-stage classification report of this model.
+    pub fn report_txt(self) -> crate::artifacts::Artifact {
+        match self {
+            ModelKind::Xgboost => crate::artifacts::CLASS_REPORT_XGB,
+            ModelKind::Logistic => crate::artifacts::CLASS_REPORT_LR,
+        }
+    }
+
     /// The train-stage artifact holding this model.
     pub fn artifact(self) -> crate::artifacts::Artifact {
         match self {

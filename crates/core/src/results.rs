@@ -92,3 +92,38 @@ pub struct GateCheck {
 
 /// `metrics.json` (evaluate stage).
 pub type MetricsFile = BTreeMap<ModelKind, Scores>;
+
+/// `model/model.json`: what `predict` and `validate` need to use the model directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployedModel {
+    pub model_name: String,
+    pub kind: ModelKind,
+    /// Model file name inside the model directory.
+    pub file: String,
+    pub threshold: f64,
+    pub features: Vec<String>,
+    pub data_version: String,
+    pub run_id: Option<String>,
+    /// Registry version, when this model was registered (promoted).
+    pub version: Option<u64>,
+    pub stage: Option<String>,
+}
+
+/// `deployment.json` (deploy stage).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub promoted: bool,
+    pub model_name: String,
+    pub kind: ModelKind,
+    pub run_id: Option<String>,
+    pub version: Option<u64>,
+    /// False when this run was already registered (idempotent re-deploy).
+    pub created: bool,
+    pub stage: Option<String>,
+    pub alias: Option<String>,
+    /// The version that held the stage / alias before this deploy.
+    pub previous_holder: Option<u64>,
+    pub archived: Vec<u64>,
+    pub source: Option<String>,
+    pub reasons: Vec<String>,
+}

@@ -1,1 +1,167 @@
+//! leadflow deploy stage: register the model evaluate chose, move it to its stage and alias,
+//! export a self-describing model directory; plus `predict` and `validate` on that directory.
 
+mod card;
+mod error;
+pub mod serve;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
+use leadflow_core::meta::RunClock;
+use leadflow_core::registry::Registry;
+use leadflow_core::results::{DeployedModel, Deployment, Evaluation};
+use leadflow_core::tracking::Store;
+use leadflow_core::Params;
+
+pub use error::{Error, Result};
+pub use serve::{predict, validate, ModelDir, Validation, ValidationSpec};
+
+/// Registry tags set on every version leadflow registers.
+pub const MODEL_TAG: &str = "leadflow.model";
+pub const PREVIOUS_HOLDER_TAG: &str = "leadflow.previous_holder";
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    std::fs::copy(from, to).map(|_| ()).map_err(|e| Error::Write { path: to.into(), message: e.to_string() })
+}
+
+/// Run the deploy stage.
+pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deployment> {
+    let clock = RunClock::start();
+    let evaluation: Evaluation = art::read_json(&layout.require(&art::EVALUATION)?, "an evaluation")?;
+    let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
+    let kind = evaluation.selected;
+    let model_file = layout.require(&kind.artifact())?;
+    // Refuse a corrupt model before anything is registered.
+    leadflow_core::model::Model::load(kind, &model_file)?;
+    let spec_file = layout.require(&art::FEATURE_SPEC)?;
+    let pre_file = layout.require(&art::PREPROCESSING)?;
+    let features: Vec<String> = art::read_json(&layout.require(&art::COLUMNS_LIST)?, "a feature list")?;
+    let name = params.deploy.model_name.clone();
+    let stage = params.deploy.stage;
+
+    // The model directory, filled in a temporary place.
+    let model_dir = StageDir::begin(layout.model_dir())?;
+    copy(&model_file, &model_dir.dir().join(kind.artifact().name))?;
+    copy(&spec_file, &model_dir.dir().join(art::FEATURE_SPEC.name))?;
+    copy(&pre_file, &model_dir.dir().join(art::PREPROCESSING.name))?;
+    copy(&layout.require(&art::SCALER)?, &model_dir.dir().join(art::SCALER.name))?;
+    copy(&layout.require(&art::COLUMNS_LIST)?, &model_dir.dir().join(art::COLUMNS_LIST.name))?;
+
+    let mut deployment = Deployment {
+        promoted: false,
+        model_name: name.clone(),
+        kind,
+        run_id: evaluation.selected_run_id.clone(),
+        version: None,
+        created: false,
+        stage: None,
+        alias: None,
+        previous_holder: None,
+        archived: vec![],
+        source: None,
+        reasons: evaluation.reasons.clone(),
+    };
+
+    if evaluation.promote {
+        let run_id = evaluation.selected_run_id.clone().ok_or_else(|| Error::Input {
+            path: layout.path(&art::EVALUATION),
+            message: "the selected model has no tracking run id; re-run the train stage".into(),
+        })?;
+        // The registered source is the run's own artifact folder, which later runs never overwrite.
+        for f in [art::FEATURE_SPEC.name, art::PREPROCESSING.name, art::SCALER.name, art::COLUMNS_LIST.name] {
+            store.log_artifact(&run_id, &model_dir.dir().join(f), "model")?;
+        }
+        let source = format!("{}/model", store.artifact_uri(&run_id)?.trim_end_matches('/'));
+        let before = store.list_versions(&name)?;
+        let alias = stage.alias();
+        let alias_holder = store.get_by_alias(&name, alias)?.map(|v| v.version);
+        let tags = vec![
+            (MODEL_TAG.to_string(), kind.name().to_string()),
+            ("leadflow.data_version".to_string(), data_meta.data_version.clone()),
+            (format!("leadflow.test_{}", evaluation.selection_metric), format!("{}", evaluation.selected_score)),
+        ];
+        let (mv, created) = store.register_version(&name, &source, &run_id, &tags)?;
+        let previous_holder = alias_holder.or_else(|| {
+            before.iter().filter(|v| v.current_stage == stage.as_str()).map(|v| v.version).max()
+        });
+        let previous_holder = previous_holder.filter(|&v| v != mv.version);
+        let archived = store.transition_stage(&name, mv.version, stage.as_str(), true)?;
+        store.set_alias(&name, alias, mv.version)?;
+        if let Some(p) = previous_holder {
+            store.set_version_tag(&name, mv.version, PREVIOUS_HOLDER_TAG, &p.to_string())?;
+        }
+        tracing::info!(
+            "registered {name} v{} ({}) -> {} / @{alias}{}",
+            mv.version,
+            if created { "new" } else { "already registered" },
+            stage.as_str(),
+            previous_holder.map(|p| format!(", previously v{p}")).unwrap_or_default()
+        );
+        deployment = Deployment {
+            promoted: true,
+            version: Some(mv.version),
+            created,
+            stage: Some(stage.as_str().into()),
+            alias: Some(alias.into()),
+            previous_holder,
+            archived,
+            source: Some(source),
+            ..deployment
+        };
+    } else {
+        tracing::info!("evaluate decided not to promote: registry untouched");
+    }
+
+    let deployed = DeployedModel {
+        model_name: name,
+        kind,
+        file: kind.artifact().name.into(),
+        threshold: evaluation.threshold,
+        features,
+        data_version: data_meta.data_version.clone(),
+        run_id: evaluation.selected_run_id.clone(),
+        version: deployment.version,
+        stage: deployment.stage.clone(),
+    };
+    art::write_json(&model_dir.path(&art::MODEL_SPEC), &deployed)?;
+    let metrics: BTreeMap<leadflow_core::model::ModelKind, leadflow_core::metrics::Scores> =
+        art::read_json(&layout.require(&art::METRICS)?, "evaluation metrics")?;
+    let limits: serde_json::Value = art::read_json(&layout.require(&art::DATE_LIMITS)?, "date limits")?;
+    let results: leadflow_core::results::ModelResults = art::read_json(&layout.require(&art::MODEL_RESULTS)?, "train results")?;
+    let card = card::ModelCard::new(params, &deployed, &deployment, metrics.get(&kind), &limits, &results);
+    art::write_json(&model_dir.path(&art::MODEL_CARD_JSON), &card)?;
+    std::fs::write(model_dir.path(&art::MODEL_CARD_MD), card.to_markdown())
+        .map_err(|e| Error::Write { path: model_dir.path(&art::MODEL_CARD_MD), message: e.to_string() })?;
+
+    let out = StageDir::begin(layout.stage_dir(StageId::Deploy))?;
+    art::write_json(&out.path(&art::DEPLOYMENT), &deployment)?;
+    let meta = clock.finish(StageId::Deploy, env!("CARGO_PKG_VERSION"), data_meta.data_version, params.hash(), BTreeMap::new());
+    art::write_json(&out.path(&art::DEPLOY_META), &meta)?;
+    model_dir.commit()?;
+    out.commit()?;
+    Ok(deployment)
+}
+
+/// Registry lookups for the command line (`leadflow-deploy show`).
+pub fn describe(store: &dyn Registry, name: &str, alias: Option<&str>) -> Result<serde_json::Value> {
+    if let Some(a) = alias {
+        leadflow_core::registry::check_alias(a)?;
+        let v = store.get_by_alias(name, a)?.ok_or_else(|| {
+            leadflow_core::Error::Registry(format!("model {name:?} has no version with alias {a:?}"))
+        })?;
+        return Ok(version_json(&v));
+    }
+    let versions = store.list_versions(name)?;
+    Ok(serde_json::Value::Array(versions.iter().map(version_json).collect()))
+}
+
+fn version_json(v: &leadflow_core::registry::ModelVersion) -> serde_json::Value {
+    serde_json::json!({
+        "name": v.name, "version": v.version, "stage": v.current_stage, "aliases": v.aliases,
+        "run_id": v.run_id, "source": v.source, "tags": v.tags,
+    })
+}
+
+pub use leadflow_core::artifacts::MODEL_DIR;

@@ -1,1 +1,388 @@
+//! leadflow evaluate stage: score both trained models on the test split, draw the pictures,
+//! write the report, pick the best model, compare it with the registry's champion, and apply the
+//! quality gate.
 
+mod error;
+pub mod plots;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
+use leadflow_core::meta::RunClock;
+use leadflow_core::metrics::{self, ClassificationReport, Scores};
+use leadflow_core::model::{Matrix, Model, ModelKind};
+use leadflow_core::params::Metric;
+use leadflow_core::registry::ModelVersion;
+use leadflow_core::results::{ChampionInfo, Evaluation, GateCheck, GateResult, ModelResults};
+use leadflow_core::table::Table;
+use leadflow_core::tracking::Store;
+use leadflow_core::Params;
+use plotters::prelude::SeriesLabelPosition;
+use serde::Serialize;
+
+pub use error::{Error, Result};
+
+/// Registry tag naming the model family of a version.
+pub const MODEL_TAG: &str = "leadflow.model";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BusinessMetrics {
+    pub leads_scored: usize,
+    pub actual_converters: usize,
+    pub predicted_converters: usize,
+    pub correctly_identified: usize,
+    pub missed_converters: usize,
+    pub false_alarms: usize,
+    /// Share of actual converters the model finds (recall).
+    pub detection_rate: f64,
+    /// Share of non-converters flagged as converters.
+    pub false_alarm_rate: f64,
+}
+
+impl BusinessMetrics {
+    pub fn from_scores(s: &Scores) -> BusinessMetrics {
+        let [[tn, fp], [fn_, tp]] = s.confusion_matrix;
+        let div = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        BusinessMetrics {
+            leads_scored: tn + fp + fn_ + tp,
+            actual_converters: tp + fn_,
+            predicted_converters: tp + fp,
+            correctly_identified: tp,
+            missed_converters: fn_,
+            false_alarms: fp,
+            detection_rate: div(tp, tp + fn_),
+            false_alarm_rate: div(fp, fp + tn),
+        }
+    }
+}
+
+/// The current holder of the role the new model would take.
+#[derive(Debug, Clone)]
+pub struct Incumbent {
+    pub version: ModelVersion,
+    pub alias: String,
+    /// Scores on this run's test split, when its model could be re-scored.
+    pub scores: Option<Scores>,
+    /// Its score on the selection metric and where that number comes from.
+    pub score: Option<f64>,
+    pub note: String,
+}
+
+/// Find the champion (alias `champion`), else the holder of the alias the deploy stage would
+/// set, and score it on this test split if its model files are readable.
+pub fn incumbent(store: &dyn Store, params: &Params, features: &[String], x: &Matrix, y: &[u8]) -> Result<Option<Incumbent>> {
+    let name = &params.deploy.model_name;
+    let mut found = None;
+    for alias in ["champion", params.deploy.stage.alias()] {
+        if let Some(v) = store.get_by_alias(name, alias)? {
+            found = Some((v, alias.to_string()));
+            break;
+        }
+    }
+    let Some((version, alias)) = found else { return Ok(None) };
+    let metric = params.evaluate.selection_metric;
+    let t = params.evaluate.threshold;
+    let rescored = (|| -> std::result::Result<Scores, String> {
+        let kind = match version.tags.get(MODEL_TAG).map(String::as_str) {
+            Some("xgboost") => ModelKind::Xgboost,
+            Some("logistic") => ModelKind::Logistic,
+            other => return Err(format!("version has no usable `{MODEL_TAG}` tag ({other:?})")),
+        };
+        let dir = PathBuf::from(version.source.strip_prefix("file://").ok_or("source is not a local file URI")?);
+        let spec: leadflow_core::features::FeatureSpec =
+            art::read_json(&dir.join(art::FEATURE_SPEC.name), "a feature spec").map_err(|e| e.to_string())?;
+        if spec.feature_names() != features {
+            return Err("its features differ from this run's".into());
+        }
+        let model = Model::load(kind, &dir.join(kind.artifact().name)).map_err(|e| e.to_string())?;
+        let p = model.predict(x).map_err(|e| e.to_string())?;
+        Ok(Scores::compute(y, &p, t))
+    })();
+    let (scores, score, note) = match rescored {
+        Ok(s) => {
+            let v = s.get(metric);
+            (Some(s.clone()), Some(v), "re-scored on this run's test split".to_string())
+        }
+        Err(why) => {
+            let recorded = store
+                .get_run(&version.run_id)
+                .ok()
+                .and_then(|r| r.metrics.get(&format!("test_{}", metric.name())).copied());
+            match recorded {
+                Some(v) => (None, Some(v), format!("could not re-score ({why}); using its recorded test_{} from its own run", metric.name())),
+                None => (None, None, format!("could not re-score ({why}) and no recorded score")),
+            }
+        }
+    };
+    Ok(Some(Incumbent { version, alias, scores, score, note }))
+}
+
+/// Decide: best model of this run vs. the incumbent, then the gate.
+pub fn decide(
+    params: &Params,
+    scores: &BTreeMap<ModelKind, Scores>,
+    run_ids: &BTreeMap<ModelKind, Option<String>>,
+    incumbent: Option<&Incumbent>,
+    data_version: &str,
+) -> Evaluation {
+    let e = &params.evaluate;
+    let metric = e.selection_metric;
+    let (&selected, best) = scores
+        .iter()
+        .max_by(|a, b| a.1.get(metric).total_cmp(&b.1.get(metric)).then_with(|| b.0.cmp(a.0)))
+        .expect("at least one model");
+    let score = best.get(metric);
+    let mut reasons = vec![format!("{} has the best test {} ({score:.4})", selected.label(), metric.name())];
+    for (k, s) in scores {
+        if *k != selected {
+            reasons.push(format!("{} scored {:.4}", k.label(), s.get(metric)));
+        }
+    }
+    let checks: Vec<GateCheck> = [
+        ("f1_weighted", best.f1_weighted, e.min_f1_weighted),
+        ("accuracy", best.accuracy, e.min_accuracy),
+        ("roc_auc", best.roc_auc, e.min_roc_auc),
+    ]
+    .into_iter()
+    .map(|(m, v, t)| GateCheck { metric: m.into(), value: v, threshold: t, passed: v >= t })
+    .collect();
+    let gate = GateResult { passed: checks.iter().all(|c| c.passed), checks };
+    let selected_run_id = run_ids.get(&selected).cloned().flatten();
+    let mut promote = gate.passed;
+    if !gate.passed {
+        reasons.push("quality gate failed: not promoted".into());
+    }
+    let champion = incumbent.map(|inc| ChampionInfo {
+        version: inc.version.version,
+        run_id: inc.version.run_id.clone(),
+        alias: inc.alias.clone(),
+        score: inc.score,
+    });
+    match incumbent {
+        None => reasons.push("no champion in the registry yet: the first good model is promoted".into()),
+        Some(inc) if selected_run_id.as_deref() == Some(inc.version.run_id.as_str()) => {
+            reasons.push(format!("it already is version {} ({}): nothing to promote", inc.version.version, inc.alias));
+            promote = false;
+        }
+        Some(inc) => match inc.score {
+            None => reasons.push(format!("{} v{} has no comparable score ({}): promoting", inc.alias, inc.version.version, inc.note)),
+            Some(c) => {
+                let gain = score - c;
+                let margin = e.promotion_margin;
+                let beats = gain > 0.0 && gain >= margin;
+                reasons.push(format!(
+                    "{} v{} scores {c:.4} ({}); improvement {gain:+.4}, required > 0 and ≥ {margin}: {}",
+                    inc.alias,
+                    inc.version.version,
+                    inc.note,
+                    if beats { "promote" } else { "keep the incumbent" }
+                ));
+                promote = promote && beats;
+            }
+        },
+    }
+    Evaluation {
+        selection_metric: metric.name().into(),
+        selected,
+        selected_run_id,
+        selected_score: score,
+        champion,
+        promote,
+        reasons,
+        gate,
+        threshold: e.threshold,
+        data_version: data_version.into(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub evaluation: Evaluation,
+    pub metrics: BTreeMap<ModelKind, Scores>,
+    pub report: PathBuf,
+}
+
+fn write_text(path: &Path, s: &str) -> Result<()> {
+    std::fs::write(path, s).map_err(|e| Error::Write { path: path.into(), message: e.to_string() })
+}
+
+/// Run the evaluate stage. When the gate fails, everything is still written and committed, then
+/// [`Error::Gate`] is returned.
+pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summary> {
+    let clock = RunClock::start();
+    let results_path = layout.require(&art::MODEL_RESULTS)?;
+    let results: ModelResults = art::read_json(&results_path, "train results")?;
+    if results.models.is_empty() {
+        return Err(Error::NoModels { path: results_path });
+    }
+    let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
+    let features: Vec<String> = art::read_json(&layout.require(&art::COLUMNS_LIST)?, "a feature list")?;
+    let x_path = layout.require(&art::X_TEST)?;
+    let y_path = layout.require(&art::Y_TEST)?;
+    let x = Table::read(&x_path)?.matrix(&x_path, &features)?;
+    let y = Table::read(&y_path)?.labels(&y_path, leadflow_core::schema::TARGET)?;
+    if x.n_rows != y.len() {
+        return Err(leadflow_core::Error::Invalid {
+            path: y_path,
+            message: format!("{} labels for {} feature rows in {}", y.len(), x.n_rows, x_path.display()),
+        }
+        .into());
+    }
+    let t = params.evaluate.threshold;
+    let mut probas = BTreeMap::new();
+    let mut scores = BTreeMap::new();
+    let mut loaded = BTreeMap::new();
+    for kind in results.models.keys() {
+        let model = Model::load(*kind, &layout.require(&kind.artifact())?)?;
+        let p = model.predict(&x)?;
+        scores.insert(*kind, Scores::compute(&y, &p, t));
+        probas.insert(*kind, p);
+        loaded.insert(*kind, model);
+    }
+    let inc = incumbent(store, params, &features, &x, &y)?;
+    let run_ids: BTreeMap<ModelKind, Option<String>> = results.models.iter().map(|(k, r)| (*k, r.run_id.clone())).collect();
+    let evaluation = decide(params, &scores, &run_ids, inc.as_ref(), &data_meta.data_version);
+
+    let out = StageDir::begin(layout.stage_dir(StageId::Evaluate))?;
+    art::write_json(&out.path(&art::METRICS), &scores)?;
+    for (k, s) in &scores {
+        let r = ClassificationReport::from_confusion(&s.confusion_matrix);
+        write_text(&out.path(&k.report_txt()), &format!("{} (test split, threshold {t})\n\n{}\n{}", k.label(), r.to_text(), metrics::confusion_text(&s.confusion_matrix)))?;
+    }
+    let business: BTreeMap<ModelKind, BusinessMetrics> = scores.iter().map(|(k, s)| (*k, BusinessMetrics::from_scores(s))).collect();
+    art::write_json(
+        &out.path(&art::BUSINESS_METRICS),
+        &serde_json::json!({ "selected": evaluation.selected, "threshold": t, "models": business }),
+    )?;
+    art::write_json(&out.path(&art::EVALUATION), &evaluation)?;
+
+    // Pictures.
+    let roc: Vec<(String, Vec<(f64, f64)>)> = probas
+        .iter()
+        .map(|(k, p)| (format!("{} (AUC {:.3})", k.label(), scores[k].roc_auc), metrics::roc_curve(&y, p)))
+        .collect();
+    plots::curves(&out.path(&art::ROC_PNG), "ROC curve (test split)", "False positive rate", "True positive rate", &roc, true, SeriesLabelPosition::LowerRight)?;
+    let pr: Vec<(String, Vec<(f64, f64)>)> = probas
+        .iter()
+        .map(|(k, p)| (format!("{} (AP {:.3})", k.label(), scores[k].pr_auc), metrics::pr_curve(&y, p)))
+        .collect();
+    plots::curves(&out.path(&art::PR_PNG), "Precision-recall curve (test split)", "Recall", "Precision", &pr, false, SeriesLabelPosition::LowerLeft)?;
+    for (k, s) in &scores {
+        plots::confusion(&out.path(&k.confusion_png()), &format!("Confusion matrix: {}", k.label()), &s.confusion_matrix)?;
+    }
+    let mut panels = Vec::new();
+    for (k, m) in &loaded {
+        match m {
+            Model::Xgboost(b) => {
+                let gain = b.gain_importance(features.len())?;
+                panels.push((format!("{}: feature importance", k.label()), "mean split gain".to_string(), features.iter().cloned().zip(gain).collect()));
+            }
+            Model::Logistic(lr) => {
+                panels.push((format!("{}: coefficients", k.label()), "coefficient (scaled features; + raises P(convert))".to_string(), lr.features.iter().cloned().zip(lr.coefficients.iter().copied()).collect()));
+            }
+        }
+    }
+    plots::importance(&out.path(&art::IMPORTANCE_PNG), &panels)?;
+
+    write_text(&out.path(&art::REPORT), &report(params, &evaluation, &scores, &business, inc.as_ref(), &results))?;
+    let mut rows = BTreeMap::new();
+    rows.insert("test".to_string(), y.len());
+    let meta = clock.finish(StageId::Evaluate, env!("CARGO_PKG_VERSION"), data_meta.data_version.clone(), params.hash(), rows);
+    art::write_json(&out.path(&art::EVALUATE_META), &meta)?;
+    let dir = out.commit()?;
+    let summary = Summary { evaluation: evaluation.clone(), metrics: scores, report: dir.join(art::REPORT.name) };
+    if !evaluation.gate.passed {
+        let failed: Vec<String> = evaluation
+            .gate
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| format!("{} {:.4} < threshold {} (params evaluate.min_{})", c.metric, c.value, c.threshold, c.metric))
+            .collect();
+        return Err(Error::Gate(format!("{}: {}", evaluation.selected.label(), failed.join("; "))));
+    }
+    Ok(summary)
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", 100.0 * v)
+}
+
+/// The one-page Markdown report.
+pub fn report(
+    params: &Params,
+    ev: &Evaluation,
+    scores: &BTreeMap<ModelKind, Scores>,
+    business: &BTreeMap<ModelKind, BusinessMetrics>,
+    inc: Option<&Incumbent>,
+    results: &ModelResults,
+) -> String {
+    let metric = params.evaluate.selection_metric;
+    let mut s = String::from("# leadflow evaluation report\n\n");
+    let decision = if ev.promote {
+        format!("✅ **Promote {}** to {} (alias `{}`).", ev.selected.label(), params.deploy.stage.as_str(), params.deploy.stage.alias())
+    } else if !ev.gate.passed {
+        format!("❌ **Not promoted: the quality gate failed** for {}.", ev.selected.label())
+    } else {
+        format!("⏸️ **Keep the incumbent**: {} does not beat it.", ev.selected.label())
+    };
+    let _ = writeln!(s, "{decision}\n");
+    for r in &ev.reasons {
+        let _ = writeln!(s, "- {r}");
+    }
+    let _ = writeln!(s, "\nSelection metric: `{}` on the test split ({} rows), threshold {}. Data version `{}`.\n", metric.name(), results.split.test_rows, ev.threshold, &ev.data_version[..ev.data_version.len().min(12)]);
+    let _ = writeln!(s, "## Metrics (test split)\n");
+    let _ = writeln!(s, "| model | accuracy | precision | recall | F1 | F1 macro | F1 weighted | ROC AUC | PR AUC | log loss | CV {} |", results.scoring);
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let row = |s: &mut String, name: String, m: &Scores, cv: String| {
+        let _ = writeln!(
+            s,
+            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {cv} |",
+            m.accuracy, m.precision, m.recall, m.f1, m.f1_macro, m.f1_weighted, m.roc_auc, m.pr_auc, m.log_loss
+        );
+    };
+    for (k, m) in scores {
+        let mark = if *k == ev.selected { " (selected)" } else { "" };
+        let cv = results.models.get(k).map(|r| format!("{:.4} ± {:.4}", r.cv.mean, r.cv.std)).unwrap_or_default();
+        row(&mut s, format!("{}{mark}", k.label()), m, cv);
+    }
+    match inc {
+        Some(i) => match &i.scores {
+            Some(m) => row(&mut s, format!("incumbent `{}` v{}", i.alias, i.version.version), m, String::new()),
+            None => {
+                let _ = writeln!(s, "| incumbent `{}` v{} | {} |||||||||| ", i.alias, i.version.version, i.note);
+            }
+        },
+        None => {
+            let _ = writeln!(s, "| no champion yet | | | | | | | | | | |");
+        }
+    }
+    let _ = writeln!(s, "\n## Quality gate: {}\n", if ev.gate.passed { "passed" } else { "FAILED" });
+    let _ = writeln!(s, "| metric | value | threshold | |\n|---|---:|---:|---|");
+    for c in &ev.gate.checks {
+        let _ = writeln!(s, "| {} | {:.4} | {} | {} |", c.metric, c.value, c.threshold, if c.passed { "✅" } else { "❌" });
+    }
+    if let Some(b) = business.get(&ev.selected) {
+        let _ = writeln!(s, "\n## Business view ({})\n", ev.selected.label());
+        let _ = writeln!(
+            s,
+            "Of **{}** leads scored, **{}** actually converted. The model flags **{}** as likely converters: **{}** of them do convert \
+             (detection rate {}), **{}** converters are missed, and **{}** flagged leads do not convert (false-alarm rate {}).",
+            b.leads_scored, b.actual_converters, b.predicted_converters, b.correctly_identified, pct(b.detection_rate), b.missed_converters, b.false_alarms, pct(b.false_alarm_rate)
+        );
+    }
+    let _ = writeln!(s, "\n## Pictures\n");
+    let _ = writeln!(s, "![ROC curves]({})\n![Precision-recall curves]({})", art::ROC_PNG.name, art::PR_PNG.name);
+    for k in scores.keys() {
+        let _ = writeln!(s, "![Confusion matrix, {}]({})", k.label(), k.confusion_png().name);
+    }
+    let _ = writeln!(s, "![Feature importance]({})", art::IMPORTANCE_PNG.name);
+    s
+}
+
+/// For the orchestrator's summary: the metric in the evaluation, by name.
+pub fn metric_value(scores: &Scores, m: Metric) -> f64 {
+    scores.get(m)
+}

@@ -1,0 +1,82 @@
+//! Small CSV tables (test splits, files to score) with errors that name the file, line and column.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model::Matrix;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+fn invalid(path: &Path, message: String) -> Error {
+    Error::Invalid { path: path.into(), message }
+}
+
+impl Table {
+    pub fn read(path: &Path) -> Result<Table> {
+        let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
+        let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(file);
+        let header: Vec<String> = rdr
+            .headers()
+            .map_err(|e| invalid(path, format!("cannot read the CSV header: {e}")))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        if header.iter().all(String::is_empty) {
+            return Err(invalid(path, "file is empty; expected a CSV header".into()));
+        }
+        let mut rows = Vec::new();
+        for (i, rec) in rdr.records().enumerate() {
+            let rec = rec.map_err(|e| invalid(path, format!("line {}: {e}", i + 2)))?;
+            rows.push(rec.iter().map(|v| v.trim().to_string()).collect());
+        }
+        Ok(Table { header, rows })
+    }
+
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    /// The named columns, in that order, as a numeric matrix. Missing columns are reported all
+    /// at once; a non-numeric cell names its line and column.
+    pub fn matrix(&self, path: &Path, columns: &[String]) -> Result<Matrix> {
+        let missing: Vec<&str> = columns.iter().filter(|c| self.column_index(c).is_none()).map(String::as_str).collect();
+        if !missing.is_empty() {
+            return Err(invalid(path, format!("missing column(s): {}", missing.join(", "))));
+        }
+        let idx: Vec<usize> = columns.iter().filter_map(|c| self.column_index(c)).collect();
+        let mut m = Matrix::new(columns.len());
+        let mut row = Vec::with_capacity(columns.len());
+        for (i, r) in self.rows.iter().enumerate() {
+            row.clear();
+            for (&j, name) in idx.iter().zip(columns) {
+                let v = &r[j];
+                let x: f64 = v.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| {
+                    invalid(path, format!("line {}, column `{name}`: expected a number, found {v:?}", i + 2))
+                })?;
+                row.push(x);
+            }
+            m.push_row(&row);
+        }
+        Ok(m)
+    }
+
+    /// A 0/1 label column.
+    pub fn labels(&self, path: &Path, column: &str) -> Result<Vec<u8>> {
+        let j = self
+            .column_index(column)
+            .ok_or_else(|| invalid(path, format!("missing column `{column}` (found: {})", self.header.join(", "))))?;
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match r[j].as_str() {
+                "0" | "0.0" => Ok(0),
+                "1" | "1.0" => Ok(1),
+                v => Err(invalid(path, format!("line {}, column `{column}`: expected 0 or 1, found {v:?}", i + 2))),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,102 @@
+//! The model card: what the model predicts, on what data, how well, and how to use it.
+
+use std::fmt::Write as _;
+
+use leadflow_core::metrics::Scores;
+use leadflow_core::results::{DeployedModel, Deployment, ModelResults};
+use leadflow_core::Params;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelCard {
+    pub model_name: String,
+    pub model: String,
+    pub predicts: String,
+    pub registry: serde_json::Value,
+    pub features: Vec<String>,
+    pub training_data: serde_json::Value,
+    pub params: serde_json::Value,
+    pub metrics: Option<Scores>,
+    pub threshold: f64,
+    pub intended_use: String,
+    pub limitations: Vec<String>,
+    pub how_to_load: Vec<String>,
+}
+
+impl ModelCard {
+    pub fn new(
+        params: &Params,
+        m: &DeployedModel,
+        d: &Deployment,
+        metrics: Option<&Scores>,
+        limits: &serde_json::Value,
+        results: &ModelResults,
+    ) -> ModelCard {
+        let best = results.models.get(&m.kind).map(|r| r.best_params.clone()).unwrap_or_default();
+        ModelCard {
+            model_name: m.model_name.clone(),
+            model: m.kind.label().into(),
+            predicts: "P(converted = 1): the probability that a website signup becomes a paying customer (lead_indicator)".into(),
+            registry: serde_json::json!({
+                "registered": d.promoted, "version": d.version, "stage": d.stage, "alias": d.alias,
+                "previous_holder": d.previous_holder, "run_id": d.run_id,
+            }),
+            features: m.features.clone(),
+            training_data: serde_json::json!({
+                "data_version_sha256": m.data_version,
+                "date_window": limits,
+                "source_filter": params.data.source_filter,
+                "train_rows": results.split.train_rows,
+                "test_rows": results.split.test_rows,
+            }),
+            params: serde_json::json!({ "best": best, "train": params.train, "data": params.data }),
+            metrics: metrics.cloned(),
+            threshold: m.threshold,
+            intended_use: "Rank and flag new signup leads for sales follow-up; a decision aid, not an automatic gate.".into(),
+            limitations: vec![
+                format!("Trained only on leads with source == {:?} inside the date window; other sources are out of distribution.", params.data.source_filter),
+                "The signal is dominated by n_visits; customer_group and onboarding add little.".into(),
+                "Evaluated on one stratified test split; expect about ±0.02 in weighted F1 from split to split.".into(),
+                "Raw inputs are clipped and scaled with the training statistics (preprocessing.json); drift in those columns degrades it silently.".into(),
+            ],
+            how_to_load: vec![
+                "leadflow-deploy predict --model-dir <this dir> --input leads.csv --output scores.csv".into(),
+                format!("Python (XGBoost model): xgboost.Booster(model_file=\"{}\")", m.file),
+                "Logistic model: P = sigmoid(intercept + coefficients · features) from lead_model_lr.json".into(),
+            ],
+        }
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!("# Model card: {} ({})\n\n", self.model_name, self.model);
+        let _ = writeln!(s, "**Predicts:** {}.\n", self.predicts);
+        let _ = writeln!(s, "**Intended use:** {}\n", self.intended_use);
+        let r = &self.registry;
+        let _ = writeln!(
+            s,
+            "**Registry:** {}\n",
+            if r["registered"] == true {
+                format!("version {} in {} (alias `{}`), run `{}`", r["version"], r["stage"].as_str().unwrap_or(""), r["alias"].as_str().unwrap_or(""), r["run_id"].as_str().unwrap_or(""))
+            } else {
+                "not registered (evaluate did not promote it)".into()
+            }
+        );
+        let _ = writeln!(s, "**Decision threshold:** {}\n", self.threshold);
+        let _ = writeln!(s, "## Training data\n\n```json\n{}\n```\n", serde_json::to_string_pretty(&self.training_data).unwrap_or_default());
+        let _ = writeln!(s, "## Features (model order)\n\n{}\n", self.features.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "));
+        if let Some(m) = &self.metrics {
+            let _ = writeln!(s, "## Test metrics\n\n| accuracy | precision | recall | F1 | F1 weighted | ROC AUC | PR AUC | log loss |\n|---:|---:|---:|---:|---:|---:|---:|---:|");
+            let _ = writeln!(s, "| {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n", m.accuracy, m.precision, m.recall, m.f1, m.f1_weighted, m.roc_auc, m.pr_auc, m.log_loss);
+        }
+        let _ = writeln!(s, "## Best parameters\n\n```json\n{}\n```\n", serde_json::to_string_pretty(&self.params["best"]).unwrap_or_default());
+        let _ = writeln!(s, "## Known limitations\n");
+        for l in &self.limitations {
+            let _ = writeln!(s, "- {l}");
+        }
+        let _ = writeln!(s, "\n## How to load\n");
+        for l in &self.how_to_load {
+            let _ = writeln!(s, "- `{l}`");
+        }
+        s
+    }
+}

@@ -1,0 +1,113 @@
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::{Parser, Subcommand};
+use leadflow_core::cli::StageArgs;
+use leadflow_core::tracking::{open_store, StoreLocation};
+
+/// leadflow deploy stage: register the model evaluate chose (idempotent), move it to its stage
+/// and alias, and export artifacts/model/. Subcommands use an exported model directory.
+#[derive(Debug, Parser)]
+#[command(name = "leadflow-deploy", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    stage: StageArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the deploy stage (the default).
+    Run {
+        #[command(flatten)]
+        stage: StageArgs,
+    },
+    /// Score a CSV: raw-schema leads or encoded feature rows (X_test.csv shape).
+    Predict {
+        #[arg(long, default_value = "artifacts/model")]
+        model_dir: PathBuf,
+        /// CSV to score.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write row,probability,label.
+        #[arg(long, default_value = "predictions.csv")]
+        output: PathBuf,
+    },
+    /// Predict a feature CSV and compare with expected labels and/or a minimum accuracy;
+    /// exits non-zero with the differing rows when they disagree.
+    Validate {
+        #[arg(long, default_value = "artifacts/model")]
+        model_dir: PathBuf,
+        /// Feature CSV (e.g. artifacts/train/X_test.csv) or raw leads.
+        #[arg(long)]
+        features: PathBuf,
+        /// Labels CSV with a lead_indicator column (e.g. artifacts/train/y_test.csv).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Expected labels of the first rows, e.g. 1,0,0,1.
+        #[arg(long, value_delimiter = ',')]
+        expected: Option<Vec<u8>>,
+        /// Compare only the first N rows.
+        #[arg(long)]
+        rows: Option<usize>,
+        /// Minimum accuracy against the labels.
+        #[arg(long)]
+        min_accuracy: Option<f64>,
+    },
+    /// Show registered versions (or the one holding an alias).
+    Show {
+        #[arg(long, default_value = "lead_model")]
+        name: String,
+        #[arg(long)]
+        alias: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    leadflow_core::logging::exit(real_main(Cli::parse()))
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.cmd {
+        None => deploy(&cli.stage),
+        Some(Cmd::Run { stage }) => deploy(&stage),
+        Some(Cmd::Predict { model_dir, input, output }) => {
+            leadflow_core::logging::init(0);
+            let n = leadflow_deploy::predict(&model_dir, &input, &output)?;
+            println!("scored {n} rows -> {}", output.display());
+            Ok(())
+        }
+        Some(Cmd::Validate { model_dir, features, labels, expected, rows, min_accuracy }) => {
+            leadflow_core::logging::init(0);
+            if let Some(e) = &expected {
+                if let Some(bad) = e.iter().find(|&&v| v > 1) {
+                    bail!("--expected: labels must be 0 or 1, found {bad}");
+                }
+            }
+            let spec = leadflow_deploy::ValidationSpec { expected, labels, rows, min_accuracy };
+            let v = leadflow_deploy::validate(&model_dir, &features, &spec)?;
+            print!("{}", v.to_text());
+            if !v.passed {
+                bail!("validation failed for {} ({} of {} compared rows differ)", model_dir.display(), v.mismatches.len(), v.rows_compared);
+            }
+            println!("validation passed");
+            Ok(())
+        }
+        Some(Cmd::Show { name, alias }) => {
+            let store = open_store(&StoreLocation::from_env())?;
+            let v = leadflow_deploy::describe(store.as_ref(), &name, alias.as_deref())?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(())
+        }
+    }
+}
+
+fn deploy(stage: &StageArgs) -> anyhow::Result<()> {
+    stage.init_logging();
+    let params = stage.load_params()?;
+    let store = open_store(&StoreLocation::from_env())?;
+    let d = leadflow_deploy::run(&stage.layout(), &params, store.as_ref())?;
+    println!("{}", serde_json::to_string_pretty(&d)?);
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Using an exported model directory: `predict` scores a CSV, `validate` checks predictions
+//! against expected labels and/or a minimum accuracy.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use leadflow_core::artifacts::{self as art};
+use leadflow_core::features::{FeatureSpec, Preprocessing};
+use leadflow_core::model::{Matrix, Model};
+use leadflow_core::results::DeployedModel;
+use leadflow_core::table::Table;
+
+use crate::error::{Error, Result};
+
+/// A loaded model directory.
+#[derive(Debug)]
+pub struct ModelDir {
+    pub spec: DeployedModel,
+    pub model: Model,
+    pub features: FeatureSpec,
+    pub preprocessing: Preprocessing,
+}
+
+impl ModelDir {
+    pub fn open(dir: &Path) -> Result<ModelDir> {
+        let need = |name: &str| -> Result<std::path::PathBuf> {
+            let p = dir.join(name);
+            if p.is_file() {
+                Ok(p)
+            } else {
+                Err(Error::Input {
+                    path: p,
+                    message: "missing from the model directory (run the deploy stage to export it)".into(),
+                })
+            }
+        };
+        let spec: DeployedModel = art::read_json(&need(art::MODEL_SPEC.name)?, "a model description")?;
+        let model = Model::load(spec.kind, &need(&spec.file)?)?;
+        let features: FeatureSpec = art::read_json(&need(art::FEATURE_SPEC.name)?, "a feature spec")?;
+        let preprocessing: Preprocessing = art::read_json(&need(art::PREPROCESSING.name)?, "preprocessing")?;
+        Ok(ModelDir { spec, model, features, preprocessing })
+    }
+
+    /// Turn a table into model features: already-encoded rows (`X_test.csv` shape) are used as
+    /// they are; raw-schema rows go through the saved preprocessing and encoding.
+    pub fn features_of(&self, table: &Table, path: &Path) -> Result<Matrix> {
+        let names = &self.spec.features;
+        if names.iter().all(|f| table.column_index(f).is_some()) {
+            return Ok(table.matrix(path, names)?);
+        }
+        let raw_needed: Vec<&str> = self
+            .preprocessing
+            .continuous
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(self.features.categorical.iter().map(|c| c.name.as_str()).filter(|c| *c != leadflow_core::schema::BIN_SOURCE))
+            .collect();
+        let missing_raw: Vec<&str> = raw_needed.iter().copied().filter(|c| table.column_index(c).is_none()).collect();
+        if !missing_raw.is_empty() {
+            let missing_enc: Vec<&str> = names.iter().map(String::as_str).filter(|f| table.column_index(f).is_none()).collect();
+            return Err(Error::Input {
+                path: path.into(),
+                message: format!(
+                    "neither encoded features nor raw leads: as encoded rows it lacks column(s) {}; as raw rows it lacks column(s) {}",
+                    missing_enc.join(", "),
+                    missing_raw.join(", ")
+                ),
+            });
+        }
+        let mut m = Matrix::new(names.len());
+        for (i, row) in table.rows.iter().enumerate() {
+            let label = format!("{} line {}", path.display(), i + 2);
+            let get = |c: &str| table.column_index(c).map(|j| row[j].clone());
+            let cleaned = self.preprocessing.apply_raw(&get, &label)?;
+            let get_clean = |c: &str| cleaned.get(c).cloned();
+            m.push_row(&self.features.encode(&get_clean, &label)?);
+        }
+        Ok(m)
+    }
+
+    pub fn predict_table(&self, table: &Table, path: &Path) -> Result<Vec<f64>> {
+        let x = self.features_of(table, path)?;
+        Ok(self.model.predict(&x)?)
+    }
+}
+
+/// Score `input` and write `row,[lead_id,]probability,label` to `output`.
+pub fn predict(model_dir: &Path, input: &Path, output: &Path) -> Result<usize> {
+    let md = ModelDir::open(model_dir)?;
+    let table = Table::read(input)?;
+    let p = md.predict_table(&table, input)?;
+    let id = table.column_index(leadflow_core::schema::ID);
+    let mut s = String::from(if id.is_some() { "row,lead_id,probability,label\n" } else { "row,probability,label\n" });
+    for (i, v) in p.iter().enumerate() {
+        let label = u8::from(*v >= md.spec.threshold);
+        match id {
+            Some(j) => {
+                let _ = writeln!(s, "{},{},{v},{label}", i + 1, table.rows[i][j]);
+            }
+            None => {
+                let _ = writeln!(s, "{},{v},{label}", i + 1);
+            }
+        }
+    }
+    art::write_atomic(output, s.as_bytes())?;
+    Ok(p.len())
+}
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct ValidationSpec {
+    /// Expected labels of the first rows, given inline.
+    pub expected: Option<Vec<u8>>,
+    /// A labels CSV (`lead_indicator` column).
+    pub labels: Option<std::path::PathBuf>,
+    /// How many leading rows to compare (default: all rows for accuracy, 10 for exact checks).
+    pub rows: Option<usize>,
+    /// With labels: accuracy over the compared rows must reach this.
+    pub min_accuracy: Option<f64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Mismatch {
+    pub row: usize,
+    pub expected: u8,
+    pub predicted: u8,
+    pub probability: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Validation {
+    pub rows_scored: usize,
+    pub rows_compared: usize,
+    pub accuracy: Option<f64>,
+    pub mismatches: Vec<Mismatch>,
+    pub passed: bool,
+    pub checks: Vec<String>,
+}
+
+impl Validation {
+    /// A readable account, with the differing rows.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        for c in &self.checks {
+            let _ = writeln!(s, "{c}");
+        }
+        if !self.passed && !self.mismatches.is_empty() {
+            let _ = writeln!(s, "{:>6}  {:>8}  {:>9}  {:>11}", "row", "expected", "predicted", "probability");
+            for m in self.mismatches.iter().take(50) {
+                let _ = writeln!(s, "{:>6}  {:>8}  {:>9}  {:>11.4}", m.row, m.expected, m.predicted, m.probability);
+            }
+            if self.mismatches.len() > 50 {
+                let _ = writeln!(s, "... and {} more", self.mismatches.len() - 50);
+            }
+        }
+        s
+    }
+}
+
+/// Predict `features` with the model directory and check the result.
+pub fn validate(model_dir: &Path, features: &Path, spec: &ValidationSpec) -> Result<Validation> {
+    if spec.expected.is_none() && spec.labels.is_none() {
+        return Err(Error::Validation("nothing to check: give expected labels (--expected) or a labels file (--labels)".into()));
+    }
+    let md = ModelDir::open(model_dir)?;
+    let table = Table::read(features)?;
+    let p = md.predict_table(&table, features)?;
+    let pred: Vec<u8> = leadflow_core::metrics::threshold(&p, md.spec.threshold);
+    let (expected, exact) = match (&spec.expected, &spec.labels) {
+        (Some(e), _) => (e.clone(), spec.min_accuracy.is_none()),
+        (None, Some(l)) => (Table::read(l)?.labels(l, leadflow_core::schema::TARGET)?, spec.min_accuracy.is_none()),
+        (None, None) => unreachable!("checked above"),
+    };
+    let default_rows = if exact && spec.expected.is_none() { 10 } else { expected.len() };
+    let n = spec.rows.unwrap_or(default_rows).min(expected.len());
+    if n > pred.len() {
+        return Err(Error::Validation(format!("{n} expected labels but only {} rows in {}", pred.len(), features.display())));
+    }
+    let mismatches: Vec<Mismatch> = (0..n)
+        .filter(|&i| pred[i] != expected[i])
+        .map(|i| Mismatch { row: i + 1, expected: expected[i], predicted: pred[i], probability: p[i] })
+        .collect();
+    let accuracy = (n > 0).then(|| 1.0 - mismatches.len() as f64 / n as f64);
+    let mut checks = Vec::new();
+    let mut passed = true;
+    if exact {
+        let ok = mismatches.is_empty();
+        passed &= ok;
+        checks.push(format!(
+            "exact labels, first {n} rows: {}",
+            if ok { "all match".to_string() } else { format!("{} of {n} differ", mismatches.len()) }
+        ));
+    }
+    if let Some(min) = spec.min_accuracy {
+        let acc = accuracy.unwrap_or(0.0);
+        let ok = acc >= min;
+        passed &= ok;
+        checks.push(format!("accuracy over {n} rows: {acc:.4} (minimum {min}): {}", if ok { "ok" } else { "TOO LOW" }));
+    }
+    Ok(Validation { rows_scored: pred.len(), rows_compared: n, accuracy, mismatches, passed, checks })
+}

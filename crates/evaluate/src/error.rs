@@ -1,0 +1,17 @@
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("quality gate failed: {0} (the report was still written; see artifacts/evaluate/report.md)")]
+    Gate(String),
+    #[error("the train stage produced no model to evaluate ({path})")]
+    NoModels { path: PathBuf },
+    #[error("plotting {path}: {message}")]
+    Plot { path: PathBuf, message: String },
+    #[error("writing {path}: {message}")]
+    Write { path: PathBuf, message: String },
+    #[error(transparent)]
+    Core(#[from] leadflow_core::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

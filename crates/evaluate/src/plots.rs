@@ -1,0 +1,197 @@
+//! PNG charts with plotters and an embedded DejaVu Sans font (no system fonts needed).
+
+use std::path::Path;
+use std::sync::Once;
+
+use leadflow_core::metrics::Confusion;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::FontStyle;
+
+use crate::error::{Error, Result};
+
+const FONT: &str = "sans-serif";
+/// Colour-blind-safe pair (Okabe-Ito blue and vermillion).
+pub const COLORS: [RGBColor; 3] = [RGBColor(0, 114, 178), RGBColor(213, 94, 0), RGBColor(0, 158, 115)];
+
+fn fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+fn perr(path: &Path) -> impl Fn(String) -> Error + '_ {
+    move |m| Error::Plot { path: path.into(), message: m }
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+fn canvas(path: &Path, size: (u32, u32)) -> Result<Area<'_>> {
+    fonts();
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| perr(path)(e.to_string()))?;
+    Ok(root)
+}
+
+/// Line curves on the unit square (ROC or precision-recall), one series per model.
+pub fn curves(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    diagonal: bool,
+    legend_pos: SeriesLabelPosition,
+) -> Result<()> {
+    let err = perr(path);
+    let root = canvas(path, (900, 700))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 30).into_font().style(FontStyle::Bold))
+        .margin(25)
+        .x_label_area_size(60)
+        .y_label_area_size(75)
+        .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .axis_desc_style((FONT, 22))
+        .label_style((FONT, 18))
+        .x_labels(6)
+        .y_labels(6)
+        .x_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(BLACK.mix(0.08))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    if diagonal {
+        chart
+            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.35).stroke_width(1)))
+            .map_err(|e| err(e.to_string()))?
+            .label("chance")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLACK.mix(0.35).stroke_width(1)));
+    }
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(3)))
+            .map_err(|e| err(e.to_string()))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], c.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(legend_pos)
+        .margin(15)
+        .label_font((FONT, 20))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// A 2×2 confusion-matrix heat map with counts and row percentages.
+pub fn confusion(path: &Path, title: &str, c: &Confusion) -> Result<()> {
+    let err = perr(path);
+    let root = canvas(path, (760, 680))?;
+    let (w, h) = (760i32, 680i32);
+    let caption = (FONT, 28).into_font().style(FontStyle::Bold);
+    root.draw(&Text::new(title.to_string(), (30, 20), caption)).map_err(|e| err(e.to_string()))?;
+    let (left, top, cell) = (230i32, 110i32, 230i32);
+    let max = c.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+    let labels = ["0: not converted", "1: converted"];
+    for (t, row) in c.iter().enumerate() {
+        let row_total: usize = row.iter().sum();
+        for (p, &n) in row.iter().enumerate() {
+            let x0 = left + p as i32 * cell;
+            let y0 = top + t as i32 * cell;
+            let v = n as f64 / max;
+            let fill = RGBColor(
+                (247.0 - v * (247.0 - 8.0)) as u8,
+                (251.0 - v * (251.0 - 69.0)) as u8,
+                (255.0 - v * (255.0 - 148.0)) as u8,
+            );
+            root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], fill.filled()))
+                .map_err(|e| err(e.to_string()))?;
+            root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], BLACK.mix(0.3).stroke_width(1)))
+                .map_err(|e| err(e.to_string()))?;
+            let ink = if v > 0.55 { WHITE } else { BLACK };
+            let pct = if row_total > 0 { 100.0 * n as f64 / row_total as f64 } else { 0.0 };
+            let big = (FONT, 40).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
+            let small = (FONT, 20).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
+            root.draw(&Text::new(n.to_string(), (x0 + cell / 2, y0 + cell / 2 - 14), big)).map_err(|e| err(e.to_string()))?;
+            root.draw(&Text::new(format!("{pct:.1}% of row"), (x0 + cell / 2, y0 + cell / 2 + 26), small))
+                .map_err(|e| err(e.to_string()))?;
+        }
+    }
+    let center = |hp| (FONT, 20).into_font().color(&BLACK).pos(Pos::new(hp, VPos::Center));
+    for (i, l) in labels.iter().enumerate() {
+        root.draw(&Text::new(l.to_string(), (left + i as i32 * cell + cell / 2, top + 2 * cell + 22), center(HPos::Center)))
+            .map_err(|e| err(e.to_string()))?;
+        root.draw(&Text::new(l.to_string(), (left - 12, top + i as i32 * cell + cell / 2), center(HPos::Right)))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    let axis = (FONT, 22).into_font().style(FontStyle::Bold).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
+    root.draw(&Text::new("Predicted", (left + cell, top + 2 * cell + 58), axis.clone())).map_err(|e| err(e.to_string()))?;
+    root.draw(&Text::new("Actual", (left - 12 - 90, top - 30), axis)).map_err(|e| err(e.to_string()))?;
+    let _ = (w, h);
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// Horizontal bar panels (one per model), bars sorted by absolute value.
+pub fn importance(path: &Path, panels: &[(String, String, Vec<(String, f64)>)]) -> Result<()> {
+    let err = perr(path);
+    let n_panels = panels.len().max(1);
+    let root = canvas(path, (1000, 520 * n_panels as u32))?;
+    let areas = root.split_evenly((n_panels, 1));
+    for (area, (title, x_label, bars)) in areas.iter().zip(panels) {
+        let mut bars = bars.clone();
+        bars.sort_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
+        let n = bars.len();
+        let lo = bars.iter().map(|b| b.1).fold(0.0f64, f64::min);
+        let hi = bars.iter().map(|b| b.1).fold(0.0f64, f64::max);
+        let pad = ((hi - lo) * 0.08).max(1e-9);
+        let (lo, hi) = (if lo < 0.0 { lo - pad } else { 0.0 }, hi + pad);
+        let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        let mut chart = ChartBuilder::on(area)
+            .caption(title.as_str(), (FONT, 26).into_font().style(FontStyle::Bold))
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(190)
+            .build_cartesian_2d(lo..hi, (0..n).into_segmented())
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label.as_str())
+            .axis_desc_style((FONT, 20))
+            .label_style((FONT, 17))
+            .y_labels(n)
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
+                SegmentValue::Last => String::new(),
+            })
+            .x_label_formatter(&|v| format!("{v:.2}"))
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(BLACK.mix(0.08))
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+                let c = if *v >= 0.0 { COLORS[0] } else { COLORS[1] };
+                let mut r = Rectangle::new(
+                    [(0.0f64.min(*v), SegmentValue::Exact(i)), (0.0f64.max(*v), SegmentValue::Exact(i + 1))],
+                    c.filled(),
+                );
+                r.set_margin(4, 4, 0, 0);
+                r
+            }))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    root.present().map_err(|e| err(e.to_string()))
+}
