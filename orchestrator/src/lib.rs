@@ -1,0 +1,108 @@
+//! leadflow orchestrator: runs data -> train -> evaluate -> deploy through one of two engines
+//! behind the same stage contract.
+//!
+//! - [`local`]: the stages' library entry points, in-process (the default).
+//! - [`dagger`]: the Dagger SDK builds the image from the repo's `Dockerfile`, runs the stage
+//!   binaries inside it, and exports `artifacts/` and the tracking store back to the host.
+
+pub mod dagger;
+pub mod local;
+pub mod summary;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use leadflow_core::artifacts::StageId;
+use leadflow_core::tracking::StoreLocation;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineChoice {
+    /// Dagger when an engine session is reachable (DAGGER_SESSION_PORT set), else local.
+    Auto,
+    /// In-process, on this machine (no containers).
+    Local,
+    /// In the container image built from the Dockerfile, through the Dagger SDK.
+    Dagger,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Local,
+    Dagger,
+}
+
+/// Pick the engine and say why.
+pub fn choose_engine(choice: EngineChoice, session_port: Option<&str>) -> (Engine, String) {
+    match choice {
+        EngineChoice::Local => (Engine::Local, "--engine local".into()),
+        EngineChoice::Dagger => (Engine::Dagger, "--engine dagger".into()),
+        EngineChoice::Auto => match session_port.filter(|p| !p.is_empty()) {
+            Some(p) => (Engine::Dagger, format!("auto: a Dagger session is reachable (DAGGER_SESSION_PORT={p})")),
+            None => (
+                Engine::Local,
+                "auto: no Dagger session (DAGGER_SESSION_PORT unset); use `dagger run cargo run -p orchestrator` or --engine dagger for containers".into(),
+            ),
+        },
+    }
+}
+
+/// Everything a pipeline run needs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub params_path: Option<PathBuf>,
+    pub raw: PathBuf,
+    pub from: StageId,
+    pub to: StageId,
+    pub artifacts_dir: PathBuf,
+    pub tracking: StoreLocation,
+    /// Repository root (build context of the Dockerfile).
+    pub repo_root: PathBuf,
+    /// How long the Dagger engine may take to answer its first query.
+    pub connect_timeout: Duration,
+}
+
+impl RunOptions {
+    pub fn stages(&self) -> Vec<StageId> {
+        StageId::ALL.into_iter().filter(|s| *s >= self.from && *s <= self.to).collect()
+    }
+}
+
+/// Outcome of one stage.
+#[derive(Debug, Clone)]
+pub struct StageReport {
+    pub stage: StageId,
+    pub ok: bool,
+    pub seconds: f64,
+    pub message: String,
+}
+
+/// Failure of a pipeline run, naming the stage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("stage `{stage}` failed: {message}")]
+    Stage { stage: StageId, message: String },
+    #[error("Dagger engine: {0}")]
+    Dagger(String),
+    #[error(transparent)]
+    Core(#[from] leadflow_core::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Print one stage line as it finishes.
+pub fn print_stage(r: &StageReport) {
+    let mark = if r.ok { "ok" } else { "FAILED" };
+    eprintln!("[{:<8}] {:<6} {:>7.2}s  {}", r.stage.name(), mark, r.seconds, r.message);
+}
+
+/// Find the repository root: the nearest ancestor of `start` holding a Dockerfile and Cargo.toml.
+pub fn find_repo_root(start: &Path) -> Option<PathBuf> {
+    let mut cur = Some(start);
+    while let Some(d) = cur {
+        if d.join("Dockerfile").is_file() && d.join("Cargo.toml").is_file() {
+            return Some(d.to_path_buf());
+        }
+        cur = d.parent();
+    }
+    None
+}

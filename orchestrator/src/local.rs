@@ -1,0 +1,64 @@
+//! The local engine: each stage's library entry point, in this process — the same code the
+//! stage binaries call.
+
+use std::time::Instant;
+
+use leadflow_core::artifacts::{Layout, StageId};
+use leadflow_core::tracking::open_store;
+use leadflow_core::Params;
+
+use crate::{print_stage, Error, Result, RunOptions, StageReport};
+
+pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
+    let layout = Layout::new(&opts.artifacts_dir);
+    let store = open_store(&opts.tracking)?;
+    let mut reports = Vec::new();
+    for stage in opts.stages() {
+        eprintln!("[{:<8}] running ...", stage.name());
+        let t = Instant::now();
+        let outcome: std::result::Result<String, String> = match stage {
+            StageId::Data => leadflow_data::run(&opts.raw, &layout, params)
+                .map(|s| format!("{} raw rows -> {} gold rows ({})", s.rows["raw"], s.rows["after_source_filter"], opts.raw.display()))
+                .map_err(|e| e.to_string()),
+            StageId::Train => leadflow_train::run(&layout, params, store.as_ref())
+                .map(|s| {
+                    let m: Vec<String> = s
+                        .models
+                        .iter()
+                        .map(|(k, m)| format!("{} test F1w {:.4}", k.name(), m.test_f1_weighted))
+                        .collect();
+                    format!("{} train / {} test rows; {}", s.train_rows, s.test_rows, m.join(", "))
+                })
+                .map_err(|e| e.to_string()),
+            StageId::Evaluate => leadflow_evaluate::run(&layout, params, store.as_ref())
+                .map(|s| {
+                    format!(
+                        "selected {} ({} {:.4}); {}",
+                        s.evaluation.selected.name(),
+                        s.evaluation.selection_metric,
+                        s.evaluation.selected_score,
+                        if s.evaluation.promote { "promote" } else { "do not promote" }
+                    )
+                })
+                .map_err(|e| e.to_string()),
+            StageId::Deploy => leadflow_deploy::run(&layout, params, store.as_ref())
+                .map(|d| match d.version {
+                    Some(v) => format!("{} v{v} -> {}", d.model_name, d.stage.unwrap_or_default()),
+                    None => "not promoted: registry untouched".into(),
+                })
+                .map_err(|e| e.to_string()),
+        };
+        let seconds = t.elapsed().as_secs_f64();
+        let report = match outcome {
+            Ok(message) => StageReport { stage, ok: true, seconds, message },
+            Err(message) => {
+                let r = StageReport { stage, ok: false, seconds, message: message.clone() };
+                print_stage(&r);
+                return Err(Error::Stage { stage, message });
+            }
+        };
+        print_stage(&report);
+        reports.push(report);
+    }
+    Ok(reports)
+}
