@@ -1,0 +1,453 @@
+//! Orchestrator tests: end-to-end runs with the local engine, a failing stage, and the Dagger
+//! engine's CONTRACT test (a fake GraphQL endpoint on 127.0.0.1 stands in for the engine: it
+//! checks what the orchestrator asks the engine to do, it does not run containers).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use leadflow_core::artifacts::{self as art, Format, Layout, StageId};
+use leadflow_core::registry::Registry;
+use leadflow_core::results::{Deployment, Evaluation};
+use leadflow_core::tracking::{FileStore, StoreLocation};
+use leadflow_core::Params;
+use orchestrator::{dagger, local, RunOptions};
+
+/// Tests that touch process-wide environment variables run one at a time.
+static ENV_LOCK: Mutex<()> = Mutex::new(());
+
+fn real_data() -> Option<PathBuf> {
+    let p = std::env::var_os("LEADFLOW_REAL_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/raw_data.csv"));
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("real dataset not found ({}): skipping", p.display());
+        None
+    }
+}
+
+fn committed_sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample/raw_data.csv")
+}
+
+fn options(dir: &Path, raw: &Path) -> RunOptions {
+    RunOptions {
+        params_path: None,
+        raw: raw.to_path_buf(),
+        from: StageId::Data,
+        to: StageId::Deploy,
+        artifacts_dir: dir.join("artifacts"),
+        tracking: StoreLocation::Local(dir.join("mlruns")),
+        repo_root: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        connect_timeout: Duration::from_secs(5),
+    }
+}
+
+/// Every artifact the contract names exists and is well-formed.
+fn assert_contract(layout: &Layout) {
+    for a in art::ALL {
+        let p = layout.path(a);
+        let bytes = std::fs::read(&p).unwrap_or_else(|_| panic!("{} missing", p.display()));
+        assert!(!bytes.is_empty(), "{} is empty", p.display());
+        match a.format {
+            Format::Json => {
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            }
+            Format::Csv => {
+                let text = String::from_utf8(bytes).unwrap();
+                let mut lines = text.lines();
+                let width = lines.next().unwrap().split(',').count();
+                assert!(width >= 1);
+                assert!(lines.next().is_some(), "{} has no rows", p.display());
+            }
+            Format::Png => assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", p.display()),
+            Format::Markdown | Format::Text => assert!(String::from_utf8(bytes).is_ok()),
+        }
+    }
+    for f in [art::MODEL_SPEC, art::MODEL_CARD_JSON, art::MODEL_CARD_MD] {
+        assert!(layout.path(&f).is_file(), "{} missing", f.name);
+    }
+}
+
+fn quick_params() -> Params {
+    let mut p = Params::default();
+    p.train.xgboost.n_candidates = 3;
+    p.train.xgboost.cv_folds = 3;
+    p.train.xgboost.n_estimators = 30;
+    p
+}
+
+#[test]
+fn local_engine_end_to_end_on_the_committed_sample_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), &committed_sample());
+    let params = quick_params();
+    let reports = local::run(&opts, &params).unwrap();
+    assert_eq!(reports.iter().map(|r| r.stage).collect::<Vec<_>>(), StageId::ALL.to_vec());
+    let layout = Layout::new(&opts.artifacts_dir);
+    assert_contract(&layout);
+    let first: Deployment = art::read_json(&layout.path(&art::DEPLOYMENT), "d").unwrap();
+    assert!(first.promoted);
+    assert_eq!(first.version, Some(1));
+
+    // Second run, same data and params: a clean champion/challenger round. Identical models
+    // score the same, so the incumbent stays and the registry is untouched.
+    local::run(&opts, &params).unwrap();
+    let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
+    assert!(!ev.promote, "{:?}", ev.reasons);
+    let champ = ev.champion.expect("the first run's version is the incumbent");
+    assert_eq!(champ.version, 1);
+    assert!((champ.score.unwrap() - ev.selected_score).abs() < 1e-12);
+    let second: Deployment = art::read_json(&layout.path(&art::DEPLOYMENT), "d").unwrap();
+    assert!(!second.promoted);
+    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+    assert_eq!(store.list_versions("lead_model").unwrap().len(), 1);
+
+    // A third run with a different seed trains different models and is compared on the same
+    // metric; whatever it decides, versions only grow and the deployment says why.
+    let mut other = params.clone();
+    other.train.seed = 3;
+    local::run(&opts, &other).unwrap();
+    let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
+    let versions = store.list_versions("lead_model").unwrap();
+    assert_eq!(versions.len(), if ev.promote { 2 } else { 1 });
+    assert!(!ev.reasons.is_empty());
+}
+
+#[test]
+fn local_engine_end_to_end_on_the_real_data() {
+    let Some(raw) = real_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), &raw);
+    local::run(&opts, &Params::default()).unwrap();
+    let layout = Layout::new(&opts.artifacts_dir);
+    assert_contract(&layout);
+    let meta = leadflow_core::meta::read(&layout.path(&art::DATA_META)).unwrap();
+    assert_eq!(meta.rows["after_source_filter"], 2_937);
+    let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
+    assert!(ev.gate.passed && ev.promote);
+    // The exported model validates on the pipeline's own test split.
+    let v = leadflow_deploy::validate(
+        &layout.model_dir(),
+        &layout.path(&art::X_TEST),
+        &leadflow_deploy::ValidationSpec { labels: Some(layout.path(&art::Y_TEST)), min_accuracy: Some(0.75), ..Default::default() },
+    )
+    .unwrap();
+    assert!(v.passed, "{}", v.to_text());
+}
+
+#[test]
+fn a_failing_stage_stops_the_run_names_the_stage_and_keeps_earlier_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), &committed_sample());
+    let params = quick_params();
+    local::run(&opts, &params).unwrap();
+    let layout = Layout::new(&opts.artifacts_dir);
+    let gold_before = std::fs::read(layout.path(&art::GOLD)).unwrap();
+    let model_before = std::fs::read(layout.path(&art::XGB_MODEL)).unwrap();
+
+    // The gate fails in evaluate: data and train outputs of this run are kept, deploy never runs.
+    let mut strict = params.clone();
+    strict.evaluate.min_roc_auc = 0.9999;
+    let err = local::run(&opts, &strict).unwrap_err().to_string();
+    assert!(err.contains("stage `evaluate` failed") && err.contains("roc_auc"), "{err}");
+    let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
+    assert!(!ev.gate.passed, "the failing run is still explained");
+    assert_eq!(std::fs::read(layout.path(&art::GOLD)).unwrap(), gold_before);
+
+    // A bad input fails the first stage: nothing after it changes.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "lead_id,lead_indicator\n1,0\n").unwrap();
+    let mut o = opts.clone();
+    o.raw = bad;
+    let err = local::run(&o, &params).unwrap_err().to_string();
+    assert!(err.contains("stage `data` failed") && err.contains("bad.csv"), "{err}");
+    assert_eq!(std::fs::read(layout.path(&art::XGB_MODEL)).unwrap(), model_before);
+}
+
+#[test]
+fn engine_choice_says_why() {
+    use orchestrator::{choose_engine, Engine, EngineChoice};
+    assert_eq!(choose_engine(EngineChoice::Auto, None).0, Engine::Local);
+    let (e, why) = choose_engine(EngineChoice::Auto, Some("4242"));
+    assert_eq!(e, Engine::Dagger);
+    assert!(why.contains("DAGGER_SESSION_PORT=4242"));
+    assert_eq!(choose_engine(EngineChoice::Local, Some("4242")).0, Engine::Local);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dagger engine: contract test against a fake GraphQL endpoint.
+
+#[derive(Debug, Clone, PartialEq)]
+struct Field {
+    name: String,
+    args: BTreeMap<String, String>,
+}
+
+impl Field {
+    fn arg_str(&self, k: &str) -> Option<String> {
+        self.args.get(k).and_then(|v| serde_json::from_str::<String>(v).ok())
+    }
+    fn arg_list(&self, k: &str) -> Option<Vec<String>> {
+        self.args.get(k).and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
+    }
+}
+
+/// Split a chained query `query{a(x:1){b{c}}}` into its fields.
+fn parse_chain(q: &str) -> Vec<Field> {
+    let mut segs = Vec::new();
+    let (mut cur, mut depth, mut in_str, mut esc) = (String::new(), 0i32, false, false);
+    for ch in q.chars() {
+        if in_str {
+            cur.push(ch);
+            if esc {
+                esc = false;
+            } else if ch == '\\' {
+                esc = true;
+            } else if ch == '"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match ch {
+            '"' => {
+                in_str = true;
+                cur.push(ch);
+            }
+            '(' | '[' => {
+                depth += 1;
+                cur.push(ch);
+            }
+            ')' | ']' => {
+                depth -= 1;
+                cur.push(ch);
+            }
+            '{' if depth == 0 => segs.push(std::mem::take(&mut cur)),
+            '}' if depth == 0 => {}
+            _ => cur.push(ch),
+        }
+    }
+    if !cur.trim().is_empty() {
+        segs.push(cur);
+    }
+    segs.into_iter()
+        .skip(1) // "query"
+        .map(|s| {
+            let s = s.trim();
+            let (head, args) = match s.find('(') {
+                Some(i) => (&s[..i], &s[i + 1..s.len() - 1]),
+                None => (s, ""),
+            };
+            let name = head.rsplit(':').next().unwrap_or(head).trim().to_string();
+            (name, split_args(args))
+        })
+        .map(|(name, args)| Field { name, args })
+        .collect()
+}
+
+fn split_args(s: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let (mut parts, mut cur, mut depth, mut in_str, mut esc) = (Vec::new(), String::new(), 0, false, false);
+    for ch in s.chars() {
+        if in_str {
+            cur.push(ch);
+            if esc {
+                esc = false;
+            } else if ch == '\\' {
+                esc = true;
+            } else if ch == '"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match ch {
+            '"' => {
+                in_str = true;
+                cur.push(ch)
+            }
+            '[' | '{' => {
+                depth += 1;
+                cur.push(ch)
+            }
+            ']' | '}' => {
+                depth -= 1;
+                cur.push(ch)
+            }
+            ',' if depth == 0 => parts.push(std::mem::take(&mut cur)),
+            _ => cur.push(ch),
+        }
+    }
+    if !cur.trim().is_empty() {
+        parts.push(cur);
+    }
+    for p in parts {
+        if let Some((k, v)) = p.split_once(':') {
+            out.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// Answer a chained query: nested objects down to the leaf, whose value depends on its name.
+fn answer(chain: &[Field], counter: &mut usize) -> serde_json::Value {
+    let leaf = chain.last().expect("non-empty query");
+    let mut value = match leaf.name.as_str() {
+        "id" | "sync" => {
+            *counter += 1;
+            serde_json::json!(format!("fake-id-{counter}"))
+        }
+        "export" => serde_json::json!(leaf.arg_str("path").unwrap_or_default()),
+        "stdout" | "stderr" => serde_json::json!(""),
+        "version" => serde_json::json!("v1.0.0-beta.23 (fake)"),
+        _ => serde_json::Value::Null,
+    };
+    for f in chain.iter().rev() {
+        value = serde_json::json!({ f.name.clone(): value });
+    }
+    value
+}
+
+/// A fake Dagger engine API on 127.0.0.1 that records every query.
+fn fake_engine() -> (u16, Arc<Mutex<Vec<Vec<Field>>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    std::thread::spawn(move || {
+        let mut counter = 0usize;
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            loop {
+                let mut len = 0usize;
+                let mut line = String::new();
+                let mut got_request = false;
+                while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                    got_request = true;
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                if !got_request {
+                    break;
+                }
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    break;
+                }
+                let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let q = req["query"].as_str().unwrap_or_default().to_string();
+                let chain = parse_chain(&q);
+                let resp = serde_json::json!({ "data": answer(&chain, &mut counter) }).to_string();
+                rec.lock().unwrap().push(chain);
+                let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{resp}", resp.len());
+            }
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn dagger_engine_contract_builds_the_dockerfile_runs_four_stages_in_order_and_exports() {
+    let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let (port, seen) = fake_engine();
+    std::env::set_var("DAGGER_SESSION_PORT", port.to_string());
+    std::env::set_var("DAGGER_SESSION_TOKEN", "test-token");
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let raw = committed_sample();
+    let params = repo.join("params.toml");
+    let plan = dagger::Plan::new(&repo, &raw, Some(&params), &dir.path().join("artifacts"), &dir.path().join("mlruns"), StageId::ALL.to_vec()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reports = rt.block_on(dagger::run(plan.clone(), Duration::from_secs(10)));
+    std::env::remove_var("DAGGER_SESSION_PORT");
+    std::env::remove_var("DAGGER_SESSION_TOKEN");
+    let reports = reports.unwrap();
+    assert_eq!(reports.iter().map(|r| r.stage).collect::<Vec<_>>(), StageId::ALL.to_vec());
+
+    let queries = seen.lock().unwrap().clone();
+    let export_of = |path: &Path| {
+        queries
+            .iter()
+            .find(|c| c.last().is_some_and(|f| f.name == "export" && f.arg_str("path").as_deref() == Some(path.to_str().unwrap())))
+            .cloned()
+            .unwrap_or_else(|| panic!("no export to {}; queries: {queries:#?}", path.display()))
+    };
+    let chain = export_of(&plan.artifacts);
+    assert!(plan.artifacts.is_absolute());
+    // Built from the repository's Dockerfile...
+    assert_eq!(chain[0].name, "host");
+    assert_eq!(chain[1].name, "directory");
+    assert_eq!(chain[1].arg_str("path").unwrap(), plan.repo_root.to_str().unwrap());
+    let excluded = chain[1].arg_list("exclude").unwrap();
+    assert!(excluded.contains(&"target/".to_string()) && excluded.contains(&".git/".to_string()));
+    assert_eq!(chain[2].name, "dockerBuild");
+    // ...the four stages in order, with the right arguments...
+    let execs: Vec<Vec<String>> = chain.iter().filter(|f| f.name == "withExec").map(|f| f.arg_list("args").unwrap()).collect();
+    assert_eq!(execs.len(), 4, "{execs:?}");
+    for (exec, stage) in execs.iter().zip(StageId::ALL) {
+        assert_eq!(exec, &plan.command(stage));
+        assert_eq!(exec[0], format!("leadflow-{}", stage.name()));
+        assert!(exec.windows(2).any(|w| w[0] == "--artifacts-dir" && w[1] == "/app/artifacts"));
+    }
+    assert_eq!(execs[0][1..3], ["--raw".to_string(), "/data/raw_data.csv".to_string()]);
+    // ...the input data, params and tracking store are provided, the store at its host path...
+    assert!(chain.iter().any(|f| f.name == "withMountedDirectory" && f.arg_str("path").as_deref() == Some("/data")));
+    assert!(chain.iter().any(|f| f.name == "withFile" && f.arg_str("path").as_deref() == Some("/app/params.toml")));
+    let store = plan.store.to_str().unwrap();
+    assert!(chain.iter().any(|f| f.name == "withEnvVariable" && f.arg_str("name").as_deref() == Some("MLFLOW_TRACKING_URI") && f.arg_str("value").as_deref() == Some(store)));
+    // ...and /app/artifacts is exported to the absolute host path, the store to its own.
+    let n = chain.len();
+    assert_eq!(chain[n - 2].name, "directory");
+    assert_eq!(chain[n - 2].arg_str("path").as_deref(), Some("/app/artifacts"));
+    let store_chain = export_of(&plan.store);
+    assert_eq!(store_chain[store_chain.len() - 2].arg_str("path").as_deref(), Some(store));
+    // Each stage's output was fetched (streamed with its stage name) before the next ran.
+    let stdouts: Vec<usize> = queries
+        .iter()
+        .filter(|c| c.last().is_some_and(|f| f.name == "stdout"))
+        .map(|c| c.iter().filter(|f| f.name == "withExec").count())
+        .collect();
+    assert_eq!(stdouts, vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn dagger_engine_with_no_engine_reachable_fails_clearly_within_the_timeout() {
+    let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::env::set_var("DAGGER_SESSION_PORT", closed.to_string());
+    std::env::set_var("DAGGER_SESSION_TOKEN", "t");
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let plan = dagger::Plan::new(&repo, &committed_sample(), None, &dir.path().join("a"), &dir.path().join("m"), StageId::ALL.to_vec()).unwrap();
+    let started = std::time::Instant::now();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let res = rt.block_on(dagger::run(plan, Duration::from_secs(5)));
+    std::env::remove_var("DAGGER_SESSION_PORT");
+    std::env::remove_var("DAGGER_SESSION_TOKEN");
+    let err = res.unwrap_err().to_string();
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(err.contains("--engine local") && err.contains("Docker"), "{err}");
+    assert!(!dir.path().join("a").exists(), "nothing exported");
+}
+
+#[test]
+fn binary_help_and_bad_stage() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for flag in ["--engine", "--params", "--raw", "--from", "--to", "--artifacts-dir"] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator")).args(["--from", "serve"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown stage"));
+}
