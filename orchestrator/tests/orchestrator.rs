@@ -451,3 +451,67 @@ fn binary_help_and_bad_stage() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown stage"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// GitHub Actions workflows: parsed and checked against the README and the SDK pin (actionlint
+// cannot be installed from the registries CI reaches).
+
+fn repo_file(p: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)).unwrap()
+}
+
+#[test]
+fn workflows_parse_and_run_the_commands_the_readme_gives() {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for f in &files {
+        let docs = YamlLoader::load_from_str(&std::fs::read_to_string(f).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let jobs = docs[0]["jobs"].as_hash().unwrap_or_else(|| panic!("{}: no jobs", f.display()));
+        for (name, job) in jobs {
+            assert!(job["runs-on"].as_str().is_some(), "{name:?}: runs-on");
+            let steps = job["steps"].as_vec().unwrap_or_else(|| panic!("{name:?}: steps"));
+            for s in steps {
+                assert!(s["uses"].as_str().is_some() || s["run"].as_str().is_some(), "{name:?}: a step needs uses or run");
+                if let Some(u) = s["uses"].as_str() {
+                    assert!(u.contains('@'), "{u}: pin the action version");
+                }
+            }
+        }
+    }
+    let ci = &YamlLoader::load_from_str(&repo_file(".github/workflows/ci.yml")).unwrap()[0];
+    let readme = repo_file("README.md");
+    let cargo = repo_file("Cargo.toml");
+    let steps = |job: &str| ci["jobs"][job]["steps"].as_vec().unwrap().clone();
+    let runs = |job: &str| steps(job).iter().filter_map(|s| s["run"].as_str().map(str::to_string)).collect::<Vec<_>>().join("\n");
+    let on = &ci["on"];
+    assert!(!on["push"].is_badvalue() && !on["pull_request"].is_badvalue(), "runs on push and pull_request");
+
+    // test job = the README's test command.
+    assert!(runs("test").lines().any(|l| l.trim() == "./ci.sh"));
+    assert!(readme.contains("\n./ci.sh"), "README gives ./ci.sh as the test command");
+    assert!(repo_file(".ci/run").contains("exec ./ci.sh"));
+
+    // pipeline job: Dagger CLI pinned to the SDK version, orchestrator with the Dagger engine.
+    let pin = cargo.lines().find(|l| l.starts_with("dagger-sdk")).unwrap().split('=').nth(2).unwrap().trim_matches(|c| c == '"' || c == ' ').to_string();
+    assert_eq!(ci["env"]["DAGGER_VERSION"].as_str(), Some(pin.as_str()));
+    assert!(repo_file("dagger.json").contains(&format!("v{pin}")));
+    let dagger_step = steps("pipeline").into_iter().find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("dagger/dagger-for-github@"))).expect("dagger-for-github step");
+    assert_eq!(dagger_step["with"]["version"].as_str(), Some("${{ env.DAGGER_VERSION }}"));
+    let args = dagger_step["with"]["args"].as_str().unwrap();
+    assert!(args.contains("cargo run -p orchestrator") && args.contains("--engine dagger"), "{args}");
+    assert!(readme.contains("cargo run -p orchestrator -- --engine dagger"));
+    let uploads: Vec<Yaml> = steps("pipeline").into_iter().filter(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact@"))).collect();
+    assert!(uploads.iter().any(|s| s["with"]["name"].as_str() == Some("model") && s["with"]["path"].as_str() == Some("artifacts/model/")));
+    assert!(uploads.iter().any(|s| s["with"]["name"].as_str() == Some("artifacts")));
+    assert!(runs("pipeline").contains("GITHUB_STEP_SUMMARY") && runs("pipeline").contains("report.md"));
+
+    // validate job: needs the pipeline, downloads `model`, runs `validate` on the test features.
+    assert_eq!(ci["jobs"]["validate"]["needs"].as_str(), Some("pipeline"));
+    assert!(steps("validate").iter().any(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/download-artifact@")) && s["with"]["name"].as_str() == Some("model")));
+    let v = runs("validate");
+    assert!(v.contains("leadflow-deploy -- validate") && v.contains("X_test.csv") && v.contains("--min-accuracy"), "{v}");
+    assert!(readme.contains("leadflow-deploy -- validate"));
+}

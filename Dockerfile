@@ -1,0 +1,49 @@
+# syntax=docker/dockerfile:1
+# leadflow stage binaries in a slim runtime image. Built by the Dagger engine
+# (`cargo run -p orchestrator -- --engine dagger`) or by hand: `docker build -t leadflow .`
+
+# --- toolchain + cargo-chef -------------------------------------------------------------------
+FROM rust:1.95-slim-bookworm AS chef
+# XGBoost's C++ library is built by xgboost-rs-sys with cmake; bindgen needs libclang.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends cmake libclang-dev clang g++ make git ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /src
+
+# --- dependency recipe ------------------------------------------------------------------------
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+# --- build: dependencies first (cached layer), then the workspace -----------------------------
+FROM chef AS builder
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --recipe-path recipe.json \
+    -p leadflow-data -p leadflow-train -p leadflow-evaluate -p leadflow-deploy
+COPY . .
+RUN cargo build --release --locked \
+    -p leadflow-data -p leadflow-train -p leadflow-evaluate -p leadflow-deploy \
+ && mkdir -p /out \
+ && cp target/release/leadflow-data target/release/leadflow-train \
+       target/release/leadflow-evaluate target/release/leadflow-deploy /out/
+
+# --- runtime ----------------------------------------------------------------------------------
+FROM debian:bookworm-slim AS runtime
+# libgomp1: XGBoost's OpenMP runtime. Nothing else is needed at run time.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgomp1 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 leadflow
+COPY --from=builder /out/ /usr/local/bin/
+WORKDIR /app
+COPY params.toml /app/params.toml
+COPY data/sample/ /app/data/sample/
+ARG GIT_COMMIT=""
+ENV LEADFLOW_GIT_COMMIT=${GIT_COMMIT} \
+    MLFLOW_TRACKING_URI=/app/mlruns \
+    RUST_BACKTRACE=0
+RUN mkdir -p /app/artifacts /app/mlruns && chown -R leadflow:leadflow /app
+USER leadflow
+# The orchestrator runs each stage with its own command; by default show what is inside.
+CMD ["leadflow-data", "--help"]
