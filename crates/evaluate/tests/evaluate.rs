@@ -1,0 +1,194 @@
+//! Integration tests of the evaluate stage: outputs and pictures, consistency with train, the
+//! gate, champion/challenger against the registry, and bad input.
+
+use std::path::Path;
+
+use leadflow_core::artifacts::{self as art, Layout, StageId};
+use leadflow_core::metrics::Scores;
+use leadflow_core::model::ModelKind;
+use leadflow_core::registry::Registry;
+use leadflow_core::results::{Evaluation, ModelResults};
+use leadflow_core::tracking::{FileStore, Tracker};
+use leadflow_core::Params;
+
+fn quick() -> Params {
+    let mut p = Params::default();
+    p.train.xgboost.n_candidates = 3;
+    p.train.xgboost.cv_folds = 3;
+    p.train.xgboost.n_estimators = 30;
+    p.train.logistic.n_candidates = 3;
+    p
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// Data and train on a generated sample.
+    fn new(params: &Params) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw.csv");
+        leadflow_data::generate::generate(&raw, 3000, 21).unwrap();
+        let env = Env { dir };
+        leadflow_data::run(&raw, &env.layout(), params).unwrap();
+        leadflow_train::run(&env.layout(), params, &env.store()).unwrap();
+        env
+    }
+    fn layout(&self) -> Layout {
+        Layout::new(self.dir.path().join("artifacts"))
+    }
+    fn store(&self) -> FileStore {
+        FileStore::open(self.dir.path().join("mlruns")).unwrap()
+    }
+    fn results(&self) -> ModelResults {
+        art::read_json(&self.layout().path(&art::MODEL_RESULTS), "r").unwrap()
+    }
+    /// Register one of this run's models as holder of `alias`, as deploy would.
+    fn register(&self, kind: ModelKind, alias: &str) -> u64 {
+        let run = self.results().models[&kind].run_id.clone().unwrap();
+        let store = self.store();
+        let source = format!("{}/model", store.artifact_uri(&run).unwrap());
+        let (v, _) = store
+            .register_version("lead_model", &source, &run, &[("leadflow.model".into(), kind.name().into())])
+            .unwrap();
+        store.set_alias("lead_model", alias, v.version).unwrap();
+        v.version
+    }
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn writes_metrics_pictures_report_and_a_first_promotion() {
+    let params = quick();
+    let env = Env::new(&params);
+    let s = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap();
+    let layout = env.layout();
+    for a in art::ALL.iter().filter(|a| a.stage == StageId::Evaluate) {
+        assert!(layout.path(a).is_file(), "{} missing", a.name);
+    }
+    for p in [art::ROC_PNG, art::PR_PNG, art::CONFUSION_XGB_PNG, art::CONFUSION_LR_PNG, art::IMPORTANCE_PNG] {
+        let (w, h) = png_size(&layout.path(&p));
+        assert!(w >= 600 && h >= 500, "{}: {w}x{h}", p.name);
+    }
+    // Same test split as train: evaluate's numbers equal the train-stage reports.
+    let results = env.results();
+    let metrics: std::collections::BTreeMap<ModelKind, Scores> = art::read_json(&layout.path(&art::METRICS), "m").unwrap();
+    for (k, r) in &results.models {
+        let m = &metrics[k];
+        assert!((m.f1_weighted - r.test_report.weighted_avg.f1).abs() < 1e-12, "{k:?}");
+        assert_eq!(m.confusion_matrix, r.test_confusion);
+        assert_eq!(m.confusion_matrix.iter().flatten().sum::<usize>(), results.split.test_rows);
+        assert!(m.roc_auc > 0.5 && m.log_loss > 0.0);
+    }
+    let business: serde_json::Value = art::read_json(&layout.path(&art::BUSINESS_METRICS), "b").unwrap();
+    let sel = s.evaluation.selected;
+    let b = &business["models"][sel.name()];
+    assert_eq!(b["leads_scored"].as_u64().unwrap() as usize, results.split.test_rows);
+    assert!((b["detection_rate"].as_f64().unwrap() - metrics[&sel].recall).abs() < 1e-12);
+    assert_eq!(
+        b["correctly_identified"].as_u64().unwrap() + b["missed_converters"].as_u64().unwrap(),
+        b["actual_converters"].as_u64().unwrap()
+    );
+    // The best model by the selection metric is selected; with no champion it is promoted.
+    let best = metrics.iter().max_by(|a, b| a.1.f1_weighted.total_cmp(&b.1.f1_weighted)).unwrap().0;
+    assert_eq!(sel, *best);
+    assert!(s.evaluation.promote && s.evaluation.gate.passed && s.evaluation.champion.is_none());
+    let report = std::fs::read_to_string(layout.path(&art::REPORT)).unwrap();
+    assert!(report.contains("**Promote"));
+    assert!(report.contains("| XGBoost random forest") && report.contains("| Logistic regression"));
+    assert!(report.contains("no champion yet"));
+    for p in ["roc_curve.png", "pr_curve.png", "feature_importance.png", "confusion_xgboost.png"] {
+        assert!(report.contains(&format!("]({p})")), "{p} not linked");
+    }
+}
+
+#[test]
+fn failed_gate_is_explained_then_reported_as_an_error() {
+    let mut params = quick();
+    params.evaluate.min_accuracy = 0.999;
+    let env = Env::new(&params);
+    let err = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap_err().to_string();
+    assert!(err.contains("quality gate failed") && err.contains("accuracy") && err.contains("threshold 0.999"), "{err}");
+    let ev: Evaluation = art::read_json(&env.layout().path(&art::EVALUATION), "e").unwrap();
+    assert!(!ev.gate.passed && !ev.promote);
+    assert!(std::fs::read_to_string(env.layout().path(&art::REPORT)).unwrap().contains("quality gate failed"));
+}
+
+#[test]
+fn champion_challenger_on_the_same_test_split() {
+    let params = quick();
+    let env = Env::new(&params);
+    let first = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap().evaluation;
+    let winner = first.selected;
+    let loser = if winner == ModelKind::Xgboost { ModelKind::Logistic } else { ModelKind::Xgboost };
+    let metrics: std::collections::BTreeMap<ModelKind, Scores> = art::read_json(&env.layout().path(&art::METRICS), "m").unwrap();
+
+    // The weaker model holds the champion role: it is re-scored on this split and beaten.
+    let v = env.register(loser, "champion");
+    let ev = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap().evaluation;
+    let champ = ev.champion.clone().unwrap();
+    assert_eq!((champ.version, champ.alias.as_str()), (v, "champion"));
+    assert!((champ.score.unwrap() - metrics[&loser].f1_weighted).abs() < 1e-12, "re-scored on this run's split");
+    assert_eq!(ev.promote, metrics[&winner].f1_weighted > metrics[&loser].f1_weighted);
+
+    // The same, but the margin is out of reach: keep the champion.
+    let mut strict = params.clone();
+    strict.evaluate.promotion_margin = 0.5;
+    let ev = leadflow_evaluate::run(&env.layout(), &strict, &env.store()).unwrap().evaluation;
+    assert!(!ev.promote, "{:?}", ev.reasons);
+    assert!(ev.reasons.iter().any(|r| r.contains("keep the incumbent")));
+
+    // The champion is this very run: nothing to promote.
+    env.register(winner, "champion");
+    let ev = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap().evaluation;
+    assert!(!ev.promote);
+    assert!(ev.reasons.iter().any(|r| r.contains("already is version")));
+}
+
+#[test]
+fn unreadable_champion_falls_back_to_its_recorded_score() {
+    let params = quick();
+    let env = Env::new(&params);
+    let selected = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap().evaluation.selected;
+    let other = if selected == ModelKind::Xgboost { ModelKind::Logistic } else { ModelKind::Xgboost };
+    env.register(other, "champion");
+    let run = env.results().models[&other].run_id.clone().unwrap();
+    let uri = env.store().artifact_uri(&run).unwrap();
+    let model_dir = Path::new(uri.trim_start_matches("file://")).join("model");
+    std::fs::remove_dir_all(&model_dir).unwrap();
+    let ev = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap().evaluation;
+    assert!(ev.reasons.iter().any(|r| r.contains("recorded test_f1_weighted")), "{:?}", ev.reasons);
+    let recorded = env.store().get_run(&run).unwrap().metrics["test_f1_weighted"];
+    assert_eq!(ev.champion.unwrap().score, Some(recorded));
+}
+
+#[test]
+fn missing_train_outputs_name_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+    let err = leadflow_evaluate::run(&Layout::new(dir.path()), &quick(), &store).unwrap_err().to_string();
+    assert!(err.contains("model_results.json") && err.contains("`train` stage"), "{err}");
+    assert!(!dir.path().join("evaluate").exists());
+}
+
+#[test]
+fn corrupt_model_file_is_a_clear_error_and_changes_nothing() {
+    let params = quick();
+    let env = Env::new(&params);
+    leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap();
+    let before = std::fs::read(env.layout().path(&art::EVALUATION)).unwrap();
+    std::fs::write(env.layout().path(&art::XGB_MODEL), b"{ not json").unwrap();
+    let err = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap_err().to_string();
+    assert!(err.contains("lead_model_xgboost.json") && err.contains("XGBoost JSON model"), "{err}");
+    assert_eq!(std::fs::read(env.layout().path(&art::EVALUATION)).unwrap(), before);
+    std::fs::write(env.layout().path(&art::XGB_MODEL), b"{\"learner\": 1}").unwrap();
+    let err = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap_err().to_string();
+    assert!(err.contains("lead_model_xgboost.json"), "{err}");
+}
