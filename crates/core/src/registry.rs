@@ -62,8 +62,25 @@ pub trait Registry: Send + Sync {
         archive_existing: bool,
     ) -> Result<Vec<u64>>;
     fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()>;
+    /// Move `version` to `stage` (archiving the other holders) and point `alias` at it, as one
+    /// step where the store allows (the file store does it under its lock).
+    fn promote(&self, name: &str, version: u64, stage: &str, alias: &str) -> Result<Promotion> {
+        let previous_alias_holder = self.get_by_alias(name, alias)?.map(|v| v.version);
+        let archived = self.transition_stage(name, version, stage, true)?;
+        self.set_alias(name, alias, version)?;
+        Ok(Promotion { archived, previous_alias_holder })
+    }
     fn get_by_alias(&self, name: &str, alias: &str) -> Result<Option<ModelVersion>>;
     fn set_version_tag(&self, name: &str, version: u64, key: &str, value: &str) -> Result<()>;
+}
+
+/// What a promotion changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promotion {
+    /// Versions moved from the stage to Archived.
+    pub archived: Vec<u64>,
+    /// The version the alias pointed at before.
+    pub previous_alias_holder: Option<u64>,
 }
 
 fn reg_err(msg: impl Into<String>) -> Error {
@@ -217,6 +234,10 @@ impl FileStore {
 
     fn write_version(&self, mv: &ModelVersion) -> Result<()> {
         let dir = self.model_dir(&mv.name).join(format!("version-{}", mv.version));
+        self.write_version_in(&dir, mv)
+    }
+
+    fn write_version_in(&self, dir: &Path, mv: &ModelVersion) -> Result<()> {
         let text = yaml::emit(&[
             ("creation_timestamp", Value::Int(mv.creation_timestamp)),
             ("current_stage", Value::Str(mv.current_stage.clone())),
@@ -301,11 +322,18 @@ impl Registry for FileStore {
             tags: tags.iter().cloned().collect(),
             aliases: vec![],
         };
+        // Build the entry in a hidden folder and rename it into place: readers never see a
+        // version folder without its meta.yaml.
         let dir = self.model_dir(name).join(format!("version-{version}"));
-        for (k, v) in tags {
-            write_atomic(&dir.join("tags").join(k), v.as_bytes())?;
+        let tmp = self.model_dir(name).join(format!(".version-{version}.tmp"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).at(&tmp)?;
         }
-        self.write_version(&mv)?;
+        for (k, v) in tags {
+            write_atomic(&tmp.join("tags").join(k), v.as_bytes())?;
+        }
+        self.write_version_in(&tmp, &mv)?;
+        std::fs::rename(&tmp, &dir).at(&dir)?;
         Ok((mv, true))
     }
 
@@ -332,33 +360,22 @@ impl Registry for FileStore {
         stage: &str,
         archive_existing: bool,
     ) -> Result<Vec<u64>> {
-        let stage = check_stage(stage)?;
         let _lock = self.lock_registry()?;
-        let mut target = self.get_version(name, version)?;
-        let mut archived = Vec::new();
-        let now = now_millis();
-        if archive_existing && stage != "None" && stage != "Archived" {
-            for mut other in self.list_versions(name)? {
-                if other.version != version && other.current_stage == stage {
-                    other.current_stage = "Archived".into();
-                    other.last_updated_timestamp = now;
-                    self.write_version(&other)?;
-                    archived.push(other.version);
-                }
-            }
-        }
-        target.current_stage = stage.into();
-        target.last_updated_timestamp = now;
-        self.write_version(&target)?;
-        Ok(archived)
+        self.transition_unlocked(name, version, stage, archive_existing)
     }
 
     fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        let _lock = self.lock_registry()?;
+        self.set_alias_unlocked(name, alias, version)
+    }
+
+    fn promote(&self, name: &str, version: u64, stage: &str, alias: &str) -> Result<Promotion> {
         check_alias(alias)?;
         let _lock = self.lock_registry()?;
-        self.get_version(name, version)?;
-        let p = self.model_dir(name).join("aliases").join(alias);
-        write_atomic(&p, version.to_string().as_bytes())
+        let previous_alias_holder = self.aliases_of(name)?.get(alias).copied();
+        let archived = self.transition_unlocked(name, version, stage, true)?;
+        self.set_alias_unlocked(name, alias, version)?;
+        Ok(Promotion { archived, previous_alias_holder })
     }
 
     fn get_by_alias(&self, name: &str, alias: &str) -> Result<Option<ModelVersion>> {
@@ -378,6 +395,36 @@ impl Registry for FileStore {
         }
         let p = self.model_dir(name).join(format!("version-{version}")).join("tags").join(key);
         write_atomic(&p, value.as_bytes())
+    }
+}
+
+impl FileStore {
+    fn transition_unlocked(&self, name: &str, version: u64, stage: &str, archive_existing: bool) -> Result<Vec<u64>> {
+        let stage = check_stage(stage)?;
+        let mut target = self.get_version(name, version)?;
+        let mut archived = Vec::new();
+        let now = now_millis();
+        if archive_existing && stage != "None" && stage != "Archived" {
+            for mut other in self.list_versions(name)? {
+                if other.version != version && other.current_stage == stage {
+                    other.current_stage = "Archived".into();
+                    other.last_updated_timestamp = now;
+                    self.write_version(&other)?;
+                    archived.push(other.version);
+                }
+            }
+        }
+        target.current_stage = stage.into();
+        target.last_updated_timestamp = now;
+        self.write_version(&target)?;
+        Ok(archived)
+    }
+
+    fn set_alias_unlocked(&self, name: &str, alias: &str, version: u64) -> Result<()> {
+        check_alias(alias)?;
+        self.get_version(name, version)?;
+        let p = self.model_dir(name).join("aliases").join(alias);
+        write_atomic(&p, version.to_string().as_bytes())
     }
 }
 

@@ -74,21 +74,20 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
             store.log_artifact(&run_id, &model_dir.dir().join(f), "model")?;
         }
         let source = format!("{}/model", store.artifact_uri(&run_id)?.trim_end_matches('/'));
-        let before = store.list_versions(&name)?;
         let alias = stage.alias();
-        let alias_holder = store.get_by_alias(&name, alias)?.map(|v| v.version);
         let tags = vec![
             (MODEL_TAG.to_string(), kind.name().to_string()),
             ("leadflow.data_version".to_string(), data_meta.data_version.clone()),
             (format!("leadflow.test_{}", evaluation.selection_metric), format!("{}", evaluation.selected_score)),
         ];
         let (mv, created) = store.register_version(&name, &source, &run_id, &tags)?;
-        let previous_holder = alias_holder.or_else(|| {
-            before.iter().filter(|v| v.current_stage == stage.as_str()).map(|v| v.version).max()
-        });
-        let previous_holder = previous_holder.filter(|&v| v != mv.version);
-        let archived = store.transition_stage(&name, mv.version, stage.as_str(), true)?;
-        store.set_alias(&name, alias, mv.version)?;
+        // Stage and alias move together (under the registry lock for the file store).
+        let promotion = store.promote(&name, mv.version, stage.as_str(), alias)?;
+        let archived = promotion.archived.clone();
+        let previous_holder = promotion
+            .previous_alias_holder
+            .or_else(|| archived.iter().copied().max())
+            .filter(|&v| v != mv.version);
         if let Some(p) = previous_holder {
             store.set_version_tag(&name, mv.version, PREVIOUS_HOLDER_TAG, &p.to_string())?;
         }

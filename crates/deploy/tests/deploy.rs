@@ -1,0 +1,412 @@
+//! Integration tests of the deploy stage and of `predict` / `validate`: registration, stages and
+//! aliases, idempotence, concurrency (threads and processes), damaged entries, the model
+//! directory and model card, and scoring.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use leadflow_core::artifacts::{self as art, Layout, StageId};
+use leadflow_core::registry::Registry;
+use leadflow_core::results::{Deployment, Evaluation};
+use leadflow_core::tracking::FileStore;
+use leadflow_core::Params;
+
+fn quick() -> Params {
+    let mut p = Params::default();
+    p.train.xgboost.n_candidates = 2;
+    p.train.xgboost.cv_folds = 3;
+    p.train.xgboost.n_estimators = 20;
+    p.train.logistic.n_candidates = 2;
+    p
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    raw: PathBuf,
+}
+
+impl Env {
+    /// data -> train -> evaluate on a generated sample.
+    fn new(params: &Params) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("raw.csv");
+        leadflow_data::generate::generate(&raw, 2500, 31).unwrap();
+        let env = Env { dir, raw };
+        leadflow_data::run(&env.raw, &env.layout(), params).unwrap();
+        env.retrain(params);
+        env
+    }
+    fn retrain(&self, params: &Params) {
+        leadflow_train::run(&self.layout(), params, &self.store()).unwrap();
+        leadflow_evaluate::run(&self.layout(), params, &self.store()).unwrap();
+    }
+    fn layout(&self) -> Layout {
+        Layout::new(self.dir.path().join("artifacts"))
+    }
+    fn store_path(&self) -> PathBuf {
+        self.dir.path().join("mlruns")
+    }
+    fn store(&self) -> FileStore {
+        FileStore::open(self.store_path()).unwrap()
+    }
+    fn deploy(&self, params: &Params) -> leadflow_deploy::Result<Deployment> {
+        leadflow_deploy::run(&self.layout(), params, &self.store())
+    }
+    fn evaluation(&self) -> Evaluation {
+        art::read_json(&self.layout().path(&art::EVALUATION), "e").unwrap()
+    }
+    /// Pretend evaluate chose the other model of this run (a different run id), promoted.
+    fn choose_other_model(&self) {
+        let mut ev = self.evaluation();
+        let results: leadflow_core::results::ModelResults = art::read_json(&self.layout().path(&art::MODEL_RESULTS), "r").unwrap();
+        let other = results.models.keys().copied().find(|k| *k != ev.selected).unwrap();
+        ev.selected = other;
+        ev.selected_run_id = results.models[&other].run_id.clone();
+        ev.promote = true;
+        art::write_json(&self.layout().path(&art::EVALUATION), &ev).unwrap();
+    }
+}
+
+#[test]
+fn registers_stages_aliases_and_keeps_history() {
+    let params = quick();
+    let env = Env::new(&params);
+    let d1 = env.deploy(&params).unwrap();
+    assert!(d1.promoted && d1.created);
+    assert_eq!((d1.version, d1.stage.as_deref(), d1.alias.as_deref()), (Some(1), Some("Staging"), Some("challenger")));
+    assert_eq!(d1.previous_holder, None);
+    let store = env.store();
+    let v1 = store.get_version("lead_model", 1).unwrap();
+    assert_eq!(v1.current_stage, "Staging");
+    assert_eq!(v1.run_id, env.evaluation().selected_run_id.unwrap());
+    assert_eq!(v1.aliases, vec!["challenger".to_string()]);
+    // The registered source is the run's own artifact folder, complete and self-describing.
+    let src = PathBuf::from(v1.source.trim_start_matches("file://"));
+    for f in ["feature_spec.json", "preprocessing.json", d1.kind.artifact().name] {
+        assert!(src.join(f).is_file(), "{f} missing from {}", src.display());
+    }
+
+    // Same run again: idempotent.
+    let again = env.deploy(&params).unwrap();
+    assert!(again.promoted && !again.created);
+    assert_eq!(again.version, Some(1));
+    assert_eq!(store.list_versions("lead_model").unwrap().len(), 1);
+
+    // Another run takes the role: version 2, v1 archived, history recorded.
+    env.choose_other_model();
+    let d2 = env.deploy(&params).unwrap();
+    assert_eq!(d2.version, Some(2), "the version deployed is the one just registered");
+    assert_eq!(d2.previous_holder, Some(1));
+    assert_eq!(d2.archived, vec![1]);
+    assert_eq!(store.get_version("lead_model", 1).unwrap().current_stage, "Archived");
+    let v2 = store.get_version("lead_model", 2).unwrap();
+    assert_eq!(v2.tags["leadflow.previous_holder"], "1");
+    assert_eq!(store.get_by_alias("lead_model", "challenger").unwrap().unwrap().version, 2);
+
+    // Production sets the champion alias.
+    let mut prod = params.clone();
+    prod.deploy.stage = leadflow_core::params::Stage::Production;
+    let d3 = env.deploy(&prod).unwrap();
+    assert_eq!((d3.version, d3.alias.as_deref()), (Some(2), Some("champion")));
+    assert_eq!(store.get_version("lead_model", 2).unwrap().current_stage, "Production");
+}
+
+#[test]
+fn not_promoted_leaves_the_registry_alone_and_exits_zero() {
+    let params = quick();
+    let env = Env::new(&params);
+    let mut ev = env.evaluation();
+    ev.promote = false;
+    art::write_json(&env.layout().path(&art::EVALUATION), &ev).unwrap();
+    let d = env.deploy(&params).unwrap();
+    assert!(!d.promoted && d.version.is_none());
+    assert!(env.store().list_versions("lead_model").unwrap().is_empty());
+    let card: serde_json::Value = art::read_json(&env.layout().path(&art::MODEL_CARD_JSON), "card").unwrap();
+    assert_eq!(card["registry"]["registered"], false);
+    // And through the binary: exit code 0.
+    let out = Command::new(env!("CARGO_BIN_EXE_leadflow-deploy"))
+        .args(["--artifacts-dir", env.layout().root().to_str().unwrap()])
+        .env("MLFLOW_TRACKING_URI", env.store_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn model_directory_and_card_are_self_describing() {
+    let params = quick();
+    let env = Env::new(&params);
+    let d = env.deploy(&params).unwrap();
+    let dir = env.layout().model_dir();
+    for f in ["model.json", "model_card.md", "model_card.json", "feature_spec.json", "preprocessing.json", "scaler.json", d.kind.artifact().name] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let card: serde_json::Value = art::read_json(&dir.join("model_card.json"), "card").unwrap();
+    let data_meta = leadflow_core::meta::read(&env.layout().path(&art::DATA_META)).unwrap();
+    assert_eq!(card["training_data"]["data_version_sha256"], data_meta.data_version);
+    assert_eq!(card["training_data"]["date_window"]["min_date"], "2024-01-01");
+    assert_eq!(card["features"].as_array().unwrap().len(), 12);
+    assert_eq!(card["threshold"], 0.5);
+    assert_eq!(card["registry"]["version"], 1);
+    assert!(card["metrics"]["f1_weighted"].as_f64().unwrap() > 0.6);
+    assert!(!card["limitations"].as_array().unwrap().is_empty());
+    let md = std::fs::read_to_string(dir.join("model_card.md")).unwrap();
+    for s in ["Predicts", "Intended use", "Known limitations", "How to load", "Training data"] {
+        assert!(md.contains(s), "{s} missing from the card");
+    }
+}
+
+#[test]
+fn concurrent_deploys_never_lose_or_duplicate_a_version() {
+    // Three pipelines share one registry and deploy at the same moment, as separate processes.
+    let params = quick();
+    let base = Env::new(&params);
+    let mut roots = Vec::new();
+    for i in 0..3 {
+        let root = base.dir.path().join(format!("copy{i}"));
+        copy_dir(base.layout().root(), &root);
+        let layout = Layout::new(&root);
+        let mut p = params.clone();
+        p.train.seed = 100 + i;
+        leadflow_train::run(&layout, &p, &base.store()).unwrap();
+        leadflow_evaluate::run(&layout, &p, &base.store()).unwrap();
+        roots.push(root);
+    }
+    let children: Vec<_> = roots
+        .iter()
+        .map(|r| {
+            Command::new(env!("CARGO_BIN_EXE_leadflow-deploy"))
+                .args(["-q", "--artifacts-dir", r.to_str().unwrap()])
+                .env("MLFLOW_TRACKING_URI", base.store_path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut versions: Vec<u64> = roots
+        .iter()
+        .map(|r| art::read_json::<Deployment>(&Layout::new(r).path(&art::DEPLOYMENT), "d").unwrap().version.unwrap())
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, vec![1, 2, 3]);
+    let all = base.store().list_versions("lead_model").unwrap();
+    assert_eq!(all.len(), 3);
+    let mut runs: Vec<&str> = all.iter().map(|v| v.run_id.as_str()).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    assert_eq!(runs.len(), 3, "one version per run");
+    assert_eq!(all.iter().filter(|v| v.current_stage == "Staging").count(), 1, "exactly one holder of Staging");
+    let holder = base.store().get_by_alias("lead_model", "challenger").unwrap().unwrap();
+    assert_eq!(holder.current_stage, "Staging");
+}
+
+#[test]
+fn concurrent_registrations_in_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(FileStore::open(dir.path()).unwrap());
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let s = store.clone();
+            std::thread::spawn(move || {
+                // Each run registers twice: the second must be recognised.
+                let a = s.register_version("m", "file:///x", &format!("run{i}"), &[]).unwrap().0.version;
+                let b = s.register_version("m", "file:///x", &format!("run{i}"), &[]).unwrap().0.version;
+                assert_eq!(a, b);
+                a
+            })
+        })
+        .collect();
+    let mut v: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    v.sort_unstable();
+    assert_eq!(v, (1..=8).collect::<Vec<_>>());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), t).unwrap();
+        }
+    }
+}
+
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn damaged_version_entry_is_reported_not_overwritten() {
+    let params = quick();
+    let env = Env::new(&params);
+    env.deploy(&params).unwrap();
+    let meta = env.store_path().join("models/lead_model/version-1/meta.yaml");
+    std::fs::write(&meta, "current_stage: Staging\n").unwrap(); // `version` and more are missing
+    let artifacts_before = snapshot(env.layout().root());
+    env.choose_other_model();
+    let artifacts_before_eval_edit = snapshot(env.layout().root());
+    let err = env.deploy(&params).unwrap_err().to_string();
+    assert!(err.contains("version-1/meta.yaml") && err.contains("damaged"), "{err}");
+    assert_eq!(std::fs::read_to_string(&meta).unwrap(), "current_stage: Staging\n");
+    assert!(!env.store_path().join("models/lead_model/version-2").exists());
+    assert_eq!(snapshot(env.layout().root()), artifacts_before_eval_edit, "nothing half-written");
+    assert_ne!(artifacts_before.len(), 0);
+}
+
+#[test]
+fn bad_stage_alias_and_missing_artifacts_are_clear_errors() {
+    let err = Params::from_toml("[deploy]\nstage = \"Prod\"\n").unwrap_err().to_string();
+    assert!(err.contains("Prod") && err.contains("Staging"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+    let err = leadflow_deploy::run(&Layout::new(dir.path().join("a")), &quick(), &store).unwrap_err().to_string();
+    assert!(err.contains("evaluation.json") && err.contains("`evaluate` stage"), "{err}");
+    let err = leadflow_deploy::describe(&store, "lead_model", Some("v1")).unwrap_err().to_string();
+    assert!(err.contains("invalid alias"), "{err}");
+    let err = leadflow_deploy::describe(&store, "lead_model", Some("champion")).unwrap_err().to_string();
+    assert!(err.contains("no version with alias"), "{err}");
+}
+
+#[test]
+fn corrupt_model_is_refused_before_registration() {
+    let params = quick();
+    let env = Env::new(&params);
+    let kind = env.evaluation().selected;
+    std::fs::write(env.layout().path(&kind.artifact()), b"garbage").unwrap();
+    let err = env.deploy(&params).unwrap_err().to_string();
+    assert!(err.contains(kind.artifact().name), "{err}");
+    assert!(env.store().list_versions("lead_model").unwrap().is_empty());
+    assert!(!env.layout().model_dir().exists());
+}
+
+#[test]
+fn predict_scores_raw_and_encoded_rows_identically() {
+    let params = quick();
+    let env = Env::new(&params);
+    env.deploy(&params).unwrap();
+    let md = leadflow_deploy::ModelDir::open(&env.layout().model_dir()).unwrap();
+    // Raw rows: the generator's file, scored with the saved preprocessing.
+    let out = env.dir.path().join("raw_scores.csv");
+    let n = leadflow_deploy::predict(&env.layout().model_dir(), &env.raw, &out).unwrap();
+    let raw_scores = leadflow_core::table::Table::read(&out).unwrap();
+    assert_eq!(n, raw_scores.rows.len());
+    assert_eq!(raw_scores.header, ["row", "lead_id", "probability", "label"]);
+    // Gold rows are the same leads after the data stage: encoded the train way, they must score
+    // the same as their raw rows (the saved preprocessing reproduces the data stage).
+    let gold = leadflow_core::table::Table::read(&env.layout().path(&art::GOLD)).unwrap();
+    let id_col = gold.column_index("lead_id").unwrap();
+    let by_id: std::collections::HashMap<&str, f64> = raw_scores.rows.iter().map(|r| (r[1].as_str(), r[2].parse().unwrap())).collect();
+    let mut m = leadflow_core::model::Matrix::new(md.features.n_features());
+    for row in &gold.rows {
+        let get = |c: &str| gold.column_index(c).map(|j| row[j].clone());
+        m.push_row(&md.features.encode(&get, "gold").unwrap());
+    }
+    let encoded = md.model.predict(&m).unwrap();
+    for (row, p) in gold.rows.iter().zip(&encoded) {
+        let q = by_id[row[id_col].as_str()];
+        assert!((p - q).abs() < 1e-9, "lead {}: encoded {p} vs raw {q}", row[id_col]);
+    }
+    // Encoded rows (X_test.csv shape) work too.
+    let out2 = env.dir.path().join("x_scores.csv");
+    leadflow_deploy::predict(&env.layout().model_dir(), &env.layout().path(&art::X_TEST), &out2).unwrap();
+    // Wrong columns are named.
+    let bad = env.dir.path().join("bad.csv");
+    std::fs::write(&bad, "purchases,n_visits\n1,2\n").unwrap();
+    let err = leadflow_deploy::predict(&env.layout().model_dir(), &bad, &out2).unwrap_err().to_string();
+    assert!(err.contains("bad.csv") && err.contains("time_spent") && err.contains("customer_group"), "{err}");
+}
+
+#[test]
+fn validate_passes_on_the_test_split_and_lists_differing_rows_otherwise() {
+    let params = quick();
+    let env = Env::new(&params);
+    env.deploy(&params).unwrap();
+    let layout = env.layout();
+    let bin = env!("CARGO_BIN_EXE_leadflow-deploy");
+    let model = layout.model_dir();
+    let x = layout.path(&art::X_TEST);
+    let y = layout.path(&art::Y_TEST);
+    let ok = Command::new(bin)
+        .args(["validate", "--model-dir", model.to_str().unwrap(), "--features", x.to_str().unwrap(), "--labels", y.to_str().unwrap(), "--min-accuracy", "0.75"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}{}", String::from_utf8_lossy(&ok.stdout), String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("validation passed"));
+
+    // Expected labels = the model's own predictions of the first 8 rows, with two flipped.
+    let v = leadflow_deploy::validate(&model, &x, &leadflow_deploy::ValidationSpec { labels: Some(y.clone()), rows: Some(8), ..Default::default() }).unwrap();
+    let md = leadflow_deploy::ModelDir::open(&model).unwrap();
+    let table = leadflow_core::table::Table::read(&x).unwrap();
+    let preds = leadflow_core::metrics::threshold(&md.predict_table(&table, &x).unwrap(), md.spec.threshold);
+    let mut wrong: Vec<String> = preds[..8].iter().map(|p| p.to_string()).collect();
+    for i in [2, 5] {
+        wrong[i] = (1 - preds[i]).to_string();
+    }
+    let out = Command::new(bin)
+        .args(["validate", "--model-dir", model.to_str().unwrap(), "--features", x.to_str().unwrap(), "--expected", &wrong.join(",")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2 of 8 differ"), "{text}");
+    let listed: Vec<usize> = text.lines().filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
+    assert_eq!(listed, vec![3, 6], "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("validation failed"));
+    let _ = v;
+    // The correct labels of the first rows pass.
+    let right: Vec<String> = preds[..8].iter().map(|p| p.to_string()).collect();
+    let out = Command::new(bin)
+        .args(["validate", "--model-dir", model.to_str().unwrap(), "--features", x.to_str().unwrap(), "--expected", &right.join(",")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn validate_on_the_real_data_with_minimum_accuracy() {
+    let real = std::env::var_os("LEADFLOW_REAL_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/raw_data.csv"));
+    if !real.is_file() {
+        eprintln!("real dataset not found: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(dir.path().join("artifacts"));
+    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+    let params = Params::default();
+    leadflow_data::run(&real, &layout, &params).unwrap();
+    leadflow_train::run(&layout, &params, &store).unwrap();
+    leadflow_evaluate::run(&layout, &params, &store).unwrap();
+    leadflow_deploy::run(&layout, &params, &store).unwrap();
+    let v = leadflow_deploy::validate(
+        &layout.model_dir(),
+        &layout.path(&art::X_TEST),
+        &leadflow_deploy::ValidationSpec { labels: Some(layout.path(&art::Y_TEST)), min_accuracy: Some(0.75), ..Default::default() },
+    )
+    .unwrap();
+    assert!(v.passed, "{}", v.to_text());
+    assert_eq!(v.rows_compared, 441);
+    assert!(layout.stage_dir(StageId::Deploy).join("deployment.json").is_file());
+}
