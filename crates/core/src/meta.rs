@@ -99,3 +99,16 @@ pub fn git_commit() -> Option<String> {
 pub fn read(path: &Path) -> crate::Result<RunMeta> {
     crate::artifacts::read_json(path, "run metadata")
 }
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Reset the peak-memory counter (Linux: `echo 5 > /proc/self/clear_refs`); false if unsupported.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
