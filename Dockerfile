@@ -40,7 +40,10 @@ WORKDIR /app
 COPY params.toml /app/params.toml
 COPY data/sample/ /app/data/sample/
 ARG GIT_COMMIT=""
+# The orchestrator passes its code identity so stage fingerprints agree inside and outside.
+ARG LEADFLOW_CODE_ID=""
 ENV LEADFLOW_GIT_COMMIT=${GIT_COMMIT} \
+    LEADFLOW_CODE_ID=${LEADFLOW_CODE_ID} \
     MLFLOW_TRACKING_URI=/app/mlruns \
     RUST_BACKTRACE=0
 RUN mkdir -p /app/artifacts /app/mlruns && chown -R leadflow:leadflow /app

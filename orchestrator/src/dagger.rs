@@ -104,8 +104,14 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
         let data_dir = plan.raw.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         std::fs::create_dir_all(&plan.store)?;
         let store = plan.store.to_string_lossy().to_string();
+        let code_id = leadflow_core::fingerprint::code_identity(env!("CARGO_PKG_VERSION"));
         let mut ctr = context
-            .docker_build()
+            .docker_build_opts(
+                dagger_sdk::DirectoryDockerBuildOptsBuilder::default()
+                    .build_args(vec![dagger_sdk::BuildArg { name: "LEADFLOW_CODE_ID".into(), value: code_id }])
+                    .build()
+                    .map_err(|e| eyre::eyre!("{e}"))?,
+            )
             .with_mounted_directory(DATA_IN, host.directory(data_dir.to_string_lossy().to_string()))
             .with_directory(store.clone(), host.directory(store.clone()))
             .with_env_variable("MLFLOW_TRACKING_URI", store.clone())
@@ -128,12 +134,12 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
                     for line in stdout.lines() {
                         eprintln!("[{:<8}] {line}", stage.name());
                     }
-                    let r = StageReport { stage: *stage, ok: true, seconds, message: "done in the container".into() };
+                    let r = StageReport { stage: *stage, ok: true, skipped: false, seconds, message: "done in the container".into() };
                     print_stage(&r);
                     out.lock().map_err(|_| eyre::eyre!("poisoned"))?.push(r);
                 }
                 Err(e) => {
-                    let r = StageReport { stage: *stage, ok: false, seconds, message: e.to_string() };
+                    let r = StageReport { stage: *stage, ok: false, skipped: false, seconds, message: e.to_string() };
                     print_stage(&r);
                     return Err(eyre::eyre!("stage `{}` failed in the container: {e}", stage.name()));
                 }

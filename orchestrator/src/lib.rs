@@ -6,6 +6,7 @@
 //!   binaries inside it, and exports `artifacts/` and the tracking store back to the host.
 
 pub mod dagger;
+pub mod history;
 pub mod local;
 pub mod summary;
 
@@ -59,6 +60,43 @@ pub struct RunOptions {
     pub repo_root: PathBuf,
     /// How long the Dagger engine may take to answer its first query.
     pub connect_timeout: Duration,
+    /// Stages re-run even when up to date.
+    pub force: Force,
+}
+
+/// `--force`: nothing, everything, or one stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Force {
+    #[default]
+    None,
+    All,
+    Stage(StageId),
+}
+
+impl Force {
+    pub fn covers(self, stage: StageId) -> bool {
+        match self {
+            Force::None => false,
+            Force::All => true,
+            Force::Stage(s) => s == stage,
+        }
+    }
+}
+
+/// Whether `stage` must run, and why (stage fingerprints; see `leadflow_core::fingerprint`).
+pub fn stage_status(
+    opts: &RunOptions,
+    params: &leadflow_core::Params,
+    store: Option<&dyn leadflow_core::registry::Registry>,
+    stage: StageId,
+) -> Result<leadflow_core::fingerprint::Status> {
+    use leadflow_core::fingerprint::{check, Status};
+    if opts.force.covers(stage) {
+        return Ok(Status::Stale("--force".into()));
+    }
+    let layout = leadflow_core::artifacts::Layout::new(&opts.artifacts_dir);
+    let raw = (stage == StageId::Data).then_some(opts.raw.as_path());
+    Ok(check(stage, &layout, params, raw, env!("CARGO_PKG_VERSION"), store)?)
 }
 
 impl RunOptions {
@@ -72,6 +110,8 @@ impl RunOptions {
 pub struct StageReport {
     pub stage: StageId,
     pub ok: bool,
+    /// Up to date: not run.
+    pub skipped: bool,
     pub seconds: f64,
     pub message: String,
 }
@@ -80,7 +120,7 @@ pub struct StageReport {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("stage `{stage}` failed: {message}")]
-    Stage { stage: StageId, message: String },
+    Stage { stage: StageId, message: String, reports: Vec<StageReport> },
     #[error("Dagger engine: {0}")]
     Dagger(String),
     #[error(transparent)]
@@ -91,8 +131,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Print one stage line as it finishes.
 pub fn print_stage(r: &StageReport) {
-    let mark = if r.ok { "ok" } else { "FAILED" };
-    eprintln!("[{:<8}] {:<6} {:>7.2}s  {}", r.stage.name(), mark, r.seconds, r.message);
+    let mark = if r.skipped { "up to date" } else if r.ok { "ok" } else { "FAILED" };
+    eprintln!("[{:<8}] {:<10} {:>7.2}s  {}", r.stage.name(), mark, r.seconds, r.message);
 }
 
 /// Find the repository root: the nearest ancestor of `start` holding a Dockerfile and Cargo.toml.

@@ -1,21 +1,30 @@
 //! The local engine: each stage's library entry point, in this process — the same code the
-//! stage binaries call.
+//! stage binaries call. Stages whose fingerprint matches and whose outputs are intact are skipped.
 
 use std::time::Instant;
 
 use leadflow_core::artifacts::{Layout, StageId};
+use leadflow_core::fingerprint::Status;
 use leadflow_core::tracking::open_store;
 use leadflow_core::Params;
 
-use crate::{print_stage, Error, Result, RunOptions, StageReport};
+use crate::{print_stage, stage_status, Error, Result, RunOptions, StageReport};
 
 pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
     let layout = Layout::new(&opts.artifacts_dir);
     let store = open_store(&opts.tracking)?;
     let mut reports = Vec::new();
     for stage in opts.stages() {
-        eprintln!("[{:<8}] running ...", stage.name());
         let t = Instant::now();
+        match stage_status(opts, params, Some(store.as_ref()), stage)? {
+            Status::UpToDate => {
+                let r = StageReport { stage, ok: true, skipped: true, seconds: t.elapsed().as_secs_f64(), message: "inputs, params and code unchanged; outputs intact".into() };
+                print_stage(&r);
+                reports.push(r);
+                continue;
+            }
+            Status::Stale(why) => eprintln!("[{:<8}] running ({why}) ...", stage.name()),
+        }
         let outcome: std::result::Result<String, String> = match stage {
             StageId::Data => leadflow_data::run(&opts.raw, &layout, params)
                 .map(|s| format!("{} raw rows -> {} gold rows ({})", s.rows["raw"], s.rows["after_source_filter"], opts.raw.display()))
@@ -49,16 +58,19 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
                 .map_err(|e| e.to_string()),
         };
         let seconds = t.elapsed().as_secs_f64();
-        let report = match outcome {
-            Ok(message) => StageReport { stage, ok: true, seconds, message },
-            Err(message) => {
-                let r = StageReport { stage, ok: false, seconds, message: message.clone() };
+        match outcome {
+            Ok(message) => {
+                let r = StageReport { stage, ok: true, skipped: false, seconds, message };
                 print_stage(&r);
-                return Err(Error::Stage { stage, message });
+                reports.push(r);
             }
-        };
-        print_stage(&report);
-        reports.push(report);
+            Err(message) => {
+                let r = StageReport { stage, ok: false, skipped: false, seconds, message: message.clone() };
+                print_stage(&r);
+                reports.push(r);
+                return Err(Error::Stage { stage, message, reports });
+            }
+        }
     }
     Ok(reports)
 }

@@ -44,6 +44,7 @@ fn options(dir: &Path, raw: &Path) -> RunOptions {
         tracking: StoreLocation::Local(dir.join("mlruns")),
         repo_root: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
         connect_timeout: Duration::from_secs(5),
+        force: orchestrator::Force::None,
     }
 }
 
@@ -73,6 +74,10 @@ fn assert_contract(layout: &Layout) {
     }
 }
 
+fn ran(reports: &[orchestrator::StageReport]) -> Vec<&'static str> {
+    reports.iter().filter(|r| !r.skipped).map(|r| r.stage.name()).collect()
+}
+
 fn quick_params() -> Params {
     let mut p = Params::default();
     p.train.xgboost.n_candidates = 3;
@@ -94,9 +99,16 @@ fn local_engine_end_to_end_on_the_committed_sample_twice() {
     assert!(first.promoted);
     assert_eq!(first.version, Some(1));
 
-    // Second run, same data and params: a clean champion/challenger round. Identical models
-    // score the same, so the incumbent stays and the registry is untouched.
-    local::run(&opts, &params).unwrap();
+    // Second run, nothing changed: every stage is up to date.
+    let again = local::run(&opts, &params).unwrap();
+    assert!(again.iter().all(|r| r.skipped), "{again:?}");
+
+    // Forced, same data and params: a clean champion/challenger round. Identical models score
+    // the same, so the incumbent stays and the registry is untouched.
+    let mut forced = opts.clone();
+    forced.force = orchestrator::Force::All;
+    let reports = local::run(&forced, &params).unwrap();
+    assert!(reports.iter().all(|r| !r.skipped));
     let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
     assert!(!ev.promote, "{:?}", ev.reasons);
     let champ = ev.champion.expect("the first run's version is the incumbent");
@@ -111,7 +123,8 @@ fn local_engine_end_to_end_on_the_committed_sample_twice() {
     // metric; whatever it decides, versions only grow and the deployment says why.
     let mut other = params.clone();
     other.train.seed = 3;
-    local::run(&opts, &other).unwrap();
+    let reports = local::run(&opts, &other).unwrap();
+    assert_eq!(ran(&reports), ["train", "evaluate", "deploy"], "data does not read train.seed");
     let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
     let versions = store.list_versions("lead_model").unwrap();
     assert_eq!(versions.len(), if ev.promote { 2 } else { 1 });
@@ -390,6 +403,7 @@ fn dagger_engine_contract_builds_the_dockerfile_runs_four_stages_in_order_and_ex
     let excluded = chain[1].arg_list("exclude").unwrap();
     assert!(excluded.contains(&"target/".to_string()) && excluded.contains(&".git/".to_string()));
     assert_eq!(chain[2].name, "dockerBuild");
+    assert!(chain[2].args["buildArgs"].contains("LEADFLOW_CODE_ID"), "{:?}", chain[2].args);
     // ...the four stages in order, with the right arguments...
     let execs: Vec<Vec<String>> = chain.iter().filter(|f| f.name == "withExec").map(|f| f.arg_list("args").unwrap()).collect();
     assert_eq!(execs.len(), 4, "{execs:?}");
@@ -514,4 +528,190 @@ fn workflows_parse_and_run_the_commands_the_readme_gives() {
     let v = runs("validate");
     assert!(v.contains("leadflow-deploy -- validate") && v.contains("X_test.csv") && v.contains("--min-accuracy"), "{v}");
     assert!(readme.contains("leadflow-deploy -- validate"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incremental runs, resume after a crash, compare runs.
+
+#[test]
+fn only_stale_stages_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), &committed_sample());
+    let params = quick_params();
+    assert_eq!(ran(&local::run(&opts, &params).unwrap()), ["data", "train", "evaluate", "deploy"]);
+    assert!(ran(&local::run(&opts, &params).unwrap()).is_empty());
+
+    // A param only evaluate reads.
+    let mut p = params.clone();
+    p.evaluate.promotion_margin = 0.05;
+    let r = ran(&local::run(&opts, &p).unwrap());
+    assert_eq!(r[0], "evaluate", "{r:?}");
+    assert!(ran(&local::run(&opts, &p).unwrap()).is_empty());
+
+    // A param the data stage reads: everything downstream of it.
+    p.data.outlier_sigma = 2.5;
+    assert_eq!(ran(&local::run(&opts, &p).unwrap()), ["data", "train", "evaluate", "deploy"]);
+
+    // A deleted or edited output re-runs its stage.
+    let layout = Layout::new(&opts.artifacts_dir);
+    std::fs::remove_file(layout.path(&art::X_TEST)).unwrap();
+    assert_eq!(ran(&local::run(&opts, &p).unwrap())[0], "train");
+    let limits = layout.path(&art::DATE_LIMITS);
+    std::fs::write(&limits, "{}").unwrap();
+    assert_eq!(ran(&local::run(&opts, &p).unwrap())[0], "data");
+    std::fs::write(layout.model_dir().join("model_card.md"), "edited").unwrap();
+    assert_eq!(ran(&local::run(&opts, &p).unwrap()), ["deploy"]);
+
+    // --force one stage.
+    let mut f = opts.clone();
+    f.force = orchestrator::Force::Stage(StageId::Evaluate);
+    assert_eq!(ran(&local::run(&f, &p).unwrap())[0], "evaluate");
+}
+
+fn write_quick_params(dir: &Path) -> PathBuf {
+    let p = dir.join("params.toml");
+    let text = toml_of(&quick_params());
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn toml_of(p: &Params) -> String {
+    // Params serialise to JSON; build the TOML sections we change by hand.
+    format!(
+        "[train.xgboost]\nn_candidates = {}\ncv_folds = {}\nn_estimators = {}\n",
+        p.train.xgboost.n_candidates, p.train.xgboost.cv_folds, p.train.xgboost.n_estimators
+    )
+}
+
+fn pipeline(dir: &Path, params: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    c.args(["--engine", "local", "--params", params.to_str().unwrap(), "--raw", committed_sample().to_str().unwrap()])
+        .args(["--artifacts-dir", dir.join("artifacts").to_str().unwrap()])
+        .env("MLFLOW_TRACKING_URI", dir.join("mlruns"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    c
+}
+
+/// The deterministic part of a finished pipeline's outputs.
+fn outcome(dir: &Path) -> Vec<(String, String)> {
+    let layout = Layout::new(dir.join("artifacts"));
+    let mut out = Vec::new();
+    for a in art::ALL {
+        let name = format!("{}/{}", a.dir, a.name);
+        let skip = a.name == art::RUN_META || [art::MODEL_RESULTS, art::EVALUATION, art::DEPLOYMENT, art::REPORT].contains(a);
+        if !skip {
+            out.push((name, leadflow_core::hash::sha256_file(&layout.path(a)).unwrap()));
+        }
+    }
+    let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
+    out.push(("evaluation".into(), format!("{:?} {} {} {}", ev.selected, ev.selected_score, ev.promote, ev.gate.passed)));
+    let d: Deployment = art::read_json(&layout.path(&art::DEPLOYMENT), "d").unwrap();
+    out.push(("deployment".into(), format!("{} {:?} {:?} {:?}", d.promoted, d.version, d.stage, d.alias)));
+    let model = std::fs::read(layout.model_dir().join(d.kind.artifact().name)).unwrap();
+    out.push(("model".into(), leadflow_core::hash::sha256_hex(&model)));
+    out
+}
+
+fn assert_consistent_store(dir: &Path) {
+    let store = FileStore::open(dir.join("mlruns")).unwrap();
+    use leadflow_core::tracking::{RunStatus, Tracker};
+    for exp in ["0", "1"] {
+        for r in store.search_runs(exp).unwrap() {
+            assert_ne!(r.status, RunStatus::Running, "run {} left RUNNING", r.run_id);
+        }
+    }
+    let versions = store.list_versions("lead_model").unwrap();
+    assert_eq!(versions.len(), 1, "no duplicate versions: {versions:?}");
+    let leftovers: Vec<String> = std::fs::read_dir(dir.join("artifacts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".tmp-") || n.ends_with(".old"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn killed_at_any_moment_then_rerun_ends_like_an_uninterrupted_run() {
+    let reference = tempfile::tempdir().unwrap();
+    let params = write_quick_params(reference.path());
+    let t = std::time::Instant::now();
+    assert!(pipeline(reference.path(), &params).status().unwrap().success());
+    let full = t.elapsed();
+    let expected = outcome(reference.path());
+    assert_consistent_store(reference.path());
+
+    for frac in [0.03, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 0.98] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = pipeline(dir.path(), &params).spawn().unwrap();
+        std::thread::sleep(full.mul_f64(frac));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let status = pipeline(dir.path(), &params).status().unwrap();
+        assert!(status.success(), "re-run after a kill at {frac} failed");
+        assert_eq!(outcome(dir.path()), expected, "kill at {:.0}% of the run", frac * 100.0);
+        assert_consistent_store(dir.path());
+    }
+}
+
+#[test]
+fn interrupt_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = write_quick_params(dir.path());
+    let child = pipeline(dir.path(), &params).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        eprintln!("the run finished before the interrupt arrived; nothing to check");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path().join("artifacts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // And the next run completes.
+    assert!(pipeline(dir.path(), &params).status().unwrap().success());
+}
+
+#[test]
+fn diff_compares_the_last_two_runs_in_both_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = write_quick_params(dir.path());
+    assert!(pipeline(dir.path(), &params).status().unwrap().success());
+    let mut text = std::fs::read_to_string(&params).unwrap();
+    text.push_str("[evaluate]\nthreshold = 0.6\n");
+    std::fs::write(&params, text).unwrap();
+    assert!(pipeline(dir.path(), &params).status().unwrap().success());
+    let diff = |fmt: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .args(["diff", "--format", fmt, "--artifacts-dir", dir.path().join("artifacts").to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = diff("table");
+    assert!(table.contains("evaluate.threshold") && table.contains("0.5") && table.contains("0.6"), "{table}");
+    assert!(table.contains("xgboost.test_f1_weighted"), "{table}");
+    assert!(!table.contains("train.seed"), "only params that differ: {table}");
+    let md = diff("md");
+    assert!(md.contains("| `evaluate.threshold` | 0.5 | 0.6 |"), "{md}");
+    assert!(md.contains("| metric | A | B | change |"), "{md}");
+    // Named runs (prefixes) work too.
+    let runs = orchestrator::history::list(&Layout::new(dir.path().join("artifacts")));
+    assert_eq!(runs.len(), 2);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(["diff", &runs[1].id, &runs[0].id, "--artifacts-dir", dir.path().join("artifacts").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("A = {}", runs[1].id)));
 }

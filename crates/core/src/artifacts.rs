@@ -194,12 +194,40 @@ pub struct StageDir {
     dest: PathBuf,
 }
 
+/// Held while a stage directory is swapped into place, so an interrupt handler can wait for a
+/// commit to finish before it cleans up and exits.
+pub static COMMIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Remove temporary stage directories left by a killed run (`.<stage>.tmp-*`) under `root`.
+/// Only one pipeline may use an artifacts directory at a time (the orchestrator locks it).
+pub fn remove_stale_temps(root: &Path) -> Result<usize> {
+    let mut n = 0;
+    let Ok(entries) = std::fs::read_dir(root) else { return Ok(0) };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') && name.contains(".tmp-") && e.path().is_dir() {
+            std::fs::remove_dir_all(e.path()).at(e.path())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 impl StageDir {
     pub fn begin(dest: impl Into<PathBuf>) -> Result<StageDir> {
         let dest = dest.into();
         let parent = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         std::fs::create_dir_all(&parent).at(&parent)?;
         recover(&dest)?;
+        // Leftovers of this stage from a killed run.
+        let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("stage");
+        if let Ok(entries) = std::fs::read_dir(&parent) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&format!(".{name}.tmp-")) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("stage");
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}.tmp-"))
@@ -227,6 +255,7 @@ impl StageDir {
         let Some(tmp) = self.tmp.take() else {
             return Ok(self.dest.clone());
         };
+        let _guard = COMMIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let tmp_path = tmp.keep();
         let dest = self.dest.clone();
         let old = backup_path(&dest);

@@ -12,6 +12,7 @@ pub mod artifacts;
 pub mod cli;
 pub mod error;
 pub mod features;
+pub mod fingerprint;
 pub mod hash;
 pub mod logging;
 pub mod meta;

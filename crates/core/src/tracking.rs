@@ -561,6 +561,55 @@ mod tests {
     }
 }
 
+/// Tags that say which process owns a run, so a run left RUNNING by a killed process can be
+/// recognised and marked KILLED.
+pub const PID_TAG: &str = "leadflow.pid";
+pub const HOST_TAG: &str = "leadflow.host";
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn pid_alive(pid: u32) -> bool {
+    if !Path::new("/proc").is_dir() {
+        return true; // cannot tell: leave it alone
+    }
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Mark KILLED every RUNNING run of `experiment_id` that this host's dead processes left behind.
+pub fn reap_dead_runs(tracker: &dyn Tracker, experiment_id: &str) -> Result<Vec<String>> {
+    let host = hostname();
+    let mut reaped = Vec::new();
+    for r in tracker.search_runs(experiment_id)? {
+        if r.status != RunStatus::Running || r.tags.get(HOST_TAG) != Some(&host) {
+            continue;
+        }
+        let Some(pid) = r.tags.get(PID_TAG).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !pid_alive(pid) {
+            tracker.end_run(&r.run_id, RunStatus::Killed)?;
+            reaped.push(r.run_id);
+        }
+    }
+    Ok(reaped)
+}
+
+/// Mark KILLED the RUNNING runs this process owns (Ctrl-C).
+pub fn kill_own_runs(tracker: &dyn Tracker, experiment_id: &str) -> Result<usize> {
+    let me = std::process::id().to_string();
+    let mut n = 0;
+    for r in tracker.search_runs(experiment_id)? {
+        if r.status == RunStatus::Running && r.tags.get(PID_TAG) == Some(&me) {
+            tracker.end_run(&r.run_id, RunStatus::Killed)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// A tracking store that is also a model registry (both the file store and an MLflow server).
 pub trait Store: Tracker + crate::registry::Registry {}
 impl<T: Tracker + crate::registry::Registry> Store for T {}

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::features::{ContinuousTransform, Preprocessing};
+use leadflow_core::fingerprint;
 use leadflow_core::meta::RunClock;
 use leadflow_core::params::Impute;
 use leadflow_core::{schema, Params};
@@ -55,6 +56,10 @@ pub struct Summary {
 /// Run the data stage: read `raw`, write `artifacts/data/`.
 pub fn run(raw: &Path, layout: &Layout, params: &Params) -> Result<Summary> {
     let clock = RunClock::start();
+    if !raw.is_file() {
+        return Err(Error::MissingFile { path: raw.into() });
+    }
+    let fp = fingerprint::compute(StageId::Data, layout, params, Some(raw), env!("CARGO_PKG_VERSION"))?;
     let today = chrono::Utc::now().date_naive();
     let cleaned = clean(raw, params, today)?;
     let data_version = leadflow_core::hash::sha256_file(raw)?;
@@ -70,6 +75,7 @@ pub fn run(raw: &Path, layout: &Layout, params: &Params) -> Result<Summary> {
     );
     meta.extra.insert("raw_file".into(), raw.display().to_string().into());
     art::write_json(&out.path(&art::DATA_META), &meta)?;
+    fingerprint::write(out.dir(), fp, None)?;
     let out_dir = out.commit()?;
     Ok(Summary {
         raw: raw.to_path_buf(),

@@ -30,6 +30,7 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
 pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deployment> {
     let clock = RunClock::start();
     let evaluation: Evaluation = art::read_json(&layout.require(&art::EVALUATION)?, "an evaluation")?;
+    let mut fp = leadflow_core::fingerprint::compute(StageId::Deploy, layout, params, None, env!("CARGO_PKG_VERSION"))?;
     let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
     let kind = evaluation.selected;
     let model_file = layout.require(&kind.artifact())?;
@@ -138,6 +139,10 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
     art::write_json(&out.path(&art::DEPLOYMENT), &deployment)?;
     let meta = clock.finish(StageId::Deploy, env!("CARGO_PKG_VERSION"), data_meta.data_version, params.hash(), BTreeMap::new());
     art::write_json(&out.path(&art::DEPLOY_META), &meta)?;
+    // The registry state this deploy leaves: the next run's evaluate and deploy are up to date
+    // against it.
+    fp.registry = Some(leadflow_core::fingerprint::registry_state(store, params));
+    leadflow_core::fingerprint::write(out.dir(), fp, Some(model_dir.dir()))?;
     model_dir.commit()?;
     out.commit()?;
     Ok(deployment)

@@ -163,8 +163,9 @@ pub fn decide(
     match incumbent {
         None => reasons.push("no champion in the registry yet: the first good model is promoted".into()),
         Some(inc) if selected_run_id.as_deref() == Some(inc.version.run_id.as_str()) => {
-            reasons.push(format!("it already is version {} ({}): nothing to promote", inc.version.version, inc.alias));
-            promote = false;
+            // Registered by an earlier deploy of this very run (e.g. one interrupted before it
+            // finished): deploy confirms it idempotently, no new version.
+            reasons.push(format!("it already is version {} (alias `{}`): deploy confirms it, no new version", inc.version.version, inc.alias));
         }
         Some(inc) => match inc.score {
             None => reasons.push(format!("{} v{} has no comparable score ({}): promoting", inc.alias, inc.version.version, inc.note)),
@@ -213,6 +214,8 @@ fn write_text(path: &Path, s: &str) -> Result<()> {
 pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summary> {
     let clock = RunClock::start();
     let results_path = layout.require(&art::MODEL_RESULTS)?;
+    let mut fp = leadflow_core::fingerprint::compute(StageId::Evaluate, layout, params, None, env!("CARGO_PKG_VERSION"))?;
+    fp.registry = Some(leadflow_core::fingerprint::registry_state(store, params));
     let results: ModelResults = art::read_json(&results_path, "train results")?;
     if results.models.is_empty() {
         return Err(Error::NoModels { path: results_path });
@@ -291,6 +294,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     rows.insert("test".to_string(), y.len());
     let meta = clock.finish(StageId::Evaluate, env!("CARGO_PKG_VERSION"), data_meta.data_version.clone(), params.hash(), rows);
     art::write_json(&out.path(&art::EVALUATE_META), &meta)?;
+    leadflow_core::fingerprint::write(out.dir(), fp, None)?;
     let dir = out.commit()?;
     let summary = Summary { evaluation: evaluation.clone(), metrics: scores, report: dir.join(art::REPORT.name) };
     if !evaluation.gate.passed {

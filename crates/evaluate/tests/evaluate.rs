@@ -145,11 +145,12 @@ fn champion_challenger_on_the_same_test_split() {
     assert!(!ev.promote, "{:?}", ev.reasons);
     assert!(ev.reasons.iter().any(|r| r.contains("keep the incumbent")));
 
-    // The champion is this very run: nothing to promote.
-    env.register(winner, "champion");
+    // The champion is this very run (an earlier deploy of it): deploy just confirms it.
+    let v = env.register(winner, "champion");
     let ev = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap().evaluation;
-    assert!(!ev.promote);
-    assert!(ev.reasons.iter().any(|r| r.contains("already is version")));
+    assert!(ev.promote);
+    assert_eq!(ev.champion.unwrap().version, v);
+    assert!(ev.reasons.iter().any(|r| r.contains("already is version") && r.contains("no new version")), "{:?}", ev.reasons);
 }
 
 #[test]

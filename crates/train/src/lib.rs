@@ -188,6 +188,7 @@ fn check_folds(model: &'static str, y: &[u8], rows: &[usize], folds: usize) -> R
 pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Summary> {
     let clock = RunClock::start();
     let gold_path = layout.require(&art::GOLD)?;
+    let fp = leadflow_core::fingerprint::compute(StageId::Train, layout, params, None, env!("CARGO_PKG_VERSION"))?;
     let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
     let ds = load_gold(&gold_path)?;
     let names = ds.spec.feature_names();
@@ -350,6 +351,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     // Tracking: one run per model. A failure marks the run FAILED and fails the stage before
     // anything is committed under artifacts/.
     let exp = tracker.get_or_create_experiment(&params.tracking.experiment_name)?;
+    leadflow_core::tracking::reap_dead_runs(tracker, &exp)?;
     let git = leadflow_core::meta::git_commit();
     for t in &trained {
         let r = results.models.get_mut(&t.kind).expect("inserted above");
@@ -358,6 +360,8 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
             ("leadflow.model".to_string(), t.kind.name().to_string()),
             ("leadflow.data_version".to_string(), data_meta.data_version.clone()),
             ("leadflow.params_hash".to_string(), params.hash()),
+            (leadflow_core::tracking::PID_TAG.to_string(), std::process::id().to_string()),
+            (leadflow_core::tracking::HOST_TAG.to_string(), leadflow_core::tracking::hostname()),
         ];
         if let Some(g) = &git {
             tags.push(("mlflow.source.git.commit".into(), g.clone()));
@@ -412,6 +416,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     let mut meta = clock.finish(StageId::Train, env!("CARGO_PKG_VERSION"), data_meta.data_version.clone(), params.hash(), rows);
     meta.extra.insert("tracking_store".into(), tracker.location().into());
     art::write_json(&out.path(&art::TRAIN_META), &meta)?;
+    leadflow_core::fingerprint::write(out.dir(), fp, None)?;
     out.commit()?;
 
     Ok(Summary {
