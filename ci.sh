@@ -5,9 +5,10 @@
 #   ./ci.sh --setup-only  only install the build prerequisites (before `cargo run -p orchestrator`)
 #
 # Build prerequisites (Debian packages): cmake, libclang-dev (XGBoost's C++ build and bindgen),
-# g++. Test extras, installed into target/py (a virtualenv, rebuilt when missing): the Python
-# xgboost package (interop test), from PyPI. The workflow files are parsed and checked by a test
-# (actionlint's PyPI package only builds by downloading a binary from GitHub, which CI cannot reach).
+# g++. Test extras, from PyPI into virtualenvs under target/ (rebuilt when missing): the Python
+# xgboost package (interop test) in target/py, and mlflow (live-server tests) in target/mlflow.
+# The workflow files are parsed and checked by a test (actionlint's PyPI package only builds by
+# downloading a binary from GitHub, which CI cannot reach).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -40,6 +41,17 @@ if ! "$PY" -c 'import xgboost' >/dev/null 2>&1; then
   fi
 fi
 export LEADFLOW_PYTHON="$PWD/target/py/bin/python"
+
+# A real MLflow server for the live-server tests (pinned; about a minute on first use).
+if ! target/mlflow/bin/mlflow --version >/dev/null 2>&1; then
+  say "creating target/mlflow with mlflow==3.5.1 (PyPI)"
+  python3 -m venv target/mlflow
+  if ! target/mlflow/bin/pip install -q --disable-pip-version-check mlflow==3.5.1 "sqlalchemy<2.1"; then
+    if [ "${CI:-}" = "true" ]; then echo "pip install mlflow failed" >&2; exit 1; fi
+    echo "warning: could not install mlflow; the live-server tests will try again or skip" >&2
+  fi
+fi
+[ -x target/mlflow/bin/mlflow ] && export LEADFLOW_MLFLOW="$PWD/target/mlflow/bin/mlflow"
 
 # The real public dataset, when it sits beside the project (as in CI).
 if [ -z "${LEADFLOW_REAL_DATA:-}" ] && [ -f ../shared/data/raw_data.csv ]; then

@@ -715,3 +715,260 @@ fn diff_compares_the_last_two_runs_in_both_formats() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("A = {}", runs[1].id)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// A real MLflow server (REST tracking + registry) and the real MLflow client on our file store.
+
+/// Pinned; SQLAlchemy 2.1 removed a pool class this MLflow imports, hence `sqlalchemy<2.1`.
+const MLFLOW_VERSION: &str = "3.5.1";
+
+/// The `mlflow` executable: `LEADFLOW_MLFLOW`, else `mlflow` on PATH, else a virtualenv under
+/// target/ with the pinned version (created and pip-installed on first use).
+fn mlflow() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("LEADFLOW_MLFLOW") {
+        return Some(PathBuf::from(p));
+    }
+    let on_path = std::process::Command::new("mlflow").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    if on_path {
+        return Some(PathBuf::from("mlflow"));
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/mlflow");
+    let bin = venv.join("bin/mlflow");
+    if !bin.is_file() {
+        eprintln!("installing mlflow=={MLFLOW_VERSION} into {} (first use, about a minute)", venv.display());
+        let ok = std::process::Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status().map(|s| s.success()).unwrap_or(false)
+            && std::process::Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "--disable-pip-version-check", &format!("mlflow=={MLFLOW_VERSION}"), "sqlalchemy<2.1"])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+        if !ok {
+            assert!(std::env::var("CI").is_err(), "CI must be able to install mlflow");
+            eprintln!("could not install mlflow: skipping");
+            return None;
+        }
+    }
+    Some(bin)
+}
+
+struct MlflowServer {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl MlflowServer {
+    fn start(bin: &Path) -> MlflowServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let child = std::process::Command::new(bin)
+            .args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+            .arg("--backend-store-uri")
+            .arg(format!("sqlite:///{}", dir.path().join("mlflow.db").display()))
+            .arg("--artifacts-destination")
+            .arg(dir.path().join("artifacts"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        loop {
+            if ureq_get(&format!("{url}/health")).is_some() {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(180), "mlflow server did not answer: {}", std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        eprintln!("mlflow server up at {url} after {:.1}s", started.elapsed().as_secs_f64());
+        MlflowServer { child, url, _dir: dir }
+    }
+
+    /// Stop it by its PID (SIGTERM, then SIGKILL), so no worker keeps the port.
+    fn stop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("pkill").args(["-TERM", "-P", &pid]).status();
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..40 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let _ = std::process::Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn ureq_get(url: &str) -> Option<String> {
+    // A plain HTTP GET with std, so the test checks the server independently of our client.
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+fn api(url: &str, path_and_query: &str) -> serde_json::Value {
+    let body = ureq_get(&format!("{url}/api/2.0/mlflow/{path_and_query}")).unwrap_or_else(|| panic!("GET {path_and_query} failed"));
+    // Chunked answers: take the JSON object.
+    let start = body.find('{').unwrap();
+    let end = body.rfind('}').unwrap();
+    serde_json::from_str(&body[start..=end]).unwrap()
+}
+
+#[test]
+fn live_mlflow_server_tracks_registers_and_decides() {
+    let Some(bin) = mlflow() else { return };
+    let mut server = MlflowServer::start(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path(), &committed_sample());
+    opts.tracking = StoreLocation::Remote(server.url.clone());
+    let params = quick_params();
+    local::run(&opts, &params).unwrap();
+
+    // Experiment, both runs with params and metrics, uploaded model artifacts.
+    let exp = api(&server.url, "experiments/get-by-name?experiment_name=lead-conversion");
+    let exp_id = exp["experiment"]["experiment_id"].as_str().unwrap().to_string();
+    let results: leadflow_core::results::ModelResults = art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::MODEL_RESULTS), "r").unwrap();
+    for (kind, r) in &results.models {
+        let run_id = r.run_id.clone().unwrap();
+        let run = api(&server.url, &format!("runs/get?run_id={run_id}"));
+        assert_eq!(run["run"]["info"]["status"], "FINISHED");
+        assert_eq!(run["run"]["info"]["experiment_id"].as_str().unwrap(), exp_id);
+        let params_logged: Vec<&str> = run["run"]["data"]["params"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
+        assert!(params_logged.contains(&"data_version") && params_logged.contains(&"cv_folds"), "{params_logged:?}");
+        let f1 = run["run"]["data"]["metrics"].as_array().unwrap().iter().find(|m| m["key"] == "test_f1_weighted").unwrap()["value"].as_f64().unwrap();
+        assert!((f1 - r.test_report.weighted_avg.f1).abs() < 1e-9);
+        let listed = api(&server.url, &format!("artifacts/list?run_id={run_id}&path=model"));
+        let files: Vec<&str> = listed["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+        assert!(files.contains(&format!("model/{}", kind.artifact().name).as_str()), "{files:?}");
+    }
+    // Registered version, its stage and alias.
+    let v1 = api(&server.url, "model-versions/get?name=lead_model&version=1");
+    assert_eq!(v1["model_version"]["current_stage"], "Staging");
+    let by_alias = api(&server.url, "registered-models/alias?name=lead_model&alias=challenger");
+    assert_eq!(by_alias["model_version"]["version"], "1");
+
+    // Second run (another seed) into Production: no champion yet, so a second version.
+    let mut p2 = params.clone();
+    p2.train.seed = 9;
+    p2.deploy.stage = leadflow_core::params::Stage::Production;
+    local::run(&opts, &p2).unwrap();
+    let d: Deployment = art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::DEPLOYMENT), "d").unwrap();
+    assert_eq!((d.version, d.alias.as_deref()), (Some(2), Some("champion")));
+    assert_eq!(api(&server.url, "registered-models/alias?name=lead_model&alias=champion")["model_version"]["version"], "2");
+
+    // Third run, same as the second but forced: the champion (read from the server) scores the
+    // same, so it stays.
+    let mut forced = opts.clone();
+    forced.force = orchestrator::Force::All;
+    local::run(&forced, &p2).unwrap();
+    let ev: Evaluation = art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::EVALUATION), "e").unwrap();
+    assert!(!ev.promote, "{:?}", ev.reasons);
+    assert_eq!(ev.champion.as_ref().map(|c| c.version), Some(2));
+    let versions = api(&server.url, "model-versions/search?filter=name%3D%27lead_model%27");
+    assert_eq!(versions["model_versions"].as_array().unwrap().len(), 2);
+
+    // Server down: a clear error naming the endpoint, local artifacts intact.
+    let layout = Layout::new(&opts.artifacts_dir);
+    let model_before = std::fs::read(layout.path(&art::XGB_MODEL)).unwrap();
+    server.stop();
+    let mut f = opts.clone();
+    f.force = orchestrator::Force::Stage(StageId::Train);
+    let t = std::time::Instant::now();
+    let err = local::run(&f, &p2).unwrap_err().to_string();
+    assert!(err.contains("stage `train` failed") && err.contains(&server.url) && err.contains("gave up"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(60));
+    assert_eq!(std::fs::read(layout.path(&art::XGB_MODEL)).unwrap(), model_before);
+}
+
+#[test]
+fn server_stopped_mid_run_fails_cleanly_without_hanging() {
+    let Some(bin) = mlflow() else { return };
+    let mut server = MlflowServer::start(&bin);
+    let dir = tempfile::tempdir().unwrap();
+    let params = write_quick_params(dir.path());
+    let mut cmd = pipeline(dir.path(), &params);
+    cmd.env("MLFLOW_TRACKING_URI", &server.url).stderr(std::process::Stdio::piped());
+    let t = std::time::Instant::now();
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(600)); // data is done, train is searching
+    server.stop();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(t.elapsed() < Duration::from_secs(90), "no hang");
+    if out.status.success() {
+        eprintln!("the run finished before the server stopped; nothing to check");
+        return;
+    }
+    assert!(stderr.contains(&server.url), "{stderr}");
+    assert!(!dir.path().join("artifacts/train").exists() || dir.path().join("artifacts/train/fingerprint.json").exists(), "no half-written stage");
+}
+
+#[test]
+fn the_real_mlflow_client_reads_the_embedded_store() {
+    let Some(bin) = mlflow() else { return };
+    let python = bin.parent().unwrap().join("python");
+    if !python.is_file() {
+        eprintln!("mlflow at {} has no python beside it: skipping", bin.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), &committed_sample());
+    local::run(&opts, &quick_params()).unwrap();
+    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+    let script = r#"
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+from mlflow.tracking import MlflowClient
+c = MlflowClient(tracking_uri="file://" + sys.argv[1], registry_uri="file://" + sys.argv[1])
+exp = c.get_experiment_by_name("lead-conversion")
+runs = c.search_runs([exp.experiment_id])
+mv = c.get_model_version_by_alias("lead_model", "challenger")
+rm = c.get_registered_model("lead_model")
+print(json.dumps({
+  "runs": {r.info.run_id: {"name": r.info.run_name, "status": r.info.status, "params": r.data.params, "metrics": r.data.metrics} for r in runs},
+  "version": mv.version, "stage": mv.current_stage, "run_id": mv.run_id, "model": rm.name,
+}))
+"#;
+    let out = std::process::Command::new(&python).args(["-c", script, store.root().to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(out.stdout.rsplit(|b| *b == b'\n').find(|l| l.starts_with(b"{")).unwrap()).unwrap();
+    use leadflow_core::tracking::Tracker;
+    let exp = store.get_or_create_experiment("lead-conversion").unwrap();
+    let ours = store.search_runs(&exp).unwrap();
+    assert_eq!(got["runs"].as_object().unwrap().len(), ours.len());
+    for r in &ours {
+        let g = &got["runs"][&r.run_id];
+        assert_eq!(g["name"], r.run_name.as_str());
+        assert_eq!(g["status"], "FINISHED");
+        for (k, v) in &r.params {
+            assert_eq!(g["params"][k].as_str(), Some(v.as_str()), "param {k}");
+        }
+        for (k, v) in &r.metrics {
+            assert!((g["metrics"][k].as_f64().unwrap() - v).abs() < 1e-12, "metric {k}");
+        }
+    }
+    let d: Deployment = art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::DEPLOYMENT), "d").unwrap();
+    assert_eq!(got["version"].as_str().or(got["version"].as_i64().map(|_| "")).map(|_| ()), Some(()));
+    assert_eq!(got["version"].to_string().trim_matches('"'), d.version.unwrap().to_string());
+    assert_eq!(got["stage"], "Staging");
+    assert_eq!(got["run_id"].as_str(), d.run_id.as_deref());
+}

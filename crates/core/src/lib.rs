@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod params;
 pub mod registry;
+pub mod rest;
 pub mod results;
 pub mod schema;
 pub mod table;

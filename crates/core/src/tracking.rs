@@ -618,9 +618,6 @@ impl<T: Tracker + crate::registry::Registry> Store for T {}
 pub fn open_store(loc: &StoreLocation) -> Result<Box<dyn Store>> {
     match loc {
         StoreLocation::Local(p) => Ok(Box::new(FileStore::open(p)?)),
-        StoreLocation::Remote(url) => Err(Error::Remote {
-            endpoint: url.clone(),
-            message: "this build has no MLflow REST client yet; unset MLFLOW_TRACKING_URI to use the embedded store".into(),
-        }),
+        StoreLocation::Remote(url) => Ok(Box::new(crate::rest::RestStore::new(url))),
     }
 }

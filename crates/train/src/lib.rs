@@ -375,6 +375,9 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
             ps.push(("threshold".into(), threshold.to_string()));
             ps.push(("data_version".into(), data_meta.data_version.clone()));
             ps.push(("params_hash".into(), params.hash()));
+            // One value per key (XGBoost's config already carries `seed`): MLflow rejects duplicates.
+            let mut seen = std::collections::BTreeSet::new();
+            ps.retain(|(k, _)| seen.insert(k.clone()));
             let s = &r.test_scores;
             let mut ms = vec![
                 MetricPoint::now(format!("cv_{}_mean", t.cv.metric), t.cv.mean),
