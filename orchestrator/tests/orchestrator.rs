@@ -883,6 +883,7 @@ fn live_mlflow_server_tracks_registers_and_decides() {
     let ev: Evaluation = art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::EVALUATION), "e").unwrap();
     assert!(!ev.promote, "{:?}", ev.reasons);
     assert_eq!(ev.champion.as_ref().map(|c| c.version), Some(2));
+    assert!(ev.reasons.iter().any(|r| r.contains("re-scored on this run's test split")), "champion model downloaded from the server: {:?}", ev.reasons);
     let versions = api(&server.url, "model-versions/search?filter=name%3D%27lead_model%27");
     assert_eq!(versions["model_versions"].as_array().unwrap().len(), 2);
 
@@ -971,4 +972,28 @@ print(json.dumps({
     assert_eq!(got["version"].to_string().trim_matches('"'), d.version.unwrap().to_string());
     assert_eq!(got["stage"], "Staging");
     assert_eq!(got["run_id"].as_str(), d.run_id.as_deref());
+}
+
+#[test]
+fn compose_file_matches_the_dockerfile_and_the_environment() {
+    use yaml_rust2::YamlLoader;
+    let c = &YamlLoader::load_from_str(&repo_file("compose.yaml")).unwrap()[0];
+    let mlflow = &c["services"]["mlflow"];
+    assert_eq!(mlflow["image"].as_str(), Some(format!("ghcr.io/mlflow/mlflow:v{MLFLOW_VERSION}").as_str()), "same MLflow as the tests");
+    let p = &c["services"]["pipeline"];
+    assert_eq!(p["build"]["dockerfile"].as_str(), Some("Dockerfile"));
+    assert_eq!(p["environment"]["MLFLOW_TRACKING_URI"].as_str(), Some("http://mlflow:5000"));
+    for var in [leadflow_core::rest::TOKEN_ENV, leadflow_core::rest::USERNAME_ENV, leadflow_core::rest::PASSWORD_ENV] {
+        assert!(!p["environment"][var].is_badvalue(), "{var} passed through");
+    }
+    let cmd = p["command"].as_vec().unwrap().iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" ");
+    let dockerfile = repo_file("Dockerfile");
+    for stage in StageId::ALL {
+        let bin = format!("leadflow-{}", stage.name());
+        assert!(cmd.contains(&bin), "{bin} not run");
+        assert!(dockerfile.contains(&format!("target/release/{bin}")), "{bin} not in the image");
+    }
+    assert!(cmd.contains("--artifacts-dir /app/artifacts") && dockerfile.contains("WORKDIR /app"));
+    assert!(dockerfile.contains("COPY data/sample/ /app/data/sample/") && cmd.contains("/app/data/sample/raw_data.csv"));
+    assert_eq!(p["volumes"][0].as_str(), Some("./artifacts:/app/artifacts"));
 }

@@ -103,8 +103,17 @@ impl RestStore {
         Error::Remote { endpoint: format!("{}/{endpoint}", self.shown), message }
     }
 
-    /// One request with retries. `endpoint` is relative to the server root.
+    /// One request with retries, answering JSON. `endpoint` is relative to the server root.
     fn call(&self, method: &str, endpoint: &str, query: &[(&str, &str)], body: Option<&Value>, bytes: Option<&[u8]>) -> Result<Value> {
+        let raw = self.call_raw(method, endpoint, query, body, bytes)?;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Ok(json!({}));
+        }
+        serde_json::from_slice(&raw).map_err(|e| self.remote(endpoint, format!("answer is not JSON: {e}")))
+    }
+
+    /// One request with retries, answering bytes.
+    fn call_raw(&self, method: &str, endpoint: &str, query: &[(&str, &str)], body: Option<&Value>, bytes: Option<&[u8]>) -> Result<Vec<u8>> {
         let url = format!("{}/{endpoint}", self.base);
         let mut last = String::new();
         for attempt in 0..self.retry.attempts.max(1) {
@@ -125,11 +134,13 @@ impl RestStore {
             };
             match res {
                 Ok(resp) => {
-                    let text = resp.into_string().map_err(|e| self.remote(endpoint, format!("reading the answer: {e}")))?;
-                    if text.trim().is_empty() {
-                        return Ok(json!({}));
-                    }
-                    return serde_json::from_str(&text).map_err(|e| self.remote(endpoint, format!("answer is not JSON: {e}")));
+                    use std::io::Read as _;
+                    let mut out = Vec::new();
+                    resp.into_reader()
+                        .take(1 << 30)
+                        .read_to_end(&mut out)
+                        .map_err(|e| self.remote(endpoint, format!("reading the answer: {e}")))?;
+                    return Ok(out);
                 }
                 Err(ureq::Error::Status(code, resp)) if code >= 500 => {
                     last = format!("HTTP {code}: {}", resp.into_string().unwrap_or_default().chars().take(300).collect::<String>());
@@ -319,6 +330,23 @@ impl Tracker for RestStore {
 
     fn artifact_uri(&self, run_id: &str) -> Result<String> {
         Ok(self.get_run(run_id)?.artifact_uri)
+    }
+
+    fn download(&self, uri: &str, names: &[&str], dest: &Path) -> Result<()> {
+        let Some(path) = uri.strip_prefix("mlflow-artifacts:") else {
+            let dir = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri));
+            for n in names {
+                let from = dir.join(n);
+                std::fs::copy(&from, dest.join(n)).map_err(|e| Error::Io { path: from, source: e })?;
+            }
+            return Ok(());
+        };
+        let path = path.trim_start_matches('/');
+        for n in names {
+            let bytes = self.call_raw("GET", &format!("api/2.0/mlflow-artifacts/artifacts/{path}/{n}"), &[], None, None)?;
+            crate::artifacts::write_atomic(&dest.join(n), &bytes)?;
+        }
+        Ok(())
     }
 }
 
@@ -512,6 +540,17 @@ mod tests {
         let (_, auth) = seen.lock().unwrap()[0].clone();
         use base64::Engine as _;
         assert_eq!(auth, format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("bob:s3cret")));
+    }
+
+    #[test]
+    fn bearer_token_from_the_environment_is_sent_but_never_shown() {
+        let (url, seen) = stub(500, "{}");
+        std::env::set_var(TOKEN_ENV, "tok-very-secret");
+        let s = RestStore::new(&url).with_retry(Retry { attempts: 1, base: Duration::from_millis(1) });
+        std::env::remove_var(TOKEN_ENV);
+        let err = s.search_runs("1").unwrap_err().to_string();
+        assert!(!err.contains("tok-very-secret") && !format!("{s:?}").contains("tok-very-secret"), "{err}");
+        assert_eq!(seen.lock().unwrap()[0].1, "Bearer tok-very-secret");
     }
 
     #[test]

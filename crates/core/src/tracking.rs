@@ -127,6 +127,19 @@ pub trait Tracker: Send + Sync {
     fn artifact_uri(&self, run_id: &str) -> Result<String> {
         Ok(self.get_run(run_id)?.artifact_uri)
     }
+    /// Fetch the files `names` of an artifact folder URI (e.g. a registered version's source)
+    /// into `dest`. Local (`file://` or absolute) URIs are copied.
+    fn download(&self, uri: &str, names: &[&str], dest: &Path) -> Result<()> {
+        let dir = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri));
+        if !dir.is_absolute() {
+            return Err(store_err(format!("cannot read artifacts at {uri}")));
+        }
+        for n in names {
+            let from = dir.join(n);
+            std::fs::copy(&from, dest.join(n)).at(&from)?;
+        }
+        Ok(())
+    }
 }
 
 pub fn now_millis() -> i64 {

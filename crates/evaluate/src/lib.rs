@@ -90,7 +90,17 @@ pub fn incumbent(store: &dyn Store, params: &Params, features: &[String], x: &Ma
             Some("logistic") => ModelKind::Logistic,
             other => return Err(format!("version has no usable `{MODEL_TAG}` tag ({other:?})")),
         };
-        let dir = PathBuf::from(version.source.strip_prefix("file://").ok_or("source is not a local file URI")?);
+        // Local sources are read in place; a server's are downloaded first.
+        let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let dir = match version.source.strip_prefix("file://") {
+            Some(p) => PathBuf::from(p),
+            None => {
+                store
+                    .download(&version.source, &[art::FEATURE_SPEC.name, kind.artifact().name], tmp.path())
+                    .map_err(|e| e.to_string())?;
+                tmp.path().to_path_buf()
+            }
+        };
         let spec: leadflow_core::features::FeatureSpec =
             art::read_json(&dir.join(art::FEATURE_SPEC.name), "a feature spec").map_err(|e| e.to_string())?;
         if spec.feature_names() != features {
