@@ -132,7 +132,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Print one stage line as it finishes.
 pub fn print_stage(r: &StageReport) {
     let mark = if r.skipped { "up to date" } else if r.ok { "ok" } else { "FAILED" };
-    eprintln!("[{:<8}] {:<10} {:>7.2}s  {}", r.stage.name(), mark, r.seconds, r.message);
+    eprintln!("[{:<8}] {:<10} {:>8.3}s  {}", r.stage.name(), mark, r.seconds, r.message);
 }
 
 /// Find the repository root: the nearest ancestor of `start` holding a Dockerfile and Cargo.toml.
@@ -145,4 +145,28 @@ pub fn find_repo_root(start: &Path) -> Option<PathBuf> {
         cur = d.parent();
     }
     None
+}
+
+/// The up-to-date prefix of the selected stages (skipped) and the rest, which must run — for the
+/// Dagger engine, which runs everything from the first stale stage inside the container.
+pub fn split_up_to_date(
+    opts: &RunOptions,
+    params: &leadflow_core::Params,
+    store: Option<&dyn leadflow_core::registry::Registry>,
+) -> Result<(Vec<StageReport>, Vec<StageId>)> {
+    let mut skipped = Vec::new();
+    let mut stages = opts.stages();
+    while let Some(&s) = stages.first() {
+        match stage_status(opts, params, store, s)? {
+            leadflow_core::fingerprint::Status::UpToDate => {
+                skipped.push(StageReport { stage: s, ok: true, skipped: true, seconds: 0.0, message: "up to date (checked on the host)".into() });
+                stages.remove(0);
+            }
+            leadflow_core::fingerprint::Status::Stale(why) => {
+                eprintln!("[{:<8}] stale ({why}): running from here", s.name());
+                break;
+            }
+        }
+    }
+    Ok((skipped, stages))
 }

@@ -3,7 +3,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use leadflow_core::artifacts::{Layout, StageId, DEFAULT_ARTIFACTS_DIR};
-use leadflow_core::fingerprint::Status;
 use leadflow_core::tracking::{open_store, StoreLocation};
 use orchestrator::{choose_engine, history, Engine, EngineChoice, Force, RunOptions, StageReport};
 
@@ -177,9 +176,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         Err(e) => eprintln!("warning: could not record the run history: {e}"),
     }
     eprint!("{}", orchestrator::summary::summary(&layout));
-    let ran: f64 = reports.iter().filter(|r| !r.skipped).map(|r| r.seconds).sum();
+    let ran: f64 = reports.iter().filter(|r| !r.skipped).fold(0.0, |a, r| a + r.seconds);
     let skipped = reports.iter().filter(|r| r.skipped).count();
-    eprintln!("done in {:.2}s ({skipped} stage(s) up to date, {ran:.2}s of stage work)", started.elapsed().as_secs_f64());
+    eprintln!("done in {:.3}s ({skipped} stage(s) up to date, {ran:.3}s of stage work)", started.elapsed().as_secs_f64());
     result.map(|_| ()).map_err(Into::into)
 }
 
@@ -193,21 +192,9 @@ fn run_dagger(opts: &RunOptions, params: &leadflow_core::Params, tracking: &Stor
     // Skip the up-to-date prefix of the pipeline; everything from the first stale stage runs in
     // the container (its inputs are produced there).
     let registry = open_store(tracking)?;
-    let mut skipped = Vec::new();
-    let mut stages = opts.stages();
-    while let Some(&s) = stages.first() {
-        match orchestrator::stage_status(opts, params, Some(registry.as_ref()), s)? {
-            Status::UpToDate => {
-                let r = StageReport { stage: s, ok: true, skipped: true, seconds: 0.0, message: "up to date (checked on the host)".into() };
-                orchestrator::print_stage(&r);
-                skipped.push(r);
-                stages.remove(0);
-            }
-            Status::Stale(why) => {
-                eprintln!("[{:<8}] stale ({why}): running from here in the container", s.name());
-                break;
-            }
-        }
+    let (mut skipped, stages) = orchestrator::split_up_to_date(opts, params, Some(registry.as_ref()))?;
+    for r in &skipped {
+        orchestrator::print_stage(r);
     }
     if stages.is_empty() {
         return Ok(Ok(skipped));

@@ -562,6 +562,16 @@ fn only_stale_stages_rerun() {
     std::fs::write(layout.model_dir().join("model_card.md"), "edited").unwrap();
     assert_eq!(ran(&local::run(&opts, &p).unwrap()), ["deploy"]);
 
+    // What the Dagger engine would send to the container: the stale suffix only.
+    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+    let (skipped, to_run) = orchestrator::split_up_to_date(&opts, &p, Some(&store)).unwrap();
+    assert_eq!((skipped.len(), to_run.len()), (4, 0));
+    let mut q = p.clone();
+    q.train.logistic.max_iterations = 50;
+    let (skipped, to_run) = orchestrator::split_up_to_date(&opts, &q, Some(&store)).unwrap();
+    assert_eq!(skipped.iter().map(|r| r.stage).collect::<Vec<_>>(), [StageId::Data]);
+    assert_eq!(to_run, [StageId::Train, StageId::Evaluate, StageId::Deploy]);
+
     // --force one stage.
     let mut f = opts.clone();
     f.force = orchestrator::Force::Stage(StageId::Evaluate);
@@ -860,6 +870,20 @@ fn live_mlflow_server_tracks_registers_and_decides() {
         let files: Vec<&str> = listed["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
         assert!(files.contains(&format!("model/{}", kind.artifact().name).as_str()), "{files:?}");
     }
+    // Our client's metric history and metric-ordered search agree with the server.
+    let rest = leadflow_core::rest::RestStore::new(&server.url);
+    for r in results.models.values() {
+        let h = rest.metric_history(r.run_id.as_ref().unwrap(), "test_f1_weighted").unwrap();
+        assert_eq!(h.len(), 1);
+        assert!((h[0].value - r.test_report.weighted_avg.f1).abs() < 1e-9);
+    }
+    let ordered = rest.search_runs_by_metric(&exp_id, "test_f1_weighted", true).unwrap();
+    assert_eq!(ordered.len(), 2);
+    assert!(ordered[0].metrics["test_f1_weighted"] >= ordered[1].metrics["test_f1_weighted"]);
+    rest.set_tag(&ordered[0].run_id, "reviewed", "yes").unwrap();
+    let tags = api(&server.url, &format!("runs/get?run_id={}", ordered[0].run_id))["run"]["data"]["tags"].clone();
+    assert!(tags.as_array().unwrap().iter().any(|t| t["key"] == "reviewed" && t["value"] == "yes"));
+
     // Registered version, its stage and alias.
     let v1 = api(&server.url, "model-versions/get?name=lead_model&version=1");
     assert_eq!(v1["model_version"]["current_stage"], "Staging");

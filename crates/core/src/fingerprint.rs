@@ -210,9 +210,9 @@ pub fn check(stage: StageId, layout: &Layout, p: &Params, raw: Option<&Path>, cr
         return Ok(Status::Stale("params it reads changed".into()));
     }
     if stored.inputs != now.inputs {
-        let changed: Vec<&String> = now.inputs.keys().chain(stored.inputs.keys()).filter(|k| stored.inputs.get(*k) != now.inputs.get(*k)).collect();
-        let mut changed: Vec<String> = changed.into_iter().cloned().collect();
-        changed.dedup();
+        let changed: std::collections::BTreeSet<&String> =
+            now.inputs.keys().chain(stored.inputs.keys()).filter(|k| stored.inputs.get(*k) != now.inputs.get(*k)).collect();
+        let changed: Vec<&str> = changed.into_iter().map(String::as_str).collect();
         return Ok(Status::Stale(format!("inputs changed: {}", changed.join(", "))));
     }
     let model_dir = (stage == StageId::Deploy).then(|| layout.model_dir());

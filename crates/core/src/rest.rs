@@ -353,13 +353,35 @@ impl Tracker for RestStore {
 impl RestStore {
     /// The history of one metric (MLflow's metrics/get-history).
     pub fn metric_history(&self, run_id: &str, key: &str) -> Result<Vec<MetricPoint>> {
-        let v = self.get("metrics/get-history", &[("run_id", run_id), ("metric_key", key)])?;
-        Ok(v["metrics"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|m| MetricPoint { key: key.into(), value: m["value"].as_f64().unwrap_or(f64::NAN), timestamp: int(&m["timestamp"]), step: int(&m["step"]) })
-            .collect())
+        // Without max_results, MLflow 3.5 answers an empty first page (and a page token).
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut q = vec![("run_id", run_id), ("metric_key", key), ("max_results", "25000")];
+            if let Some(t) = &token {
+                q.push(("page_token", t.as_str()));
+            }
+            let v = self.get("metrics/get-history", &q)?;
+            let page: Vec<MetricPoint> = v["metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| MetricPoint { key: key.into(), value: m["value"].as_f64().unwrap_or(f64::NAN), timestamp: int(&m["timestamp"]), step: int(&m["step"]) })
+                .collect();
+            let empty = page.is_empty();
+            out.extend(page);
+            match v["next_page_token"].as_str() {
+                Some(t) if !t.is_empty() && !empty => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Set one run tag (MLflow's runs/set-tag).
+    pub fn set_tag(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
+        self.api("POST", "runs/set-tag", json!({ "run_id": run_id, "key": key, "value": value }))?;
+        Ok(())
     }
 
     /// Runs of an experiment ordered by a metric, best first (MLflow's search with order_by).
