@@ -81,6 +81,8 @@ fn derr(context: &str) -> impl Fn(dagger_sdk::errors::DaggerError) -> eyre::Repo
 pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageReport>> {
     let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let out = reports.clone();
+    let connected = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let connected_in = connected.clone();
     let hint = "use `--engine local`, or start Docker (or another container runtime) and run inside `dagger run`";
     let cfg = dagger_sdk::Config::builder()
         .timeout_ms(connect_timeout.as_millis() as u64)
@@ -92,6 +94,7 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
             .await
             .map_err(|_| eyre::eyre!("no answer from the Dagger engine within {connect_timeout:?}"))?
             .map_err(derr("the Dagger engine did not answer"))?;
+        connected_in.store(true, std::sync::atomic::Ordering::SeqCst);
         eprintln!("[dagger  ] engine {version}; building the image from {}/Dockerfile", plan.repo_root.display());
         let host = client.host();
         let context = host.directory_opts(
@@ -151,14 +154,27 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
         eprintln!("[dagger  ] exported {ARTIFACTS_IN} -> {artifacts} and the tracking store -> {store}");
         Ok(())
     });
-    // The SDK may try to provision a CLI when no session is reachable; bound that too.
-    let limit = connect_timeout * 3 + Duration::from_secs(3600 * 3);
-    match tokio::time::timeout(limit, pipeline).await {
-        Err(_) => Err(Error::Dagger(format!("no result within {limit:?}; {hint}"))),
-        Ok(Err(e)) => {
+    // Until the engine has answered, the whole connection (the SDK may first look for or
+    // provision a CLI and start an engine) must finish within `connect_timeout`; after that the
+    // stages may take as long as they need.
+    let started = std::time::Instant::now();
+    let mut pipeline = Box::pin(pipeline);
+    let outcome = loop {
+        tokio::select! {
+            r = &mut pipeline => break Some(r),
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                if !connected.load(std::sync::atomic::Ordering::SeqCst) && started.elapsed() > connect_timeout {
+                    break None;
+                }
+            }
+        }
+    };
+    match outcome {
+        None => Err(Error::Dagger(format!("no Dagger engine answered within {connect_timeout:?}; {hint}"))),
+        Some(Err(e)) => {
             let chain: Vec<String> = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source()).map(|e| e.to_string()).collect();
             Err(Error::Dagger(format!("{}; {hint}", chain.join(": "))))
         }
-        Ok(Ok(())) => Ok(std::mem::take(&mut *reports.lock().map_err(|_| Error::Dagger("poisoned".into()))?)),
+        Some(Ok(())) => Ok(std::mem::take(&mut *reports.lock().map_err(|_| Error::Dagger("poisoned".into()))?)),
     }
 }

@@ -65,8 +65,9 @@ struct RunArgs {
     force: Option<Force>,
     #[arg(long, value_name = "DIR", default_value = DEFAULT_ARTIFACTS_DIR, env = "LEADFLOW_ARTIFACTS_DIR")]
     artifacts_dir: PathBuf,
-    /// Seconds the Dagger engine may take to answer its first query.
-    #[arg(long, default_value_t = 60)]
+    /// Seconds the Dagger engine may take to answer its first query (a first start may pull the
+    /// engine image).
+    #[arg(long, default_value_t = 300)]
     dagger_timeout: u64,
     /// More log output.
     #[arg(short, long, action = clap::ArgAction::Count)]

@@ -671,7 +671,12 @@ fn interrupt_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let params = write_quick_params(dir.path());
     let child = pipeline(dir.path(), &params).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Once the data stage has committed, the handler is installed and train is running.
+    let marker = dir.path().join("artifacts/data/fingerprint.json");
+    let t = std::time::Instant::now();
+    while !marker.exists() && t.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

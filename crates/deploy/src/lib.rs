@@ -167,5 +167,3 @@ fn version_json(v: &leadflow_core::registry::ModelVersion) -> serde_json::Value 
         "run_id": v.run_id, "source": v.source, "tags": v.tags,
     })
 }
-
-pub use leadflow_core::artifacts::MODEL_DIR;

@@ -13,7 +13,6 @@ use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::meta::RunClock;
 use leadflow_core::metrics::{self, ClassificationReport, Scores};
 use leadflow_core::model::{Matrix, Model, ModelKind};
-use leadflow_core::params::Metric;
 use leadflow_core::registry::ModelVersion;
 use leadflow_core::results::{ChampionInfo, Evaluation, GateCheck, GateResult, ModelResults};
 use leadflow_core::table::Table;
@@ -396,7 +395,3 @@ pub fn report(
     s
 }
 
-/// For the orchestrator's summary: the metric in the evaluation, by name.
-pub fn metric_value(scores: &Scores, m: Metric) -> f64 {
-    scores.get(m)
-}

@@ -100,7 +100,6 @@ pub fn curves(
 pub fn confusion(path: &Path, title: &str, c: &Confusion) -> Result<()> {
     let err = perr(path);
     let root = canvas(path, (760, 680))?;
-    let (w, h) = (760i32, 680i32);
     let caption = (FONT, 28).into_font().style(FontStyle::Bold);
     root.draw(&Text::new(title.to_string(), (30, 20), caption)).map_err(|e| err(e.to_string()))?;
     let (left, top, cell) = (230i32, 110i32, 230i32);
@@ -140,7 +139,6 @@ pub fn confusion(path: &Path, title: &str, c: &Confusion) -> Result<()> {
     let axis = (FONT, 22).into_font().style(FontStyle::Bold).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
     root.draw(&Text::new("Predicted", (left + cell, top + 2 * cell + 58), axis.clone())).map_err(|e| err(e.to_string()))?;
     root.draw(&Text::new("Actual", (left - 12 - 90, top - 30), axis)).map_err(|e| err(e.to_string()))?;
-    let _ = (w, h);
     root.present().map_err(|e| err(e.to_string()))
 }
 
