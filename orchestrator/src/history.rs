@@ -67,16 +67,7 @@ pub fn record(layout: &Layout, params: &Params, engine: &str, started: chrono::D
     }
     if let Ok(s) = art::read_json::<BTreeMap<ModelKind, Scores>>(&layout.path(&art::METRICS), "metrics") {
         for (k, m) in &s {
-            for (name, v) in [
-                ("accuracy", m.accuracy),
-                ("precision", m.precision),
-                ("recall", m.recall),
-                ("f1", m.f1),
-                ("f1_weighted", m.f1_weighted),
-                ("roc_auc", m.roc_auc),
-                ("pr_auc", m.pr_auc),
-                ("log_loss", m.log_loss),
-            ] {
+            for (name, v) in m.named() {
                 metrics.insert(format!("{}.test_{name}", k.name()), v);
             }
         }

@@ -210,61 +210,10 @@ impl Field {
     }
 }
 
-/// Split a chained query `query{a(x:1){b{c}}}` into its fields.
-fn parse_chain(q: &str) -> Vec<Field> {
-    let mut segs = Vec::new();
-    let (mut cur, mut depth, mut in_str, mut esc) = (String::new(), 0i32, false, false);
-    for ch in q.chars() {
-        if in_str {
-            cur.push(ch);
-            if esc {
-                esc = false;
-            } else if ch == '\\' {
-                esc = true;
-            } else if ch == '"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match ch {
-            '"' => {
-                in_str = true;
-                cur.push(ch);
-            }
-            '(' | '[' => {
-                depth += 1;
-                cur.push(ch);
-            }
-            ')' | ']' => {
-                depth -= 1;
-                cur.push(ch);
-            }
-            '{' if depth == 0 => segs.push(std::mem::take(&mut cur)),
-            '}' if depth == 0 => {}
-            _ => cur.push(ch),
-        }
-    }
-    if !cur.trim().is_empty() {
-        segs.push(cur);
-    }
-    segs.into_iter()
-        .skip(1) // "query"
-        .map(|s| {
-            let s = s.trim();
-            let (head, args) = match s.find('(') {
-                Some(i) => (&s[..i], &s[i + 1..s.len() - 1]),
-                None => (s, ""),
-            };
-            let name = head.rsplit(':').next().unwrap_or(head).trim().to_string();
-            (name, split_args(args))
-        })
-        .map(|(name, args)| Field { name, args })
-        .collect()
-}
-
-fn split_args(s: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let (mut parts, mut cur, mut depth, mut in_str, mut esc) = (Vec::new(), String::new(), 0, false, false);
+/// Split `s` at `sep` where it is outside strings and brackets (`()`, `[]`, and `{}` unless `{`
+/// is the separator); with `{` as separator the closing braces of the chain are dropped.
+fn split_top(s: &str, sep: char) -> Vec<String> {
+    let (mut parts, mut cur, mut depth, mut in_str, mut esc) = (Vec::new(), String::new(), 0i32, false, false);
     for ch in s.chars() {
         if in_str {
             cur.push(ch);
@@ -278,31 +227,48 @@ fn split_args(s: &str) -> BTreeMap<String, String> {
             continue;
         }
         match ch {
+            c if c == sep && depth == 0 => parts.push(std::mem::take(&mut cur)),
+            '}' if sep == '{' && depth == 0 => {}
             '"' => {
                 in_str = true;
                 cur.push(ch)
             }
-            '[' | '{' => {
+            '(' | '[' | '{' => {
                 depth += 1;
                 cur.push(ch)
             }
-            ']' | '}' => {
+            ')' | ']' | '}' => {
                 depth -= 1;
                 cur.push(ch)
             }
-            ',' if depth == 0 => parts.push(std::mem::take(&mut cur)),
             _ => cur.push(ch),
         }
     }
     if !cur.trim().is_empty() {
         parts.push(cur);
     }
-    for p in parts {
-        if let Some((k, v)) = p.split_once(':') {
-            out.insert(k.trim().to_string(), v.trim().to_string());
-        }
-    }
-    out
+    parts
+}
+
+/// Split a chained query `query{a(x:1){b{c}}}` into its fields.
+fn parse_chain(q: &str) -> Vec<Field> {
+    split_top(q, '{')
+        .into_iter()
+        .skip(1) // "query"
+        .map(|s| {
+            let s = s.trim();
+            let (head, args) = match s.find('(') {
+                Some(i) => (&s[..i], &s[i + 1..s.len() - 1]),
+                None => (s, ""),
+            };
+            let name = head.rsplit(':').next().unwrap_or(head).trim().to_string();
+            let args = split_top(args, ',')
+                .into_iter()
+                .filter_map(|p| p.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+                .collect();
+            Field { name, args }
+        })
+        .collect()
 }
 
 /// Answer a chained query: nested objects down to the leaf, whose value depends on its name.

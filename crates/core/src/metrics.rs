@@ -245,6 +245,21 @@ impl Scores {
         }
     }
 
+    /// The scalar metrics by name (for tracking and run comparisons).
+    pub fn named(&self) -> [(&'static str, f64); 9] {
+        [
+            ("accuracy", self.accuracy),
+            ("precision", self.precision),
+            ("recall", self.recall),
+            ("f1", self.f1),
+            ("f1_macro", self.f1_macro),
+            ("f1_weighted", self.f1_weighted),
+            ("roc_auc", self.roc_auc),
+            ("pr_auc", self.pr_auc),
+            ("log_loss", self.log_loss),
+        ]
+    }
+
     pub fn get(&self, m: Metric) -> f64 {
         match m {
             Metric::Accuracy => self.accuracy,

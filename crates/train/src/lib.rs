@@ -385,17 +385,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
                 MetricPoint::now("train_accuracy", r.train_report.accuracy),
                 MetricPoint::now("train_f1_weighted", r.train_report.weighted_avg.f1),
             ];
-            for (k, v) in [
-                ("accuracy", s.accuracy),
-                ("precision", s.precision),
-                ("recall", s.recall),
-                ("f1", s.f1),
-                ("f1_macro", s.f1_macro),
-                ("f1_weighted", s.f1_weighted),
-                ("roc_auc", s.roc_auc),
-                ("pr_auc", s.pr_auc),
-                ("log_loss", s.log_loss),
-            ] {
+            for (k, v) in s.named() {
                 ms.push(MetricPoint::now(format!("test_{k}"), v));
             }
             tracker.log_batch(&run_id, &ps, &ms, &[])?;
