@@ -87,7 +87,16 @@ pub fn record(layout: &Layout, params: &Params, engine: &str, started: chrono::D
             .iter()
             .map(|r| StageRecord {
                 stage: r.stage.name().into(),
-                status: if r.skipped { "up to date" } else if r.ok { "ran" } else { "failed" }.into(),
+                status: if r.skipped {
+                    "up to date"
+                } else if r.ok {
+                    "ran"
+                } else if r.message == "interrupted" {
+                    "killed"
+                } else {
+                    "failed"
+                }
+                .into(),
                 seconds: r.seconds,
             })
             .collect(),

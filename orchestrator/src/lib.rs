@@ -129,6 +129,21 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The stage running right now in this process (for the interrupt handler); 0 = none.
+pub static CURRENT_STAGE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+pub fn set_current_stage(stage: Option<StageId>) {
+    let v = stage.map_or(0, |s| StageId::ALL.iter().position(|x| *x == s).map_or(0, |i| i as u8 + 1));
+    CURRENT_STAGE.store(v, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn current_stage() -> Option<StageId> {
+    match CURRENT_STAGE.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        i => StageId::ALL.get(i as usize - 1).copied(),
+    }
+}
+
 /// Print one stage line as it finishes.
 pub fn print_stage(r: &StageReport) {
     let mark = if r.skipped { "up to date" } else if r.ok { "ok" } else { "FAILED" };

@@ -25,6 +25,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
             }
             Status::Stale(why) => eprintln!("[{:<8}] running ({why}) ...", stage.name()),
         }
+        crate::set_current_stage(Some(stage));
         let outcome: std::result::Result<String, String> = match stage {
             StageId::Data => leadflow_data::run(&opts.raw, &layout, params)
                 .map(|s| format!("{} raw rows -> {} gold rows ({})", s.rows["raw"], s.rows["after_source_filter"], opts.raw.display()))
@@ -57,6 +58,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
                 })
                 .map_err(|e| e.to_string()),
         };
+        crate::set_current_stage(None);
         let seconds = t.elapsed().as_secs_f64();
         match outcome {
             Ok(message) => {

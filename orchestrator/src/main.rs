@@ -154,13 +154,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let _lock = lock_artifacts(&opts.artifacts_dir)?;
     leadflow_core::artifacts::remove_stale_temps(&opts.artifacts_dir)?;
-    install_interrupt_handler(&opts, &params);
+    let started_at = chrono::Utc::now();
+    install_interrupt_handler(&opts, &params, started_at);
 
     let port = std::env::var("DAGGER_SESSION_PORT").ok();
     let (engine, why) = choose_engine(args.engine, port.as_deref());
     let engine_name = if engine == Engine::Local { "local" } else { "dagger" };
     eprintln!("engine: {engine_name} ({why})");
-    let started_at = chrono::Utc::now();
     let started = std::time::Instant::now();
     let result: orchestrator::Result<Vec<StageReport>> = match engine {
         Engine::Local => orchestrator::local::run(&opts, &params),
@@ -214,13 +214,23 @@ fn run_dagger(opts: &RunOptions, params: &leadflow_core::Params, tracking: &Stor
 
 /// Ctrl-C: wait for a commit in progress, remove temporary stage directories, mark this
 /// process's RUNNING tracking runs KILLED, exit 130.
-fn install_interrupt_handler(opts: &RunOptions, params: &leadflow_core::Params) {
+fn install_interrupt_handler(opts: &RunOptions, params: &leadflow_core::Params, started_at: chrono::DateTime<chrono::Utc>) {
     let root = opts.artifacts_dir.clone();
     let tracking = opts.tracking.clone();
     let experiment = params.tracking.experiment_name.clone();
+    let params = params.clone();
     let _ = ctrlc::set_handler(move || {
         let _guard = leadflow_core::artifacts::COMMIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        eprintln!("\ninterrupted: removing temporary files and marking open runs KILLED");
+        let stage = orchestrator::current_stage();
+        eprintln!(
+            "\ninterrupted{}: removing temporary files and marking open runs KILLED",
+            stage.map(|s| format!(" during stage `{s}`")).unwrap_or_default()
+        );
+        // The interrupted stage goes into the run history as killed.
+        if let Some(s) = stage {
+            let r = StageReport { stage: s, ok: false, skipped: false, seconds: 0.0, message: "interrupted".into() };
+            let _ = history::record(&Layout::new(&root), &params, "local", started_at, &[r], false);
+        }
         let _ = leadflow_core::artifacts::remove_stale_temps(&root);
         if let Ok(store) = open_store(&tracking) {
             if let Ok(exp) = store.get_or_create_experiment(&experiment) {

@@ -659,8 +659,15 @@ fn interrupt_stops_cleanly() {
         .filter(|n| n.contains(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    let runs = orchestrator::history::list(&Layout::new(dir.path().join("artifacts")));
+    let last = runs.last().expect("the interrupted run is recorded");
+    assert!(!last.ok && last.stages.iter().any(|s| s.status == "killed"), "{last:?}");
     // And the next run completes.
     assert!(pipeline(dir.path(), &params).status().unwrap().success());
+    // A different log level does not make any stage stale.
+    let out = pipeline(dir.path(), &params).arg("-vv").stderr(std::process::Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.matches("up to date").count() >= 4, "{stderr}");
 }
 
 #[test]
