@@ -14,25 +14,10 @@ use leadflow_core::results::{Deployment, Evaluation};
 use leadflow_core::tracking::{FileStore, StoreLocation};
 use leadflow_core::Params;
 use orchestrator::{dagger, local, RunOptions};
+use leadflow_testkit::{committed_sample, quick_params, real_data};
 
 /// Tests that touch process-wide environment variables run one at a time.
 static ENV_LOCK: Mutex<()> = Mutex::new(());
-
-fn real_data() -> Option<PathBuf> {
-    let p = std::env::var_os("LEADFLOW_REAL_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/raw_data.csv"));
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("real dataset not found ({}): skipping", p.display());
-        None
-    }
-}
-
-fn committed_sample() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample/raw_data.csv")
-}
 
 fn options(dir: &Path, raw: &Path) -> RunOptions {
     RunOptions {
@@ -76,14 +61,6 @@ fn assert_contract(layout: &Layout) {
 
 fn ran(reports: &[orchestrator::StageReport]) -> Vec<&'static str> {
     reports.iter().filter(|r| !r.skipped).map(|r| r.stage.name()).collect()
-}
-
-fn quick_params() -> Params {
-    let mut p = Params::default();
-    p.train.xgboost.n_candidates = 3;
-    p.train.xgboost.cv_folds = 3;
-    p.train.xgboost.n_estimators = 30;
-    p
 }
 
 #[test]
@@ -546,17 +523,8 @@ fn only_stale_stages_rerun() {
 
 fn write_quick_params(dir: &Path) -> PathBuf {
     let p = dir.join("params.toml");
-    let text = toml_of(&quick_params());
-    std::fs::write(&p, text).unwrap();
+    std::fs::write(&p, leadflow_testkit::quick_params_toml()).unwrap();
     p
-}
-
-fn toml_of(p: &Params) -> String {
-    // Params serialise to JSON; build the TOML sections we change by hand.
-    format!(
-        "[train.xgboost]\nn_candidates = {}\ncv_folds = {}\nn_estimators = {}\n",
-        p.train.xgboost.n_candidates, p.train.xgboost.cv_folds, p.train.xgboost.n_estimators
-    )
 }
 
 fn pipeline(dir: &Path, params: &Path) -> std::process::Command {

@@ -1,47 +1,16 @@
 //! Integration tests of the data stage: real-file figures (when the file is present), the
 //! generator, the pull, and every kind of bad input.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use leadflow_core::artifacts::{self as art, Layout};
 use leadflow_core::Params;
-
-/// The real public dataset: `LEADFLOW_REAL_DATA`, else `../shared/data/raw_data.csv` beside the
-/// project root. `None` (test skipped, with a note) when neither exists.
-fn real_data() -> Option<PathBuf> {
-    let p = std::env::var_os("LEADFLOW_REAL_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/raw_data.csv"));
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("real dataset not found ({}): skipping", p.display());
-        None
-    }
-}
+use leadflow_testkit::{real_data, snapshot};
 
 fn sample(dir: &Path, rows: usize) -> PathBuf {
     let p = dir.join("raw.csv");
     leadflow_data::generate::generate(&p, rows, 11).unwrap();
     p
-}
-
-/// Hash of every file under a directory (to prove nothing changed).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), leadflow_core::hash::sha256_file(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 #[test]

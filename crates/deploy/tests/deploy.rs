@@ -10,15 +10,7 @@ use leadflow_core::registry::Registry;
 use leadflow_core::results::{Deployment, Evaluation};
 use leadflow_core::tracking::FileStore;
 use leadflow_core::Params;
-
-fn quick() -> Params {
-    let mut p = Params::default();
-    p.train.xgboost.n_candidates = 2;
-    p.train.xgboost.cv_folds = 3;
-    p.train.xgboost.n_estimators = 20;
-    p.train.logistic.n_candidates = 2;
-    p
-}
+use leadflow_testkit::{quick_params as quick, real_data, snapshot};
 
 struct Env {
     dir: tempfile::TempDir,
@@ -239,23 +231,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn damaged_version_entry_is_reported_not_overwritten() {
     let params = quick();
@@ -383,13 +358,7 @@ fn validate_passes_on_the_test_split_and_lists_differing_rows_otherwise() {
 
 #[test]
 fn validate_on_the_real_data_with_minimum_accuracy() {
-    let real = std::env::var_os("LEADFLOW_REAL_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/raw_data.csv"));
-    if !real.is_file() {
-        eprintln!("real dataset not found: skipping");
-        return;
-    }
+    let Some(real) = real_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let layout = Layout::new(dir.path().join("artifacts"));
     let store = FileStore::open(dir.path().join("mlruns")).unwrap();

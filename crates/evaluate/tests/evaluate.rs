@@ -10,15 +10,7 @@ use leadflow_core::registry::Registry;
 use leadflow_core::results::{Evaluation, ModelResults};
 use leadflow_core::tracking::{FileStore, Tracker};
 use leadflow_core::Params;
-
-fn quick() -> Params {
-    let mut p = Params::default();
-    p.train.xgboost.n_candidates = 3;
-    p.train.xgboost.cv_folds = 3;
-    p.train.xgboost.n_estimators = 30;
-    p.train.logistic.n_candidates = 3;
-    p
-}
+use leadflow_testkit::quick_params as quick;
 
 struct Env {
     dir: tempfile::TempDir,

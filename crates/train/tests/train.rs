@@ -1,7 +1,7 @@
 //! Integration tests of the train stage: outputs and tracking, determinism (also across thread
 //! counts), quality on the real data, Python interop of the XGBoost model, and bad input.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use leadflow_core::artifacts::{self as art, Layout};
@@ -9,28 +9,7 @@ use leadflow_core::model::{Matrix, Model, ModelKind};
 use leadflow_core::results::ModelResults;
 use leadflow_core::tracking::{FileStore, RunStatus, Tracker};
 use leadflow_core::Params;
-
-fn real_data() -> Option<PathBuf> {
-    let p = std::env::var_os("LEADFLOW_REAL_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/raw_data.csv"));
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("real dataset not found ({}): skipping", p.display());
-        None
-    }
-}
-
-/// Small, quick params for tests on generated data.
-fn quick() -> Params {
-    let mut p = Params::default();
-    p.train.xgboost.n_candidates = 3;
-    p.train.xgboost.cv_folds = 3;
-    p.train.xgboost.n_estimators = 20;
-    p.train.logistic.n_candidates = 3;
-    p
-}
+use leadflow_testkit::{quick_params as quick, real_data};
 
 struct Env {
     dir: tempfile::TempDir,
