@@ -128,6 +128,7 @@ fn local_engine_end_to_end_on_the_real_data() {
     )
     .unwrap();
     assert!(v.passed, "{}", v.to_text());
+    assert_eq!(v.rows_compared, 441);
 }
 
 #[test]

@@ -12,7 +12,6 @@
 //! separately: it must equal what the stage saw, or what the following deploy left.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -31,15 +30,7 @@ pub fn hash_file(path: &Path) -> Result<String> {
     if meta.len() > 16 << 20 {
         hasher.update_mmap_rayon(path).at(path)?;
     } else {
-        let mut f = std::fs::File::open(path).at(path)?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = f.read(&mut buf).at(path)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
+        hasher.update_reader(std::fs::File::open(path).at(path)?).at(path)?;
     }
     Ok(hasher.finalize().to_hex().to_string())
 }

@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use leadflow_core::artifacts::{self as art, Layout, StageId};
+use leadflow_core::artifacts::{self as art, Layout};
 use leadflow_core::registry::Registry;
 use leadflow_core::results::{Deployment, Evaluation};
 use leadflow_core::tracking::FileStore;
 use leadflow_core::Params;
-use leadflow_testkit::{quick_params as quick, real_data, snapshot};
+use leadflow_testkit::{quick_params as quick, snapshot};
 
 struct Env {
     dir: tempfile::TempDir,
@@ -354,26 +354,4 @@ fn validate_passes_on_the_test_split_and_lists_differing_rows_otherwise() {
         .output()
         .unwrap();
     assert!(out.status.success());
-}
-
-#[test]
-fn validate_on_the_real_data_with_minimum_accuracy() {
-    let Some(real) = real_data() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(dir.path().join("artifacts"));
-    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
-    let params = Params::default();
-    leadflow_data::run(&real, &layout, &params).unwrap();
-    leadflow_train::run(&layout, &params, &store).unwrap();
-    leadflow_evaluate::run(&layout, &params, &store).unwrap();
-    leadflow_deploy::run(&layout, &params, &store).unwrap();
-    let v = leadflow_deploy::validate(
-        &layout.model_dir(),
-        &layout.path(&art::X_TEST),
-        &leadflow_deploy::ValidationSpec { labels: Some(layout.path(&art::Y_TEST)), min_accuracy: Some(0.75), ..Default::default() },
-    )
-    .unwrap();
-    assert!(v.passed, "{}", v.to_text());
-    assert_eq!(v.rows_compared, 441);
-    assert!(layout.stage_dir(StageId::Deploy).join("deployment.json").is_file());
 }
