@@ -144,6 +144,40 @@ pub fn current_stage() -> Option<StageId> {
     }
 }
 
+/// Coordination between the run and the Ctrl-C handler, which runs on its own thread and ends the
+/// process. The handler sets [`interrupt::INTERRUPTED`] first, then takes [`interrupt::HISTORY`] to
+/// write the run history; the main thread takes the same lock and, if the flag is set, leaves the
+/// record to the handler — so an interrupted run is always recorded as killed, never as failed.
+pub mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    use crate::StageReport;
+
+    pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+    /// Held while the run history is written.
+    pub static HISTORY: Mutex<()> = Mutex::new(());
+    /// Stage reports finished so far in this process (the local engine appends).
+    pub static FINISHED: Mutex<Vec<StageReport>> = Mutex::new(Vec::new());
+
+    pub fn is_set() -> bool {
+        INTERRUPTED.load(Ordering::SeqCst)
+    }
+
+    /// After an interrupt, the handler owns the rest of the process's life: wait for its exit.
+    pub fn yield_to_handler() {
+        if is_set() {
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+
+    pub fn push_finished(r: &StageReport) {
+        FINISHED.lock().unwrap_or_else(|e| e.into_inner()).push(r.clone());
+    }
+}
+
 /// Print one stage line as it finishes.
 pub fn print_stage(r: &StageReport) {
     let mark = if r.skipped { "up to date" } else if r.ok { "ok" } else { "FAILED" };

@@ -16,16 +16,19 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
     let mut reports = Vec::new();
     for stage in opts.stages() {
         let t = Instant::now();
+        // From here until its report is kept, an interrupt is recorded against this stage.
+        crate::set_current_stage(Some(stage));
         match stage_status(opts, params, Some(store.as_ref()), stage)? {
             Status::UpToDate => {
                 let r = StageReport { stage, ok: true, skipped: true, seconds: t.elapsed().as_secs_f64(), message: "inputs, params and code unchanged; outputs intact".into() };
                 print_stage(&r);
+                crate::interrupt::push_finished(&r);
+                crate::set_current_stage(None);
                 reports.push(r);
                 continue;
             }
             Status::Stale(why) => eprintln!("[{:<8}] running ({why}) ...", stage.name()),
         }
-        crate::set_current_stage(Some(stage));
         let outcome: std::result::Result<String, String> = match stage {
             StageId::Data => leadflow_data::run(&opts.raw, &layout, params)
                 .map(|s| format!("{} raw rows -> {} gold rows ({})", s.rows["raw"], s.rows["after_source_filter"], opts.raw.display()))
@@ -58,15 +61,18 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
                 })
                 .map_err(|e| e.to_string()),
         };
-        crate::set_current_stage(None);
         let seconds = t.elapsed().as_secs_f64();
         match outcome {
             Ok(message) => {
                 let r = StageReport { stage, ok: true, skipped: false, seconds, message };
                 print_stage(&r);
+                crate::interrupt::push_finished(&r);
+                crate::set_current_stage(None);
                 reports.push(r);
             }
             Err(message) => {
+                // A stage that fails because Ctrl-C removed its temporary files is not a failure.
+                crate::interrupt::yield_to_handler();
                 let r = StageReport { stage, ok: false, skipped: false, seconds, message: message.clone() };
                 print_stage(&r);
                 reports.push(r);

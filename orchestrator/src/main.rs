@@ -155,11 +155,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let _lock = lock_artifacts(&opts.artifacts_dir)?;
     leadflow_core::artifacts::remove_stale_temps(&opts.artifacts_dir)?;
     let started_at = chrono::Utc::now();
-    install_interrupt_handler(&opts, &params, started_at);
-
     let port = std::env::var("DAGGER_SESSION_PORT").ok();
     let (engine, why) = choose_engine(args.engine, port.as_deref());
     let engine_name = if engine == Engine::Local { "local" } else { "dagger" };
+    install_interrupt_handler(&opts, &params, engine_name, started_at);
     eprintln!("engine: {engine_name} ({why})");
     let started = std::time::Instant::now();
     let result: orchestrator::Result<Vec<StageReport>> = match engine {
@@ -172,9 +171,16 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         Err(orchestrator::Error::Stage { reports, .. }) => (reports.clone(), false),
         Err(_) => (Vec::new(), false),
     };
-    match history::record(&layout, &params, engine_name, started_at, &reports, ok) {
-        Ok(p) => tracing::debug!("recorded {}", p.display()),
-        Err(e) => eprintln!("warning: could not record the run history: {e}"),
+    {
+        let gate = orchestrator::interrupt::HISTORY.lock().unwrap_or_else(|e| e.into_inner());
+        if orchestrator::interrupt::is_set() {
+            drop(gate);
+            orchestrator::interrupt::yield_to_handler();
+        }
+        match history::record(&layout, &params, engine_name, started_at, &reports, ok) {
+            Ok(p) => tracing::debug!("recorded {}", p.display()),
+            Err(e) => eprintln!("warning: could not record the run history: {e}"),
+        }
     }
     eprint!("{}", orchestrator::summary::summary(&layout));
     let ran: f64 = reports.iter().filter(|r| !r.skipped).fold(0.0, |a, r| a + r.seconds);
@@ -214,12 +220,16 @@ fn run_dagger(opts: &RunOptions, params: &leadflow_core::Params, tracking: &Stor
 
 /// Ctrl-C: wait for a commit in progress, remove temporary stage directories, mark this
 /// process's RUNNING tracking runs KILLED, exit 130.
-fn install_interrupt_handler(opts: &RunOptions, params: &leadflow_core::Params, started_at: chrono::DateTime<chrono::Utc>) {
+fn install_interrupt_handler(opts: &RunOptions, params: &leadflow_core::Params, engine: &'static str, started_at: chrono::DateTime<chrono::Utc>) {
     let root = opts.artifacts_dir.clone();
     let tracking = opts.tracking.clone();
     let experiment = params.tracking.experiment_name.clone();
     let params = params.clone();
     let _ = ctrlc::set_handler(move || {
+        // Lock order: the history gate, then all other threads' writes, then a commit in progress.
+        orchestrator::interrupt::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _history = orchestrator::interrupt::HISTORY.lock().unwrap_or_else(|e| e.into_inner());
+        leadflow_core::artifacts::close_writes();
         let _guard = leadflow_core::artifacts::COMMIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let stage = orchestrator::current_stage();
         eprintln!(
@@ -227,13 +237,14 @@ fn install_interrupt_handler(opts: &RunOptions, params: &leadflow_core::Params, 
             stage.map(|s| format!(" during stage `{s}`")).unwrap_or_default()
         );
         // The interrupted stage goes into the run history as killed.
+        let mut reports = orchestrator::interrupt::FINISHED.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(s) = stage {
-            let r = StageReport { stage: s, ok: false, skipped: false, seconds: 0.0, message: "interrupted".into() };
-            let _ = history::record(&Layout::new(&root), &params, "local", started_at, &[r], false);
+            reports.push(StageReport { stage: s, ok: false, skipped: false, seconds: 0.0, message: "interrupted".into() });
         }
+        let _ = history::record(&Layout::new(&root), &params, engine, started_at, &reports, false);
         let _ = leadflow_core::artifacts::remove_stale_temps(&root);
         if let Ok(store) = open_store(&tracking) {
-            if let Ok(exp) = store.get_or_create_experiment(&experiment) {
+            if let Ok(Some(exp)) = store.find_experiment(&experiment) {
                 let _ = leadflow_core::tracking::kill_own_runs(store.as_ref(), &exp);
             }
         }

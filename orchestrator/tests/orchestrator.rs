@@ -559,7 +559,7 @@ fn outcome(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
-fn assert_consistent_store(dir: &Path) {
+fn assert_consistent_runs(dir: &Path) {
     let store = FileStore::open(dir.join("mlruns")).unwrap();
     use leadflow_core::tracking::{RunStatus, Tracker};
     for exp in ["0", "1"] {
@@ -567,6 +567,11 @@ fn assert_consistent_store(dir: &Path) {
             assert_ne!(r.status, RunStatus::Running, "run {} left RUNNING", r.run_id);
         }
     }
+}
+
+fn assert_consistent_store(dir: &Path) {
+    assert_consistent_runs(dir);
+    let store = FileStore::open(dir.join("mlruns")).unwrap();
     let versions = store.list_versions("lead_model").unwrap();
     assert_eq!(versions.len(), 1, "no duplicate versions: {versions:?}");
     let leftovers: Vec<String> = std::fs::read_dir(dir.join("artifacts"))
@@ -603,21 +608,32 @@ fn killed_at_any_moment_then_rerun_ends_like_an_uninterrupted_run() {
 
 #[test]
 fn interrupt_stops_cleanly() {
+    // Ctrl-C at a few moments after the data stage has committed (the handler is installed and
+    // train is starting or running); each interrupted run must end the same way.
+    let mut interrupted = 0;
+    for delay_ms in [0, 30, 150, 400] {
+        interrupted += usize::from(interrupt_once(Duration::from_millis(delay_ms)));
+    }
+    assert!(interrupted > 0, "no run was still going when the interrupt arrived");
+}
+
+/// Returns false if the run finished before the interrupt arrived.
+fn interrupt_once(delay: Duration) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let params = write_quick_params(dir.path());
     let child = pipeline(dir.path(), &params).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    // Once the data stage has committed, the handler is installed and train is running.
     let marker = dir.path().join("artifacts/data/fingerprint.json");
     let t = std::time::Instant::now();
     while !marker.exists() && t.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
+    std::thread::sleep(delay);
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
-        eprintln!("the run finished before the interrupt arrived; nothing to check");
-        return;
+        eprintln!("the run finished before the interrupt arrived ({delay:?}); nothing to check");
+        return false;
     }
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
@@ -630,13 +646,19 @@ fn interrupt_stops_cleanly() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let runs = orchestrator::history::list(&Layout::new(dir.path().join("artifacts")));
     let last = runs.last().expect("the interrupted run is recorded");
-    assert!(!last.ok && last.stages.iter().any(|s| s.status == "killed"), "{last:?}");
+    assert!(!last.ok, "{last:?}");
+    let statuses: Vec<&str> = last.stages.iter().map(|s| s.status.as_str()).collect();
+    assert_eq!(statuses.first(), Some(&"ran"), "the data stage finished before the interrupt: {last:?}");
+    assert_eq!(statuses.last(), Some(&"killed"), "{last:?}\n{stderr}");
+    assert!(!statuses.contains(&"failed"), "{last:?}\n{stderr}");
+    assert_consistent_runs(dir.path());
     // And the next run completes.
     assert!(pipeline(dir.path(), &params).status().unwrap().success());
     // A different log level does not make any stage stale.
     let out = pipeline(dir.path(), &params).arg("-vv").stderr(std::process::Stdio::piped()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.matches("up to date").count() >= 4, "{stderr}");
+    true
 }
 
 #[test]

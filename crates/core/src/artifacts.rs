@@ -198,6 +198,48 @@ pub struct StageDir {
 /// commit to finish before it cleans up and exits.
 pub static COMMIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+static WRITE_GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+thread_local! {
+    static PERMITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static CLOSER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Held while a file or directory is created under the artifacts tree or a file store.
+/// Nested permits on one thread are free; see [`close_writes`].
+pub struct WritePermit {
+    _guard: Option<std::sync::RwLockReadGuard<'static, ()>>,
+}
+
+impl Drop for WritePermit {
+    fn drop(&mut self) {
+        PERMITS.with(|p| p.set(p.get() - 1));
+    }
+}
+
+pub fn write_permit() -> WritePermit {
+    let nested = PERMITS.with(|p| {
+        let n = p.get();
+        p.set(n + 1);
+        n > 0
+    });
+    let guard = if nested || CLOSER.with(std::cell::Cell::get) {
+        None
+    } else {
+        Some(WRITE_GATE.read().unwrap_or_else(|e| e.into_inner()))
+    };
+    WritePermit { _guard: guard }
+}
+
+/// For an interrupt handler about to clean up and exit the process: waits for the writes other
+/// threads have in progress, then blocks their further writes (and new stage directories) for
+/// the rest of the process's life, so nothing reappears after the cleanup. The calling thread
+/// keeps writing.
+pub fn close_writes() {
+    CLOSER.with(|c| c.set(true));
+    std::mem::forget(WRITE_GATE.write().unwrap_or_else(|e| e.into_inner()));
+}
+
 /// Remove temporary stage directories left by a killed run (`.<stage>.tmp-*`) under `root`.
 /// Only one pipeline may use an artifacts directory at a time (the orchestrator locks it).
 pub fn remove_stale_temps(root: &Path) -> Result<usize> {
@@ -229,6 +271,7 @@ impl StageDir {
             }
         }
         let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("stage");
+        let _permit = write_permit();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}.tmp-"))
             .tempdir_in(&parent)
@@ -306,6 +349,7 @@ fn sync_dir(dir: Option<&Path>) {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let parent = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let _permit = write_permit();
     std::fs::create_dir_all(&parent).at(&parent)?;
     let mut tmp = tempfile::NamedTempFile::new_in(&parent).at(&parent)?;
     tmp.write_all(bytes).at(path)?;

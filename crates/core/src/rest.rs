@@ -245,14 +245,21 @@ impl Tracker for RestStore {
         self.shown.clone()
     }
 
-    fn get_or_create_experiment(&self, name: &str) -> Result<String> {
+    fn find_experiment(&self, name: &str) -> Result<Option<String>> {
         match self.get("experiments/get-by-name", &[("experiment_name", name)]) {
-            Ok(v) => Ok(v["experiment"]["experiment_id"].as_str().unwrap_or("").to_string()),
-            Err(e) if Self::is_missing(&e) => {
+            Ok(v) => Ok(Some(v["experiment"]["experiment_id"].as_str().unwrap_or("").to_string())),
+            Err(e) if Self::is_missing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn get_or_create_experiment(&self, name: &str) -> Result<String> {
+        match self.find_experiment(name)? {
+            Some(id) => Ok(id),
+            None => {
                 let v = self.api("POST", "experiments/create", json!({ "name": name }))?;
                 Ok(v["experiment_id"].as_str().unwrap_or("").to_string())
             }
-            Err(e) => Err(e),
         }
     }
 

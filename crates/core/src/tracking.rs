@@ -109,6 +109,8 @@ pub trait Tracker: Send + Sync {
     /// Human-readable location (path or URL), for logs. Never contains secrets.
     fn location(&self) -> String;
     fn get_or_create_experiment(&self, name: &str) -> Result<String>;
+    /// The id of the active experiment `name`, if there is one; takes no lock and writes nothing.
+    fn find_experiment(&self, name: &str) -> Result<Option<String>>;
     fn create_run(&self, experiment_id: &str, run_name: &str, tags: &[(String, String)])
         -> Result<String>;
     fn log_batch(
@@ -370,6 +372,10 @@ impl Tracker for FileStore {
         self.root.display().to_string()
     }
 
+    fn find_experiment(&self, name: &str) -> Result<Option<String>> {
+        Ok(self.experiments()?.into_iter().find(|(_, n)| n == name).map(|(id, _)| id))
+    }
+
     fn get_or_create_experiment(&self, name: &str) -> Result<String> {
         let _lock = crate::registry::lock_file(&self.root.join(".leadflow.lock"))?;
         let existing = self.experiments()?;
@@ -394,6 +400,7 @@ impl Tracker for FileStore {
         tags: &[(String, String)],
     ) -> Result<String> {
         check_key("experiment id", experiment_id)?;
+        let _permit = crate::artifacts::write_permit();
         let run_id = new_run_id();
         let dir = self.root.join(experiment_id).join(&run_id);
         std::fs::create_dir_all(dir.join("artifacts")).at(&dir)?;
@@ -424,6 +431,7 @@ impl Tracker for FileStore {
         tags: &[(String, String)],
     ) -> Result<()> {
         use std::io::Write;
+        let _permit = crate::artifacts::write_permit();
         let dir = self.find_run_dir(run_id)?;
         for (k, v) in params {
             check_key("param", k)?;
@@ -460,6 +468,7 @@ impl Tracker for FileStore {
             check_key("artifact path", dest_dir)?;
         }
         let target_dir = dir.join("artifacts").join(dest_dir);
+        let _permit = crate::artifacts::write_permit();
         std::fs::create_dir_all(&target_dir).at(&target_dir)?;
         let name = local
             .file_name()
