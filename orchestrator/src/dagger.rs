@@ -38,14 +38,7 @@ fn abs(p: &Path) -> Result<PathBuf> {
 }
 
 impl Plan {
-    pub fn new(
-        repo_root: &Path,
-        raw: &Path,
-        params: Option<&Path>,
-        artifacts: &Path,
-        store: &Path,
-        stages: Vec<StageId>,
-    ) -> Result<Plan> {
+    pub fn new(repo_root: &Path, raw: &Path, params: Option<&Path>, artifacts: &Path, store: &Path, stages: Vec<StageId>) -> Result<Plan> {
         Ok(Plan {
             repo_root: abs(repo_root)?,
             raw: abs(raw)?,
@@ -172,7 +165,8 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
     match outcome {
         None => Err(Error::Dagger(format!("no Dagger engine answered within {connect_timeout:?}; {hint}"))),
         Some(Err(e)) => {
-            let chain: Vec<String> = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source()).map(|e| e.to_string()).collect();
+            let chain: Vec<String> =
+                std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source()).map(|e| e.to_string()).collect();
             Err(Error::Dagger(format!("{}; {hint}", chain.join(": "))))
         }
         Some(Ok(())) => Ok(std::mem::take(&mut *reports.lock().map_err(|_| Error::Dagger("poisoned".into()))?)),

@@ -54,7 +54,14 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, serde
 }
 
 /// Collect what a finished (or failed) run left in `layout` and record it.
-pub fn record(layout: &Layout, params: &Params, engine: &str, started: chrono::DateTime<chrono::Utc>, reports: &[StageReport], ok: bool) -> leadflow_core::Result<PathBuf> {
+pub fn record(
+    layout: &Layout,
+    params: &Params,
+    engine: &str,
+    started: chrono::DateTime<chrono::Utc>,
+    reports: &[StageReport],
+    ok: bool,
+) -> leadflow_core::Result<PathBuf> {
     let id = format!("{}-{}", started.format("%Y%m%d-%H%M%S%3f"), std::process::id());
     let mut flat = BTreeMap::new();
     flatten("", &serde_json::to_value(params).unwrap_or_default(), &mut flat);
@@ -113,12 +120,8 @@ pub fn record(layout: &Layout, params: &Params, engine: &str, started: chrono::D
 /// All recorded runs, oldest first.
 pub fn list(layout: &Layout) -> Vec<PipelineRun> {
     let dir = layout.root().join(DIR);
-    let mut runs: Vec<PipelineRun> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| art::read_json(&e.path(), "a pipeline run").ok())
-        .collect();
+    let mut runs: Vec<PipelineRun> =
+        std::fs::read_dir(&dir).into_iter().flatten().flatten().filter_map(|e| art::read_json(&e.path(), "a pipeline run").ok()).collect();
     runs.sort_by(|a: &PipelineRun, b| a.id.cmp(&b.id));
     runs
 }

@@ -180,7 +180,13 @@ pub mod interrupt {
 
 /// Print one stage line as it finishes.
 pub fn print_stage(r: &StageReport) {
-    let mark = if r.skipped { "up to date" } else if r.ok { "ok" } else { "FAILED" };
+    let mark = if r.skipped {
+        "up to date"
+    } else if r.ok {
+        "ok"
+    } else {
+        "FAILED"
+    };
     eprintln!("[{:<8}] {:<10} {:>8.3}s  {}", r.stage.name(), mark, r.seconds, r.message);
 }
 
@@ -208,7 +214,13 @@ pub fn split_up_to_date(
     while let Some(&s) = stages.first() {
         match stage_status(opts, params, store, s)? {
             leadflow_core::fingerprint::Status::UpToDate => {
-                skipped.push(StageReport { stage: s, ok: true, skipped: true, seconds: 0.0, message: "up to date (checked on the host)".into() });
+                skipped.push(StageReport {
+                    stage: s,
+                    ok: true,
+                    skipped: true,
+                    seconds: 0.0,
+                    message: "up to date (checked on the host)".into(),
+                });
                 stages.remove(0);
             }
             leadflow_core::fingerprint::Status::Stale(why) => {

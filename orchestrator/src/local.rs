@@ -20,7 +20,13 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
         crate::set_current_stage(Some(stage));
         match stage_status(opts, params, Some(store.as_ref()), stage)? {
             Status::UpToDate => {
-                let r = StageReport { stage, ok: true, skipped: true, seconds: t.elapsed().as_secs_f64(), message: "inputs, params and code unchanged; outputs intact".into() };
+                let r = StageReport {
+                    stage,
+                    ok: true,
+                    skipped: true,
+                    seconds: t.elapsed().as_secs_f64(),
+                    message: "inputs, params and code unchanged; outputs intact".into(),
+                };
                 print_stage(&r);
                 crate::interrupt::push_finished(&r);
                 crate::set_current_stage(None);
@@ -35,11 +41,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
                 .map_err(|e| e.to_string()),
             StageId::Train => leadflow_train::run(&layout, params, store.as_ref())
                 .map(|s| {
-                    let m: Vec<String> = s
-                        .models
-                        .iter()
-                        .map(|(k, m)| format!("{} test F1w {:.4}", k.name(), m.test_f1_weighted))
-                        .collect();
+                    let m: Vec<String> = s.models.iter().map(|(k, m)| format!("{} test F1w {:.4}", k.name(), m.test_f1_weighted)).collect();
                     format!("{} train / {} test rows; {}", s.train_rows, s.test_rows, m.join(", "))
                 })
                 .map_err(|e| e.to_string()),

@@ -103,11 +103,9 @@ fn diff(a: Option<String>, b: Option<String>, format: DiffFormat, artifacts_dir:
     let pick = |key: Option<String>, from_end: usize| -> anyhow::Result<&history::PipelineRun> {
         match key {
             Some(k) => history::find(&runs, &k).map_err(anyhow::Error::msg),
-            None => runs
-                .len()
-                .checked_sub(from_end)
-                .map(|i| &runs[i])
-                .ok_or_else(|| anyhow::anyhow!("need at least two recorded runs in {}/{} (found {})", artifacts_dir.display(), history::DIR, runs.len())),
+            None => runs.len().checked_sub(from_end).map(|i| &runs[i]).ok_or_else(|| {
+                anyhow::anyhow!("need at least two recorded runs in {}/{} (found {})", artifacts_dir.display(), history::DIR, runs.len())
+            }),
         }
     };
     let (ra, rb) = match (a, b) {
@@ -189,12 +187,18 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     result.map(|_| ()).map_err(Into::into)
 }
 
-fn run_dagger(opts: &RunOptions, params: &leadflow_core::Params, tracking: &StoreLocation) -> anyhow::Result<orchestrator::Result<Vec<StageReport>>> {
+fn run_dagger(
+    opts: &RunOptions,
+    params: &leadflow_core::Params,
+    tracking: &StoreLocation,
+) -> anyhow::Result<orchestrator::Result<Vec<StageReport>>> {
     let repo = orchestrator::find_repo_root(&opts.repo_root)
         .ok_or_else(|| anyhow::anyhow!("no Dockerfile found from {} upwards; run from the leadflow checkout", opts.repo_root.display()))?;
     let store = match tracking {
         StoreLocation::Local(p) => p.clone(),
-        StoreLocation::Remote(_) => anyhow::bail!("the Dagger engine supports only a local tracking store for now; unset MLFLOW_TRACKING_URI"),
+        StoreLocation::Remote(_) => {
+            anyhow::bail!("the Dagger engine supports only a local tracking store for now; unset MLFLOW_TRACKING_URI")
+        }
     };
     // Skip the up-to-date prefix of the pipeline; everything from the first stale stage runs in
     // the container (its inputs are produced there).
@@ -220,7 +224,12 @@ fn run_dagger(opts: &RunOptions, params: &leadflow_core::Params, tracking: &Stor
 
 /// Ctrl-C: wait for a commit in progress, remove temporary stage directories, mark this
 /// process's RUNNING tracking runs KILLED, exit 130.
-fn install_interrupt_handler(opts: &RunOptions, params: &leadflow_core::Params, engine: &'static str, started_at: chrono::DateTime<chrono::Utc>) {
+fn install_interrupt_handler(
+    opts: &RunOptions,
+    params: &leadflow_core::Params,
+    engine: &'static str,
+    started_at: chrono::DateTime<chrono::Utc>,
+) {
     let root = opts.artifacts_dir.clone();
     let tracking = opts.tracking.clone();
     let experiment = params.tracking.experiment_name.clone();

@@ -2,6 +2,8 @@
 //! engine's CONTRACT test (a fake GraphQL endpoint on 127.0.0.1 stands in for the engine: it
 //! checks what the orchestrator asks the engine to do, it does not run containers).
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,8 +15,8 @@ use leadflow_core::registry::Registry;
 use leadflow_core::results::{Deployment, Evaluation};
 use leadflow_core::tracking::{FileStore, StoreLocation};
 use leadflow_core::Params;
-use orchestrator::{dagger, local, RunOptions};
 use leadflow_testkit::{committed_sample, quick_params, real_data};
+use orchestrator::{dagger, local, RunOptions};
 
 /// Tests that touch process-wide environment variables run one at a time.
 static ENV_LOCK: Mutex<()> = Mutex::new(());
@@ -322,7 +324,9 @@ fn dagger_engine_contract_builds_the_dockerfile_runs_four_stages_in_order_and_ex
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let raw = committed_sample();
     let params = repo.join("params.toml");
-    let plan = dagger::Plan::new(&repo, &raw, Some(&params), &dir.path().join("artifacts"), &dir.path().join("mlruns"), StageId::ALL.to_vec()).unwrap();
+    let plan =
+        dagger::Plan::new(&repo, &raw, Some(&params), &dir.path().join("artifacts"), &dir.path().join("mlruns"), StageId::ALL.to_vec())
+            .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let reports = rt.block_on(dagger::run(plan.clone(), Duration::from_secs(10)));
     std::env::remove_var("DAGGER_SESSION_PORT");
@@ -361,7 +365,9 @@ fn dagger_engine_contract_builds_the_dockerfile_runs_four_stages_in_order_and_ex
     assert!(chain.iter().any(|f| f.name == "withMountedDirectory" && f.arg_str("path").as_deref() == Some("/data")));
     assert!(chain.iter().any(|f| f.name == "withFile" && f.arg_str("path").as_deref() == Some("/app/params.toml")));
     let store = plan.store.to_str().unwrap();
-    assert!(chain.iter().any(|f| f.name == "withEnvVariable" && f.arg_str("name").as_deref() == Some("MLFLOW_TRACKING_URI") && f.arg_str("value").as_deref() == Some(store)));
+    assert!(chain.iter().any(|f| f.name == "withEnvVariable"
+        && f.arg_str("name").as_deref() == Some("MLFLOW_TRACKING_URI")
+        && f.arg_str("value").as_deref() == Some(store)));
     // ...and /app/artifacts is exported to the absolute host path, the store to its own.
     let n = chain.len();
     assert_eq!(chain[n - 2].name, "directory");
@@ -385,7 +391,8 @@ fn dagger_engine_with_no_engine_reachable_fails_clearly_within_the_timeout() {
     std::env::set_var("DAGGER_SESSION_TOKEN", "t");
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let plan = dagger::Plan::new(&repo, &committed_sample(), None, &dir.path().join("a"), &dir.path().join("m"), StageId::ALL.to_vec()).unwrap();
+    let plan =
+        dagger::Plan::new(&repo, &committed_sample(), None, &dir.path().join("a"), &dir.path().join("m"), StageId::ALL.to_vec()).unwrap();
     let started = std::time::Instant::now();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let res = rt.block_on(dagger::run(plan, Duration::from_secs(5)));
@@ -453,22 +460,37 @@ fn workflows_parse_and_run_the_commands_the_readme_gives() {
     assert!(repo_file(".ci/run").contains("exec ./ci.sh"));
 
     // pipeline job: Dagger CLI pinned to the SDK version, orchestrator with the Dagger engine.
-    let pin = cargo.lines().find(|l| l.starts_with("dagger-sdk")).unwrap().split('=').nth(2).unwrap().trim_matches(|c| c == '"' || c == ' ').to_string();
+    let pin = cargo
+        .lines()
+        .find(|l| l.starts_with("dagger-sdk"))
+        .unwrap()
+        .split('=')
+        .nth(2)
+        .unwrap()
+        .trim_matches(|c| c == '"' || c == ' ')
+        .to_string();
     assert_eq!(ci["env"]["DAGGER_VERSION"].as_str(), Some(pin.as_str()));
     assert!(repo_file("dagger.json").contains(&format!("v{pin}")));
-    let dagger_step = steps("pipeline").into_iter().find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("dagger/dagger-for-github@"))).expect("dagger-for-github step");
+    let dagger_step = steps("pipeline")
+        .into_iter()
+        .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("dagger/dagger-for-github@")))
+        .expect("dagger-for-github step");
     assert_eq!(dagger_step["with"]["version"].as_str(), Some("${{ env.DAGGER_VERSION }}"));
     let args = dagger_step["with"]["args"].as_str().unwrap();
     assert!(args.contains("cargo run -p orchestrator") && args.contains("--engine dagger"), "{args}");
     assert!(readme.contains("cargo run -p orchestrator -- --engine dagger"));
-    let uploads: Vec<Yaml> = steps("pipeline").into_iter().filter(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact@"))).collect();
+    let uploads: Vec<Yaml> =
+        steps("pipeline").into_iter().filter(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact@"))).collect();
     assert!(uploads.iter().any(|s| s["with"]["name"].as_str() == Some("model") && s["with"]["path"].as_str() == Some("artifacts/model/")));
     assert!(uploads.iter().any(|s| s["with"]["name"].as_str() == Some("artifacts")));
     assert!(runs("pipeline").contains("GITHUB_STEP_SUMMARY") && runs("pipeline").contains("report.md"));
 
     // validate job: needs the pipeline, downloads `model`, runs `validate` on the test features.
     assert_eq!(ci["jobs"]["validate"]["needs"].as_str(), Some("pipeline"));
-    assert!(steps("validate").iter().any(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/download-artifact@")) && s["with"]["name"].as_str() == Some("model")));
+    assert!(steps("validate")
+        .iter()
+        .any(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/download-artifact@"))
+            && s["with"]["name"].as_str() == Some("model")));
     let v = runs("validate");
     assert!(v.contains("leadflow-deploy -- validate") && v.contains("X_test.csv") && v.contains("--min-accuracy"), "{v}");
     assert!(readme.contains("leadflow-deploy -- validate"));
@@ -718,7 +740,11 @@ fn mlflow() -> Option<PathBuf> {
     let bin = venv.join("bin/mlflow");
     if !bin.is_file() {
         eprintln!("installing mlflow=={MLFLOW_VERSION} into {} (first use, about a minute)", venv.display());
-        let ok = std::process::Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status().map(|s| s.success()).unwrap_or(false)
+        let ok = std::process::Command::new("python3")
+            .args(["-m", "venv", venv.to_str().unwrap()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
             && std::process::Command::new(venv.join("bin/pip"))
                 .args(["install", "-q", "--disable-pip-version-check", &format!("mlflow=={MLFLOW_VERSION}"), "sqlalchemy<2.1"])
                 .status()
@@ -760,7 +786,11 @@ impl MlflowServer {
             if ureq_get(&format!("{url}/health")).is_some() {
                 break;
             }
-            assert!(started.elapsed() < Duration::from_secs(180), "mlflow server did not answer: {}", std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default());
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "mlflow server did not answer: {}",
+                std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(500));
         }
         eprintln!("mlflow server up at {url} after {:.1}s", started.elapsed().as_secs_f64());
@@ -828,15 +858,19 @@ fn live_mlflow_server_tracks_registers_and_decides() {
     // Experiment, both runs with params and metrics, uploaded model artifacts.
     let exp = api(&server.url, "experiments/get-by-name?experiment_name=lead-conversion");
     let exp_id = exp["experiment"]["experiment_id"].as_str().unwrap().to_string();
-    let results: leadflow_core::results::ModelResults = art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::MODEL_RESULTS), "r").unwrap();
+    let results: leadflow_core::results::ModelResults =
+        art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::MODEL_RESULTS), "r").unwrap();
     for (kind, r) in &results.models {
         let run_id = r.run_id.clone().unwrap();
         let run = api(&server.url, &format!("runs/get?run_id={run_id}"));
         assert_eq!(run["run"]["info"]["status"], "FINISHED");
         assert_eq!(run["run"]["info"]["experiment_id"].as_str().unwrap(), exp_id);
-        let params_logged: Vec<&str> = run["run"]["data"]["params"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
+        let params_logged: Vec<&str> =
+            run["run"]["data"]["params"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
         assert!(params_logged.contains(&"data_version") && params_logged.contains(&"cv_folds"), "{params_logged:?}");
-        let f1 = run["run"]["data"]["metrics"].as_array().unwrap().iter().find(|m| m["key"] == "test_f1_weighted").unwrap()["value"].as_f64().unwrap();
+        let f1 = run["run"]["data"]["metrics"].as_array().unwrap().iter().find(|m| m["key"] == "test_f1_weighted").unwrap()["value"]
+            .as_f64()
+            .unwrap();
         assert!((f1 - r.test_report.weighted_avg.f1).abs() < 1e-9);
         let listed = api(&server.url, &format!("artifacts/list?run_id={run_id}&path=model"));
         let files: Vec<&str> = listed["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
@@ -879,7 +913,11 @@ fn live_mlflow_server_tracks_registers_and_decides() {
     let ev: Evaluation = art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::EVALUATION), "e").unwrap();
     assert!(!ev.promote, "{:?}", ev.reasons);
     assert_eq!(ev.champion.as_ref().map(|c| c.version), Some(2));
-    assert!(ev.reasons.iter().any(|r| r.contains("re-scored on this run's test split")), "champion model downloaded from the server: {:?}", ev.reasons);
+    assert!(
+        ev.reasons.iter().any(|r| r.contains("re-scored on this run's test split")),
+        "champion model downloaded from the server: {:?}",
+        ev.reasons
+    );
     let versions = api(&server.url, "model-versions/search?filter=name%3D%27lead_model%27");
     assert_eq!(versions["model_versions"].as_array().unwrap().len(), 2);
 
@@ -916,7 +954,10 @@ fn server_stopped_mid_run_fails_cleanly_without_hanging() {
         return;
     }
     assert!(stderr.contains(&server.url), "{stderr}");
-    assert!(!dir.path().join("artifacts/train").exists() || dir.path().join("artifacts/train/fingerprint.json").exists(), "no half-written stage");
+    assert!(
+        !dir.path().join("artifacts/train").exists() || dir.path().join("artifacts/train/fingerprint.json").exists(),
+        "no half-written stage"
+    );
 }
 
 #[test]

@@ -89,10 +89,12 @@ use StageId::*;
 
 // --- data stage ---
 pub const DATE_LIMITS: Artifact = a(Data, "date_limits.json", Json, "min/max date present after the window filter");
-pub const OUTLIER_SUMMARY: Artifact = a(Data, "outlier_summary.csv", Csv, "count, missing, mean, min, max per continuous column after clipping");
+pub const OUTLIER_SUMMARY: Artifact =
+    a(Data, "outlier_summary.csv", Csv, "count, missing, mean, min, max per continuous column after clipping");
 pub const CAT_MISSING_IMPUTE: Artifact = a(Data, "cat_missing_impute.csv", Csv, "mode of each categorical column (imputation values)");
 pub const SCALER: Artifact = a(Data, "scaler.json", Json, "min-max scaler: per continuous column min and max");
-pub const PREPROCESSING: Artifact = a(Data, "preprocessing.json", Json, "every fitted transform (clip bounds, fill values, modes, scaler) for inference on raw rows");
+pub const PREPROCESSING: Artifact =
+    a(Data, "preprocessing.json", Json, "every fitted transform (clip bounds, fill values, modes, scaler) for inference on raw rows");
 pub const COLUMNS_DRIFT: Artifact = a(Data, "columns_drift.json", Json, "column list of the cleaned data");
 pub const TRAINING_DATA: Artifact = a(Data, "training_data.csv", Csv, "cleaned, imputed, scaled rows");
 pub const GOLD: Artifact = a(Data, "train_data_gold.csv", Csv, "gold dataset: training data plus bin_source");
@@ -106,27 +108,34 @@ pub const Y_TEST: Artifact = a(Train, "y_test.csv", Csv, "test target (lead_indi
 pub const COLUMNS_LIST: Artifact = a(Train, "columns_list.json", Json, "feature names in model order");
 pub const FEATURE_SPEC: Artifact = a(Train, "feature_spec.json", Json, "how gold rows become features (one-hot levels)");
 pub const XGB_MODEL: Artifact = a(Train, "lead_model_xgboost.json", Json, "XGBoost random forest in XGBoost's JSON model format");
-pub const LR_MODEL: Artifact = a(Train, "lead_model_lr.json", Json, "logistic regression: features, coefficients, intercept, classes, params");
+pub const LR_MODEL: Artifact =
+    a(Train, "lead_model_lr.json", Json, "logistic regression: features, coefficients, intercept, classes, params");
 pub const MODEL_RESULTS: Artifact = a(Train, "model_results.json", Json, "per model: best params, CV mean/std, test classification report");
 pub const TRAIN_REPORTS: Artifact = a(Train, "reports.txt", Text, "train and test classification reports and confusion matrices, as text");
 pub const TRAIN_META: Artifact = a(Train, RUN_META, Json, "run metadata of the train stage");
 
 // --- evaluate stage ---
-pub const METRICS: Artifact = a(Evaluate, "metrics.json", Json, "per model: accuracy, precision, recall, F1, ROC AUC, PR AUC, log loss, confusion matrix");
-pub const BUSINESS_METRICS: Artifact = a(Evaluate, "business_metrics.json", Json, "leads scored, converters found and missed, false alarms");
-pub const EVALUATION: Artifact = a(Evaluate, "evaluation.json", Json, "selected model, champion comparison, promotion decision and gate result");
+pub const METRICS: Artifact =
+    a(Evaluate, "metrics.json", Json, "per model: accuracy, precision, recall, F1, ROC AUC, PR AUC, log loss, confusion matrix");
+pub const BUSINESS_METRICS: Artifact =
+    a(Evaluate, "business_metrics.json", Json, "leads scored, converters found and missed, false alarms");
+pub const EVALUATION: Artifact =
+    a(Evaluate, "evaluation.json", Json, "selected model, champion comparison, promotion decision and gate result");
 pub const REPORT: Artifact = a(Evaluate, "report.md", Markdown, "one-page Markdown report with the decision, metrics and plots");
 pub const ROC_PNG: Artifact = a(Evaluate, "roc_curve.png", Png, "ROC curves of both models");
 pub const PR_PNG: Artifact = a(Evaluate, "pr_curve.png", Png, "precision-recall curves of both models");
 pub const CONFUSION_XGB_PNG: Artifact = a(Evaluate, "confusion_xgboost.png", Png, "confusion matrix heat map, XGBoost");
 pub const CONFUSION_LR_PNG: Artifact = a(Evaluate, "confusion_logistic.png", Png, "confusion matrix heat map, logistic regression");
-pub const CLASS_REPORT_XGB: Artifact = a(Evaluate, "classification_report_xgboost.txt", Text, "classification report, XGBoost (test split)");
-pub const CLASS_REPORT_LR: Artifact = a(Evaluate, "classification_report_logistic.txt", Text, "classification report, logistic regression (test split)");
+pub const CLASS_REPORT_XGB: Artifact =
+    a(Evaluate, "classification_report_xgboost.txt", Text, "classification report, XGBoost (test split)");
+pub const CLASS_REPORT_LR: Artifact =
+    a(Evaluate, "classification_report_logistic.txt", Text, "classification report, logistic regression (test split)");
 pub const IMPORTANCE_PNG: Artifact = a(Evaluate, "feature_importance.png", Png, "XGBoost gain and LR coefficients");
 pub const EVALUATE_META: Artifact = a(Evaluate, RUN_META, Json, "run metadata of the evaluate stage");
 
 // --- deploy stage ---
-pub const DEPLOYMENT: Artifact = a(Deploy, "deployment.json", Json, "what was registered, its version, stage, alias and the previous holder");
+pub const DEPLOYMENT: Artifact =
+    a(Deploy, "deployment.json", Json, "what was registered, its version, stage, alias and the previous holder");
 pub const DEPLOY_META: Artifact = a(Deploy, RUN_META, Json, "run metadata of the deploy stage");
 
 // --- model directory (deploy) ---
@@ -136,13 +145,40 @@ pub const MODEL_SPEC: Artifact = m("model.json", Json, "which model file, its ki
 
 /// Every artifact of the contract.
 pub const ALL: &[Artifact] = &[
-    DATE_LIMITS, OUTLIER_SUMMARY, CAT_MISSING_IMPUTE, SCALER, PREPROCESSING, COLUMNS_DRIFT,
-    TRAINING_DATA, GOLD, DATA_META,
-    X_TRAIN, X_TEST, Y_TRAIN, Y_TEST, COLUMNS_LIST, FEATURE_SPEC, XGB_MODEL, LR_MODEL,
-    MODEL_RESULTS, TRAIN_REPORTS, TRAIN_META,
-    METRICS, BUSINESS_METRICS, EVALUATION, REPORT, ROC_PNG, PR_PNG, CONFUSION_XGB_PNG,
-    CONFUSION_LR_PNG, CLASS_REPORT_XGB, CLASS_REPORT_LR, IMPORTANCE_PNG, EVALUATE_META,
-    DEPLOYMENT, DEPLOY_META,
+    DATE_LIMITS,
+    OUTLIER_SUMMARY,
+    CAT_MISSING_IMPUTE,
+    SCALER,
+    PREPROCESSING,
+    COLUMNS_DRIFT,
+    TRAINING_DATA,
+    GOLD,
+    DATA_META,
+    X_TRAIN,
+    X_TEST,
+    Y_TRAIN,
+    Y_TEST,
+    COLUMNS_LIST,
+    FEATURE_SPEC,
+    XGB_MODEL,
+    LR_MODEL,
+    MODEL_RESULTS,
+    TRAIN_REPORTS,
+    TRAIN_META,
+    METRICS,
+    BUSINESS_METRICS,
+    EVALUATION,
+    REPORT,
+    ROC_PNG,
+    PR_PNG,
+    CONFUSION_XGB_PNG,
+    CONFUSION_LR_PNG,
+    CLASS_REPORT_XGB,
+    CLASS_REPORT_LR,
+    IMPORTANCE_PNG,
+    EVALUATE_META,
+    DEPLOYMENT,
+    DEPLOY_META,
 ];
 
 /// Where the artifacts of one pipeline live.
@@ -223,11 +259,7 @@ pub fn write_permit() -> WritePermit {
         p.set(n + 1);
         n > 0
     });
-    let guard = if nested || CLOSER.with(std::cell::Cell::get) {
-        None
-    } else {
-        Some(WRITE_GATE.read().unwrap_or_else(|e| e.into_inner()))
-    };
+    let guard = if nested || CLOSER.with(std::cell::Cell::get) { None } else { Some(WRITE_GATE.read().unwrap_or_else(|e| e.into_inner())) };
     WritePermit { _guard: guard }
 }
 
@@ -272,10 +304,7 @@ impl StageDir {
         }
         let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("stage");
         let _permit = write_permit();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.tmp-"))
-            .tempdir_in(&parent)
-            .at(&parent)?;
+        let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(&parent).at(&parent)?;
         Ok(StageDir { tmp: Some(tmp), dest })
     }
 
@@ -383,11 +412,7 @@ pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Resul
 /// Read and deserialise a JSON file, naming the file on error.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<T> {
     let text = std::fs::read_to_string(path).at(path)?;
-    serde_json::from_str(&text).map_err(|e| Error::Json {
-        path: path.to_path_buf(),
-        what,
-        message: e.to_string(),
-    })
+    serde_json::from_str(&text).map_err(|e| Error::Json { path: path.to_path_buf(), what, message: e.to_string() })
 }
 
 #[cfg(test)]

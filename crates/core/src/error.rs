@@ -14,11 +14,7 @@ pub enum Error {
     #[error("params: `{key}` {message}")]
     ParamValue { key: String, message: String },
     #[error("{path}: not valid JSON for {what}: {message}")]
-    Json {
-        path: PathBuf,
-        what: &'static str,
-        message: String,
-    },
+    Json { path: PathBuf, what: &'static str, message: String },
     #[error("missing artifact {path} (written by the `{stage}` stage; run that stage first)")]
     MissingArtifact { path: PathBuf, stage: &'static str },
     #[error("{path}: {message}")]
@@ -42,9 +38,6 @@ pub trait IoContext<T> {
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })
+        self.map_err(|source| Error::Io { path: path.into(), source })
     }
 }

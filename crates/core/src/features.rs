@@ -74,21 +74,13 @@ impl Preprocessing {
         Scaler {
             kind: "MinMaxScaler".into(),
             feature_range: [0.0, 1.0],
-            columns: self
-                .continuous
-                .iter()
-                .map(|c| ScalerColumn { name: c.name.clone(), min: c.min, max: c.max })
-                .collect(),
+            columns: self.continuous.iter().map(|c| ScalerColumn { name: c.name.clone(), min: c.min, max: c.max }).collect(),
         }
     }
 
     /// Clean one raw row (column name -> raw text, empty = missing) into gold-row values.
     /// Numbers come back formatted, so the result feeds [`FeatureSpec::encode`].
-    pub fn apply_raw(
-        &self,
-        get: &dyn Fn(&str) -> Option<String>,
-        row_label: &str,
-    ) -> Result<BTreeMap<String, String>> {
+    pub fn apply_raw(&self, get: &dyn Fn(&str) -> Option<String>, row_label: &str) -> Result<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
         for t in &self.continuous {
             let raw = get(&t.name).filter(|s| !s.trim().is_empty());
@@ -162,8 +154,7 @@ impl FeatureSpec {
     }
 
     pub fn n_features(&self) -> usize {
-        self.numeric.len()
-            + self.categorical.iter().map(|c| c.levels.len().saturating_sub(1)).sum::<usize>()
+        self.numeric.len() + self.categorical.iter().map(|c| c.levels.len().saturating_sub(1)).sum::<usize>()
     }
 
     /// Encode one row; `get` returns a column's text. A level not seen in training encodes as the
@@ -171,21 +162,16 @@ impl FeatureSpec {
     pub fn encode(&self, get: &dyn Fn(&str) -> Option<String>, row_label: &str) -> Result<Vec<f64>> {
         let mut out = Vec::with_capacity(self.n_features());
         for n in &self.numeric {
-            let s = get(n).ok_or_else(|| Error::Invalid {
-                path: row_label.into(),
-                message: format!("column `{n}` is missing"),
-            })?;
-            let v: f64 = s.trim().parse().map_err(|_| Error::Invalid {
-                path: row_label.into(),
-                message: format!("column `{n}`: expected a number, found {s:?}"),
-            })?;
+            let s = get(n).ok_or_else(|| Error::Invalid { path: row_label.into(), message: format!("column `{n}` is missing") })?;
+            let v: f64 = s
+                .trim()
+                .parse()
+                .map_err(|_| Error::Invalid { path: row_label.into(), message: format!("column `{n}`: expected a number, found {s:?}") })?;
             out.push(v);
         }
         for c in &self.categorical {
-            let v = get(&c.name).ok_or_else(|| Error::Invalid {
-                path: row_label.into(),
-                message: format!("column `{}` is missing", c.name),
-            })?;
+            let v = get(&c.name)
+                .ok_or_else(|| Error::Invalid { path: row_label.into(), message: format!("column `{}` is missing", c.name) })?;
             for level in c.levels.iter().skip(1) {
                 out.push(if *level == v { 1.0 } else { 0.0 });
             }
@@ -202,29 +188,18 @@ mod tests {
     fn drop_first_encoding() {
         let spec = FeatureSpec::fit(
             &["purchases"],
-            &[
-                ("customer_group", vec!["2".into(), "1".into(), "3".into(), "2".into()]),
-                ("source", vec!["signup".into()]),
-            ],
+            &[("customer_group", vec!["2".into(), "1".into(), "3".into(), "2".into()]), ("source", vec!["signup".into()])],
             "lead_indicator",
         );
         assert_eq!(spec.feature_names(), vec!["purchases", "customer_group_2", "customer_group_3"]);
-        let row: BTreeMap<&str, &str> =
-            [("purchases", "0.5"), ("customer_group", "3"), ("source", "signup")].into();
+        let row: BTreeMap<&str, &str> = [("purchases", "0.5"), ("customer_group", "3"), ("source", "signup")].into();
         let get = |k: &str| row.get(k).map(|s| s.to_string());
         assert_eq!(spec.encode(&get, "row 1").unwrap(), vec![0.5, 0.0, 1.0]);
     }
 
     #[test]
     fn continuous_transform_chain() {
-        let t = ContinuousTransform {
-            name: "x".into(),
-            clip_lower: 0.0,
-            clip_upper: 10.0,
-            fill: 4.0,
-            min: 0.0,
-            max: 8.0,
-        };
+        let t = ContinuousTransform { name: "x".into(), clip_lower: 0.0, clip_upper: 10.0, fill: 4.0, min: 0.0, max: 8.0 };
         assert_eq!(t.apply(Some(20.0)), 1.25);
         assert_eq!(t.apply(None), 0.5);
         assert_eq!(t.apply(Some(-3.0)), 0.0);

@@ -42,8 +42,16 @@ pub fn inputs(stage: StageId) -> &'static [Artifact] {
         StageId::Train => &[art::GOLD],
         StageId::Evaluate => &[art::MODEL_RESULTS, art::COLUMNS_LIST, art::X_TEST, art::Y_TEST, art::XGB_MODEL, art::LR_MODEL],
         StageId::Deploy => &[
-            art::EVALUATION, art::METRICS, art::XGB_MODEL, art::LR_MODEL, art::FEATURE_SPEC, art::COLUMNS_LIST,
-            art::MODEL_RESULTS, art::PREPROCESSING, art::SCALER, art::DATE_LIMITS,
+            art::EVALUATION,
+            art::METRICS,
+            art::XGB_MODEL,
+            art::LR_MODEL,
+            art::FEATURE_SPEC,
+            art::COLUMNS_LIST,
+            art::MODEL_RESULTS,
+            art::PREPROCESSING,
+            art::SCALER,
+            art::DATE_LIMITS,
         ],
     }
 }
@@ -190,7 +198,14 @@ pub enum Status {
 }
 
 /// Compare a stage's stored fingerprint with its current inputs and outputs.
-pub fn check(stage: StageId, layout: &Layout, p: &Params, raw: Option<&Path>, crate_version: &str, store: Option<&dyn Registry>) -> Result<Status> {
+pub fn check(
+    stage: StageId,
+    layout: &Layout,
+    p: &Params,
+    raw: Option<&Path>,
+    crate_version: &str,
+    store: Option<&dyn Registry>,
+) -> Result<Status> {
     let dir = layout.stage_dir(stage);
     let Some(stored) = read(&dir) else { return Ok(Status::Stale("no previous result".into())) };
     let now = compute(stage, layout, p, raw, crate_version)?;
@@ -215,7 +230,9 @@ pub fn check(stage: StageId, layout: &Layout, p: &Params, raw: Option<&Path>, cr
         let current = registry_state(store, p);
         let left_by_deploy = match stage {
             StageId::Evaluate => read(&layout.stage_dir(StageId::Deploy))
-                .filter(|d| d.inputs.get(&format!("{}/{}", art::EVALUATION.dir, art::EVALUATION.name)) == stored.outputs.get(art::EVALUATION.name))
+                .filter(|d| {
+                    d.inputs.get(&format!("{}/{}", art::EVALUATION.dir, art::EVALUATION.name)) == stored.outputs.get(art::EVALUATION.name)
+                })
                 .and_then(|d| d.registry),
             _ => None,
         };

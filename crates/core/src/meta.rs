@@ -42,10 +42,7 @@ impl Default for RunClock {
 
 impl RunClock {
     pub fn start() -> RunClock {
-        RunClock {
-            started: chrono::Utc::now(),
-            instant: std::time::Instant::now(),
-        }
+        RunClock { started: chrono::Utc::now(), instant: std::time::Instant::now() }
     }
 
     pub fn started_millis(&self) -> i64 {
@@ -83,11 +80,7 @@ pub fn git_commit() -> Option<String> {
             return Some(c.trim().to_string());
         }
     }
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
+    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).stderr(std::process::Stdio::null()).output().ok()?;
     if !out.status.success() {
         return None;
     }

@@ -66,26 +66,14 @@ impl ClassificationReport {
         let c1 = class_scores(c, 1);
         let n = (c0.support + c1.support) as f64;
         let avg = |f: fn(&ClassScores) -> f64| (f(&c0) + f(&c1)) / 2.0;
-        let wavg = |f: fn(&ClassScores) -> f64| {
-            div(f(&c0) * c0.support as f64 + f(&c1) * c1.support as f64, n)
-        };
+        let wavg = |f: fn(&ClassScores) -> f64| div(f(&c0) * c0.support as f64 + f(&c1) * c1.support as f64, n);
         let support = c0.support + c1.support;
         ClassificationReport {
             class0: c0,
             class1: c1,
             accuracy: div((c[0][0] + c[1][1]) as f64, n),
-            macro_avg: ClassScores {
-                precision: avg(|s| s.precision),
-                recall: avg(|s| s.recall),
-                f1: avg(|s| s.f1),
-                support,
-            },
-            weighted_avg: ClassScores {
-                precision: wavg(|s| s.precision),
-                recall: wavg(|s| s.recall),
-                f1: wavg(|s| s.f1),
-                support,
-            },
+            macro_avg: ClassScores { precision: avg(|s| s.precision), recall: avg(|s| s.recall), f1: avg(|s| s.f1), support },
+            weighted_avg: ClassScores { precision: wavg(|s| s.precision), recall: wavg(|s| s.recall), f1: wavg(|s| s.f1), support },
         }
     }
 
@@ -97,20 +85,11 @@ impl ClassificationReport {
     pub fn to_text(&self) -> String {
         let mut s = format!("{:>14} {:>9} {:>9} {:>9} {:>9}\n\n", "", "precision", "recall", "f1-score", "support");
         for (name, c) in [("0", &self.class0), ("1", &self.class1)] {
-            s.push_str(&format!(
-                "{:>14} {:>9.2} {:>9.2} {:>9.2} {:>9}\n",
-                name, c.precision, c.recall, c.f1, c.support
-            ));
+            s.push_str(&format!("{:>14} {:>9.2} {:>9.2} {:>9.2} {:>9}\n", name, c.precision, c.recall, c.f1, c.support));
         }
-        s.push_str(&format!(
-            "\n{:>14} {:>9} {:>9} {:>9.2} {:>9}\n",
-            "accuracy", "", "", self.accuracy, self.macro_avg.support
-        ));
+        s.push_str(&format!("\n{:>14} {:>9} {:>9} {:>9.2} {:>9}\n", "accuracy", "", "", self.accuracy, self.macro_avg.support));
         for (name, c) in [("macro avg", &self.macro_avg), ("weighted avg", &self.weighted_avg)] {
-            s.push_str(&format!(
-                "{:>14} {:>9.2} {:>9.2} {:>9.2} {:>9}\n",
-                name, c.precision, c.recall, c.f1, c.support
-            ));
+            s.push_str(&format!("{:>14} {:>9.2} {:>9.2} {:>9.2} {:>9}\n", name, c.precision, c.recall, c.f1, c.support));
         }
         s
     }

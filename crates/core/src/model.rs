@@ -152,10 +152,8 @@ impl XgbModel {
             what: "an XGBoost JSON model",
             message: e.to_string(),
         })?;
-        let booster = xgboost_rs::Booster::load(path).map_err(|e| Error::Invalid {
-            path: path.into(),
-            message: format!("XGBoost cannot load this model: {e}"),
-        })?;
+        let booster = xgboost_rs::Booster::load(path)
+            .map_err(|e| Error::Invalid { path: path.into(), message: format!("XGBoost cannot load this model: {e}") })?;
         Ok(XgbModel { booster })
     }
 
@@ -169,19 +167,13 @@ impl XgbModel {
             return Ok(Vec::new());
         }
         let d = dmatrix(x)?;
-        let p = self
-            .booster
-            .predict(&d)
-            .map_err(|e| Error::Model(format!("XGBoost prediction failed: {e}")))?;
+        let p = self.booster.predict(&d).map_err(|e| Error::Model(format!("XGBoost prediction failed: {e}")))?;
         Ok(p.into_iter().map(|v| f64::from(v).clamp(0.0, 1.0)).collect())
     }
 
     /// Mean split gain per feature (XGBoost's `importance_type="gain"`), by feature index.
     pub fn gain_importance(&self, n_features: usize) -> Result<Vec<f64>> {
-        let dump = self
-            .booster
-            .dump_model(true, None)
-            .map_err(|e| Error::Model(format!("XGBoost dump failed: {e}")))?;
+        let dump = self.booster.dump_model(true, None).map_err(|e| Error::Model(format!("XGBoost dump failed: {e}")))?;
         let mut sum = vec![0.0; n_features];
         let mut count = vec![0usize; n_features];
         for line in dump.lines() {
@@ -210,10 +202,7 @@ pub enum Model {
 impl Model {
     pub fn load(kind: ModelKind, path: &Path) -> Result<Model> {
         if !path.is_file() {
-            return Err(Error::Io {
-                path: path.into(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found"),
-            });
+            return Err(Error::Io { path: path.into(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found") });
         }
         Ok(match kind {
             ModelKind::Xgboost => Model::Xgboost(XgbModel::load(path)?),
@@ -222,11 +211,7 @@ impl Model {
                 if m.coefficients.len() != m.features.len() {
                     return Err(Error::Invalid {
                         path: path.into(),
-                        message: format!(
-                            "{} coefficients for {} features",
-                            m.coefficients.len(),
-                            m.features.len()
-                        ),
+                        message: format!("{} coefficients for {} features", m.coefficients.len(), m.features.len()),
                     });
                 }
                 Model::Logistic(m)
@@ -246,11 +231,7 @@ impl Model {
             Model::Xgboost(m) => m.predict(x),
             Model::Logistic(m) => {
                 if m.coefficients.len() != x.n_cols {
-                    return Err(Error::Model(format!(
-                        "logistic model expects {} features, got {}",
-                        m.coefficients.len(),
-                        x.n_cols
-                    )));
+                    return Err(Error::Model(format!("logistic model expects {} features, got {}", m.coefficients.len(), x.n_cols)));
                 }
                 Ok((0..x.n_rows).map(|i| m.predict_row(x.row(i))).collect())
             }

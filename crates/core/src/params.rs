@@ -14,7 +14,7 @@ use crate::hash::sha256_hex;
 /// The params file the stages read unless `--params` says otherwise.
 pub const DEFAULT_PARAMS_FILE: &str = "params.toml";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
     pub data: DataParams,
@@ -200,24 +200,13 @@ impl Default for TrainParams {
 
 impl Default for XgboostParams {
     fn default() -> Self {
-        XgboostParams {
-            enabled: true,
-            n_candidates: 10,
-            cv_folds: 10,
-            n_estimators: 100,
-            colsample_bynode: 0.8,
-        }
+        XgboostParams { enabled: true, n_candidates: 10, cv_folds: 10, n_estimators: 100, colsample_bynode: 0.8 }
     }
 }
 
 impl Default for LogisticParams {
     fn default() -> Self {
-        LogisticParams {
-            enabled: true,
-            n_candidates: 10,
-            cv_folds: 3,
-            max_iterations: 100,
-        }
+        LogisticParams { enabled: true, n_candidates: 10, cv_folds: 3, max_iterations: 100 }
     }
 }
 
@@ -236,43 +225,22 @@ impl Default for EvaluateParams {
 
 impl Default for DeployParams {
     fn default() -> Self {
-        DeployParams {
-            model_name: "lead_model".into(),
-            stage: Stage::Staging,
-        }
+        DeployParams { model_name: "lead_model".into(), stage: Stage::Staging }
     }
 }
 
 impl Default for TrackingParams {
     fn default() -> Self {
-        TrackingParams {
-            experiment_name: "lead-conversion".into(),
-        }
-    }
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            data: DataParams::default(),
-            train: TrainParams::default(),
-            evaluate: EvaluateParams::default(),
-            deploy: DeployParams::default(),
-            tracking: TrackingParams::default(),
-        }
+        TrackingParams { experiment_name: "lead-conversion".into() }
     }
 }
 
 fn bad(key: &str, message: impl Into<String>) -> Error {
-    Error::ParamValue {
-        key: key.into(),
-        message: message.into(),
-    }
+    Error::ParamValue { key: key.into(), message: message.into() }
 }
 
 fn parse_date(key: &str, value: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| bad(key, format!("must be a date YYYY-MM-DD, got {value:?}")))
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| bad(key, format!("must be a date YYYY-MM-DD, got {value:?}")))
 }
 
 fn unit_interval(key: &str, v: f64, open_low: bool) -> Result<()> {
@@ -290,14 +258,8 @@ impl Params {
     pub fn load(path: &Path) -> Result<Params> {
         let text = std::fs::read_to_string(path).at(path)?;
         Params::from_toml(&text).map_err(|e| match e {
-            Error::Params { message, .. } => Error::Params {
-                path: path.to_path_buf(),
-                message,
-            },
-            Error::ParamValue { key, message } => Error::Params {
-                path: path.to_path_buf(),
-                message: format!("`{key}` {message}"),
-            },
+            Error::Params { message, .. } => Error::Params { path: path.to_path_buf(), message },
+            Error::ParamValue { key, message } => Error::Params { path: path.to_path_buf(), message: format!("`{key}` {message}") },
             other => other,
         })
     }
@@ -306,18 +268,14 @@ impl Params {
     pub fn load_or_default(path: Option<&Path>) -> Result<Params> {
         match path {
             Some(p) => Params::load(p),
-            None if Path::new(DEFAULT_PARAMS_FILE).exists() => {
-                Params::load(Path::new(DEFAULT_PARAMS_FILE))
-            }
+            None if Path::new(DEFAULT_PARAMS_FILE).exists() => Params::load(Path::new(DEFAULT_PARAMS_FILE)),
             None => Ok(Params::default()),
         }
     }
 
     pub fn from_toml(text: &str) -> Result<Params> {
-        let params: Params = toml::from_str(text).map_err(|e| Error::Params {
-            path: DEFAULT_PARAMS_FILE.into(),
-            message: e.to_string().trim().replace('\n', " "),
-        })?;
+        let params: Params = toml::from_str(text)
+            .map_err(|e| Error::Params { path: DEFAULT_PARAMS_FILE.into(), message: e.to_string().trim().replace('\n', " ") })?;
         params.validate()?;
         Ok(params)
     }
@@ -329,38 +287,23 @@ impl Params {
         if !d.max_date.is_empty() {
             let max = parse_date("data.max_date", &d.max_date)?;
             if max < min {
-                return Err(bad(
-                    "data.max_date",
-                    format!("({max}) is before data.min_date ({min})"),
-                ));
+                return Err(bad("data.max_date", format!("({max}) is before data.min_date ({min})")));
             }
         }
         if !(d.outlier_sigma.is_finite() && d.outlier_sigma > 0.0) {
-            return Err(bad(
-                "data.outlier_sigma",
-                format!("must be a positive number, got {}", d.outlier_sigma),
-            ));
+            return Err(bad("data.outlier_sigma", format!("must be a positive number, got {}", d.outlier_sigma)));
         }
         for c in &d.drop_columns {
             if crate::schema::PROTECTED_COLUMNS.contains(&c.as_str()) {
-                return Err(bad(
-                    "data.drop_columns",
-                    format!("cannot drop `{c}`: later stages need it"),
-                ));
+                return Err(bad("data.drop_columns", format!("cannot drop `{c}`: later stages need it")));
             }
         }
         let t = &self.train;
         if !(t.test_size.is_finite() && t.test_size > 0.0 && t.test_size < 1.0) {
-            return Err(bad(
-                "train.test_size",
-                format!("must be in (0, 1), got {}", t.test_size),
-            ));
+            return Err(bad("train.test_size", format!("must be in (0, 1), got {}", t.test_size)));
         }
         if !t.xgboost.enabled && !t.logistic.enabled {
-            return Err(bad(
-                "train",
-                "switches off both models: enable train.xgboost or train.logistic",
-            ));
+            return Err(bad("train", "switches off both models: enable train.xgboost or train.logistic"));
         }
         let x = &t.xgboost;
         if x.enabled {
@@ -368,10 +311,7 @@ impl Params {
                 return Err(bad("train.xgboost.n_candidates", "must be at least 1, got 0"));
             }
             if x.cv_folds < 2 {
-                return Err(bad(
-                    "train.xgboost.cv_folds",
-                    format!("must be at least 2, got {}", x.cv_folds),
-                ));
+                return Err(bad("train.xgboost.cv_folds", format!("must be at least 2, got {}", x.cv_folds)));
             }
             if x.n_estimators == 0 {
                 return Err(bad("train.xgboost.n_estimators", "must be at least 1, got 0"));
@@ -384,10 +324,7 @@ impl Params {
                 return Err(bad("train.logistic.n_candidates", "must be at least 1, got 0"));
             }
             if l.cv_folds < 2 {
-                return Err(bad(
-                    "train.logistic.cv_folds",
-                    format!("must be at least 2, got {}", l.cv_folds),
-                ));
+                return Err(bad("train.logistic.cv_folds", format!("must be at least 2, got {}", l.cv_folds)));
             }
             if l.max_iterations == 0 {
                 return Err(bad("train.logistic.max_iterations", "must be at least 1, got 0"));
@@ -395,25 +332,15 @@ impl Params {
         }
         let e = &self.evaluate;
         if !(e.promotion_margin.is_finite() && e.promotion_margin >= 0.0) {
-            return Err(bad(
-                "evaluate.promotion_margin",
-                format!("must be >= 0, got {}", e.promotion_margin),
-            ));
+            return Err(bad("evaluate.promotion_margin", format!("must be >= 0, got {}", e.promotion_margin)));
         }
         unit_interval("evaluate.threshold", e.threshold, true)?;
         unit_interval("evaluate.min_f1_weighted", e.min_f1_weighted, false)?;
         unit_interval("evaluate.min_accuracy", e.min_accuracy, false)?;
         unit_interval("evaluate.min_roc_auc", e.min_roc_auc, false)?;
         let name = &self.deploy.model_name;
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        {
-            return Err(bad(
-                "deploy.model_name",
-                format!("must be non-empty and use only letters, digits, _ - . (got {name:?})"),
-            ));
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            return Err(bad("deploy.model_name", format!("must be non-empty and use only letters, digits, _ - . (got {name:?})")));
         }
         if self.tracking.experiment_name.trim().is_empty() {
             return Err(bad("tracking.experiment_name", "must not be empty"));
@@ -423,8 +350,7 @@ impl Params {
 
     /// The date window `[min, max]`; an empty `max_date` resolves to `today`.
     pub fn date_window(&self, today: NaiveDate) -> (NaiveDate, NaiveDate) {
-        let min = NaiveDate::parse_from_str(&self.data.min_date, "%Y-%m-%d")
-            .unwrap_or(NaiveDate::MIN);
+        let min = NaiveDate::parse_from_str(&self.data.min_date, "%Y-%m-%d").unwrap_or(NaiveDate::MIN);
         let max = if self.data.max_date.is_empty() {
             today
         } else {

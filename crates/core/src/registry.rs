@@ -42,25 +42,13 @@ pub struct ModelVersion {
 pub trait Registry: Send + Sync {
     /// Register `source` from `run_id` as a new version, or return the version already
     /// registered for that run (idempotent). The bool is true when a version was created.
-    fn register_version(
-        &self,
-        name: &str,
-        source: &str,
-        run_id: &str,
-        tags: &[(String, String)],
-    ) -> Result<(ModelVersion, bool)>;
+    fn register_version(&self, name: &str, source: &str, run_id: &str, tags: &[(String, String)]) -> Result<(ModelVersion, bool)>;
     fn get_version(&self, name: &str, version: u64) -> Result<ModelVersion>;
     /// All versions, oldest first. `Ok(vec![])` when the model is not registered.
     fn list_versions(&self, name: &str) -> Result<Vec<ModelVersion>>;
     /// Move a version to `stage`; with `archive_existing`, other holders of that stage are moved
     /// to Archived. Returns the archived version numbers.
-    fn transition_stage(
-        &self,
-        name: &str,
-        version: u64,
-        stage: &str,
-        archive_existing: bool,
-    ) -> Result<Vec<u64>>;
+    fn transition_stage(&self, name: &str, version: u64, stage: &str, archive_existing: bool) -> Result<Vec<u64>>;
     fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<()>;
     /// Move `version` to `stage` (archiving the other holders) and point `alias` at it, as one
     /// step where the store allows (the file store does it under its lock).
@@ -95,12 +83,7 @@ pub fn lock_file(path: &Path) -> Result<FileLock> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).at(parent)?;
     }
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .at(path)?;
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).at(path)?;
     f.lock().at(path)?;
     Ok(FileLock(f))
 }
@@ -114,15 +97,11 @@ pub fn check_stage(stage: &str) -> Result<&'static str> {
 }
 
 pub fn check_alias(alias: &str) -> Result<()> {
-    let ok = !alias.is_empty()
-        && alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && !alias.starts_with('v');
+    let ok = !alias.is_empty() && alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') && !alias.starts_with('v');
     if ok {
         Ok(())
     } else {
-        Err(reg_err(format!(
-            "invalid alias {alias:?}: use letters, digits, _ or -, not starting with 'v'"
-        )))
+        Err(reg_err(format!("invalid alias {alias:?}: use letters, digits, _ or -, not starting with 'v'")))
     }
 }
 
@@ -177,11 +156,7 @@ impl FileStore {
             }
             let text = std::fs::read_to_string(entry.path()).at(entry.path())?;
             let v = text.trim().parse::<u64>().map_err(|_| {
-                reg_err(format!(
-                    "{}: damaged alias entry (expected a version number, found {:?})",
-                    entry.path().display(),
-                    text.trim()
-                ))
+                reg_err(format!("{}: damaged alias entry (expected a version number, found {:?})", entry.path().display(), text.trim()))
             })?;
             out.insert(alias, v);
         }
@@ -192,10 +167,7 @@ impl FileStore {
         let dir = self.model_dir(name).join(format!("version-{version}"));
         let meta = dir.join("meta.yaml");
         if !meta.exists() {
-            return Err(reg_err(format!(
-                "{}: damaged version entry (meta.yaml is missing)",
-                dir.display()
-            )));
+            return Err(reg_err(format!("{}: damaged version entry (meta.yaml is missing)", dir.display())));
         }
         let text = std::fs::read_to_string(&meta).at(&meta)?;
         let damaged = |what: &str| reg_err(format!("{}: damaged version entry ({what})", meta.display()));
@@ -208,12 +180,7 @@ impl FileStore {
         let stage = field("current_stage")?;
         check_stage(&stage).map_err(|_| damaged(&format!("unknown stage {stage:?}")))?;
         let tags = read_tags(&dir.join("tags"))?;
-        let aliases = self
-            .aliases_of(name)?
-            .into_iter()
-            .filter(|(_, av)| *av == version)
-            .map(|(a, _)| a)
-            .collect();
+        let aliases = self.aliases_of(name)?.into_iter().filter(|(_, av)| *av == version).map(|(a, _)| a).collect();
         Ok(ModelVersion {
             name: field("name")?,
             version,
@@ -222,10 +189,7 @@ impl FileStore {
             current_stage: stage,
             status: m.get("status").cloned().unwrap_or_else(|| "READY".into()),
             creation_timestamp: m.get("creation_timestamp").and_then(|s| s.parse().ok()).unwrap_or(0),
-            last_updated_timestamp: m
-                .get("last_updated_timestamp")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0),
+            last_updated_timestamp: m.get("last_updated_timestamp").and_then(|s| s.parse().ok()).unwrap_or(0),
             description: m.get("description").cloned().unwrap_or_default(),
             tags,
             aliases,
@@ -289,13 +253,7 @@ fn read_tags(dir: &Path) -> Result<BTreeMap<String, String>> {
 }
 
 impl Registry for FileStore {
-    fn register_version(
-        &self,
-        name: &str,
-        source: &str,
-        run_id: &str,
-        tags: &[(String, String)],
-    ) -> Result<(ModelVersion, bool)> {
+    fn register_version(&self, name: &str, source: &str, run_id: &str, tags: &[(String, String)]) -> Result<(ModelVersion, bool)> {
         check_name(name)?;
         let _lock = self.lock_registry()?;
         self.ensure_model(name)?;
@@ -347,19 +305,10 @@ impl Registry for FileStore {
 
     fn list_versions(&self, name: &str) -> Result<Vec<ModelVersion>> {
         check_name(name)?;
-        self.version_numbers(name)?
-            .into_iter()
-            .map(|v| self.read_version(name, v))
-            .collect()
+        self.version_numbers(name)?.into_iter().map(|v| self.read_version(name, v)).collect()
     }
 
-    fn transition_stage(
-        &self,
-        name: &str,
-        version: u64,
-        stage: &str,
-        archive_existing: bool,
-    ) -> Result<Vec<u64>> {
+    fn transition_stage(&self, name: &str, version: u64, stage: &str, archive_existing: bool) -> Result<Vec<u64>> {
         let _lock = self.lock_registry()?;
         self.transition_unlocked(name, version, stage, archive_existing)
     }

@@ -87,10 +87,7 @@ impl RestStore {
             _ => credentials_from_uri(uri)
                 .map(|(u, p)| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")))),
         };
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .build();
+        let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout(Duration::from_secs(60)).build();
         RestStore { base: shown.clone(), shown, auth, agent, retry: Retry::default() }
     }
 
@@ -113,7 +110,14 @@ impl RestStore {
     }
 
     /// One request with retries, answering bytes.
-    fn call_raw(&self, method: &str, endpoint: &str, query: &[(&str, &str)], body: Option<&Value>, bytes: Option<&[u8]>) -> Result<Vec<u8>> {
+    fn call_raw(
+        &self,
+        method: &str,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        bytes: Option<&[u8]>,
+    ) -> Result<Vec<u8>> {
         let url = format!("{}/{endpoint}", self.base);
         let mut last = String::new();
         for attempt in 0..self.retry.attempts.max(1) {
@@ -182,11 +186,7 @@ fn kv(pairs: &[(String, String)]) -> Value {
 
 fn kv_map(v: &Value) -> BTreeMap<String, String> {
     v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| Some((e["key"].as_str()?.to_string(), e["value"].as_str().unwrap_or("").to_string())))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|e| Some((e["key"].as_str()?.to_string(), e["value"].as_str().unwrap_or("").to_string()))).collect())
         .unwrap_or_default()
 }
 
@@ -280,7 +280,8 @@ impl Tracker for RestStore {
             self.api("POST", "runs/log-batch", json!({ "run_id": run_id, "params": kv(chunk) }))?;
         }
         for chunk in metrics.chunks(1000) {
-            let ms: Vec<Value> = chunk.iter().map(|m| json!({"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step})).collect();
+            let ms: Vec<Value> =
+                chunk.iter().map(|m| json!({"key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step})).collect();
             self.api("POST", "runs/log-batch", json!({ "run_id": run_id, "metrics": ms }))?;
         }
         if !tags.is_empty() {
@@ -373,7 +374,12 @@ impl RestStore {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|m| MetricPoint { key: key.into(), value: m["value"].as_f64().unwrap_or(f64::NAN), timestamp: int(&m["timestamp"]), step: int(&m["step"]) })
+                .map(|m| MetricPoint {
+                    key: key.into(),
+                    value: m["value"].as_f64().unwrap_or(f64::NAN),
+                    timestamp: int(&m["timestamp"]),
+                    step: int(&m["step"]),
+                })
                 .collect();
             let empty = page.is_empty();
             out.extend(page);
@@ -453,7 +459,8 @@ impl Registry for RestStore {
 
     fn transition_stage(&self, name: &str, version: u64, stage: &str, archive_existing: bool) -> Result<Vec<u64>> {
         let stage = check_stage(stage)?;
-        let before: Vec<u64> = self.list_versions(name)?.into_iter().filter(|v| v.current_stage == stage && v.version != version).map(|v| v.version).collect();
+        let before: Vec<u64> =
+            self.list_versions(name)?.into_iter().filter(|v| v.current_stage == stage && v.version != version).map(|v| v.version).collect();
         self.api(
             "POST",
             "model-versions/transition-stage",
@@ -472,7 +479,11 @@ impl Registry for RestStore {
         check_alias(alias)?;
         match self.get("registered-models/alias", &[("name", name), ("alias", alias)]) {
             Ok(v) => Ok(Some(model_version(&v["model_version"]))),
-            Err(e) if Self::is_missing(&e) || matches!(&e, Error::Remote { message, .. } if message.contains("INVALID_PARAMETER_VALUE")) => Ok(None),
+            Err(e)
+                if Self::is_missing(&e) || matches!(&e, Error::Remote { message, .. } if message.contains("INVALID_PARAMETER_VALUE")) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -496,9 +507,12 @@ mod tests {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::sync::{Arc, Mutex};
 
+    /// (request line, Authorization header) of each request a stub received.
+    type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
     /// A tiny HTTP stub on 127.0.0.1 answering every request with `status` and `body`; it records
     /// each request's first line and Authorization header.
-    fn stub(status: u16, body: &'static str) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    fn stub(status: u16, body: &'static str) -> (String, Seen) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -522,7 +536,11 @@ mod tests {
                 let mut b = vec![0u8; len];
                 let _ = r.read_exact(&mut b);
                 rec.lock().unwrap().push((first.trim().to_string(), auth));
-                let _ = write!(s, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
             }
         });
         (format!("http://{addr}"), seen)
@@ -546,7 +564,10 @@ mod tests {
         let (url, seen) = stub(400, "{\"error_code\":\"INVALID_PARAMETER_VALUE\",\"message\":\"Missing value for required parameter\"}");
         let s = RestStore::new(&url).with_retry(quick());
         let err = s.end_run("abc", RunStatus::Finished).unwrap_err().to_string();
-        assert!(err.contains("INVALID_PARAMETER_VALUE") && err.contains("Missing value for required parameter") && err.contains("runs/update"), "{err}");
+        assert!(
+            err.contains("INVALID_PARAMETER_VALUE") && err.contains("Missing value for required parameter") && err.contains("runs/update"),
+            "{err}"
+        );
         assert_eq!(seen.lock().unwrap().len(), 1);
     }
 
@@ -584,7 +605,10 @@ mod tests {
 
     #[test]
     fn artifacts_go_through_the_proxy_for_mlflow_artifacts_uris() {
-        let (url, seen) = stub(200, "{\"run\":{\"info\":{\"run_id\":\"r1\",\"artifact_uri\":\"mlflow-artifacts:/1/r1/artifacts\",\"status\":\"RUNNING\"}}}");
+        let (url, seen) = stub(
+            200,
+            "{\"run\":{\"info\":{\"run_id\":\"r1\",\"artifact_uri\":\"mlflow-artifacts:/1/r1/artifacts\",\"status\":\"RUNNING\"}}}",
+        );
         let s = RestStore::new(&url).with_retry(quick());
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("m.json");

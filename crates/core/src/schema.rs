@@ -24,14 +24,7 @@ pub const RAW_COLUMNS: &[&str] = &[
 ];
 
 /// Categorical columns of the cleaned data, in output order.
-pub const CATEGORICAL: &[&str] = &[
-    "lead_id",
-    "lead_indicator",
-    "customer_group",
-    "onboarding",
-    "source",
-    "customer_code",
-];
+pub const CATEGORICAL: &[&str] = &["lead_id", "lead_indicator", "customer_group", "onboarding", "source", "customer_code"];
 
 /// Continuous columns of the cleaned data, in output order.
 pub const CONTINUOUS: &[&str] = &["purchases", "time_spent", "n_visits"];

@@ -79,12 +79,7 @@ pub struct MetricPoint {
 
 impl MetricPoint {
     pub fn now(key: impl Into<String>, value: f64) -> MetricPoint {
-        MetricPoint {
-            key: key.into(),
-            value,
-            timestamp: now_millis(),
-            step: 0,
-        }
+        MetricPoint { key: key.into(), value, timestamp: now_millis(), step: 0 }
     }
 }
 
@@ -111,15 +106,8 @@ pub trait Tracker: Send + Sync {
     fn get_or_create_experiment(&self, name: &str) -> Result<String>;
     /// The id of the active experiment `name`, if there is one; takes no lock and writes nothing.
     fn find_experiment(&self, name: &str) -> Result<Option<String>>;
-    fn create_run(&self, experiment_id: &str, run_name: &str, tags: &[(String, String)])
-        -> Result<String>;
-    fn log_batch(
-        &self,
-        run_id: &str,
-        params: &[(String, String)],
-        metrics: &[MetricPoint],
-        tags: &[(String, String)],
-    ) -> Result<()>;
+    fn create_run(&self, experiment_id: &str, run_name: &str, tags: &[(String, String)]) -> Result<String>;
+    fn log_batch(&self, run_id: &str, params: &[(String, String)], metrics: &[MetricPoint], tags: &[(String, String)]) -> Result<()>;
     /// Copy a local file into the run's artifacts under `dest_dir` (may be empty).
     fn log_artifact(&self, run_id: &str, local: &Path, dest_dir: &str) -> Result<()>;
     fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()>;
@@ -153,12 +141,7 @@ pub fn new_run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.write_u32(std::process::id());
     h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let seed = h.finish();
@@ -268,10 +251,7 @@ impl FileStore {
                     stack.push(p);
                     continue;
                 }
-                let key = p
-                    .strip_prefix(dir)
-                    .map(|k| k.to_string_lossy().to_string())
-                    .unwrap_or_default();
+                let key = p.strip_prefix(dir).map(|k| k.to_string_lossy().to_string()).unwrap_or_default();
                 if key.starts_with('.') {
                     continue;
                 }
@@ -289,8 +269,7 @@ impl FileStore {
     fn read_run(&self, dir: &Path) -> Result<RunRecord> {
         let meta_path = dir.join("meta.yaml");
         let text = std::fs::read_to_string(&meta_path).at(&meta_path)?;
-        let m = yaml::parse(&text)
-            .ok_or_else(|| store_err(format!("{}: not a flat YAML mapping", meta_path.display())))?;
+        let m = yaml::parse(&text).ok_or_else(|| store_err(format!("{}: not a flat YAML mapping", meta_path.display())))?;
         let get = |k: &str| m.get(k).cloned().unwrap_or_default();
         let status = get("status")
             .parse::<i64>()
@@ -344,10 +323,7 @@ impl FileStore {
     ) -> Result<()> {
         let text = yaml::emit(&[
             ("artifact_uri", Value::Str(file_uri(&dir.join("artifacts")))),
-            (
-                "end_time",
-                end.map(Value::Int).unwrap_or(Value::Str(String::new())),
-            ),
+            ("end_time", end.map(Value::Int).unwrap_or(Value::Str(String::new()))),
             ("entry_point_name", Value::Str(String::new())),
             ("experiment_id", Value::Str(experiment_id.into())),
             ("lifecycle_stage", Value::Str("active".into())),
@@ -382,23 +358,13 @@ impl Tracker for FileStore {
         if let Some((id, _)) = existing.iter().find(|(_, n)| n == name) {
             return Ok(id.clone());
         }
-        let next = existing
-            .iter()
-            .filter_map(|(id, _)| id.parse::<u64>().ok())
-            .max()
-            .map_or(1, |m| m + 1)
-            .max(1);
+        let next = existing.iter().filter_map(|(id, _)| id.parse::<u64>().ok()).max().map_or(1, |m| m + 1).max(1);
         let id = next.to_string();
         self.write_experiment_meta(&id, name)?;
         Ok(id)
     }
 
-    fn create_run(
-        &self,
-        experiment_id: &str,
-        run_name: &str,
-        tags: &[(String, String)],
-    ) -> Result<String> {
+    fn create_run(&self, experiment_id: &str, run_name: &str, tags: &[(String, String)]) -> Result<String> {
         check_key("experiment id", experiment_id)?;
         let _permit = crate::artifacts::write_permit();
         let run_id = new_run_id();
@@ -423,13 +389,7 @@ impl Tracker for FileStore {
         Ok(run_id)
     }
 
-    fn log_batch(
-        &self,
-        run_id: &str,
-        params: &[(String, String)],
-        metrics: &[MetricPoint],
-        tags: &[(String, String)],
-    ) -> Result<()> {
+    fn log_batch(&self, run_id: &str, params: &[(String, String)], metrics: &[MetricPoint], tags: &[(String, String)]) -> Result<()> {
         use std::io::Write;
         let _permit = crate::artifacts::write_permit();
         let dir = self.find_run_dir(run_id)?;
@@ -438,9 +398,7 @@ impl Tracker for FileStore {
             let p = dir.join("params").join(k);
             if let Ok(old) = std::fs::read_to_string(&p) {
                 if &old != v {
-                    return Err(store_err(format!(
-                        "run {run_id}: param `{k}` already logged as {old:?}, cannot change it to {v:?}"
-                    )));
+                    return Err(store_err(format!("run {run_id}: param `{k}` already logged as {old:?}, cannot change it to {v:?}")));
                 }
                 continue;
             }
@@ -470,9 +428,7 @@ impl Tracker for FileStore {
         let target_dir = dir.join("artifacts").join(dest_dir);
         let _permit = crate::artifacts::write_permit();
         std::fs::create_dir_all(&target_dir).at(&target_dir)?;
-        let name = local
-            .file_name()
-            .ok_or_else(|| store_err(format!("artifact {} has no file name", local.display())))?;
+        let name = local.file_name().ok_or_else(|| store_err(format!("artifact {} has no file name", local.display())))?;
         let bytes = std::fs::read(local).at(local)?;
         write_atomic(&target_dir.join(name), &bytes)
     }
@@ -480,15 +436,7 @@ impl Tracker for FileStore {
     fn end_run(&self, run_id: &str, status: RunStatus) -> Result<()> {
         let dir = self.find_run_dir(run_id)?;
         let rec = self.read_run(&dir)?;
-        self.write_run_meta(
-            &dir,
-            &rec.experiment_id,
-            run_id,
-            &rec.run_name,
-            status,
-            rec.start_time,
-            Some(now_millis()),
-        )
+        self.write_run_meta(&dir, &rec.experiment_id, run_id, &rec.run_name, status, rec.start_time, Some(now_millis()))
     }
 
     fn get_run(&self, run_id: &str) -> Result<RunRecord> {
@@ -529,57 +477,9 @@ impl StoreLocation {
     pub fn parse(uri: Option<&str>) -> StoreLocation {
         match uri.map(str::trim) {
             None | Some("") => StoreLocation::Local(PathBuf::from(DEFAULT_STORE)),
-            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-                StoreLocation::Remote(u.trim_end_matches('/').to_string())
-            }
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => StoreLocation::Remote(u.trim_end_matches('/').to_string()),
             Some(u) => StoreLocation::Local(PathBuf::from(u.strip_prefix("file://").unwrap_or(u))),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_roundtrip() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::open(dir.path().join("mlruns")).unwrap();
-        let exp = store.get_or_create_experiment("lead-conversion").unwrap();
-        assert_eq!(exp, "1");
-        assert_eq!(store.get_or_create_experiment("lead-conversion").unwrap(), "1");
-        let run = store.create_run(&exp, "xgboost", &[("k".into(), "v".into())]).unwrap();
-        store
-            .log_batch(
-                &run,
-                &[("max_depth".into(), "5".into())],
-                &[MetricPoint::now("f1", 0.5), MetricPoint { step: 1, ..MetricPoint::now("f1", 0.8) }],
-                &[],
-            )
-            .unwrap();
-        store.end_run(&run, RunStatus::Finished).unwrap();
-        let r = store.get_run(&run).unwrap();
-        assert_eq!(r.status, RunStatus::Finished);
-        assert_eq!(r.params["max_depth"], "5");
-        assert_eq!(r.metrics["f1"], 0.8);
-        assert_eq!(r.tags["k"], "v");
-        assert_eq!(r.run_name, "xgboost");
-        assert_eq!(store.search_runs(&exp).unwrap().len(), 1);
-        // Params are immutable, as in MLflow.
-        assert!(store.log_batch(&run, &[("max_depth".into(), "6".into())], &[], &[]).is_err());
-    }
-
-    #[test]
-    fn location_parsing() {
-        assert_eq!(StoreLocation::parse(None), StoreLocation::Local("mlruns".into()));
-        assert_eq!(
-            StoreLocation::parse(Some("http://127.0.0.1:5000/")),
-            StoreLocation::Remote("http://127.0.0.1:5000".into())
-        );
-        assert_eq!(
-            StoreLocation::parse(Some("file:///x/mlruns")),
-            StoreLocation::Local("/x/mlruns".into())
-        );
     }
 }
 
@@ -641,5 +541,45 @@ pub fn open_store(loc: &StoreLocation) -> Result<Box<dyn Store>> {
     match loc {
         StoreLocation::Local(p) => Ok(Box::new(FileStore::open(p)?)),
         StoreLocation::Remote(url) => Ok(Box::new(crate::rest::RestStore::new(url))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_roundtrip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+        let exp = store.get_or_create_experiment("lead-conversion").unwrap();
+        assert_eq!(exp, "1");
+        assert_eq!(store.get_or_create_experiment("lead-conversion").unwrap(), "1");
+        let run = store.create_run(&exp, "xgboost", &[("k".into(), "v".into())]).unwrap();
+        store
+            .log_batch(
+                &run,
+                &[("max_depth".into(), "5".into())],
+                &[MetricPoint::now("f1", 0.5), MetricPoint { step: 1, ..MetricPoint::now("f1", 0.8) }],
+                &[],
+            )
+            .unwrap();
+        store.end_run(&run, RunStatus::Finished).unwrap();
+        let r = store.get_run(&run).unwrap();
+        assert_eq!(r.status, RunStatus::Finished);
+        assert_eq!(r.params["max_depth"], "5");
+        assert_eq!(r.metrics["f1"], 0.8);
+        assert_eq!(r.tags["k"], "v");
+        assert_eq!(r.run_name, "xgboost");
+        assert_eq!(store.search_runs(&exp).unwrap().len(), 1);
+        // Params are immutable, as in MLflow.
+        assert!(store.log_batch(&run, &[("max_depth".into(), "6".into())], &[], &[]).is_err());
+    }
+
+    #[test]
+    fn location_parsing() {
+        assert_eq!(StoreLocation::parse(None), StoreLocation::Local("mlruns".into()));
+        assert_eq!(StoreLocation::parse(Some("http://127.0.0.1:5000/")), StoreLocation::Remote("http://127.0.0.1:5000".into()));
+        assert_eq!(StoreLocation::parse(Some("file:///x/mlruns")), StoreLocation::Local("/x/mlruns".into()));
     }
 }

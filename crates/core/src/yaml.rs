@@ -41,10 +41,7 @@ fn needs_quotes(s: &str) -> bool {
         && !s.starts_with(|c: char| "-:@".contains(c))
         && !s.contains(": ");
     let ambiguous = s.parse::<f64>().is_ok()
-        || matches!(
-            s.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "y" | "n"
-        );
+        || matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~" | "y" | "n");
     !plain_ok || ambiguous
 }
 

@@ -42,11 +42,8 @@ pub fn generate(out: &Path, rows: usize, seed: u64) -> Result<()> {
         let time_spent = normal(&mut rng, 100.0, 10.0);
         let group: u32 = rng.gen_range(1..=9);
         let onboarding = if rng.gen_bool(0.5) { "True" } else { "False" };
-        let code: String = if rng.gen_bool(0.02) {
-            String::new()
-        } else {
-            (0..10).map(|_| char::from(b'A' + rng.gen_range(0..26u8))).collect()
-        };
+        let code: String =
+            if rng.gen_bool(0.02) { String::new() } else { (0..10).map(|_| char::from(b'A' + rng.gen_range(0..26u8))).collect() };
         line.clear();
         use std::fmt::Write as _;
         let _ = write!(

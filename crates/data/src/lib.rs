@@ -66,13 +66,7 @@ pub fn run(raw: &Path, layout: &Layout, params: &Params) -> Result<Summary> {
 
     let out = StageDir::begin(layout.stage_dir(StageId::Data))?;
     write_outputs(&out, &cleaned)?;
-    let mut meta = clock.finish(
-        StageId::Data,
-        env!("CARGO_PKG_VERSION"),
-        data_version.clone(),
-        params.hash(),
-        cleaned.rows.clone(),
-    );
+    let mut meta = clock.finish(StageId::Data, env!("CARGO_PKG_VERSION"), data_version.clone(), params.hash(), cleaned.rows.clone());
     meta.extra.insert("raw_file".into(), raw.display().to_string().into());
     art::write_json(&out.path(&art::DATA_META), &meta)?;
     fingerprint::write(out.dir(), fp, None)?;
@@ -129,11 +123,7 @@ fn read_raw(path: &Path) -> Result<DataFrame> {
     }
     for &col in schema::PROTECTED_COLUMNS {
         if !names.iter().any(|n| n == col) {
-            return Err(Error::MissingColumn {
-                path: path.into(),
-                column: col.into(),
-                found: names.join(", "),
-            });
+            return Err(Error::MissingColumn { path: path.into(), column: col.into(), found: names.join(", ") });
         }
     }
     if df.height() == 0 {
@@ -143,9 +133,7 @@ fn read_raw(path: &Path) -> Result<DataFrame> {
 }
 
 fn text<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a StringChunked> {
-    df.column(name)
-        .and_then(|c| c.str())
-        .map_err(|e| Error::Csv { path: path.into(), message: format!("column `{name}`: {e}") })
+    df.column(name).and_then(|c| c.str()).map_err(|e| Error::Csv { path: path.into(), message: format!("column `{name}`: {e}") })
 }
 
 /// Data line number of the 0-based row `i` (the header is line 1).
@@ -160,12 +148,7 @@ fn parse_numbers(col: &StringChunked, name: &str, path: &Path) -> Result<Vec<Opt
             None | Some("") => Ok(None),
             Some(s) => match s.parse::<f64>() {
                 Ok(x) if x.is_finite() => Ok(Some(x)),
-                _ => Err(Error::NotNumeric {
-                    path: path.into(),
-                    line: line(i),
-                    column: name.into(),
-                    value: s.into(),
-                }),
+                _ => Err(Error::NotNumeric { path: path.into(), line: line(i), column: name.into(), value: s.into() }),
             },
         })
         .collect()
@@ -214,10 +197,7 @@ fn mode<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
     for v in values {
         *counts.entry(v).or_default() += 1;
     }
-    counts
-        .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
-        .map(|(v, _)| v.to_string())
+    counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0))).map(|(v, _)| v.to_string())
 }
 
 /// Validate and clean the raw file (no output written).
@@ -233,11 +213,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     for (i, v) in dates_raw.iter().enumerate() {
         dates.push(match v.map(str::trim) {
             None | Some("") => None,
-            Some(s) => Some(parse_date(s).ok_or_else(|| Error::BadDate {
-                path: path.into(),
-                line: line(i),
-                value: s.into(),
-            })?),
+            Some(s) => Some(parse_date(s).ok_or_else(|| Error::BadDate { path: path.into(), line: line(i), value: s.into() })?),
         });
     }
     let target_raw = text(&df, schema::TARGET, path)?;
@@ -247,9 +223,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
             None | Some("") => None,
             Some("0") | Some("0.0") => Some("0"),
             Some("1") | Some("1.0") => Some("1"),
-            Some(s) => {
-                return Err(Error::BadTarget { path: path.into(), line: line(i), value: s.into() })
-            }
+            Some(s) => return Err(Error::BadTarget { path: path.into(), line: line(i), value: s.into() }),
         });
     }
     let mut numeric: Vec<Vec<Option<f64>>> = Vec::new();
@@ -277,9 +251,8 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     }
 
     let ids = text(&df, schema::ID, path)?;
-    let mut keep: Vec<bool> = (0..n)
-        .map(|i| in_window[i] && target[i].is_some() && ids.get(i).is_some_and(|s| !s.trim().is_empty()))
-        .collect();
+    let mut keep: Vec<bool> =
+        (0..n).map(|i| in_window[i] && target[i].is_some() && ids.get(i).is_some_and(|s| !s.trim().is_empty())).collect();
     let after_target = keep.iter().filter(|&&b| b).count();
     rows.insert("after_target_filter".into(), after_target);
     if after_target == 0 {
@@ -322,14 +295,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         let (cm, count) = mean(clipped.iter().flatten().copied());
         let cmin = clipped.iter().flatten().copied().fold(f64::INFINITY, f64::min);
         let cmax = clipped.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max);
-        outlier_summary.push(OutlierRow {
-            column: c.to_string(),
-            count,
-            missing: vals.len() - count,
-            mean: cm,
-            min: cmin,
-            max: cmax,
-        });
+        outlier_summary.push(OutlierRow { column: c.to_string(), count, missing: vals.len() - count, mean: cm, min: cmin, max: cmax });
         let fill = match params.data.impute {
             Impute::Mean => cm,
             Impute::Median => median(&clipped),
@@ -345,10 +311,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     }
 
     // --- categorical: customer_code None, mode imputation ------------------------------------
-    let cat = df
-        .select(schema::CATEGORICAL.iter().copied())
-        .and_then(|d| d.filter(&mask))
-        .map_err(polars_err)?;
+    let cat = df.select(schema::CATEGORICAL.iter().copied()).and_then(|d| d.filter(&mask)).map_err(polars_err)?;
     let mut modes = BTreeMap::new();
     let mut cat_cols = Vec::new();
     let mut missing_customer_code = 0;
@@ -357,9 +320,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         let is_missing = |v: Option<&str>| v.is_none_or(|s| s.trim().is_empty());
         let values: Vec<Option<String>> = if c == schema::CUSTOMER_CODE {
             missing_customer_code = col.iter().filter(|v| is_missing(*v)).count();
-            col.iter()
-                .map(|v| Some(if is_missing(v) { "None".to_string() } else { v.unwrap_or_default().trim().to_string() }))
-                .collect()
+            col.iter().map(|v| Some(if is_missing(v) { "None".to_string() } else { v.unwrap_or_default().trim().to_string() })).collect()
         } else if c == schema::TARGET {
             kept.iter().map(|&i| target[i].map(str::to_string)).collect()
         } else {
@@ -372,12 +333,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     }
     // Raw columns that are neither dropped (params data.drop_columns) nor known pass through as
     // categorical text with mode imputation; the train stage ignores them.
-    let known: Vec<&str> = schema::CATEGORICAL
-        .iter()
-        .chain(schema::CONTINUOUS)
-        .chain([&schema::DATE])
-        .copied()
-        .collect();
+    let known: Vec<&str> = schema::CATEGORICAL.iter().chain(schema::CONTINUOUS).chain([&schema::DATE]).copied().collect();
     let extra: Vec<String> = df
         .get_column_names()
         .iter()
@@ -401,10 +357,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
             extra_cols.push(Column::new(c.as_str().into(), filled));
         }
     }
-    let date_col: Vec<String> = kept
-        .iter()
-        .map(|&i| dates[i].map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default())
-        .collect();
+    let date_col: Vec<String> = kept.iter().map(|&i| dates[i].map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()).collect();
     let bin: Vec<&str> = {
         let src = cat_cols
             .iter()
@@ -423,11 +376,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
 
     Ok(Cleaned {
         gold,
-        preprocessing: Preprocessing {
-            continuous: transforms,
-            categorical_modes: modes,
-            customer_code_missing: "None".into(),
-        },
+        preprocessing: Preprocessing { continuous: transforms, categorical_modes: modes, customer_code_missing: "None".into() },
         outlier_summary,
         rows,
         min_date: dmin,
@@ -439,10 +388,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
 fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
     let file = std::fs::File::create(path).map_err(|e| Error::Write { path: path.into(), message: e.to_string() })?;
     let mut w = std::io::BufWriter::new(file);
-    CsvWriter::new(&mut w)
-        .include_header(true)
-        .finish(df)
-        .map_err(|e| Error::Write { path: path.into(), message: e.to_string() })
+    CsvWriter::new(&mut w).include_header(true).finish(df).map_err(|e| Error::Write { path: path.into(), message: e.to_string() })
 }
 
 fn write_text(path: &Path, s: &str) -> Result<()> {
@@ -467,10 +413,8 @@ fn write_outputs(out: &StageDir, c: &Cleaned) -> Result<()> {
     art::write_json(&out.path(&art::PREPROCESSING), &c.preprocessing)?;
 
     let mut gold = c.gold.clone();
-    let mut training = gold.drop(schema::BIN_SOURCE).map_err(|e| Error::Write {
-        path: out.path(&art::TRAINING_DATA),
-        message: e.to_string(),
-    })?;
+    let mut training =
+        gold.drop(schema::BIN_SOURCE).map_err(|e| Error::Write { path: out.path(&art::TRAINING_DATA), message: e.to_string() })?;
     let cols: Vec<String> = training.get_column_names().iter().map(|s| s.to_string()).collect();
     art::write_json(&out.path(&art::COLUMNS_DRIFT), &cols)?;
     write_csv(&mut training, &out.path(&art::TRAINING_DATA))?;

@@ -73,8 +73,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Generate { rows, seed, out }) => {
-            leadflow_data::generate::generate(&out, rows, seed)
-                .with_context(|| format!("generating {}", out.display()))?;
+            leadflow_data::generate::generate(&out, rows, seed).with_context(|| format!("generating {}", out.display()))?;
             println!("wrote {rows} synthetic leads to {} (seed {seed})", out.display());
             Ok(())
         }

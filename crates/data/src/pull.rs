@@ -83,10 +83,7 @@ pub fn pull(lock_path: &Path, url_override: Option<&str>) -> Result<PullOutcome>
     }
     let sha = to_hex(&hasher.finalize());
     if sha != lock.sha256 {
-        return Err(Error::Pull(format!(
-            "{url}: checksum mismatch: expected sha256 {}, got {sha} (nothing written)",
-            lock.sha256
-        )));
+        return Err(Error::Pull(format!("{url}: checksum mismatch: expected sha256 {}, got {sha} (nothing written)", lock.sha256)));
     }
     tmp.as_file().sync_all().map_err(|e| Error::Pull(format!("{}: {e}", target.display())))?;
     leadflow_core::artifacts::persist(tmp, &target)?;

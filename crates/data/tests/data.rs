@@ -1,6 +1,8 @@
 //! Integration tests of the data stage: real-file figures (when the file is present), the
 //! generator, the pull, and every kind of bad input.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 use std::path::{Path, PathBuf};
 
 use leadflow_core::artifacts::{self as art, Layout};
@@ -32,7 +34,19 @@ fn real_file_matches_the_notebook_figures() {
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(
         header,
-        ["lead_id", "lead_indicator", "customer_group", "onboarding", "source", "customer_code", "date_part", "purchases", "time_spent", "n_visits", "bin_source"]
+        [
+            "lead_id",
+            "lead_indicator",
+            "customer_group",
+            "onboarding",
+            "source",
+            "customer_code",
+            "date_part",
+            "purchases",
+            "time_spent",
+            "n_visits",
+            "bin_source"
+        ]
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 2_937);

@@ -76,19 +76,32 @@ impl ModelCard {
             s,
             "**Registry:** {}\n",
             if r["registered"] == true {
-                format!("version {} in {} (alias `{}`), run `{}`", r["version"], r["stage"].as_str().unwrap_or(""), r["alias"].as_str().unwrap_or(""), r["run_id"].as_str().unwrap_or(""))
+                format!(
+                    "version {} in {} (alias `{}`), run `{}`",
+                    r["version"],
+                    r["stage"].as_str().unwrap_or(""),
+                    r["alias"].as_str().unwrap_or(""),
+                    r["run_id"].as_str().unwrap_or("")
+                )
             } else {
                 "not registered (evaluate did not promote it)".into()
             }
         );
         let _ = writeln!(s, "**Decision threshold:** {}\n", self.threshold);
-        let _ = writeln!(s, "## Training data\n\n```json\n{}\n```\n", serde_json::to_string_pretty(&self.training_data).unwrap_or_default());
-        let _ = writeln!(s, "## Features (model order)\n\n{}\n", self.features.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "));
+        let _ =
+            writeln!(s, "## Training data\n\n```json\n{}\n```\n", serde_json::to_string_pretty(&self.training_data).unwrap_or_default());
+        let _ =
+            writeln!(s, "## Features (model order)\n\n{}\n", self.features.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "));
         if let Some(m) = &self.metrics {
             let _ = writeln!(s, "## Test metrics\n\n| accuracy | precision | recall | F1 | F1 weighted | ROC AUC | PR AUC | log loss |\n|---:|---:|---:|---:|---:|---:|---:|---:|");
-            let _ = writeln!(s, "| {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n", m.accuracy, m.precision, m.recall, m.f1, m.f1_weighted, m.roc_auc, m.pr_auc, m.log_loss);
+            let _ = writeln!(
+                s,
+                "| {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+                m.accuracy, m.precision, m.recall, m.f1, m.f1_weighted, m.roc_auc, m.pr_auc, m.log_loss
+            );
         }
-        let _ = writeln!(s, "## Best parameters\n\n```json\n{}\n```\n", serde_json::to_string_pretty(&self.params["best"]).unwrap_or_default());
+        let _ =
+            writeln!(s, "## Best parameters\n\n```json\n{}\n```\n", serde_json::to_string_pretty(&self.params["best"]).unwrap_or_default());
         let _ = writeln!(s, "## Known limitations\n");
         for l in &self.limitations {
             let _ = writeln!(s, "- {l}");

@@ -85,10 +85,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
         // Stage and alias move together (under the registry lock for the file store).
         let promotion = store.promote(&name, mv.version, stage.as_str(), alias)?;
         let archived = promotion.archived.clone();
-        let previous_holder = promotion
-            .previous_alias_holder
-            .or_else(|| archived.iter().copied().max())
-            .filter(|&v| v != mv.version);
+        let previous_holder = promotion.previous_alias_holder.or_else(|| archived.iter().copied().max()).filter(|&v| v != mv.version);
         if let Some(p) = previous_holder {
             store.set_version_tag(&name, mv.version, PREVIOUS_HOLDER_TAG, &p.to_string())?;
         }
@@ -152,9 +149,9 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
 pub fn describe(store: &dyn Registry, name: &str, alias: Option<&str>) -> Result<serde_json::Value> {
     if let Some(a) = alias {
         leadflow_core::registry::check_alias(a)?;
-        let v = store.get_by_alias(name, a)?.ok_or_else(|| {
-            leadflow_core::Error::Registry(format!("model {name:?} has no version with alias {a:?}"))
-        })?;
+        let v = store
+            .get_by_alias(name, a)?
+            .ok_or_else(|| leadflow_core::Error::Registry(format!("model {name:?} has no version with alias {a:?}")))?;
         return Ok(version_json(&v));
     }
     let versions = store.list_versions(name)?;

@@ -28,10 +28,7 @@ impl ModelDir {
             if p.is_file() {
                 Ok(p)
             } else {
-                Err(Error::Input {
-                    path: p,
-                    message: "missing from the model directory (run the deploy stage to export it)".into(),
-                })
+                Err(Error::Input { path: p, message: "missing from the model directory (run the deploy stage to export it)".into() })
             }
         };
         let spec: DeployedModel = art::read_json(&need(art::MODEL_SPEC.name)?, "a model description")?;

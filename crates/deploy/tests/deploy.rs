@@ -2,6 +2,8 @@
 //! aliases, idempotence, concurrency (threads and processes), damaged entries, the model
 //! directory and model card, and scoring.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -130,7 +132,9 @@ fn model_directory_and_card_are_self_describing() {
     let env = Env::new(&params);
     let d = env.deploy(&params).unwrap();
     let dir = env.layout().model_dir();
-    for f in ["model.json", "model_card.md", "model_card.json", "feature_spec.json", "preprocessing.json", "scaler.json", d.kind.artifact().name] {
+    for f in
+        ["model.json", "model_card.md", "model_card.json", "feature_spec.json", "preprocessing.json", "scaler.json", d.kind.artifact().name]
+    {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let card: serde_json::Value = art::read_json(&dir.join("model_card.json"), "card").unwrap();
@@ -180,10 +184,8 @@ fn concurrent_deploys_never_lose_or_duplicate_a_version() {
         let out = c.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let mut versions: Vec<u64> = roots
-        .iter()
-        .map(|r| art::read_json::<Deployment>(&Layout::new(r).path(&art::DEPLOYMENT), "d").unwrap().version.unwrap())
-        .collect();
+    let mut versions: Vec<u64> =
+        roots.iter().map(|r| art::read_json::<Deployment>(&Layout::new(r).path(&art::DEPLOYMENT), "d").unwrap().version.unwrap()).collect();
     versions.sort_unstable();
     assert_eq!(versions, vec![1, 2, 3]);
     let all = base.store().list_versions("lead_model").unwrap();
@@ -323,7 +325,17 @@ fn validate_passes_on_the_test_split_and_lists_differing_rows_otherwise() {
     let x = layout.path(&art::X_TEST);
     let y = layout.path(&art::Y_TEST);
     let ok = Command::new(bin)
-        .args(["validate", "--model-dir", model.to_str().unwrap(), "--features", x.to_str().unwrap(), "--labels", y.to_str().unwrap(), "--min-accuracy", "0.75"])
+        .args([
+            "validate",
+            "--model-dir",
+            model.to_str().unwrap(),
+            "--features",
+            x.to_str().unwrap(),
+            "--labels",
+            y.to_str().unwrap(),
+            "--min-accuracy",
+            "0.75",
+        ])
         .output()
         .unwrap();
     assert!(ok.status.success(), "{}{}", String::from_utf8_lossy(&ok.stdout), String::from_utf8_lossy(&ok.stderr));

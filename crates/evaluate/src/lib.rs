@@ -94,9 +94,7 @@ pub fn incumbent(store: &dyn Store, params: &Params, features: &[String], x: &Ma
         let dir = match version.source.strip_prefix("file://") {
             Some(p) => PathBuf::from(p),
             None => {
-                store
-                    .download(&version.source, &[art::FEATURE_SPEC.name, kind.artifact().name], tmp.path())
-                    .map_err(|e| e.to_string())?;
+                store.download(&version.source, &[art::FEATURE_SPEC.name, kind.artifact().name], tmp.path()).map_err(|e| e.to_string())?;
                 tmp.path().to_path_buf()
             }
         };
@@ -115,12 +113,11 @@ pub fn incumbent(store: &dyn Store, params: &Params, features: &[String], x: &Ma
             (Some(s.clone()), Some(v), "re-scored on this run's test split".to_string())
         }
         Err(why) => {
-            let recorded = store
-                .get_run(&version.run_id)
-                .ok()
-                .and_then(|r| r.metrics.get(&format!("test_{}", metric.name())).copied());
+            let recorded = store.get_run(&version.run_id).ok().and_then(|r| r.metrics.get(&format!("test_{}", metric.name())).copied());
             match recorded {
-                Some(v) => (None, Some(v), format!("could not re-score ({why}); using its recorded test_{} from its own run", metric.name())),
+                Some(v) => {
+                    (None, Some(v), format!("could not re-score ({why}); using its recorded test_{} from its own run", metric.name()))
+                }
                 None => (None, None, format!("could not re-score ({why}) and no recorded score")),
             }
         }
@@ -138,10 +135,8 @@ pub fn decide(
 ) -> Evaluation {
     let e = &params.evaluate;
     let metric = e.selection_metric;
-    let (&selected, best) = scores
-        .iter()
-        .max_by(|a, b| a.1.get(metric).total_cmp(&b.1.get(metric)).then_with(|| b.0.cmp(a.0)))
-        .expect("at least one model");
+    let (&selected, best) =
+        scores.iter().max_by(|a, b| a.1.get(metric).total_cmp(&b.1.get(metric)).then_with(|| b.0.cmp(a.0))).expect("at least one model");
     let score = best.get(metric);
     let mut reasons = vec![format!("{} has the best test {} ({score:.4})", selected.label(), metric.name())];
     for (k, s) in scores {
@@ -174,7 +169,8 @@ pub fn decide(
         Some(inc) if selected_run_id.as_deref() == Some(inc.version.run_id.as_str()) => {
             // Registered by an earlier deploy of this very run (e.g. one interrupted before it
             // finished): deploy confirms it idempotently, no new version.
-            reasons.push(format!("it already is version {} (alias `{}`): deploy confirms it, no new version", inc.version.version, inc.alias));
+            reasons
+                .push(format!("it already is version {} (alias `{}`): deploy confirms it, no new version", inc.version.version, inc.alias));
         }
         Some(inc) => match inc.score {
             None => reasons.push(format!("{} v{} has no comparable score ({}): promoting", inc.alias, inc.version.version, inc.note)),
@@ -261,7 +257,10 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     art::write_json(&out.path(&art::METRICS), &scores)?;
     for (k, s) in &scores {
         let r = ClassificationReport::from_confusion(&s.confusion_matrix);
-        write_text(&out.path(&k.report_txt()), &format!("{} (test split, threshold {t})\n\n{}\n{}", k.label(), r.to_text(), metrics::confusion_text(&s.confusion_matrix)))?;
+        write_text(
+            &out.path(&k.report_txt()),
+            &format!("{} (test split, threshold {t})\n\n{}\n{}", k.label(), r.to_text(), metrics::confusion_text(&s.confusion_matrix)),
+        )?;
     }
     let business: BTreeMap<ModelKind, BusinessMetrics> = scores.iter().map(|(k, s)| (*k, BusinessMetrics::from_scores(s))).collect();
     art::write_json(
@@ -271,16 +270,28 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     art::write_json(&out.path(&art::EVALUATION), &evaluation)?;
 
     // Pictures.
-    let roc: Vec<(String, Vec<(f64, f64)>)> = probas
-        .iter()
-        .map(|(k, p)| (format!("{} (AUC {:.3})", k.label(), scores[k].roc_auc), metrics::roc_curve(&y, p)))
-        .collect();
-    plots::curves(&out.path(&art::ROC_PNG), "ROC curve (test split)", "False positive rate", "True positive rate", &roc, true, SeriesLabelPosition::LowerRight)?;
-    let pr: Vec<(String, Vec<(f64, f64)>)> = probas
-        .iter()
-        .map(|(k, p)| (format!("{} (AP {:.3})", k.label(), scores[k].pr_auc), metrics::pr_curve(&y, p)))
-        .collect();
-    plots::curves(&out.path(&art::PR_PNG), "Precision-recall curve (test split)", "Recall", "Precision", &pr, false, SeriesLabelPosition::LowerLeft)?;
+    let roc: Vec<(String, Vec<(f64, f64)>)> =
+        probas.iter().map(|(k, p)| (format!("{} (AUC {:.3})", k.label(), scores[k].roc_auc), metrics::roc_curve(&y, p))).collect();
+    plots::curves(
+        &out.path(&art::ROC_PNG),
+        "ROC curve (test split)",
+        "False positive rate",
+        "True positive rate",
+        &roc,
+        true,
+        SeriesLabelPosition::LowerRight,
+    )?;
+    let pr: Vec<(String, Vec<(f64, f64)>)> =
+        probas.iter().map(|(k, p)| (format!("{} (AP {:.3})", k.label(), scores[k].pr_auc), metrics::pr_curve(&y, p))).collect();
+    plots::curves(
+        &out.path(&art::PR_PNG),
+        "Precision-recall curve (test split)",
+        "Recall",
+        "Precision",
+        &pr,
+        false,
+        SeriesLabelPosition::LowerLeft,
+    )?;
     for (k, s) in &scores {
         plots::confusion(&out.path(&k.confusion_png()), &format!("Confusion matrix: {}", k.label()), &s.confusion_matrix)?;
     }
@@ -289,10 +300,18 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
         match m {
             Model::Xgboost(b) => {
                 let gain = b.gain_importance(features.len())?;
-                panels.push((format!("{}: feature importance", k.label()), "mean split gain".to_string(), features.iter().cloned().zip(gain).collect()));
+                panels.push((
+                    format!("{}: feature importance", k.label()),
+                    "mean split gain".to_string(),
+                    features.iter().cloned().zip(gain).collect(),
+                ));
             }
             Model::Logistic(lr) => {
-                panels.push((format!("{}: coefficients", k.label()), "coefficient (scaled features; + raises P(convert))".to_string(), lr.features.iter().cloned().zip(lr.coefficients.iter().copied()).collect()));
+                panels.push((
+                    format!("{}: coefficients", k.label()),
+                    "coefficient (scaled features; + raises P(convert))".to_string(),
+                    lr.features.iter().cloned().zip(lr.coefficients.iter().copied()).collect(),
+                ));
             }
         }
     }
@@ -345,9 +364,20 @@ pub fn report(
     for r in &ev.reasons {
         let _ = writeln!(s, "- {r}");
     }
-    let _ = writeln!(s, "\nSelection metric: `{}` on the test split ({} rows), threshold {}. Data version `{}`.\n", metric.name(), results.split.test_rows, ev.threshold, &ev.data_version[..ev.data_version.len().min(12)]);
+    let _ = writeln!(
+        s,
+        "\nSelection metric: `{}` on the test split ({} rows), threshold {}. Data version `{}`.\n",
+        metric.name(),
+        results.split.test_rows,
+        ev.threshold,
+        &ev.data_version[..ev.data_version.len().min(12)]
+    );
     let _ = writeln!(s, "## Metrics (test split)\n");
-    let _ = writeln!(s, "| model | accuracy | precision | recall | F1 | F1 macro | F1 weighted | ROC AUC | PR AUC | log loss | CV {} |", results.scoring);
+    let _ = writeln!(
+        s,
+        "| model | accuracy | precision | recall | F1 | F1 macro | F1 weighted | ROC AUC | PR AUC | log loss | CV {} |",
+        results.scoring
+    );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let row = |s: &mut String, name: String, m: &Scores, cv: String| {
         let _ = writeln!(
@@ -383,7 +413,14 @@ pub fn report(
             s,
             "Of **{}** leads scored, **{}** actually converted. The model flags **{}** as likely converters: **{}** of them do convert \
              (detection rate {}), **{}** converters are missed, and **{}** flagged leads do not convert (false-alarm rate {}).",
-            b.leads_scored, b.actual_converters, b.predicted_converters, b.correctly_identified, pct(b.detection_rate), b.missed_converters, b.false_alarms, pct(b.false_alarm_rate)
+            b.leads_scored,
+            b.actual_converters,
+            b.predicted_converters,
+            b.correctly_identified,
+            pct(b.detection_rate),
+            b.missed_converters,
+            b.false_alarms,
+            pct(b.false_alarm_rate)
         );
     }
     let _ = writeln!(s, "\n## Pictures\n");
@@ -394,4 +431,3 @@ pub fn report(
     let _ = writeln!(s, "![Feature importance]({})", art::IMPORTANCE_PNG.name);
     s
 }
-

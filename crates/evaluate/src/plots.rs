@@ -111,13 +111,8 @@ pub fn confusion(path: &Path, title: &str, c: &Confusion) -> Result<()> {
             let x0 = left + p as i32 * cell;
             let y0 = top + t as i32 * cell;
             let v = n as f64 / max;
-            let fill = RGBColor(
-                (247.0 - v * (247.0 - 8.0)) as u8,
-                (251.0 - v * (251.0 - 69.0)) as u8,
-                (255.0 - v * (255.0 - 148.0)) as u8,
-            );
-            root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], fill.filled()))
-                .map_err(|e| err(e.to_string()))?;
+            let fill = RGBColor((247.0 - v * (247.0 - 8.0)) as u8, (251.0 - v * (251.0 - 69.0)) as u8, (255.0 - v * (255.0 - 148.0)) as u8);
+            root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], fill.filled())).map_err(|e| err(e.to_string()))?;
             root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], BLACK.mix(0.3).stroke_width(1)))
                 .map_err(|e| err(e.to_string()))?;
             let ink = if v > 0.55 { WHITE } else { BLACK };
@@ -143,7 +138,10 @@ pub fn confusion(path: &Path, title: &str, c: &Confusion) -> Result<()> {
 }
 
 /// Horizontal bar panels (one per model), bars sorted by absolute value.
-pub fn importance(path: &Path, panels: &[(String, String, Vec<(String, f64)>)]) -> Result<()> {
+/// One importance panel: title, x-axis label, (feature, value) bars.
+pub type ImportancePanel = (String, String, Vec<(String, f64)>);
+
+pub fn importance(path: &Path, panels: &[ImportancePanel]) -> Result<()> {
     let err = perr(path);
     let n_panels = panels.len().max(1);
     let root = canvas(path, (1000, 520 * n_panels as u32))?;
@@ -182,10 +180,8 @@ pub fn importance(path: &Path, panels: &[(String, String, Vec<(String, f64)>)]) 
         chart
             .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
                 let c = if *v >= 0.0 { COLORS[0] } else { COLORS[1] };
-                let mut r = Rectangle::new(
-                    [(0.0f64.min(*v), SegmentValue::Exact(i)), (0.0f64.max(*v), SegmentValue::Exact(i + 1))],
-                    c.filled(),
-                );
+                let mut r =
+                    Rectangle::new([(0.0f64.min(*v), SegmentValue::Exact(i)), (0.0f64.max(*v), SegmentValue::Exact(i + 1))], c.filled());
                 r.set_margin(4, 4, 0, 0);
                 r
             }))

@@ -1,6 +1,8 @@
 //! Integration tests of the evaluate stage: outputs and pictures, consistency with train, the
 //! gate, champion/challenger against the registry, and bad input.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 use std::path::Path;
 
 use leadflow_core::artifacts::{self as art, Layout, StageId};
@@ -41,9 +43,7 @@ impl Env {
         let run = self.results().models[&kind].run_id.clone().unwrap();
         let store = self.store();
         let source = format!("{}/model", store.artifact_uri(&run).unwrap());
-        let (v, _) = store
-            .register_version("lead_model", &source, &run, &[("leadflow.model".into(), kind.name().into())])
-            .unwrap();
+        let (v, _) = store.register_version("lead_model", &source, &run, &[("leadflow.model".into(), kind.name().into())]).unwrap();
         store.set_alias("lead_model", alias, v.version).unwrap();
         v.version
     }

@@ -45,10 +45,7 @@ pub fn load_gold(path: &Path) -> Result<Dataset> {
         .and_then(|r| r.finish())
         .map_err(|e| gerr(format!("cannot read as CSV: {e}")))?;
     let col = |name: &str| -> Result<Vec<String>> {
-        let c = df
-            .column(name)
-            .and_then(|c| c.str().cloned())
-            .map_err(|_| gerr(format!("required column `{name}` is missing")))?;
+        let c = df.column(name).and_then(|c| c.str().cloned()).map_err(|_| gerr(format!("required column `{name}` is missing")))?;
         Ok(c.iter().map(|v| v.unwrap_or("").trim().to_string()).collect())
     };
     if df.height() == 0 {
@@ -209,13 +206,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     let y_train: Vec<u8> = train_rows.iter().map(|&i| ds.y[i]).collect();
     let x_test = ds.x.select_rows(&test_rows);
     let y_test: Vec<u8> = test_rows.iter().map(|&i| ds.y[i]).collect();
-    tracing::info!(
-        "gold: {} rows, {} features; split {} train / {} test",
-        ds.y.len(),
-        names.len(),
-        train_rows.len(),
-        test_rows.len()
-    );
+    tracing::info!("gold: {} rows, {} features; split {} train / {} test", ds.y.len(), names.len(), train_rows.len(), test_rows.len());
 
     let out = StageDir::begin(layout.stage_dir(StageId::Train))?;
     write_x(&out.path(&art::X_TRAIN), &names, &ds.x, &train_rows)?;
@@ -246,10 +237,8 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         booster.save(&model_path).map_err(|e| Error::Write { path: model_path.clone(), message: e.to_string() })?;
         // Predict with the saved file, exactly as evaluate and predict will.
         let saved = XgbModel::load(&model_path)?;
-        let mut tracked: Vec<(String, String)> = models::xgb_config(&best.params, p, tp.seed)
-            .into_iter()
-            .filter(|(k, _)| k != "nthread" && k != "verbosity")
-            .collect();
+        let mut tracked: Vec<(String, String)> =
+            models::xgb_config(&best.params, p, tp.seed).into_iter().filter(|(k, _)| k != "nthread" && k != "verbosity").collect();
         tracked.push(("n_candidates".into(), p.n_candidates.to_string()));
         tracked.push(("cv_folds".into(), p.cv_folds.to_string()));
         trained.push(Trained {

@@ -114,13 +114,7 @@ pub fn lr_candidates(n: usize, rng: &mut ChaCha8Rng) -> Vec<LrCandidate> {
     grid
 }
 
-pub fn lr_fit(
-    x: &Matrix,
-    y: &[u8],
-    features: &[String],
-    c: &LrCandidate,
-    p: &LogisticParams,
-) -> Result<LogisticModel> {
+pub fn lr_fit(x: &Matrix, y: &[u8], features: &[String], c: &LrCandidate, p: &LogisticParams) -> Result<LogisticModel> {
     use linfa::traits::Fit;
     let err = |e: String| Error::Fit { model: "logistic", message: e };
     let records = ndarray::Array2::from_shape_vec((x.n_rows, x.n_cols), x.data.clone()).map_err(|e| err(e.to_string()))?;

@@ -60,7 +60,7 @@ impl Progress {
             Some(b) => b.inc(1),
             None => {
                 let step = (self.total / 10).max(1);
-                if d % step == 0 || d == self.total {
+                if d.is_multiple_of(step) || d == self.total {
                     tracing::info!("{}: {d}/{} fits (candidates x folds)", self.name, self.total);
                 }
             }

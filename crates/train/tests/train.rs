@@ -1,6 +1,8 @@
 //! Integration tests of the train stage: outputs and tracking, determinism (also across thread
 //! counts), quality on the real data, Python interop of the XGBoost model, and bad input.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
 use std::path::Path;
 use std::process::Command;
 
@@ -122,10 +124,7 @@ fn same_inputs_give_identical_models_and_metrics_whatever_the_thread_count() {
     let mut other = params.clone();
     other.train.seed = 7;
     b.train(&other).unwrap();
-    assert_ne!(
-        std::fs::read(a.layout().path(&art::XGB_MODEL)).unwrap(),
-        std::fs::read(b.layout().path(&art::XGB_MODEL)).unwrap()
-    );
+    assert_ne!(std::fs::read(a.layout().path(&art::XGB_MODEL)).unwrap(), std::fs::read(b.layout().path(&art::XGB_MODEL)).unwrap());
 }
 
 #[test]
