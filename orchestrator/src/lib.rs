@@ -129,36 +129,55 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The stage running right now in this process (for the interrupt handler); 0 = none.
-pub static CURRENT_STAGE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-pub fn set_current_stage(stage: Option<StageId>) {
-    let v = stage.map_or(0, |s| StageId::ALL.iter().position(|x| *x == s).map_or(0, |i| i as u8 + 1));
-    CURRENT_STAGE.store(v, std::sync::atomic::Ordering::SeqCst);
-}
-
-pub fn current_stage() -> Option<StageId> {
-    match CURRENT_STAGE.load(std::sync::atomic::Ordering::SeqCst) {
-        0 => None,
-        i => StageId::ALL.get(i as usize - 1).copied(),
-    }
-}
-
 /// Coordination between the run and the Ctrl-C handler, which runs on its own thread and ends the
 /// process. The handler sets [`interrupt::INTERRUPTED`] first, then takes [`interrupt::HISTORY`] to
 /// write the run history; the main thread takes the same lock and, if the flag is set, leaves the
 /// record to the handler — so an interrupted run is always recorded as killed, never as failed.
 pub mod interrupt {
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Mutex;
+    use std::sync::{Mutex, MutexGuard};
+
+    use leadflow_core::artifacts::StageId;
 
     use crate::StageReport;
 
     pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
     /// Held while the run history is written.
     pub static HISTORY: Mutex<()> = Mutex::new(());
-    /// Stage reports finished so far in this process (the local engine appends).
-    pub static FINISHED: Mutex<Vec<StageReport>> = Mutex::new(Vec::new());
+
+    /// What this process's run has done so far (the local engine keeps it up to date).
+    struct Progress {
+        finished: Vec<StageReport>,
+        running: Option<StageId>,
+    }
+
+    static PROGRESS: Mutex<Progress> = Mutex::new(Progress { finished: Vec::new(), running: None });
+
+    fn progress() -> MutexGuard<'static, Progress> {
+        PROGRESS.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From now until [`finished`], an interrupt is recorded against `stage`.
+    pub fn started(stage: StageId) {
+        progress().running = Some(stage);
+    }
+
+    pub fn finished(r: &StageReport) {
+        let mut p = progress();
+        p.finished.push(r.clone());
+        p.running = None;
+    }
+
+    /// The stage in progress, if any, and the reports to record: the finished stages followed by
+    /// the one in progress, marked `interrupted`.
+    pub fn snapshot() -> (Option<StageId>, Vec<StageReport>) {
+        let p = progress();
+        let mut reports = p.finished.clone();
+        if let Some(stage) = p.running {
+            reports.push(StageReport { stage, ok: false, skipped: false, seconds: 0.0, message: "interrupted".into() });
+        }
+        (p.running, reports)
+    }
 
     pub fn is_set() -> bool {
         INTERRUPTED.load(Ordering::SeqCst)
@@ -171,10 +190,6 @@ pub mod interrupt {
                 std::thread::park();
             }
         }
-    }
-
-    pub fn push_finished(r: &StageReport) {
-        FINISHED.lock().unwrap_or_else(|e| e.into_inner()).push(r.clone());
     }
 }
 

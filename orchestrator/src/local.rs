@@ -16,8 +16,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
     let mut reports = Vec::new();
     for stage in opts.stages() {
         let t = Instant::now();
-        // From here until its report is kept, an interrupt is recorded against this stage.
-        crate::set_current_stage(Some(stage));
+        crate::interrupt::started(stage);
         match stage_status(opts, params, Some(store.as_ref()), stage)? {
             Status::UpToDate => {
                 let r = StageReport {
@@ -28,8 +27,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
                     message: "inputs, params and code unchanged; outputs intact".into(),
                 };
                 print_stage(&r);
-                crate::interrupt::push_finished(&r);
-                crate::set_current_stage(None);
+                crate::interrupt::finished(&r);
                 reports.push(r);
                 continue;
             }
@@ -68,8 +66,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
             Ok(message) => {
                 let r = StageReport { stage, ok: true, skipped: false, seconds, message };
                 print_stage(&r);
-                crate::interrupt::push_finished(&r);
-                crate::set_current_stage(None);
+                crate::interrupt::finished(&r);
                 reports.push(r);
             }
             Err(message) => {

@@ -240,16 +240,12 @@ fn install_interrupt_handler(
         let _history = orchestrator::interrupt::HISTORY.lock().unwrap_or_else(|e| e.into_inner());
         leadflow_core::artifacts::close_writes();
         let _guard = leadflow_core::artifacts::COMMIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let stage = orchestrator::current_stage();
+        let (stage, reports) = orchestrator::interrupt::snapshot();
         eprintln!(
             "\ninterrupted{}: removing temporary files and marking open runs KILLED",
             stage.map(|s| format!(" during stage `{s}`")).unwrap_or_default()
         );
-        // The interrupted stage goes into the run history as killed.
-        let mut reports = orchestrator::interrupt::FINISHED.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(s) = stage {
-            reports.push(StageReport { stage: s, ok: false, skipped: false, seconds: 0.0, message: "interrupted".into() });
-        }
+        // Finished stages as they ran, the interrupted one as killed.
         let _ = history::record(&Layout::new(&root), &params, engine, started_at, &reports, false);
         let _ = leadflow_core::artifacts::remove_stale_temps(&root);
         if let Ok(store) = open_store(&tracking) {
