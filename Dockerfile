@@ -34,7 +34,8 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libgomp1 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --create-home --uid 10001 leadflow
+ && groupadd --gid 10001 leadflow \
+ && useradd --create-home --uid 10001 --gid 10001 leadflow
 COPY --from=builder /out/ /usr/local/bin/
 WORKDIR /app
 COPY params.toml /app/params.toml

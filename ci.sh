@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # leadflow's test command: installs what a fresh Debian machine lacks, then runs every test.
 #
-#   ./ci.sh               install prerequisites, lint the workflows, run `cargo test --workspace`
-#   ./ci.sh --setup-only  only install the build prerequisites (before `cargo run -p orchestrator`)
+#   ./ci.sh                 install prerequisites, then run `cargo test --workspace`
+#   ./ci.sh --setup-only    only install the build prerequisites (before `cargo run -p orchestrator`)
+#   ./ci.sh --check-prereqs print the missing Debian packages, one a line, install nothing
+#                           (exit 1 if any is missing). LEADFLOW_PREREQ_ROOT=DIR checks the dpkg
+#                           database and library folders under DIR instead of / (used by a test).
 #
-# Build prerequisites (Debian packages): cmake, libclang-dev (XGBoost's C++ build and bindgen),
-# g++. Test extras, from PyPI into virtualenvs under target/ (rebuilt when missing): the Python
+# Build prerequisites (Debian packages): cmake, g++, make (XGBoost's C++ library is built from
+# source by xgboost-rs-sys) and libclang-dev (bindgen). Test prerequisites: python3-venv (the test
+# virtualenvs) and procps (the kill/interrupt tests). Each is decided by its package state
+# (`dpkg-query`), never by a file that merely looks like it: Debian images ship libclang-cpp14,
+# whose libclang-cpp.so.14 is not the libclang.so bindgen loads. Without dpkg (not Debian), the
+# consumer's own lookup decides: an executable on PATH, or libclang.so / libclang-<ver>.so* /
+# libclang.so.<ver> in the folders clang-sys searches.
+#
+# Test extras, from PyPI into virtualenvs under target/ (rebuilt when missing): the Python
 # xgboost package (interop test) in target/py, and mlflow (live-server tests) in target/mlflow.
 # The workflow files are parsed and checked by a test (actionlint's PyPI package only builds by
 # downloading a binary from GitHub, which CI cannot reach).
@@ -15,17 +25,75 @@ cd "$(dirname "$0")"
 say() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-missing=()
-command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-command -v g++ >/dev/null 2>&1 || missing+=(g++)
-command -v make >/dev/null 2>&1 || missing+=(make)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
-python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+ROOT="${LEADFLOW_PREREQ_ROOT:-}"
+BUILD_PKGS=(cmake g++ make libclang-dev)
+TEST_PKGS=(python3-venv procps)
+
+# True when dpkg knows the package as fully installed ("install ok installed").
+dpkg_installed() {
+  local status
+  status="$(dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f='${Status}' "$1" 2>/dev/null)" || return 1
+  [ "$status" = "install ok installed" ]
+}
+
+# What the consumer looks for, for systems without dpkg.
+consumer_has() {
+  case "$1" in
+    libclang-dev)
+      # clang-sys: libclang.so, libclang-<ver>.so*, libclang.so.<ver>; libclang-cpp* is not it.
+      local d f
+      for d in "$ROOT"/usr/lib "$ROOT"/usr/lib64 "$ROOT"/usr/local/lib "$ROOT"/usr/lib/*-linux-gnu "$ROOT"/usr/lib/llvm-*/lib; do
+        for f in "$d"/libclang.so "$d"/libclang.so.[0-9]* "$d"/libclang-[0-9]*.so*; do
+          [ -e "$f" ] && return 0
+        done
+      done
+      return 1 ;;
+    python3-venv) python3 -c 'import venv, ensurepip' >/dev/null 2>&1 ;;
+    procps) command -v pkill >/dev/null 2>&1 && command -v ps >/dev/null 2>&1 ;;
+    g++) command -v g++ >/dev/null 2>&1 ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
+
+have_dpkg() { command -v dpkg-query >/dev/null 2>&1 && [ -d "$ROOT/var/lib/dpkg" ]; }
+
+missing_packages() {
+  local p
+  for p in "$@"; do
+    if have_dpkg; then
+      # Debian's python3-venv only matters for Debian's python3; another python3 (pyenv, a
+      # toolchain image) brings its own venv, so the consumer check decides for it.
+      if [ "$p" = python3-venv ] && [ -z "$ROOT" ] && [ "$(command -v python3 || true)" != /usr/bin/python3 ]; then
+        consumer_has "$p" || echo "$p"
+      else
+        dpkg_installed "$p" || echo "$p"
+      fi
+    else
+      consumer_has "$p" || echo "$p"
+    fi
+  done
+}
+
+case "${1:-}" in
+  --check-prereqs)
+    out="$(missing_packages "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")"
+    [ -n "$out" ] && { echo "$out"; exit 1; }
+    exit 0 ;;
+  --setup-only) wanted=("${BUILD_PKGS[@]}") ;;
+  "") wanted=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+  *) echo "usage: ./ci.sh [--setup-only | --check-prereqs]" >&2; exit 2 ;;
+esac
+
+mapfile -t missing < <(missing_packages "${wanted[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  mapfile -t still < <(missing_packages "${missing[@]}")
+  if [ ${#still[@]} -gt 0 ]; then
+    echo "error: still missing after apt-get install: ${still[*]}" >&2
+    exit 1
+  fi
 fi
 [ "${1:-}" = "--setup-only" ] && exit 0
 

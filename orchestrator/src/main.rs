@@ -180,7 +180,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             Err(e) => eprintln!("warning: could not record the run history: {e}"),
         }
     }
-    eprint!("{}", orchestrator::summary::summary(&layout));
+    eprint!("{}", orchestrator::summary::summary(&layout, &reports, started_at));
     let ran: f64 = reports.iter().filter(|r| !r.skipped).fold(0.0, |a, r| a + r.seconds);
     let skipped = reports.iter().filter(|r| r.skipped).count();
     eprintln!("done in {:.3}s ({skipped} stage(s) up to date, {ran:.3}s of stage work)", started.elapsed().as_secs_f64());
@@ -194,12 +194,6 @@ fn run_dagger(
 ) -> anyhow::Result<orchestrator::Result<Vec<StageReport>>> {
     let repo = orchestrator::find_repo_root(&opts.repo_root)
         .ok_or_else(|| anyhow::anyhow!("no Dockerfile found from {} upwards; run from the leadflow checkout", opts.repo_root.display()))?;
-    let store = match tracking {
-        StoreLocation::Local(p) => p.clone(),
-        StoreLocation::Remote(_) => {
-            anyhow::bail!("the Dagger engine supports only a local tracking store for now; unset MLFLOW_TRACKING_URI")
-        }
-    };
     // Skip the up-to-date prefix of the pipeline; everything from the first stale stage runs in
     // the container (its inputs are produced there).
     let registry = open_store(tracking)?;
@@ -214,7 +208,7 @@ fn run_dagger(
         let p = PathBuf::from(leadflow_core::params::DEFAULT_PARAMS_FILE);
         p.is_file().then_some(p)
     });
-    let plan = orchestrator::dagger::Plan::new(&repo, &opts.raw, params_file.as_deref(), &opts.artifacts_dir, &store, stages)?;
+    let plan = orchestrator::dagger::Plan::new(&repo, &opts.raw, params_file.as_deref(), &opts.artifacts_dir, tracking, stages)?;
     let rt = tokio::runtime::Runtime::new()?;
     Ok(rt.block_on(orchestrator::dagger::run(plan, opts.connect_timeout)).map(|mut r| {
         skipped.append(&mut r);

@@ -1,14 +1,97 @@
 //! The end-of-run summary, read back from the artifacts (so it is the same for both engines).
+//!
+//! Every line says whose result it shows. A stage's outputs count as this run's when its
+//! `run.json` was written after the run started (evaluate commits its outputs before failing its
+//! quality gate, so a gate failure still shows this run's decision); outputs of a stage that was
+//! up to date are shown as such; anything else on disk is from an earlier run and labelled with
+//! when that run finished, so a failed run never passes older results off as its own.
 
 use std::fmt::Write as _;
 
-use leadflow_core::artifacts::{self as art, Layout};
+use chrono::{DateTime, Utc};
+use leadflow_core::artifacts::{self as art, Layout, StageId};
 use leadflow_core::results::{Deployment, Evaluation, ModelResults};
 
-pub fn summary(layout: &Layout) -> String {
+use crate::StageReport;
+
+/// Whose result a stage's outputs on disk are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// Written by this run.
+    ThisRun,
+    /// Skipped as up to date: still current for this run's inputs.
+    UpToDate,
+    /// Left by an earlier run (this run's stage failed or did not run), finished at the time given.
+    Older(String),
+}
+
+impl Freshness {
+    fn suffix(&self) -> String {
+        match self {
+            Freshness::ThisRun => String::new(),
+            Freshness::UpToDate => "  (up to date)".into(),
+            Freshness::Older(t) => format!("  [OLDER: from an earlier run finished {t}]"),
+        }
+    }
+}
+
+fn meta_path(stage: StageId) -> &'static art::Artifact {
+    match stage {
+        StageId::Data => &art::DATA_META,
+        StageId::Train => &art::TRAIN_META,
+        StageId::Evaluate => &art::EVALUATE_META,
+        StageId::Deploy => &art::DEPLOY_META,
+    }
+}
+
+/// Whose result the outputs of `stage` are, given this run's reports and start time.
+pub fn freshness(layout: &Layout, reports: &[StageReport], started_at: DateTime<Utc>, stage: StageId) -> Freshness {
+    let finished = leadflow_core::meta::read(&layout.path(meta_path(stage)))
+        .ok()
+        .and_then(|m| DateTime::parse_from_rfc3339(&m.finished_at).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let report = reports.iter().find(|r| r.stage == stage);
+    match (finished, report) {
+        (Some(t), _) if t >= started_at => Freshness::ThisRun,
+        (_, Some(r)) if r.skipped => Freshness::UpToDate,
+        (Some(t), _) => Freshness::Older(t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        (None, _) => Freshness::Older("at an unknown time".into()),
+    }
+}
+
+/// What each stage did in this run, one line.
+fn stage_line(reports: &[StageReport]) -> String {
+    StageId::ALL
+        .iter()
+        .map(|&s| {
+            let what = match reports.iter().find(|r| r.stage == s) {
+                Some(r) if r.skipped => "up to date".to_string(),
+                Some(r) if r.ok => format!("ok ({:.2}s)", r.seconds),
+                Some(_) => "FAILED".to_string(),
+                None => "not run".to_string(),
+            };
+            format!("{} {what}", s.name())
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+pub fn summary(layout: &Layout, reports: &[StageReport], started_at: DateTime<Utc>) -> String {
     let mut s = String::from("\n== leadflow summary ==\n");
+    let _ = writeln!(s, "this run: {}", stage_line(reports));
+    for r in reports.iter().filter(|r| !r.ok && !r.skipped) {
+        let _ = writeln!(s, "failed:   {}: {}", r.stage.name(), r.message);
+    }
+    let fresh = |stage| freshness(layout, reports, started_at, stage);
     if let Ok(r) = art::read_json::<ModelResults>(&layout.path(&art::MODEL_RESULTS), "results") {
-        let _ = writeln!(s, "split: {} train / {} test rows, {} features", r.split.train_rows, r.split.test_rows, r.split.features.len());
+        let _ = writeln!(
+            s,
+            "split: {} train / {} test rows, {} features{}",
+            r.split.train_rows,
+            r.split.test_rows,
+            r.split.features.len(),
+            fresh(StageId::Train).suffix()
+        );
         for (k, m) in &r.models {
             let _ = writeln!(
                 s,
@@ -26,18 +109,20 @@ pub fn summary(layout: &Layout) -> String {
     if let Ok(e) = art::read_json::<Evaluation>(&layout.path(&art::EVALUATION), "evaluation") {
         let _ = writeln!(
             s,
-            "decision: {} ({}; gate {})",
+            "decision: {} ({}; gate {}){}",
             if e.promote { format!("promote {}", e.selected.label()) } else { "keep the incumbent".to_string() },
             e.reasons.last().cloned().unwrap_or_default(),
-            if e.gate.passed { "passed" } else { "FAILED" }
+            if e.gate.passed { "passed" } else { "FAILED" },
+            fresh(StageId::Evaluate).suffix()
         );
     }
     if let Ok(d) = art::read_json::<Deployment>(&layout.path(&art::DEPLOYMENT), "deployment") {
+        let deploy = fresh(StageId::Deploy).suffix();
         match d.version {
             Some(v) => {
                 let _ = writeln!(
                     s,
-                    "registry: {} v{v} in {} (@{}){}",
+                    "registry: {} v{v} in {} (@{}){}{deploy}",
                     d.model_name,
                     d.stage.unwrap_or_default(),
                     d.alias.unwrap_or_default(),
@@ -45,13 +130,13 @@ pub fn summary(layout: &Layout) -> String {
                 );
             }
             None => {
-                let _ = writeln!(s, "registry: unchanged (not promoted)");
+                let _ = writeln!(s, "registry: unchanged (not promoted){deploy}");
             }
         }
-        let _ = writeln!(s, "model:    {}", layout.model_dir().display());
+        let _ = writeln!(s, "model:    {}{deploy}", layout.model_dir().display());
     }
     if layout.path(&art::REPORT).is_file() {
-        let _ = writeln!(s, "report:   {}", layout.path(&art::REPORT).display());
+        let _ = writeln!(s, "report:   {}{}", layout.path(&art::REPORT).display(), fresh(StageId::Evaluate).suffix());
     }
     s
 }

@@ -19,6 +19,8 @@ pub enum Error {
     MissingArtifact { path: PathBuf, stage: &'static str },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    #[error(transparent)]
+    Shape(#[from] crate::csv_shape::ShapeError),
     #[error("model: {0}")]
     Model(String),
     #[error("tracking store: {0}")]

@@ -2,6 +2,7 @@
 //!
 //! - [`artifacts`]: the name, owner and format of every file under `artifacts/`, and atomic
 //!   stage directories.
+//! - [`csv_shape`]: structural check of CSV inputs (field counts, header, quotes, encoding).
 //! - [`params`]: `params.toml`, validated once.
 //! - [`meta`]: run metadata written by every stage.
 //! - [`features`] and [`model`]: how gold rows become features and how saved models predict.
@@ -10,6 +11,7 @@
 
 pub mod artifacts;
 pub mod cli;
+pub mod csv_shape;
 pub mod error;
 pub mod features;
 pub mod fingerprint;

@@ -9,6 +9,8 @@ use crate::model::Matrix;
 pub struct Table {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
+    /// Where each row is in the file, for error messages.
+    lines: crate::csv_shape::Shape,
 }
 
 fn invalid(path: &Path, message: String) -> Error {
@@ -16,24 +18,26 @@ fn invalid(path: &Path, message: String) -> Error {
 }
 
 impl Table {
+    /// Read a CSV table after its structure check ([`crate::csv_shape`]): a duplicated header
+    /// column, a ragged row, an unterminated quote or bad encoding fails with the line.
     pub fn read(path: &Path) -> Result<Table> {
-        let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(file);
-        let header: Vec<String> = rdr
-            .headers()
-            .map_err(|e| invalid(path, format!("cannot read the CSV header: {e}")))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
-        if header.iter().all(String::is_empty) {
+        let shape = crate::csv_shape::check(path)?;
+        if shape.header.iter().all(String::is_empty) {
             return Err(invalid(path, "file is empty; expected a CSV header".into()));
         }
-        let mut rows = Vec::new();
+        let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
+        let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(std::io::BufReader::new(file));
+        let mut rows = Vec::with_capacity(shape.records);
         for (i, rec) in rdr.records().enumerate() {
-            let rec = rec.map_err(|e| invalid(path, format!("line {}: {e}", i + 2)))?;
+            let rec = rec.map_err(|e| invalid(path, format!("line {}: {e}", shape.line(i))))?;
             rows.push(rec.iter().map(|v| v.trim().to_string()).collect());
         }
-        Ok(Table { header, rows })
+        Ok(Table { header: shape.header.clone(), rows, lines: shape })
+    }
+
+    /// The line (1-based) row `i` starts on in the file it was read from.
+    pub fn line(&self, i: usize) -> u64 {
+        self.lines.line(i)
     }
 
     pub fn column_index(&self, name: &str) -> Option<usize> {
@@ -58,7 +62,7 @@ impl Table {
                     .parse()
                     .ok()
                     .filter(|x: &f64| x.is_finite())
-                    .ok_or_else(|| invalid(path, format!("line {}, column `{name}`: expected a number, found {v:?}", i + 2)))?;
+                    .ok_or_else(|| invalid(path, format!("line {}, column `{name}`: expected a number, found {v:?}", self.lines.line(i))))?;
                 row.push(x);
             }
             m.push_row(&row);
@@ -77,7 +81,7 @@ impl Table {
             .map(|(i, r)| match r[j].as_str() {
                 "0" | "0.0" => Ok(0),
                 "1" | "1.0" => Ok(1),
-                v => Err(invalid(path, format!("line {}, column `{column}`: expected 0 or 1, found {v:?}", i + 2))),
+                v => Err(invalid(path, format!("line {}, column `{column}`: expected 0 or 1, found {v:?}", self.lines.line(i)))),
             })
             .collect()
     }

@@ -12,11 +12,11 @@ pub enum Error {
     #[error("{path}: required column `{column}` is missing (found: {found})")]
     MissingColumn { path: PathBuf, column: String, found: String },
     #[error("{path}: line {line}, column `{column}`: expected a number, found {value:?}")]
-    NotNumeric { path: PathBuf, line: usize, column: String, value: String },
+    NotNumeric { path: PathBuf, line: u64, column: String, value: String },
     #[error("{path}: line {line}, column `date_part`: expected a date YYYY-MM-DD, found {value:?}")]
-    BadDate { path: PathBuf, line: usize, value: String },
+    BadDate { path: PathBuf, line: u64, value: String },
     #[error("{path}: line {line}, column `lead_indicator`: expected 0, 1 or empty, found {value:?}")]
-    BadTarget { path: PathBuf, line: usize, value: String },
+    BadTarget { path: PathBuf, line: u64, value: String },
     #[error("{path}: every row was filtered out by {step}; {hint}")]
     AllFiltered { path: PathBuf, step: &'static str, hint: String },
     #[error("{path}: cannot read as CSV: {message}")]

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
+use leadflow_core::csv_shape::{self, Shape};
 use leadflow_core::features::{ContinuousTransform, Preprocessing};
 use leadflow_core::fingerprint;
 use leadflow_core::meta::RunClock;
@@ -103,10 +104,25 @@ pub struct OutlierRow {
     pub max: f64,
 }
 
-fn read_raw(path: &Path) -> Result<DataFrame> {
+/// Read the raw file as text columns, after refusing any structural fault (duplicated header
+/// column, ragged row, unterminated quote, NUL, non-UTF-8, bare CR; see
+/// [`leadflow_core::csv_shape`]). The returned shape maps row indices to file lines.
+fn read_raw(path: &Path) -> Result<(DataFrame, Shape)> {
     let md = std::fs::metadata(path).map_err(|_| Error::MissingFile { path: path.into() })?;
     if md.len() == 0 {
         return Err(Error::EmptyFile { path: path.into() });
+    }
+    let shape = csv_shape::check(path)?;
+    if shape.header.iter().all(|n| n.is_empty()) {
+        return Err(Error::EmptyFile { path: path.into() });
+    }
+    for &col in schema::PROTECTED_COLUMNS {
+        if !shape.header.iter().any(|n| n == col) {
+            return Err(Error::MissingColumn { path: path.into(), column: col.into(), found: shape.header.join(", ") });
+        }
+    }
+    if shape.records == 0 {
+        return Err(Error::NoRows { path: path.into() });
     }
     let csv_err = |e: PolarsError| Error::Csv { path: path.into(), message: e.to_string() };
     // Everything as text: parsing is ours, so errors can name the line and column.
@@ -117,38 +133,27 @@ fn read_raw(path: &Path) -> Result<DataFrame> {
         .map_err(csv_err)?
         .finish()
         .map_err(csv_err)?;
-    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    if names.iter().all(|n| n.trim().is_empty()) {
-        return Err(Error::EmptyFile { path: path.into() });
+    if df.height() != shape.records {
+        return Err(Error::Csv {
+            path: path.into(),
+            message: format!("read {} rows where the structure check counted {}; please report this file", df.height(), shape.records),
+        });
     }
-    for &col in schema::PROTECTED_COLUMNS {
-        if !names.iter().any(|n| n == col) {
-            return Err(Error::MissingColumn { path: path.into(), column: col.into(), found: names.join(", ") });
-        }
-    }
-    if df.height() == 0 {
-        return Err(Error::NoRows { path: path.into() });
-    }
-    Ok(df)
+    Ok((df, shape))
 }
 
 fn text<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a StringChunked> {
     df.column(name).and_then(|c| c.str()).map_err(|e| Error::Csv { path: path.into(), message: format!("column `{name}`: {e}") })
 }
 
-/// Data line number of the 0-based row `i` (the header is line 1).
-fn line(i: usize) -> usize {
-    i + 2
-}
-
-fn parse_numbers(col: &StringChunked, name: &str, path: &Path) -> Result<Vec<Option<f64>>> {
+fn parse_numbers(col: &StringChunked, name: &str, path: &Path, shape: &Shape) -> Result<Vec<Option<f64>>> {
     col.iter()
         .enumerate()
         .map(|(i, v)| match v.map(str::trim) {
             None | Some("") => Ok(None),
             Some(s) => match s.parse::<f64>() {
                 Ok(x) if x.is_finite() => Ok(Some(x)),
-                _ => Err(Error::NotNumeric { path: path.into(), line: line(i), column: name.into(), value: s.into() }),
+                _ => Err(Error::NotNumeric { path: path.into(), line: shape.line(i), column: name.into(), value: s.into() }),
             },
         })
         .collect()
@@ -202,7 +207,7 @@ fn mode<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
 
 /// Validate and clean the raw file (no output written).
 pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> {
-    let df = read_raw(path)?;
+    let (df, shape) = read_raw(path)?;
     let n = df.height();
     let mut rows = BTreeMap::new();
     rows.insert("raw".to_string(), n);
@@ -213,7 +218,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     for (i, v) in dates_raw.iter().enumerate() {
         dates.push(match v.map(str::trim) {
             None | Some("") => None,
-            Some(s) => Some(parse_date(s).ok_or_else(|| Error::BadDate { path: path.into(), line: line(i), value: s.into() })?),
+            Some(s) => Some(parse_date(s).ok_or_else(|| Error::BadDate { path: path.into(), line: shape.line(i), value: s.into() })?),
         });
     }
     let target_raw = text(&df, schema::TARGET, path)?;
@@ -223,12 +228,12 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
             None | Some("") => None,
             Some("0") | Some("0.0") => Some("0"),
             Some("1") | Some("1.0") => Some("1"),
-            Some(s) => return Err(Error::BadTarget { path: path.into(), line: line(i), value: s.into() }),
+            Some(s) => return Err(Error::BadTarget { path: path.into(), line: shape.line(i), value: s.into() }),
         });
     }
     let mut numeric: Vec<Vec<Option<f64>>> = Vec::new();
     for &c in schema::CONTINUOUS {
-        numeric.push(parse_numbers(text(&df, c, path)?, c, path)?);
+        numeric.push(parse_numbers(text(&df, c, path)?, c, path, &shape)?);
     }
 
     // --- filters ------------------------------------------------------------------------------

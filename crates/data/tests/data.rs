@@ -114,14 +114,14 @@ fn generator_is_deterministic_and_messy() {
 
 /// Run the stage on `content` after a good run; expect an error containing every `needles`
 /// and no change under artifacts/.
-fn assert_rejected(content: &str, needles: &[&str]) {
+fn assert_rejected(content: impl AsRef<[u8]>, needles: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let layout = Layout::new(dir.path().join("artifacts"));
     let good = sample(dir.path(), 600);
     leadflow_data::run(&good, &layout, &Params::default()).unwrap();
     let before = snapshot(layout.root());
     let bad = dir.path().join("bad.csv");
-    std::fs::write(&bad, content).unwrap();
+    std::fs::write(&bad, content.as_ref()).unwrap();
     let err = leadflow_data::run(&bad, &layout, &Params::default()).unwrap_err().to_string();
     assert!(err.contains("bad.csv"), "error must name the file: {err}");
     for n in needles {
@@ -176,6 +176,63 @@ fn target_other_than_0_1_empty() {
     assert_rejected(&format!("{HEADER}\n{ROW}\n{bad}\n"), &["line 3", "lead_indicator", "\"yes\""]);
 }
 
+/// 600 generated rows followed by `tail`; the generated rows are lines 2..=601.
+fn generated_then(tail: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut content = std::fs::read(sample(dir.path(), 600)).unwrap();
+    if !content.ends_with(b"\n") {
+        content.push(b'\n');
+    }
+    content.extend_from_slice(tail.as_bytes());
+    content
+}
+
+#[test]
+fn structural_faults_are_refused_with_their_line() {
+    // A row with fewer or more fields than the header (polars would pad or drop them).
+    let short = ROW.rsplitn(3, ',').nth(2).unwrap();
+    assert_rejected(generated_then(&format!("{short}\n{ROW}\n")), &["line 602", "17 fields, header has 19"]);
+    assert_rejected(generated_then(&format!("{ROW}\n{ROW},7\n")), &["line 603", "20 fields, header has 19"]);
+    // A column named twice (polars would rename the second `purchases_duplicated_0`).
+    let twice = HEADER.replace("n_visits", "purchases");
+    assert_rejected(format!("{twice}\n{ROW}\n"), &["line 1", "column `purchases` appears twice in the header (columns 14 and 19)"]);
+    // A quote that is never closed swallows the rest of the file in other readers.
+    let open = ROW.replace(",signup,", ",\"signup,");
+    assert_rejected(generated_then(&format!("{open}\n{ROW}\n{ROW}\n")), &["line 602", "quoted field", "never closed"]);
+    // NUL bytes (binary or UTF-16 data), invalid UTF-8, a bare CR line ending.
+    assert_rejected(generated_then(&ROW.replace("signup", "sig\0nup")), &["line 602", "NUL byte"]);
+    let mut latin1 = generated_then(&format!("{ROW}\n"));
+    let at = latin1.len() - 10;
+    latin1[at] = 0xE9;
+    assert_rejected(latin1, &["line 602", "not valid UTF-8", "0xE9"]);
+    assert_rejected(generated_then(&format!("{ROW}\r{ROW}\n")), &["line 602", "bare carriage return"]);
+    // A blank line: polars would read a row of empty values where the csv crate skips it.
+    assert_rejected(generated_then(&format!("\n{ROW}\n")), &["line 602", "blank line"]);
+}
+
+#[test]
+fn accepted_structure_variants_give_the_same_data_and_true_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = format!("{HEADER}\n{ROW}\n{}\n{}\n", ROW.replacen("1,", "2,", 1), ROW.replacen("1,", "3,", 1));
+    let run = |name: &str, content: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        let layout = Layout::new(dir.path().join(name).with_extension("out"));
+        leadflow_data::run(&p, &layout, &Params::default()).map(|_| std::fs::read(layout.path(&art::GOLD)).unwrap())
+    };
+    let want = run("plain.csv", plain.as_bytes()).unwrap();
+    // Mixed LF / CRLF line endings, a UTF-8 byte-order mark: same gold data.
+    let mixed = plain.replacen('\n', "\r\n", 2);
+    assert_eq!(run("mixed.csv", mixed.as_bytes()).unwrap(), want);
+
+    let bom = [b"\xEF\xBB\xBF".as_slice(), plain.as_bytes()].concat();
+    assert_eq!(run("bom.csv", &bom).unwrap(), want);
+    // A quoted field spanning two lines: the next row's error names its real line (5, not 4).
+    let multiline = format!("{HEADER}\n{ROW}\n{}\n{}\n", ROW.replace(",ABCDEFGHIJ,", ",\"ABC\nDEF\","), ROW.replace(",100.5,", ",lots,"));
+    let err = run("multi.csv", multiline.as_bytes()).unwrap_err().to_string();
+    assert!(err.contains("line 5, column `time_spent`"), "{err}");
+}
+
 #[test]
 fn every_row_filtered_out() {
     let late = ROW.replace("2024-01-5", "2025-06-01");
@@ -210,6 +267,18 @@ fn binary_exits_non_zero_with_a_clear_message() {
     assert!(stderr.contains("train.test_size"), "{stderr}");
     assert!(!stderr.contains("backtrace"), "{stderr}");
     assert!(!dir.path().join("a").exists());
+
+    // A ragged row through the binary: non-zero exit, the file and line, nothing written.
+    let raw = dir.path().join("ragged.csv");
+    std::fs::write(&raw, format!("{HEADER}\n{ROW}\n1,2,3\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadflow-data"))
+        .args(["--raw", raw.to_str().unwrap(), "--artifacts-dir", dir.path().join("a").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ragged.csv: line 3: 3 fields, header has 19"), "{stderr}");
+    assert!(!dir.path().join("a").join("data").exists());
 }
 
 /// A one-shot HTTP server on 127.0.0.1 that answers every request with `body`.

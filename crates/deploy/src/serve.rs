@@ -66,7 +66,7 @@ impl ModelDir {
         }
         let mut m = Matrix::new(names.len());
         for (i, row) in table.rows.iter().enumerate() {
-            let label = format!("{} line {}", path.display(), i + 2);
+            let label = format!("{} line {}", path.display(), table.line(i));
             let get = |c: &str| table.column_index(c).map(|j| row[j].clone());
             let cleaned = self.preprocessing.apply_raw(&get, &label)?;
             let get_clean = |c: &str| cleaned.get(c).cloned();

@@ -38,6 +38,7 @@ pub fn load_gold(path: &Path) -> Result<Dataset> {
     if !path.is_file() {
         return Err(leadflow_core::Error::MissingArtifact { path: path.into(), stage: "data" }.into());
     }
+    let shape = leadflow_core::csv_shape::check(path)?;
     let df = CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(Some(0))
@@ -57,7 +58,7 @@ pub fn load_gold(path: &Path) -> Result<Dataset> {
         .map(|(i, v)| match v.as_str() {
             "0" => Ok(0),
             "1" => Ok(1),
-            other => Err(gerr(format!("line {}, column `lead_indicator`: expected 0 or 1, found {other:?}", i + 2))),
+            other => Err(gerr(format!("line {}, column `lead_indicator`: expected 0 or 1, found {other:?}", shape.line(i)))),
         })
         .collect::<Result<_>>()?;
     let mut categorical = Vec::new();
@@ -78,7 +79,7 @@ pub fn load_gold(path: &Path) -> Result<Dataset> {
                 s.parse::<f64>()
                     .ok()
                     .filter(|x| x.is_finite())
-                    .ok_or_else(|| gerr(format!("line {}, column `{c}`: expected a number, found {s:?}", i + 2)))
+                    .ok_or_else(|| gerr(format!("line {}, column `{c}`: expected a number, found {s:?}", shape.line(i))))
             })
             .collect::<Result<_>>()?;
         numeric.push(parsed);

@@ -4,10 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use leadflow_core::artifacts::{self as art, Format, Layout, StageId};
@@ -16,10 +14,16 @@ use leadflow_core::results::{Deployment, Evaluation};
 use leadflow_core::tracking::{FileStore, StoreLocation};
 use leadflow_core::Params;
 use leadflow_testkit::{committed_sample, quick_params, real_data};
-use orchestrator::{dagger, local, RunOptions};
+use orchestrator::{local, RunOptions};
+
+mod dagger_engine;
+mod setup;
+mod workflow;
+
+use workflow::repo_file;
 
 /// Tests that touch process-wide environment variables run one at a time.
-static ENV_LOCK: Mutex<()> = Mutex::new(());
+pub static ENV_LOCK: Mutex<()> = Mutex::new(());
 
 fn options(dir: &Path, raw: &Path) -> RunOptions {
     RunOptions {
@@ -172,238 +176,6 @@ fn engine_choice_says_why() {
     assert_eq!(choose_engine(EngineChoice::Local, Some("4242")).0, Engine::Local);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Dagger engine: contract test against a fake GraphQL endpoint.
-
-#[derive(Debug, Clone, PartialEq)]
-struct Field {
-    name: String,
-    args: BTreeMap<String, String>,
-}
-
-impl Field {
-    fn arg_str(&self, k: &str) -> Option<String> {
-        self.args.get(k).and_then(|v| serde_json::from_str::<String>(v).ok())
-    }
-    fn arg_list(&self, k: &str) -> Option<Vec<String>> {
-        self.args.get(k).and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
-    }
-}
-
-/// Split `s` at `sep` where it is outside strings and brackets (`()`, `[]`, and `{}` unless `{`
-/// is the separator); with `{` as separator the closing braces of the chain are dropped.
-fn split_top(s: &str, sep: char) -> Vec<String> {
-    let (mut parts, mut cur, mut depth, mut in_str, mut esc) = (Vec::new(), String::new(), 0i32, false, false);
-    for ch in s.chars() {
-        if in_str {
-            cur.push(ch);
-            if esc {
-                esc = false;
-            } else if ch == '\\' {
-                esc = true;
-            } else if ch == '"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match ch {
-            c if c == sep && depth == 0 => parts.push(std::mem::take(&mut cur)),
-            '}' if sep == '{' && depth == 0 => {}
-            '"' => {
-                in_str = true;
-                cur.push(ch)
-            }
-            '(' | '[' | '{' => {
-                depth += 1;
-                cur.push(ch)
-            }
-            ')' | ']' | '}' => {
-                depth -= 1;
-                cur.push(ch)
-            }
-            _ => cur.push(ch),
-        }
-    }
-    if !cur.trim().is_empty() {
-        parts.push(cur);
-    }
-    parts
-}
-
-/// Split a chained query `query{a(x:1){b{c}}}` into its fields.
-fn parse_chain(q: &str) -> Vec<Field> {
-    split_top(q, '{')
-        .into_iter()
-        .skip(1) // "query"
-        .map(|s| {
-            let s = s.trim();
-            let (head, args) = match s.find('(') {
-                Some(i) => (&s[..i], &s[i + 1..s.len() - 1]),
-                None => (s, ""),
-            };
-            let name = head.rsplit(':').next().unwrap_or(head).trim().to_string();
-            let args = split_top(args, ',')
-                .into_iter()
-                .filter_map(|p| p.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
-                .collect();
-            Field { name, args }
-        })
-        .collect()
-}
-
-/// Answer a chained query: nested objects down to the leaf, whose value depends on its name.
-fn answer(chain: &[Field], counter: &mut usize) -> serde_json::Value {
-    let leaf = chain.last().expect("non-empty query");
-    let mut value = match leaf.name.as_str() {
-        "id" | "sync" => {
-            *counter += 1;
-            serde_json::json!(format!("fake-id-{counter}"))
-        }
-        "export" => serde_json::json!(leaf.arg_str("path").unwrap_or_default()),
-        "stdout" | "stderr" => serde_json::json!(""),
-        "version" => serde_json::json!("v1.0.0-beta.23 (fake)"),
-        _ => serde_json::Value::Null,
-    };
-    for f in chain.iter().rev() {
-        value = serde_json::json!({ f.name.clone(): value });
-    }
-    value
-}
-
-/// A fake Dagger engine API on 127.0.0.1 that records every query.
-fn fake_engine() -> (u16, Arc<Mutex<Vec<Vec<Field>>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let rec = seen.clone();
-    std::thread::spawn(move || {
-        let mut counter = 0usize;
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut reader = BufReader::new(s.try_clone().unwrap());
-            loop {
-                let mut len = 0usize;
-                let mut line = String::new();
-                let mut got_request = false;
-                while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                    got_request = true;
-                    if line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    }
-                    line.clear();
-                }
-                if !got_request {
-                    break;
-                }
-                let mut body = vec![0u8; len];
-                if reader.read_exact(&mut body).is_err() {
-                    break;
-                }
-                let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                let q = req["query"].as_str().unwrap_or_default().to_string();
-                let chain = parse_chain(&q);
-                let resp = serde_json::json!({ "data": answer(&chain, &mut counter) }).to_string();
-                rec.lock().unwrap().push(chain);
-                let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{resp}", resp.len());
-            }
-        }
-    });
-    (port, seen)
-}
-
-#[test]
-fn dagger_engine_contract_builds_the_dockerfile_runs_four_stages_in_order_and_exports() {
-    let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let (port, seen) = fake_engine();
-    std::env::set_var("DAGGER_SESSION_PORT", port.to_string());
-    std::env::set_var("DAGGER_SESSION_TOKEN", "test-token");
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let raw = committed_sample();
-    let params = repo.join("params.toml");
-    let plan =
-        dagger::Plan::new(&repo, &raw, Some(&params), &dir.path().join("artifacts"), &dir.path().join("mlruns"), StageId::ALL.to_vec())
-            .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let reports = rt.block_on(dagger::run(plan.clone(), Duration::from_secs(10)));
-    std::env::remove_var("DAGGER_SESSION_PORT");
-    std::env::remove_var("DAGGER_SESSION_TOKEN");
-    let reports = reports.unwrap();
-    assert_eq!(reports.iter().map(|r| r.stage).collect::<Vec<_>>(), StageId::ALL.to_vec());
-
-    let queries = seen.lock().unwrap().clone();
-    let export_of = |path: &Path| {
-        queries
-            .iter()
-            .find(|c| c.last().is_some_and(|f| f.name == "export" && f.arg_str("path").as_deref() == Some(path.to_str().unwrap())))
-            .cloned()
-            .unwrap_or_else(|| panic!("no export to {}; queries: {queries:#?}", path.display()))
-    };
-    let chain = export_of(&plan.artifacts);
-    assert!(plan.artifacts.is_absolute());
-    // Built from the repository's Dockerfile...
-    assert_eq!(chain[0].name, "host");
-    assert_eq!(chain[1].name, "directory");
-    assert_eq!(chain[1].arg_str("path").unwrap(), plan.repo_root.to_str().unwrap());
-    let excluded = chain[1].arg_list("exclude").unwrap();
-    assert!(excluded.contains(&"target/".to_string()) && excluded.contains(&".git/".to_string()));
-    assert_eq!(chain[2].name, "dockerBuild");
-    assert!(chain[2].args["buildArgs"].contains("LEADFLOW_CODE_ID"), "{:?}", chain[2].args);
-    // ...the four stages in order, with the right arguments...
-    let execs: Vec<Vec<String>> = chain.iter().filter(|f| f.name == "withExec").map(|f| f.arg_list("args").unwrap()).collect();
-    assert_eq!(execs.len(), 4, "{execs:?}");
-    for (exec, stage) in execs.iter().zip(StageId::ALL) {
-        assert_eq!(exec, &plan.command(stage));
-        assert_eq!(exec[0], format!("leadflow-{}", stage.name()));
-        assert!(exec.windows(2).any(|w| w[0] == "--artifacts-dir" && w[1] == "/app/artifacts"));
-    }
-    assert_eq!(execs[0][1..3], ["--raw".to_string(), "/data/raw_data.csv".to_string()]);
-    // ...the input data, params and tracking store are provided, the store at its host path...
-    assert!(chain.iter().any(|f| f.name == "withMountedDirectory" && f.arg_str("path").as_deref() == Some("/data")));
-    assert!(chain.iter().any(|f| f.name == "withFile" && f.arg_str("path").as_deref() == Some("/app/params.toml")));
-    let store = plan.store.to_str().unwrap();
-    assert!(chain.iter().any(|f| f.name == "withEnvVariable"
-        && f.arg_str("name").as_deref() == Some("MLFLOW_TRACKING_URI")
-        && f.arg_str("value").as_deref() == Some(store)));
-    // ...and /app/artifacts is exported to the absolute host path, the store to its own.
-    let n = chain.len();
-    assert_eq!(chain[n - 2].name, "directory");
-    assert_eq!(chain[n - 2].arg_str("path").as_deref(), Some("/app/artifacts"));
-    let store_chain = export_of(&plan.store);
-    assert_eq!(store_chain[store_chain.len() - 2].arg_str("path").as_deref(), Some(store));
-    // Each stage's output was fetched (streamed with its stage name) before the next ran.
-    let stdouts: Vec<usize> = queries
-        .iter()
-        .filter(|c| c.last().is_some_and(|f| f.name == "stdout"))
-        .map(|c| c.iter().filter(|f| f.name == "withExec").count())
-        .collect();
-    assert_eq!(stdouts, vec![1, 2, 3, 4]);
-}
-
-#[test]
-fn dagger_engine_with_no_engine_reachable_fails_clearly_within_the_timeout() {
-    let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::env::set_var("DAGGER_SESSION_PORT", closed.to_string());
-    std::env::set_var("DAGGER_SESSION_TOKEN", "t");
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let plan =
-        dagger::Plan::new(&repo, &committed_sample(), None, &dir.path().join("a"), &dir.path().join("m"), StageId::ALL.to_vec()).unwrap();
-    let started = std::time::Instant::now();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let res = rt.block_on(dagger::run(plan, Duration::from_secs(5)));
-    std::env::remove_var("DAGGER_SESSION_PORT");
-    std::env::remove_var("DAGGER_SESSION_TOKEN");
-    let err = res.unwrap_err().to_string();
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
-    assert!(err.contains("--engine local") && err.contains("Docker"), "{err}");
-    assert!(!dir.path().join("a").exists(), "nothing exported");
-}
-
 #[test]
 fn binary_help_and_bad_stage() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator")).arg("--help").output().unwrap();
@@ -415,85 +187,6 @@ fn binary_help_and_bad_stage() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator")).args(["--from", "serve"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown stage"));
-}
-
-// ---------------------------------------------------------------------------------------------
-// GitHub Actions workflows: parsed and checked against the README and the SDK pin (actionlint
-// cannot be installed from the registries CI reaches).
-
-fn repo_file(p: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)).unwrap()
-}
-
-#[test]
-fn workflows_parse_and_run_the_commands_the_readme_gives() {
-    use yaml_rust2::{Yaml, YamlLoader};
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    assert!(!files.is_empty());
-    for f in &files {
-        let docs = YamlLoader::load_from_str(&std::fs::read_to_string(f).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let jobs = docs[0]["jobs"].as_hash().unwrap_or_else(|| panic!("{}: no jobs", f.display()));
-        for (name, job) in jobs {
-            assert!(job["runs-on"].as_str().is_some(), "{name:?}: runs-on");
-            let steps = job["steps"].as_vec().unwrap_or_else(|| panic!("{name:?}: steps"));
-            for s in steps {
-                assert!(s["uses"].as_str().is_some() || s["run"].as_str().is_some(), "{name:?}: a step needs uses or run");
-                if let Some(u) = s["uses"].as_str() {
-                    assert!(u.contains('@'), "{u}: pin the action version");
-                }
-            }
-        }
-    }
-    let ci = &YamlLoader::load_from_str(&repo_file(".github/workflows/ci.yml")).unwrap()[0];
-    let readme = repo_file("README.md");
-    let cargo = repo_file("Cargo.toml");
-    let steps = |job: &str| ci["jobs"][job]["steps"].as_vec().unwrap().clone();
-    let runs = |job: &str| steps(job).iter().filter_map(|s| s["run"].as_str().map(str::to_string)).collect::<Vec<_>>().join("\n");
-    let on = &ci["on"];
-    assert!(!on["push"].is_badvalue() && !on["pull_request"].is_badvalue(), "runs on push and pull_request");
-
-    // test job = the README's test command.
-    assert!(runs("test").lines().any(|l| l.trim() == "./ci.sh"));
-    assert!(readme.contains("\n./ci.sh"), "README gives ./ci.sh as the test command");
-    assert!(repo_file(".ci/run").contains("exec ./ci.sh"));
-
-    // pipeline job: Dagger CLI pinned to the SDK version, orchestrator with the Dagger engine.
-    let pin = cargo
-        .lines()
-        .find(|l| l.starts_with("dagger-sdk"))
-        .unwrap()
-        .split('=')
-        .nth(2)
-        .unwrap()
-        .trim_matches(|c| c == '"' || c == ' ')
-        .to_string();
-    assert_eq!(ci["env"]["DAGGER_VERSION"].as_str(), Some(pin.as_str()));
-    assert!(repo_file("dagger.json").contains(&format!("v{pin}")));
-    let dagger_step = steps("pipeline")
-        .into_iter()
-        .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("dagger/dagger-for-github@")))
-        .expect("dagger-for-github step");
-    assert_eq!(dagger_step["with"]["version"].as_str(), Some("${{ env.DAGGER_VERSION }}"));
-    let args = dagger_step["with"]["args"].as_str().unwrap();
-    assert!(args.contains("cargo run -p orchestrator") && args.contains("--engine dagger"), "{args}");
-    assert!(readme.contains("cargo run -p orchestrator -- --engine dagger"));
-    let uploads: Vec<Yaml> =
-        steps("pipeline").into_iter().filter(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact@"))).collect();
-    assert!(uploads.iter().any(|s| s["with"]["name"].as_str() == Some("model") && s["with"]["path"].as_str() == Some("artifacts/model/")));
-    assert!(uploads.iter().any(|s| s["with"]["name"].as_str() == Some("artifacts")));
-    assert!(runs("pipeline").contains("GITHUB_STEP_SUMMARY") && runs("pipeline").contains("report.md"));
-
-    // validate job: needs the pipeline, downloads `model`, runs `validate` on the test features.
-    assert_eq!(ci["jobs"]["validate"]["needs"].as_str(), Some("pipeline"));
-    assert!(steps("validate")
-        .iter()
-        .any(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/download-artifact@"))
-            && s["with"]["name"].as_str() == Some("model")));
-    let v = runs("validate");
-    assert!(v.contains("leadflow-deploy -- validate") && v.contains("X_test.csv") && v.contains("--min-accuracy"), "{v}");
-    assert!(readme.contains("leadflow-deploy -- validate"));
 }
 
 // ---------------------------------------------------------------------------------------------
