@@ -135,6 +135,17 @@ fn local_engine_end_to_end_on_the_real_data() {
     .unwrap();
     assert!(v.passed, "{}", v.to_text());
     assert_eq!(v.rows_compared, 441);
+    // The workflow's validate job checks these exact labels of the first test rows when the
+    // pipeline ran on the pinned file: they must stay what the default params' model predicts.
+    let pinned: Vec<u8> = repo_file("data/raw/expected_labels.txt").trim().split(',').map(|x| x.parse().unwrap()).collect();
+    assert_eq!(pinned.len(), 10);
+    let v = leadflow_deploy::validate(
+        &layout.model_dir(),
+        &layout.path(&art::X_TEST),
+        &leadflow_deploy::ValidationSpec { expected: Some(pinned), ..Default::default() },
+    )
+    .unwrap();
+    assert!(v.passed, "data/raw/expected_labels.txt no longer matches the model on the real data:\n{}", v.to_text());
 }
 
 #[test]
@@ -150,20 +161,46 @@ fn a_failing_stage_stops_the_run_names_the_stage_and_keeps_earlier_outputs() {
     // The gate fails in evaluate: data and train outputs of this run are kept, deploy never runs.
     let mut strict = params.clone();
     strict.evaluate.min_roc_auc = 0.9999;
-    let err = local::run(&opts, &strict).unwrap_err().to_string();
+    let started = chrono::Utc::now();
+    let err = local::run(&opts, &strict).unwrap_err();
+    let summary = summary_of(&layout, &err, started);
+    let err = err.to_string();
     assert!(err.contains("stage `evaluate` failed") && err.contains("roc_auc"), "{err}");
     let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
     assert!(!ev.gate.passed, "the failing run is still explained");
     assert_eq!(std::fs::read(layout.path(&art::GOLD)).unwrap(), gold_before);
+    // The summary shows this run's decision as its own, the earlier run's registry line as older.
+    let line = |prefix: &str| summary.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}: {summary}")).to_string();
+    assert_eq!(line("this run:"), "this run: data up to date · train up to date · evaluate FAILED · deploy not run");
+    assert!(line("failed:").contains("evaluate:") && line("failed:").contains("roc_auc"), "{summary}");
+    assert!(line("split:").ends_with("(up to date)"), "{summary}");
+    assert!(line("decision:").contains("gate FAILED") && !line("decision:").contains("OLDER"), "{summary}");
+    assert!(line("registry:").contains("[OLDER: from an earlier run finished"), "{summary}");
+    assert!(line("model:").contains("[OLDER"), "{summary}");
+    assert!(!line("report:").contains("OLDER"), "{summary}");
 
     // A bad input fails the first stage: nothing after it changes.
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "lead_id,lead_indicator\n1,0\n").unwrap();
     let mut o = opts.clone();
     o.raw = bad;
-    let err = local::run(&o, &params).unwrap_err().to_string();
+    let started = chrono::Utc::now();
+    let err = local::run(&o, &params).unwrap_err();
+    let summary = summary_of(&layout, &err, started);
+    let err = err.to_string();
     assert!(err.contains("stage `data` failed") && err.contains("bad.csv"), "{err}");
     assert_eq!(std::fs::read(layout.path(&art::XGB_MODEL)).unwrap(), model_before);
+    // Every result on disk is older than this run, and says so.
+    assert!(summary.contains("this run: data FAILED · train not run · evaluate not run · deploy not run"), "{summary}");
+    for l in summary.lines().filter(|l| ["split:", "decision:", "registry:", "model:", "report:"].iter().any(|p| l.starts_with(p))) {
+        assert!(l.contains("[OLDER: from an earlier run finished"), "shown as current: {l}\n{summary}");
+    }
+}
+
+/// The end-of-run summary of a run that failed with `err`.
+fn summary_of(layout: &Layout, err: &orchestrator::Error, started: chrono::DateTime<chrono::Utc>) -> String {
+    let orchestrator::Error::Stage { reports, .. } = err else { panic!("not a stage failure: {err}") };
+    orchestrator::summary::summary(layout, reports, started)
 }
 
 #[test]
