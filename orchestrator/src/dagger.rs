@@ -233,10 +233,7 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
             eprintln!("[{:<8}] running in the container: {}", stage.name(), plan.command(*stage).join(" "));
             ctr = ctr.with_exec_opts(
                 plan.command(*stage),
-                dagger_sdk::ContainerWithExecOptsBuilder::default()
-                    .expect(dagger_sdk::ReturnType::Any)
-                    .build()
-                    .map_err(opts_err)?,
+                dagger_sdk::ContainerWithExecOptsBuilder::default().expect(dagger_sdk::ReturnType::Any).build().map_err(opts_err)?,
             );
             let code = ctr.exit_code().await.map_err(derr("running the stage"))?;
             let stdout = ctr.stdout().await.map_err(derr("reading the stage's output"))?;

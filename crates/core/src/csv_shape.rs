@@ -226,10 +226,7 @@ mod tests {
     fn faults_name_their_line() {
         assert_eq!(shape(b"a,b,c\n1,2,3\n1,2\n").unwrap_err(), (3, Fault::FieldCount { found: 2, expected: 3 }));
         assert_eq!(shape(b"a,b\n1,2,3\n").unwrap_err(), (2, Fault::FieldCount { found: 3, expected: 2 }));
-        assert_eq!(
-            shape(b"a,b, a\n1,2,3\n").unwrap_err(),
-            (1, Fault::DuplicateColumn { name: "a".into(), first: 1, second: 3 })
-        );
+        assert_eq!(shape(b"a,b, a\n1,2,3\n").unwrap_err(), (1, Fault::DuplicateColumn { name: "a".into(), first: 1, second: 3 }));
         assert_eq!(shape(b"a,b\n1,2\n3,\"x\n4,5\n").unwrap_err(), (3, Fault::UnterminatedQuote));
         assert_eq!(shape(b"a,b\n1,2\n3,\x004\n").unwrap_err(), (3, Fault::Nul));
         assert_eq!(shape(b"a,b\n1,2\n3,\xE94\n").unwrap_err(), (3, Fault::InvalidUtf8 { byte: 0xE9, column: 3 }));

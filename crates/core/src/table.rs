@@ -58,11 +58,9 @@ impl Table {
             row.clear();
             for (&j, name) in idx.iter().zip(columns) {
                 let v = &r[j];
-                let x: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|x: &f64| x.is_finite())
-                    .ok_or_else(|| invalid(path, format!("line {}, column `{name}`: expected a number, found {v:?}", self.lines.line(i))))?;
+                let x: f64 = v.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| {
+                    invalid(path, format!("line {}, column `{name}`: expected a number, found {v:?}", self.lines.line(i)))
+                })?;
                 row.push(x);
             }
             m.push_row(&row);

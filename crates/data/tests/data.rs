@@ -148,32 +148,32 @@ fn empty_file() {
 
 #[test]
 fn header_only() {
-    assert_rejected(&format!("{HEADER}\n"), &["no data rows"]);
+    assert_rejected(format!("{HEADER}\n"), &["no data rows"]);
 }
 
 #[test]
 fn missing_required_column() {
     let header = HEADER.replace(",n_visits", "");
     let row = ROW.rsplit_once(',').unwrap().0;
-    assert_rejected(&format!("{header}\n{row}\n"), &["`n_visits`", "missing"]);
+    assert_rejected(format!("{header}\n{row}\n"), &["`n_visits`", "missing"]);
 }
 
 #[test]
 fn non_numeric_value() {
     let bad = ROW.replace(",100.5,", ",lots,");
-    assert_rejected(&format!("{HEADER}\n{ROW}\n{bad}\n"), &["line 3", "`time_spent`", "\"lots\"", "number"]);
+    assert_rejected(format!("{HEADER}\n{ROW}\n{bad}\n"), &["line 3", "`time_spent`", "\"lots\"", "number"]);
 }
 
 #[test]
 fn unparseable_date() {
     let bad = ROW.replace("2024-01-5", "2024-02-31");
-    assert_rejected(&format!("{HEADER}\n{bad}\n"), &["line 2", "date_part", "2024-02-31"]);
+    assert_rejected(format!("{HEADER}\n{bad}\n"), &["line 2", "date_part", "2024-02-31"]);
 }
 
 #[test]
 fn target_other_than_0_1_empty() {
     let bad = ROW.replacen("1,1,", "1,yes,", 1);
-    assert_rejected(&format!("{HEADER}\n{ROW}\n{bad}\n"), &["line 3", "lead_indicator", "\"yes\""]);
+    assert_rejected(format!("{HEADER}\n{ROW}\n{bad}\n"), &["line 3", "lead_indicator", "\"yes\""]);
 }
 
 /// 600 generated rows followed by `tail`; the generated rows are lines 2..=601.
@@ -236,9 +236,9 @@ fn accepted_structure_variants_give_the_same_data_and_true_line_numbers() {
 #[test]
 fn every_row_filtered_out() {
     let late = ROW.replace("2024-01-5", "2025-06-01");
-    assert_rejected(&format!("{HEADER}\n{late}\n"), &["filtered out", "date window"]);
+    assert_rejected(format!("{HEADER}\n{late}\n"), &["filtered out", "date window"]);
     let other = ROW.replace(",signup,", ",fb,");
-    assert_rejected(&format!("{HEADER}\n{other}\n"), &["filtered out", "source"]);
+    assert_rejected(format!("{HEADER}\n{other}\n"), &["filtered out", "source"]);
 }
 
 #[test]

@@ -17,7 +17,6 @@ use orchestrator::dagger::{self, IMAGE_OWNER};
 
 use crate::ENV_LOCK;
 
-
 #[derive(Debug, Clone, PartialEq)]
 struct Field {
     name: String,
@@ -124,7 +123,8 @@ fn answer(chain: &[Field], counter: &mut usize, failing: Option<&str>) -> serde_
 }
 
 /// Every query the fake engine received: parsed, and as sent.
-type Seen = Arc<Mutex<Vec<(Vec<Field>, String)>>>;
+type Queries = Vec<(Vec<Field>, String)>;
+type Seen = Arc<Mutex<Queries>>;
 
 /// A fake Dagger engine API on 127.0.0.1 that records every query; the stage binary named
 /// `failing` exits non-zero.
@@ -171,13 +171,12 @@ fn fake_engine(failing: Option<&'static str>) -> (u16, Seen) {
     (port, seen)
 }
 
-
 /// Run `plan` against a fresh fake engine; returns the result and every query.
 fn run_against_fake(
     plan: &dagger::Plan,
     failing: Option<&'static str>,
     env: &[(&str, &str)],
-) -> (orchestrator::Result<Vec<orchestrator::StageReport>>, Vec<(Vec<Field>, String)>) {
+) -> (orchestrator::Result<Vec<orchestrator::StageReport>>, Queries) {
     let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let (port, seen) = fake_engine(failing);
     std::env::set_var("DAGGER_SESSION_PORT", port.to_string());
@@ -276,8 +275,7 @@ fn dagger_engine_contract_builds_the_dockerfile_runs_four_stages_in_order_and_ex
         .filter_map(|(c, _)| c.last().filter(|f| ["exitCode", "stdout", "stderr"].contains(&f.name.as_str())).map(|f| (f.name.clone(), c)))
         .map(|(name, c)| (name, c.iter().filter(|f| f.name == "withExec").count()))
         .collect();
-    let expected: Vec<(String, usize)> =
-        (1..=4).flat_map(|k| ["exitCode", "stdout", "stderr"].map(|n| (n.to_string(), k))).collect();
+    let expected: Vec<(String, usize)> = (1..=4).flat_map(|k| ["exitCode", "stdout", "stderr"].map(|n| (n.to_string(), k))).collect();
     assert_eq!(fetched, expected);
 }
 
@@ -374,8 +372,9 @@ fn a_remote_mlflow_server_gets_the_uri_and_secrets_as_secrets_and_no_store_mount
 
     // Credentials inside the URI: the URI itself becomes a secret.
     let with_creds = "https://bob:hunter2@mlflow.invalid";
-    let plan = dagger::Plan::new(&repo(), &committed_sample(), None, &artifacts, &StoreLocation::Remote(with_creds.into()), vec![StageId::Data])
-        .unwrap();
+    let plan =
+        dagger::Plan::new(&repo(), &committed_sample(), None, &artifacts, &StoreLocation::Remote(with_creds.into()), vec![StageId::Data])
+            .unwrap();
     let (_, queries) = run_against_fake(&plan, None, &[("MLFLOW_TRACKING_URI", with_creds)]);
     assert!(queries.iter().all(|(_, raw)| !raw.contains("hunter2")));
     let chain = export_of(&queries, &artifacts);

@@ -170,7 +170,8 @@ fn a_failing_stage_stops_the_run_names_the_stage_and_keeps_earlier_outputs() {
     assert!(!ev.gate.passed, "the failing run is still explained");
     assert_eq!(std::fs::read(layout.path(&art::GOLD)).unwrap(), gold_before);
     // The summary shows this run's decision as its own, the earlier run's registry line as older.
-    let line = |prefix: &str| summary.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}: {summary}")).to_string();
+    let line =
+        |prefix: &str| summary.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}: {summary}")).to_string();
     assert_eq!(line("this run:"), "this run: data up to date · train up to date · evaluate FAILED · deploy not run");
     assert!(line("failed:").contains("evaluate:") && line("failed:").contains("roc_auc"), "{summary}");
     assert!(line("split:").ends_with("(up to date)"), "{summary}");
