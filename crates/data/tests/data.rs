@@ -84,9 +84,36 @@ fn sample_runs_and_writes_every_data_artifact() {
     assert_eq!(limits["min_date"], "2024-01-01");
     let outl = std::fs::read_to_string(layout.path(&art::OUTLIER_SUMMARY)).unwrap();
     assert!(outl.starts_with("column,count,missing,mean,min,max\npurchases,"));
-    // Clipping really happened: the max after clipping is below the raw max of n_visits.
-    let clipped_max: f64 = outl.lines().find(|l| l.starts_with("n_visits")).unwrap().split(',').nth(5).unwrap().parse().unwrap();
-    assert!(clipped_max < 47.0);
+}
+
+#[test]
+fn outliers_are_clipped_to_mean_plus_minus_sigma_std() {
+    // Nine leads with 1 visit and one with 100: mean 10.9, sample std sqrt(8820.9 / 9), so the
+    // default 2 sigma caps the outlier at 10.9 + 2 * 31.306... (computed here, not by the stage).
+    let visits = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 100.0];
+    let mut csv = format!("{HEADER}\n");
+    for (i, v) in visits.iter().enumerate() {
+        let row = ROW.replacen("1,", &format!("{},", i + 1), 1);
+        csv.push_str(&format!("{},{v}\n", row.rsplit_once(',').unwrap().0));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.csv");
+    std::fs::write(&raw, csv).unwrap();
+    let layout = Layout::new(dir.path().join("artifacts"));
+    leadflow_data::run(&raw, &layout, &Params::default()).unwrap();
+    let mean = visits.iter().sum::<f64>() / 10.0;
+    let std = (visits.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 9.0).sqrt();
+    let cap = mean + 2.0 * std;
+    assert!(cap < 100.0);
+    let outl = std::fs::read_to_string(layout.path(&art::OUTLIER_SUMMARY)).unwrap();
+    let row: Vec<f64> =
+        outl.lines().find(|l| l.starts_with("n_visits,")).unwrap().split(',').skip(1).map(|v| v.parse().unwrap()).collect();
+    let (count, max) = (row[0], row[4]);
+    assert_eq!(count, 10.0);
+    assert!((max - cap).abs() < 1e-9, "max after clipping {max}, expected the cap {cap}");
+    let pre: leadflow_core::features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "pre").unwrap();
+    let t = pre.continuous.iter().find(|t| t.name == "n_visits").unwrap();
+    assert!((t.clip_upper - cap).abs() < 1e-9 && (t.clip_lower - (mean - 2.0 * std)).abs() < 1e-9);
 }
 
 #[test]

@@ -168,11 +168,14 @@ fn concurrent_deploys_never_lose_or_duplicate_a_version() {
         leadflow_evaluate::run(&layout, &p, &base.store()).unwrap();
         roots.push(root);
     }
+    // A start barrier: each process waits for the `go` file, so all three deploy at once.
+    let go = base.dir.path().join("go");
     let children: Vec<_> = roots
         .iter()
         .map(|r| {
-            Command::new(env!("CARGO_BIN_EXE_leadflow-deploy"))
-                .args(["-q", "--artifacts-dir", r.to_str().unwrap()])
+            Command::new("sh")
+                .args(["-c", "while [ ! -e \"$1\" ]; do sleep 0.005; done; shift; exec \"$@\"", "sh", go.to_str().unwrap()])
+                .args([env!("CARGO_BIN_EXE_leadflow-deploy"), "-q", "--artifacts-dir", r.to_str().unwrap()])
                 .env("MLFLOW_TRACKING_URI", base.store_path())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -180,6 +183,8 @@ fn concurrent_deploys_never_lose_or_duplicate_a_version() {
                 .unwrap()
         })
         .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::fs::write(&go, b"").unwrap();
     for c in children {
         let out = c.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -240,15 +245,16 @@ fn damaged_version_entry_is_reported_not_overwritten() {
     env.deploy(&params).unwrap();
     let meta = env.store_path().join("models/lead_model/version-1/meta.yaml");
     std::fs::write(&meta, "current_stage: Staging\n").unwrap(); // `version` and more are missing
-    let artifacts_before = snapshot(env.layout().root());
     env.choose_other_model();
-    let artifacts_before_eval_edit = snapshot(env.layout().root());
+    let artifacts_before = snapshot(env.layout().root());
+    let registry_before = snapshot(&env.store_path().join("models"));
     let err = env.deploy(&params).unwrap_err().to_string();
     assert!(err.contains("version-1/meta.yaml") && err.contains("damaged"), "{err}");
     assert_eq!(std::fs::read_to_string(&meta).unwrap(), "current_stage: Staging\n");
     assert!(!env.store_path().join("models/lead_model/version-2").exists());
-    assert_eq!(snapshot(env.layout().root()), artifacts_before_eval_edit, "nothing half-written");
-    assert_ne!(artifacts_before.len(), 0);
+    assert_eq!(snapshot(env.layout().root()), artifacts_before, "no artifact half-written");
+    let registry_after = snapshot(&env.store_path().join("models"));
+    assert!(registry_after == registry_before, "the registry changed: {:?}", registry_after.keys().collect::<Vec<_>>());
 }
 
 #[test]
@@ -304,9 +310,18 @@ fn predict_scores_raw_and_encoded_rows_identically() {
         let q = by_id[row[id_col].as_str()];
         assert!((p - q).abs() < 1e-9, "lead {}: encoded {p} vs raw {q}", row[id_col]);
     }
-    // Encoded rows (X_test.csv shape) work too.
+    // Encoded rows (X_test.csv shape) work too, and score as train's own model file does on
+    // the matrix read directly (not through the model directory).
     let out2 = env.dir.path().join("x_scores.csv");
     leadflow_deploy::predict(&env.layout().model_dir(), &env.layout().path(&art::X_TEST), &out2).unwrap();
+    let direct = train_model_probabilities(&env);
+    let scored = leadflow_core::table::Table::read(&out2).unwrap();
+    let p_col = scored.column_index("probability").unwrap();
+    assert_eq!(scored.rows.len(), direct.len());
+    for (r, q) in scored.rows.iter().zip(&direct) {
+        let p: f64 = r[p_col].parse().unwrap();
+        assert!((p - q).abs() < 1e-9, "encoded row {}: predict {p} vs the train model {q}", r[0]);
+    }
     // Wrong columns are named.
     let bad = env.dir.path().join("bad.csv");
     std::fs::write(&bad, "purchases,n_visits\n1,2\n").unwrap();
@@ -341,10 +356,9 @@ fn validate_passes_on_the_test_split_and_lists_differing_rows_otherwise() {
     assert!(ok.status.success(), "{}{}", String::from_utf8_lossy(&ok.stdout), String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("validation passed"));
 
-    // Expected labels = the model's own predictions of the first 8 rows, with two flipped.
-    let md = leadflow_deploy::ModelDir::open(&model).unwrap();
-    let table = leadflow_core::table::Table::read(&x).unwrap();
-    let preds = leadflow_core::metrics::threshold(&md.predict_table(&table, &x).unwrap(), md.spec.threshold);
+    // Expected labels = what train's model file gives for the first 8 rows at the params
+    // threshold (computed without the model directory), with two flipped.
+    let preds: Vec<u8> = train_model_probabilities(&env).iter().map(|&p| u8::from(p >= params.evaluate.threshold)).collect();
     let mut wrong: Vec<String> = preds[..8].iter().map(|p| p.to_string()).collect();
     for i in [2, 5] {
         wrong[i] = (1 - preds[i]).to_string();
@@ -366,4 +380,16 @@ fn validate_passes_on_the_test_split_and_lists_differing_rows_otherwise() {
         .output()
         .unwrap();
     assert!(out.status.success());
+}
+
+/// Probabilities of the selected model on X_test, from train's model file and the matrix read
+/// with the feature list train wrote: independent of the model directory and of `predict`.
+fn train_model_probabilities(env: &Env) -> Vec<f64> {
+    let layout = env.layout();
+    let kind = env.evaluation().selected;
+    let model = leadflow_core::model::Model::load(kind, &layout.path(&kind.artifact())).unwrap();
+    let features: Vec<String> = art::read_json(&layout.path(&art::COLUMNS_LIST), "columns").unwrap();
+    let x = layout.path(&art::X_TEST);
+    let m = leadflow_core::table::Table::read(&x).unwrap().matrix(&x, &features).unwrap();
+    model.predict(&m).unwrap()
 }

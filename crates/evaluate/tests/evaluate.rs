@@ -185,3 +185,120 @@ fn corrupt_model_file_is_a_clear_error_and_changes_nothing() {
     let err = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap_err().to_string();
     assert!(err.contains("lead_model_xgboost.json"), "{err}");
 }
+
+/// A Python with scikit-learn (`LEADFLOW_PYTHON`, set up by ci.sh in target/py), or a skip.
+fn python_with_sklearn() -> Option<String> {
+    let py = std::env::var("LEADFLOW_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&py).args(["-c", "import sklearn"]).output().is_ok_and(|o| o.status.success());
+    if ok {
+        Some(py)
+    } else {
+        leadflow_testkit::skip("a Python with scikit-learn (set LEADFLOW_PYTHON; ./ci.sh sets up target/py)");
+        None
+    }
+}
+
+const SKLEARN_ORACLE: &str = r#"
+import csv, json, sys
+from sklearn import metrics as M
+rows = list(csv.DictReader(open(sys.argv[1])))
+y = [int(r["y"]) for r in rows]
+out = {}
+for kind in sys.argv[2].split(","):
+    p = [float(r[kind]) for r in rows]
+    pred = [int(v >= float(sys.argv[3])) for v in p]
+    rep = M.classification_report(y, pred, output_dict=True, zero_division=0)
+    out[kind] = {
+        "accuracy": M.accuracy_score(y, pred),
+        "precision": M.precision_score(y, pred, zero_division=0),
+        "recall": M.recall_score(y, pred, zero_division=0),
+        "f1": M.f1_score(y, pred, zero_division=0),
+        "f1_macro": M.f1_score(y, pred, average="macro", zero_division=0),
+        "f1_weighted": M.f1_score(y, pred, average="weighted", zero_division=0),
+        "precision_macro": M.precision_score(y, pred, average="macro", zero_division=0),
+        "recall_macro": M.recall_score(y, pred, average="macro", zero_division=0),
+        "precision_weighted": M.precision_score(y, pred, average="weighted", zero_division=0),
+        "recall_weighted": M.recall_score(y, pred, average="weighted", zero_division=0),
+        "roc_auc": M.roc_auc_score(y, p),
+        "pr_auc": M.average_precision_score(y, p),
+        "log_loss": M.log_loss(y, p, labels=[0, 1]),
+        "confusion_matrix": M.confusion_matrix(y, pred, labels=[0, 1]).tolist(),
+        "report": rep,
+    }
+print(json.dumps(out))
+"#;
+
+#[test]
+fn scikit_learn_agrees_with_our_metrics_on_the_real_test_split() {
+    let Some(raw) = leadflow_testkit::real_data() else { return };
+    let Some(py) = python_with_sklearn() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(dir.path().join("artifacts"));
+    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+    let params = Params::default();
+    leadflow_data::run(&raw, &layout, &params).unwrap();
+    leadflow_train::run(&layout, &params, &store).unwrap();
+    leadflow_evaluate::run(&layout, &params, &store).unwrap();
+
+    // Probabilities of every model on the test split, written in full precision for Python.
+    let table = leadflow_core::table::Table::read(&layout.path(&art::X_TEST)).unwrap();
+    let features: Vec<String> = art::read_json(&layout.path(&art::COLUMNS_LIST), "columns").unwrap();
+    let x = table.matrix(&layout.path(&art::X_TEST), &features).unwrap();
+    let y_table = leadflow_core::table::Table::read(&layout.path(&art::Y_TEST)).unwrap();
+    let y = y_table.labels(&layout.path(&art::Y_TEST), "lead_indicator").unwrap();
+    assert_eq!(y.len(), 441);
+    let kinds: Vec<ModelKind> = ModelKind::ALL.to_vec();
+    let probas: Vec<Vec<f64>> = kinds
+        .iter()
+        .map(|k| leadflow_core::model::Model::load(*k, &layout.path(&k.artifact())).unwrap().predict(&x).unwrap())
+        .collect();
+    let mut csv = format!("y,{}\n", kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(","));
+    for (i, yi) in y.iter().enumerate() {
+        csv.push_str(&format!("{yi},{}\n", probas.iter().map(|p| format!("{:?}", p[i])).collect::<Vec<_>>().join(",")));
+    }
+    let input = dir.path().join("scores.csv");
+    std::fs::write(&input, csv).unwrap();
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    let out = std::process::Command::new(&py)
+        .args(["-c", SKLEARN_ORACLE, input.to_str().unwrap(), &names.join(","), &params.evaluate.threshold.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let oracle: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    // Ours, as evaluate wrote them, and train's classification report.
+    let ours: serde_json::Value = art::read_json(&layout.path(&art::METRICS), "metrics").unwrap();
+    let results: ModelResults = art::read_json(&layout.path(&art::MODEL_RESULTS), "results").unwrap();
+    for kind in &kinds {
+        let (o, s) = (&oracle[kind.name()], &ours[kind.name()]);
+        for m in [
+            "accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "f1_macro",
+            "f1_weighted",
+            "precision_macro",
+            "recall_macro",
+            "precision_weighted",
+            "recall_weighted",
+            "roc_auc",
+            "pr_auc",
+            "log_loss",
+        ] {
+            let (a, b) = (s[m].as_f64().unwrap(), o[m].as_f64().unwrap());
+            assert!((a - b).abs() < 1e-9, "{kind:?} {m}: leadflow {a} vs scikit-learn {b}");
+        }
+        assert_eq!(s["confusion_matrix"], o["confusion_matrix"], "{kind:?} confusion matrix");
+        let report = serde_json::to_value(&results.models[kind].test_report).unwrap();
+        for class in ["0", "1", "macro avg", "weighted avg"] {
+            for k in ["precision", "recall", "f1-score"] {
+                let ours_key = if k == "f1-score" { "f1" } else { k };
+                let (a, b) = (report[class][ours_key].as_f64().unwrap(), o["report"][class][k].as_f64().unwrap());
+                assert!((a - b).abs() < 1e-9, "{kind:?} report {class} {k}: {a} vs {b}");
+            }
+            assert_eq!(report[class]["support"].as_f64(), o["report"][class]["support"].as_f64(), "{kind:?} {class} support");
+        }
+        assert!((report["accuracy"].as_f64().unwrap() - o["report"]["accuracy"].as_f64().unwrap()).abs() < 1e-9);
+    }
+}

@@ -165,7 +165,7 @@ fn python_with_xgboost() -> Option<String> {
             return Some(py);
         }
     }
-    eprintln!("no Python with xgboost (set LEADFLOW_PYTHON): skipping the interop test");
+    leadflow_testkit::skip("a Python with xgboost (set LEADFLOW_PYTHON; ./ci.sh sets up target/py)");
     None
 }
 
