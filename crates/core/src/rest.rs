@@ -36,6 +36,26 @@ impl Default for Retry {
     }
 }
 
+impl Retry {
+    /// The waits before the second, third, ... attempt: `base`, then doubling.
+    pub fn delays(&self) -> Vec<Duration> {
+        (1..self.attempts.max(1)).map(|a| self.base * 2u32.pow(a - 1)).collect()
+    }
+}
+
+/// How long one request may take to connect, and in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(60) }
+    }
+}
+
 pub struct RestStore {
     base: String,
     shown: String,
@@ -66,6 +86,10 @@ pub fn redact(uri: &str) -> String {
     }
 }
 
+fn agent(t: Timeouts) -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout_connect(t.connect).timeout(t.request).build()
+}
+
 fn credentials_from_uri(uri: &str) -> Option<(String, String)> {
     let rest = uri.split_once("://")?.1;
     let host = rest.split('/').next()?;
@@ -77,23 +101,39 @@ fn credentials_from_uri(uri: &str) -> Option<(String, String)> {
 impl RestStore {
     /// A client for the server at `uri`, with credentials from the environment.
     pub fn new(uri: &str) -> RestStore {
+        RestStore::with_env(uri, |k| std::env::var(k).ok())
+    }
+
+    /// A client whose credentials come from `env` (a lookup of `MLFLOW_TRACKING_TOKEN`, `..._USERNAME`,
+    /// `..._PASSWORD`) or from the URI's user info.
+    pub fn with_env(uri: &str, env: impl Fn(&str) -> Option<String>) -> RestStore {
         use base64::Engine as _;
         let shown = redact(uri.trim_end_matches('/'));
-        let auth = match (std::env::var(TOKEN_ENV), std::env::var(USERNAME_ENV), std::env::var(PASSWORD_ENV)) {
-            (Ok(t), _, _) if !t.is_empty() => Some(format!("Bearer {t}")),
-            (_, Ok(u), p) if !u.is_empty() => {
+        let set = |k: &str| env(k).filter(|v| !v.is_empty());
+        let auth = match (set(TOKEN_ENV), set(USERNAME_ENV), env(PASSWORD_ENV)) {
+            (Some(t), _, _) => Some(format!("Bearer {t}")),
+            (_, Some(u), p) => {
                 Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{}", p.unwrap_or_default()))))
             }
             _ => credentials_from_uri(uri)
                 .map(|(u, p)| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")))),
         };
-        let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout(Duration::from_secs(60)).build();
-        RestStore { base: shown.clone(), shown, auth, agent, retry: Retry::default() }
+        RestStore { base: shown.clone(), shown, auth, agent: agent(Timeouts::default()), retry: Retry::default() }
     }
 
     pub fn with_retry(mut self, retry: Retry) -> RestStore {
         self.retry = retry;
         self
+    }
+
+    pub fn with_timeouts(mut self, t: Timeouts) -> RestStore {
+        self.agent = agent(t);
+        self
+    }
+
+    /// The retry policy in force.
+    pub fn retry(&self) -> Retry {
+        self.retry
     }
 
     fn remote(&self, endpoint: &str, message: String) -> Error {
@@ -122,7 +162,7 @@ impl RestStore {
         let mut last = String::new();
         for attempt in 0..self.retry.attempts.max(1) {
             if attempt > 0 {
-                std::thread::sleep(self.retry.base * 2u32.pow(attempt - 1));
+                std::thread::sleep(self.retry.delays()[attempt as usize - 1]);
             }
             let mut req = self.agent.request(method, &url);
             for (k, v) in query {
@@ -583,7 +623,7 @@ mod tests {
     fn credentials_are_sent_but_never_shown() {
         let (url, seen) = stub(503, "{}");
         let with_user = url.replace("http://", "http://bob:s3cret@");
-        let s = RestStore::new(&with_user).with_retry(Retry { attempts: 1, base: Duration::from_millis(1) });
+        let s = RestStore::with_env(&with_user, |_| None).with_retry(Retry { attempts: 1, base: Duration::from_millis(1) });
         assert!(!s.location().contains("s3cret") && !format!("{s:?}").contains("s3cret"));
         let err = s.get_run("r").unwrap_err().to_string();
         assert!(!err.contains("s3cret") && !err.contains("bob"), "{err}");
@@ -595,9 +635,9 @@ mod tests {
     #[test]
     fn bearer_token_from_the_environment_is_sent_but_never_shown() {
         let (url, seen) = stub(500, "{}");
-        std::env::set_var(TOKEN_ENV, "tok-very-secret");
-        let s = RestStore::new(&url).with_retry(Retry { attempts: 1, base: Duration::from_millis(1) });
-        std::env::remove_var(TOKEN_ENV);
+        // A lookup instead of the process environment: no test mutates it, so none races another.
+        let env = |k: &str| (k == TOKEN_ENV).then(|| "tok-very-secret".to_string());
+        let s = RestStore::with_env(&url, env).with_retry(Retry { attempts: 1, base: Duration::from_millis(1) });
         let err = s.search_runs("1").unwrap_err().to_string();
         assert!(!err.contains("tok-very-secret") && !format!("{s:?}").contains("tok-very-secret"), "{err}");
         assert_eq!(seen.lock().unwrap()[0].1, "Bearer tok-very-secret");
@@ -616,6 +656,41 @@ mod tests {
         s.log_artifact("r1", &f, "model").unwrap();
         let reqs = seen.lock().unwrap().clone();
         assert!(reqs.iter().any(|(l, _)| l.starts_with("PUT /api/2.0/mlflow-artifacts/artifacts/1/r1/artifacts/model/m.json")), "{reqs:?}");
+    }
+
+    #[test]
+    fn default_retry_schedule_and_timeouts() {
+        // What the README promises: 5 attempts, waits of 0.25 s, 0.5 s, 1 s, 2 s; a 5 s connect and
+        // 60 s request timeout.
+        let s = RestStore::with_env("http://127.0.0.1:9", |_| None);
+        assert_eq!(s.retry().attempts, 5);
+        let ms: Vec<u128> = s.retry().delays().iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [250, 500, 1000, 2000]);
+        assert_eq!(Timeouts::default(), Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(60) });
+    }
+
+    #[test]
+    fn a_server_that_never_answers_times_out_and_is_retried() {
+        // Accepts connections and reads, never answers.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let accepted = Arc::new(Mutex::new(0usize));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in l.incoming().flatten() {
+                *count.lock().unwrap() += 1;
+                held.push(s);
+            }
+        });
+        let t = Timeouts { connect: Duration::from_millis(200), request: Duration::from_millis(300) };
+        let s = RestStore::with_env(&url, |_| None).with_retry(Retry { attempts: 2, base: Duration::from_millis(10) }).with_timeouts(t);
+        let started = std::time::Instant::now();
+        let err = s.get_run("r").unwrap_err().to_string();
+        let took = started.elapsed();
+        assert!(err.contains("gave up after 2 attempts") && err.contains("runs/get"), "{err}");
+        assert!(took >= Duration::from_millis(600) && took < Duration::from_secs(5), "{took:?}");
+        assert_eq!(*accepted.lock().unwrap(), 2);
     }
 
     #[test]

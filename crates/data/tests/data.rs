@@ -106,8 +106,7 @@ fn outliers_are_clipped_to_mean_plus_minus_sigma_std() {
     let cap = mean + 2.0 * std;
     assert!(cap < 100.0);
     let outl = std::fs::read_to_string(layout.path(&art::OUTLIER_SUMMARY)).unwrap();
-    let row: Vec<f64> =
-        outl.lines().find(|l| l.starts_with("n_visits,")).unwrap().split(',').skip(1).map(|v| v.parse().unwrap()).collect();
+    let row: Vec<f64> = outl.lines().find(|l| l.starts_with("n_visits,")).unwrap().split(',').skip(1).map(|v| v.parse().unwrap()).collect();
     let (count, max) = (row[0], row[4]);
     assert_eq!(count, 10.0);
     assert!((max - cap).abs() < 1e-9, "max after clipping {max}, expected the cap {cap}");

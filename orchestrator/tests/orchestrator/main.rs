@@ -232,6 +232,64 @@ fn binary_help_and_bad_stage() {
 // ---------------------------------------------------------------------------------------------
 // Incremental runs, resume after a crash, compare runs.
 
+/// The stages a binary run ran (not up to date), from its stage lines.
+fn ran_by_binary(out: &std::process::Output) -> Vec<String> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    stderr
+        .lines()
+        .filter(|l| l.starts_with('[') && l.contains("] ok "))
+        .map(|l| l[1..].split(']').next().unwrap().trim().to_string())
+        .collect()
+}
+
+#[test]
+fn staleness_from_code_and_foreign_registry_changes_the_lock_and_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = write_quick_params(dir.path());
+    let run = |extra: &[&str], code: &str| {
+        let out =
+            pipeline(dir.path(), &params).args(extra).env("LEADFLOW_CODE_ID", code).stderr(std::process::Stdio::piped()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        ran_by_binary(&out)
+    };
+    assert_eq!(run(&[], "code-a"), ["data", "train", "evaluate", "deploy"]);
+    assert!(run(&[], "code-a").is_empty());
+    // Other code: every stage is stale.
+    assert_eq!(run(&[], "code-b"), ["data", "train", "evaluate", "deploy"]);
+    assert!(run(&[], "code-b").is_empty());
+
+    // Someone else moves the registry (a version registered and aliased by another pipeline):
+    // evaluate and deploy are stale, data and train are not.
+    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+    let results: leadflow_core::results::ModelResults =
+        art::read_json(&Layout::new(dir.path().join("artifacts")).path(&art::MODEL_RESULTS), "r").unwrap();
+    let run_id = results.models.values().next().unwrap().run_id.clone().unwrap();
+    let source = format!("{}/model", leadflow_core::tracking::Tracker::artifact_uri(&store, &run_id).unwrap());
+    let (v, _) = store.register_version("lead_model", &source, &format!("{run_id}-other"), &[]).unwrap();
+    store.set_alias("lead_model", "champion", v.version).unwrap();
+    assert_eq!(run(&[], "code-b"), ["evaluate", "deploy"]);
+    assert!(run(&[], "code-b").is_empty(), "our own deploy does not make the next run stale");
+
+    // --from / --to: only that slice runs; --from after --to is refused.
+    let deploy_meta = std::fs::read(Layout::new(dir.path().join("artifacts")).path(&art::DEPLOY_META)).unwrap();
+    assert_eq!(run(&["--from", "train", "--to", "evaluate", "--force"], "code-b"), ["train", "evaluate"]);
+    assert_eq!(std::fs::read(Layout::new(dir.path().join("artifacts")).path(&art::DEPLOY_META)).unwrap(), deploy_meta);
+    let out =
+        pipeline(dir.path(), &params).args(["--from", "deploy", "--to", "data"]).stderr(std::process::Stdio::piped()).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("comes after"));
+
+    // The artifacts lock: while another process holds it, a run is refused and changes nothing.
+    let lock = std::fs::OpenOptions::new().write(true).open(dir.path().join("artifacts/.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let before = leadflow_testkit::snapshot(&dir.path().join("artifacts"));
+    let out = pipeline(dir.path(), &params).arg("--force").stderr(std::process::Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("another leadflow run is using"), "{stderr}");
+    assert_eq!(leadflow_testkit::snapshot(&dir.path().join("artifacts")), before);
+    lock.unlock().unwrap();
+    assert_eq!(run(&["--force"], "code-b"), ["data", "train", "evaluate", "deploy"]);
+}
+
 #[test]
 fn only_stale_stages_rerun() {
     let dir = tempfile::tempdir().unwrap();
@@ -594,13 +652,37 @@ fn api(url: &str, path_and_query: &str) -> serde_json::Value {
 
 #[test]
 fn live_mlflow_server_tracks_registers_and_decides() {
+    // The Dagger tests set MLflow credentials in the environment, which our client reads.
+    let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let Some(bin) = mlflow() else { return };
     let mut server = MlflowServer::start(&bin);
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(dir.path(), &committed_sample());
     opts.tracking = StoreLocation::Remote(server.url.clone());
     let params = quick_params();
-    local::run(&opts, &params).unwrap();
+    // A bearer token (the server does not check it; the client sends it): it must never be
+    // recorded anywhere (checked at the end).
+    std::env::set_var("MLFLOW_TRACKING_TOKEN", SECRET);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| live_server_checks(&mut server, dir.path(), &opts, &params)));
+    std::env::remove_var("MLFLOW_TRACKING_TOKEN");
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+const SECRET: &str = "tok-5e1f0c9a7b";
+
+/// Every file under `root` that contains [`SECRET`].
+fn files_with_secret(root: &Path) -> Vec<PathBuf> {
+    leadflow_testkit::snapshot(root)
+        .into_keys()
+        .filter(|p| std::fs::read(p).is_ok_and(|b| b.windows(SECRET.len()).any(|w| w == SECRET.as_bytes())))
+        .collect()
+}
+
+fn live_server_checks(server: &mut MlflowServer, dir: &Path, opts: &RunOptions, params: &Params) {
+    let params = params.clone();
+    local::run(opts, &params).unwrap();
 
     // Experiment, both runs with params and metrics, uploaded model artifacts.
     let exp = api(&server.url, "experiments/get-by-name?experiment_name=lead-conversion");
@@ -668,6 +750,29 @@ fn live_mlflow_server_tracks_registers_and_decides() {
     let versions = api(&server.url, "model-versions/search?filter=name%3D%27lead_model%27");
     assert_eq!(versions["model_versions"].as_array().unwrap().len(), 2);
 
+    // The server answers but cannot store artifacts (its artifact folder replaced by a file):
+    // train fails, and marks the run it opened FAILED on the server.
+    let store_dir = server._dir.path().join("artifacts");
+    std::fs::remove_dir_all(&store_dir).unwrap();
+    std::fs::write(&store_dir, b"not a folder").unwrap();
+    let before: Vec<String> =
+        leadflow_core::tracking::Tracker::search_runs(&rest, &exp_id).unwrap().into_iter().map(|r| r.run_id).collect();
+    let mut f = opts.clone();
+    f.force = orchestrator::Force::Stage(StageId::Train);
+    let err = local::run(&f, &p2).unwrap_err().to_string();
+    assert!(err.contains("stage `train` failed"), "{err}");
+    let new_runs: Vec<leadflow_core::tracking::RunRecord> = leadflow_core::tracking::Tracker::search_runs(&rest, &exp_id)
+        .unwrap()
+        .into_iter()
+        .filter(|r| !before.contains(&r.run_id))
+        .collect();
+    assert!(!new_runs.is_empty(), "train opened a run before failing");
+    for r in &new_runs {
+        assert_eq!(r.status, leadflow_core::tracking::RunStatus::Failed, "{} left {:?}", r.run_id, r.status);
+    }
+    std::fs::remove_file(&store_dir).unwrap();
+    std::fs::create_dir(&store_dir).unwrap();
+
     // Server down: a clear error naming the endpoint, local artifacts intact.
     let layout = Layout::new(&opts.artifacts_dir);
     let model_before = std::fs::read(layout.path(&art::XGB_MODEL)).unwrap();
@@ -679,16 +784,23 @@ fn live_mlflow_server_tracks_registers_and_decides() {
     assert!(err.contains("stage `train` failed") && err.contains(&server.url) && err.contains("gave up"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(60));
     assert_eq!(std::fs::read(layout.path(&art::XGB_MODEL)).unwrap(), model_before);
+
+    // The token is in no artifact, run metadata, model card, history, nor in the server's store
+    // (runs' params and tags, registry, uploaded artifacts).
+    assert_eq!(files_with_secret(dir), Vec::<PathBuf>::new());
+    assert_eq!(files_with_secret(server._dir.path()), Vec::<PathBuf>::new());
 }
 
 #[test]
 fn server_stopped_mid_run_fails_cleanly_without_hanging() {
+    // The Dagger tests set MLflow credentials in the environment, which our client reads.
+    let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let Some(bin) = mlflow() else { return };
     let mut server = MlflowServer::start(&bin);
     let dir = tempfile::tempdir().unwrap();
     let params = write_quick_params(dir.path());
     let mut cmd = pipeline(dir.path(), &params);
-    cmd.env("MLFLOW_TRACKING_URI", &server.url);
+    cmd.env("MLFLOW_TRACKING_URI", &server.url).env("MLFLOW_TRACKING_TOKEN", SECRET);
     let t = std::time::Instant::now();
     // The run is held (SIGSTOP) right after the data stage, the server stopped, the run resumed:
     // train always meets a server that went away mid-run.
@@ -701,12 +813,15 @@ fn server_stopped_mid_run_fails_cleanly_without_hanging() {
     assert!(t.elapsed() < Duration::from_secs(90), "no hang");
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("stage `train` failed") && stderr.contains(&server.url), "{stderr}");
+    assert!(!stderr.contains(SECRET), "the token was printed: {stderr}");
     assert!(!dir.path().join("artifacts/train").exists(), "no half-written stage");
     assert!(!std::fs::read_dir(dir.path().join("artifacts")).unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains(".tmp-")));
 }
 
 #[test]
 fn the_real_mlflow_client_reads_the_embedded_store() {
+    // The Dagger tests set MLflow credentials in the environment, which our client reads.
+    let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let Some(bin) = mlflow() else { return };
     let python = bin.parent().unwrap().join("python");
     if !python.is_file() {
