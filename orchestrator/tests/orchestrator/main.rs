@@ -729,7 +729,7 @@ fn live_server_checks(server: &mut MlflowServer, dir: &Path, opts: &RunOptions, 
     let mut p2 = params.clone();
     p2.train.seed = 9;
     p2.deploy.stage = leadflow_core::params::Stage::Production;
-    local::run(&opts, &p2).unwrap();
+    local::run(opts, &p2).unwrap();
     let d: Deployment = art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::DEPLOYMENT), "d").unwrap();
     assert_eq!((d.version, d.alias.as_deref()), (Some(2), Some("champion")));
     assert_eq!(api(&server.url, "registered-models/alias?name=lead_model&alias=champion")["model_version"]["version"], "2");
