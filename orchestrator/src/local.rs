@@ -14,7 +14,9 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
     let layout = Layout::new(&opts.artifacts_dir);
     let store = open_store(&opts.tracking)?;
     let mut reports = Vec::new();
-    for stage in opts.stages() {
+    let mut queue: std::collections::VecDeque<StageId> = opts.stages().into();
+    let mut re_evaluated = false;
+    while let Some(stage) = queue.pop_front() {
         let t = Instant::now();
         crate::interrupt::started(stage);
         match stage_status(opts, params, Some(store.as_ref()), stage)? {
@@ -33,6 +35,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
             }
             Status::Stale(why) => eprintln!("[{:<8}] running ({why}) ...", stage.name()),
         }
+        let mut holder_changed = false;
         let outcome: std::result::Result<String, String> = match stage {
             StageId::Data => leadflow_data::run(&opts.raw, &layout, params)
                 .map(|s| format!("{} raw rows -> {} gold rows ({})", s.rows["raw"], s.rows["after_source_filter"], opts.raw.display()))
@@ -55,11 +58,22 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
                 })
                 .map_err(|e| e.to_string()),
             StageId::Deploy => leadflow_deploy::run(&layout, params, store.as_ref())
-                .map(|d| match d.version {
-                    Some(v) => format!("{} v{v} -> {}", d.model_name, d.stage.unwrap_or_default()),
-                    None => "not promoted: registry untouched".into(),
+                .map(|d| match (d.version, d.superseded_by) {
+                    (Some(v), Some(s)) => {
+                        format!(
+                            "{} v{v} -> {}; LOST RACE: v{s} took @{} right after",
+                            d.model_name,
+                            d.stage.unwrap_or_default(),
+                            d.alias.unwrap_or_default()
+                        )
+                    }
+                    (Some(v), None) => format!("{} v{v} -> {}", d.model_name, d.stage.unwrap_or_default()),
+                    (None, _) => "not promoted: registry untouched".into(),
                 })
-                .map_err(|e| e.to_string()),
+                .map_err(|e| {
+                    holder_changed = matches!(e, leadflow_deploy::Error::HolderChanged { .. });
+                    e.to_string()
+                }),
         };
         let seconds = t.elapsed().as_secs_f64();
         match outcome {
@@ -68,6 +82,23 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
                 print_stage(&r);
                 crate::interrupt::finished(&r);
                 reports.push(r);
+            }
+            Err(message) if holder_changed && !re_evaluated => {
+                // Another pipeline moved the registry after evaluate decided: compare again with
+                // the new holder, once (evaluate and deploy read the registry, so both re-run).
+                re_evaluated = true;
+                let r = StageReport {
+                    stage,
+                    ok: false,
+                    skipped: false,
+                    seconds,
+                    message: format!("{message} (re-running evaluate and deploy)"),
+                };
+                print_stage(&r);
+                crate::interrupt::finished(&r);
+                reports.push(r);
+                queue.push_front(StageId::Deploy);
+                queue.push_front(StageId::Evaluate);
             }
             Err(message) => {
                 // A stage that fails because Ctrl-C removed its temporary files is not a failure.

@@ -50,7 +50,7 @@ pub fn freshness(layout: &Layout, reports: &[StageReport], started_at: DateTime<
         .ok()
         .and_then(|m| DateTime::parse_from_rfc3339(&m.finished_at).ok())
         .map(|t| t.with_timezone(&Utc));
-    let report = reports.iter().find(|r| r.stage == stage);
+    let report = reports.iter().rev().find(|r| r.stage == stage);
     match (finished, report) {
         (Some(t), _) if t >= started_at => Freshness::ThisRun,
         (_, Some(r)) if r.skipped => Freshness::UpToDate,
@@ -64,7 +64,7 @@ fn stage_line(reports: &[StageReport]) -> String {
     StageId::ALL
         .iter()
         .map(|&s| {
-            let what = match reports.iter().find(|r| r.stage == s) {
+            let what = match reports.iter().rev().find(|r| r.stage == s) {
                 Some(r) if r.skipped => "up to date".to_string(),
                 Some(r) if r.ok => format!("ok ({:.2}s)", r.seconds),
                 Some(_) => "FAILED".to_string(),
@@ -79,8 +79,10 @@ fn stage_line(reports: &[StageReport]) -> String {
 pub fn summary(layout: &Layout, reports: &[StageReport], started_at: DateTime<Utc>) -> String {
     let mut s = String::from("\n== leadflow summary ==\n");
     let _ = writeln!(s, "this run: {}", stage_line(reports));
-    for r in reports.iter().filter(|r| !r.ok && !r.skipped) {
-        let _ = writeln!(s, "failed:   {}: {}", r.stage.name(), r.message);
+    for (i, r) in reports.iter().enumerate().filter(|(_, r)| !r.ok && !r.skipped) {
+        // A stage that failed and then ran again (deploy after the registry moved) was retried.
+        let retried = reports[i + 1..].iter().any(|later| later.stage == r.stage);
+        let _ = writeln!(s, "{} {}: {}", if retried { "retried: " } else { "failed:  " }, r.stage.name(), r.message);
     }
     let fresh = |stage| freshness(layout, reports, started_at, stage);
     if let Ok(r) = art::read_json::<ModelResults>(&layout.path(&art::MODEL_RESULTS), "results") {

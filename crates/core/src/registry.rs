@@ -56,10 +56,55 @@ pub trait Registry: Send + Sync {
         let previous_alias_holder = self.get_by_alias(name, alias)?.map(|v| v.version);
         let archived = self.transition_stage(name, version, stage, true)?;
         self.set_alias(name, alias, version)?;
-        Ok(Promotion { archived, previous_alias_holder })
+        Ok(Promotion { archived, previous_alias_holder, holder_after: Some(version) })
+    }
+    /// Compare-and-swap promotion: promote only if every alias in `expected` is still held by the
+    /// version it names (`None`: no holder). This default, for registries without conditional
+    /// updates (an MLflow server), re-reads the holders immediately before promoting and the
+    /// alias immediately after: a change between those reads is the remaining window, and a
+    /// later move is reported in [`Promotion::holder_after`].
+    fn promote_if(&self, name: &str, version: u64, stage: &str, alias: &str, expected: &Holders) -> Result<Cas> {
+        if let Some(changed) = changed_holder(expected, version, |a| Ok(self.get_by_alias(name, a)?.map(|v| v.version)))? {
+            return Ok(changed);
+        }
+        let mut p = self.promote(name, version, stage, alias)?;
+        p.holder_after = self.get_by_alias(name, alias)?.map(|v| v.version);
+        Ok(Cas::Promoted(p))
     }
     fn get_by_alias(&self, name: &str, alias: &str) -> Result<Option<ModelVersion>>;
     fn set_version_tag(&self, name: &str, version: u64, key: &str, value: &str) -> Result<()>;
+}
+
+/// The holders of the aliases a decision was made against: alias -> version (`None`: no holder).
+pub type Holders = BTreeMap<String, Option<u64>>;
+
+/// Read the holders of `aliases`.
+pub fn read_holders(reg: &dyn Registry, name: &str, aliases: &[&str]) -> Result<BTreeMap<String, Option<ModelVersion>>> {
+    aliases.iter().map(|a| Ok((a.to_string(), reg.get_by_alias(name, a)?))).collect()
+}
+
+/// Outcome of [`Registry::promote_if`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cas {
+    Promoted(Promotion),
+    /// An alias is no longer held by the version the decision compared with.
+    HolderChanged {
+        alias: String,
+        expected: Option<u64>,
+        now: Option<u64>,
+    },
+}
+
+/// The first alias whose holder is neither the expected one nor `version` itself (a re-deploy of
+/// the same decision is idempotent).
+fn changed_holder(expected: &Holders, version: u64, now_of: impl Fn(&str) -> Result<Option<u64>>) -> Result<Option<Cas>> {
+    for (alias, &want) in expected {
+        let now = now_of(alias)?;
+        if now != want && now != Some(version) {
+            return Ok(Some(Cas::HolderChanged { alias: alias.clone(), expected: want, now }));
+        }
+    }
+    Ok(None)
 }
 
 /// What a promotion changed.
@@ -69,6 +114,9 @@ pub struct Promotion {
     pub archived: Vec<u64>,
     /// The version the alias pointed at before.
     pub previous_alias_holder: Option<u64>,
+    /// The alias's holder read right after the promotion: the promoted version, unless another
+    /// writer moved it in between (possible only on registries without conditional updates).
+    pub holder_after: Option<u64>,
 }
 
 fn reg_err(msg: impl Into<String>) -> Error {
@@ -321,10 +369,18 @@ impl Registry for FileStore {
     fn promote(&self, name: &str, version: u64, stage: &str, alias: &str) -> Result<Promotion> {
         check_alias(alias)?;
         let _lock = self.lock_registry()?;
-        let previous_alias_holder = self.aliases_of(name)?.get(alias).copied();
-        let archived = self.transition_unlocked(name, version, stage, true)?;
-        self.set_alias_unlocked(name, alias, version)?;
-        Ok(Promotion { archived, previous_alias_holder })
+        self.promote_unlocked(name, version, stage, alias)
+    }
+
+    /// Atomic: the holders are checked and the alias moved under the registry lock.
+    fn promote_if(&self, name: &str, version: u64, stage: &str, alias: &str, expected: &Holders) -> Result<Cas> {
+        check_alias(alias)?;
+        let _lock = self.lock_registry()?;
+        let aliases = self.aliases_of(name)?;
+        if let Some(changed) = changed_holder(expected, version, |a| Ok(aliases.get(a).copied()))? {
+            return Ok(changed);
+        }
+        self.promote_unlocked(name, version, stage, alias).map(Cas::Promoted)
     }
 
     fn get_by_alias(&self, name: &str, alias: &str) -> Result<Option<ModelVersion>> {
@@ -348,6 +404,13 @@ impl Registry for FileStore {
 }
 
 impl FileStore {
+    fn promote_unlocked(&self, name: &str, version: u64, stage: &str, alias: &str) -> Result<Promotion> {
+        let previous_alias_holder = self.aliases_of(name)?.get(alias).copied();
+        let archived = self.transition_unlocked(name, version, stage, true)?;
+        self.set_alias_unlocked(name, alias, version)?;
+        Ok(Promotion { archived, previous_alias_holder, holder_after: Some(version) })
+    }
+
     fn transition_unlocked(&self, name: &str, version: u64, stage: &str, archive_existing: bool) -> Result<Vec<u64>> {
         let stage = check_stage(stage)?;
         let mut target = self.get_version(name, version)?;

@@ -537,7 +537,7 @@ impl Registry for RestStore {
         let previous_alias_holder = self.get_by_alias(name, alias)?.map(|v| v.version);
         let archived = self.transition_stage(name, version, stage, true)?;
         self.set_alias(name, alias, version)?;
-        Ok(Promotion { archived, previous_alias_holder })
+        Ok(Promotion { archived, previous_alias_holder, holder_after: Some(version) })
     }
 }
 

@@ -66,6 +66,10 @@ pub struct Evaluation {
     pub gate: GateResult,
     pub threshold: f64,
     pub data_version: String,
+    /// The holders of the compared aliases when the decision was made (alias -> version, `None`:
+    /// no holder). Deploy promotes only if they are unchanged (compare-and-swap).
+    #[serde(default)]
+    pub holders: crate::registry::Holders,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,4 +130,8 @@ pub struct Deployment {
     pub archived: Vec<u64>,
     pub source: Option<String>,
     pub reasons: Vec<String>,
+    /// Set when, right after this deploy moved the alias, another version held it (a registry
+    /// without conditional updates: another pipeline promoted in the same instant).
+    #[serde(default)]
+    pub superseded_by: Option<u64>,
 }

@@ -8,6 +8,13 @@ pub enum Error {
     Validation(String),
     #[error("writing {path}: {message}")]
     Write { path: PathBuf, message: String },
+    /// Compare-and-swap refused: the registry moved after evaluate decided.
+    #[error(
+        "not promoted: @{alias} is now held by {} but evaluate compared with {}; evaluate must re-run against the new holder",
+        now.map(|v| format!("v{v}")).unwrap_or_else(|| "no version".into()),
+        expected.map(|v| format!("v{v}")).unwrap_or_else(|| "no holder".into())
+    )]
+    HolderChanged { alias: String, expected: Option<u64>, now: Option<u64> },
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::meta::RunClock;
-use leadflow_core::registry::Registry;
+use leadflow_core::registry::{Cas, Registry};
 use leadflow_core::results::{DeployedModel, Deployment, Evaluation};
 use leadflow_core::tracking::Store;
 use leadflow_core::Params;
@@ -21,6 +21,14 @@ pub use serve::{predict, validate, ModelDir, Validation, ValidationSpec};
 /// Registry tags set on every version leadflow registers.
 pub const MODEL_TAG: &str = "leadflow.model";
 pub const PREVIOUS_HOLDER_TAG: &str = "leadflow.previous_holder";
+/// The evaluation evidence on every promoted version: the registry alone explains each alias move.
+pub const METRIC_TAG: &str = "leadflow.selection_metric";
+pub const SCORE_TAG: &str = "leadflow.score";
+pub const COMPARED_WITH_TAG: &str = "leadflow.compared_with";
+pub const COMPARED_SCORE_TAG: &str = "leadflow.compared_score";
+pub const MARGIN_TAG: &str = "leadflow.margin";
+/// Exit status of `leadflow-deploy` when the registry moved after evaluate decided.
+pub const EXIT_HOLDER_CHANGED: u8 = 3;
 
 fn copy(from: &Path, to: &Path) -> Result<()> {
     std::fs::copy(from, to).map(|_| ()).map_err(|e| Error::Write { path: to.into(), message: e.to_string() })
@@ -63,6 +71,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
         archived: vec![],
         source: None,
         reasons: evaluation.reasons.clone(),
+        superseded_by: None,
     };
 
     if evaluation.promote {
@@ -82,8 +91,31 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
             (format!("leadflow.test_{}", evaluation.selection_metric), format!("{}", evaluation.selected_score)),
         ];
         let (mv, created) = store.register_version(&name, &source, &run_id, &tags)?;
-        // Stage and alias move together (under the registry lock for the file store).
-        let promotion = store.promote(&name, mv.version, stage.as_str(), alias)?;
+        let none = || "none".to_string();
+        let champion = evaluation.champion.as_ref();
+        let evidence = [
+            (METRIC_TAG, evaluation.selection_metric.clone()),
+            (SCORE_TAG, format!("{}", evaluation.selected_score)),
+            (COMPARED_WITH_TAG, champion.map(|c| c.version.to_string()).unwrap_or_else(none)),
+            (COMPARED_SCORE_TAG, champion.and_then(|c| c.score).map(|v| format!("{v}")).unwrap_or_else(none)),
+            (MARGIN_TAG, format!("{}", params.evaluate.promotion_margin)),
+        ];
+        for (k, v) in &evidence {
+            store.set_version_tag(&name, mv.version, k, v)?;
+        }
+        // Compare-and-swap: stage and alias move only if the holders evaluate compared with still
+        // hold (checked and moved under the registry lock for the file store).
+        let promotion = match store.promote_if(&name, mv.version, stage.as_str(), alias, &evaluation.holders)? {
+            Cas::Promoted(p) => p,
+            Cas::HolderChanged { alias, expected, now } => return Err(Error::HolderChanged { alias, expected, now }),
+        };
+        let superseded_by = promotion.holder_after.filter(|&v| v != mv.version);
+        if let Some(v) = superseded_by {
+            tracing::warn!(
+                "lost race: right after {name} v{} took @{alias}, v{v} held it (another pipeline promoted in the same instant; MLflow has no conditional update)",
+                mv.version
+            );
+        }
         let archived = promotion.archived.clone();
         let previous_holder = promotion.previous_alias_holder.or_else(|| archived.iter().copied().max()).filter(|&v| v != mv.version);
         if let Some(p) = previous_holder {
@@ -105,6 +137,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
             previous_holder,
             archived,
             source: Some(source),
+            superseded_by,
             ..deployment
         };
     } else {

@@ -65,7 +65,16 @@ enum Cmd {
 }
 
 fn main() -> std::process::ExitCode {
-    leadflow_core::logging::exit(real_main(Cli::parse()))
+    let result = real_main(Cli::parse());
+    // A registry that moved after evaluate decided has its own status, so a caller can re-run
+    // evaluate and deploy against the new holder.
+    if let Err(e) = &result {
+        if matches!(e.downcast_ref::<leadflow_deploy::Error>(), Some(leadflow_deploy::Error::HolderChanged { .. })) {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::from(leadflow_deploy::EXIT_HOLDER_CHANGED);
+        }
+    }
+    leadflow_core::logging::exit(result)
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {

@@ -57,12 +57,16 @@ impl Env {
         ev.selected = other;
         ev.selected_run_id = results.models[&other].run_id.clone();
         ev.promote = true;
+        // ...against the registry as it is now, as evaluate would have read it.
+        let seen = leadflow_core::registry::read_holders(&self.store(), "lead_model", &["champion", "challenger"]).unwrap();
+        ev.holders = seen.into_iter().map(|(a, v)| (a, v.map(|v| v.version))).collect();
         art::write_json(&self.layout().path(&art::EVALUATION), &ev).unwrap();
     }
 }
 
 #[test]
 fn registers_stages_aliases_and_keeps_history() {
+    // (Evidence tags: a first promotion was compared with no version.)
     let params = quick();
     let env = Env::new(&params);
     let d1 = env.deploy(&params).unwrap();
@@ -185,14 +189,21 @@ fn concurrent_deploys_never_lose_or_duplicate_a_version() {
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(200));
     std::fs::write(&go, b"").unwrap();
+    // All three evaluated against an empty registry: the first to promote wins, the other two
+    // are refused (compare-and-swap) with their own exit status, after registering their version.
+    let mut refused = 0;
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        if out.status.code() == Some(i32::from(leadflow_deploy::EXIT_HOLDER_CHANGED)) {
+            refused += 1;
+        } else {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
     }
-    let mut versions: Vec<u64> =
-        roots.iter().map(|r| art::read_json::<Deployment>(&Layout::new(r).path(&art::DEPLOYMENT), "d").unwrap().version.unwrap()).collect();
-    versions.sort_unstable();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(refused, 2);
+    let promoted: Vec<Deployment> =
+        roots.iter().filter_map(|r| art::read_json::<Deployment>(&Layout::new(r).path(&art::DEPLOYMENT), "d").ok()).collect();
+    assert_eq!(promoted.len(), 1);
     let all = base.store().list_versions("lead_model").unwrap();
     assert_eq!(all.len(), 3);
     let mut runs: Vec<&str> = all.iter().map(|v| v.run_id.as_str()).collect();
@@ -244,8 +255,8 @@ fn damaged_version_entry_is_reported_not_overwritten() {
     let env = Env::new(&params);
     env.deploy(&params).unwrap();
     let meta = env.store_path().join("models/lead_model/version-1/meta.yaml");
-    std::fs::write(&meta, "current_stage: Staging\n").unwrap(); // `version` and more are missing
     env.choose_other_model();
+    std::fs::write(&meta, "current_stage: Staging\n").unwrap(); // `version` and more are missing
     let artifacts_before = snapshot(env.layout().root());
     let registry_before = snapshot(&env.store_path().join("models"));
     let err = env.deploy(&params).unwrap_err().to_string();
@@ -392,4 +403,56 @@ fn train_model_probabilities(env: &Env) -> Vec<f64> {
     let x = layout.path(&art::X_TEST);
     let m = leadflow_core::table::Table::read(&x).unwrap().matrix(&x, &features).unwrap();
     model.predict(&m).unwrap()
+}
+
+#[test]
+fn promotion_is_a_compare_and_swap_against_the_holders_evaluate_saw() {
+    let params = quick();
+    let env = Env::new(&params);
+    let ev = env.evaluation();
+    assert!(ev.promote);
+    assert_eq!(
+        ev.holders,
+        [("champion".to_string(), None), ("challenger".to_string(), None)].into_iter().collect(),
+        "evaluate records the holders it compared with"
+    );
+    // After evaluate decided, another pipeline registers its model and takes @challenger.
+    let store = env.store();
+    let results: leadflow_core::results::ModelResults = art::read_json(&env.layout().path(&art::MODEL_RESULTS), "r").unwrap();
+    let other = results.models.keys().copied().find(|k| *k != ev.selected).unwrap();
+    let other_run = results.models[&other].run_id.clone().unwrap();
+    let source = format!("{}/model", leadflow_core::tracking::Tracker::artifact_uri(&store, &other_run).unwrap());
+    let (theirs, _) = store.register_version("lead_model", &source, &other_run, &[]).unwrap();
+    store.promote("lead_model", theirs.version, "Staging", "challenger").unwrap();
+
+    // The binary refuses to move the alias, says who holds it now, exits 3; nothing moved.
+    let out = Command::new(env!("CARGO_BIN_EXE_leadflow-deploy"))
+        .args(["-q", "--artifacts-dir", env.layout().root().to_str().unwrap()])
+        .env("MLFLOW_TRACKING_URI", env.store_path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(i32::from(leadflow_deploy::EXIT_HOLDER_CHANGED)), "{stderr}");
+    assert!(
+        stderr.contains(&format!("@challenger is now held by v{}", theirs.version)) && stderr.contains("evaluate must re-run"),
+        "{stderr}"
+    );
+    assert_eq!(store.get_by_alias("lead_model", "challenger").unwrap().unwrap().version, theirs.version);
+    assert!(!env.layout().path(&art::DEPLOYMENT).exists(), "no deployment recorded");
+
+    // Evaluate again (now against their version), then deploy: the evidence is on the version.
+    leadflow_evaluate::run(&env.layout(), &params, &store).unwrap();
+    let ev = env.evaluation();
+    assert_eq!(ev.holders["challenger"], Some(theirs.version));
+    let d = env.deploy(&params).unwrap();
+    if ev.promote {
+        let v = store.get_version("lead_model", d.version.unwrap()).unwrap();
+        assert_eq!(v.tags[leadflow_deploy::COMPARED_WITH_TAG], theirs.version.to_string());
+        assert_eq!(v.tags[leadflow_deploy::PREVIOUS_HOLDER_TAG], theirs.version.to_string());
+        assert_eq!(v.tags[leadflow_deploy::METRIC_TAG], ev.selection_metric);
+        assert_eq!(v.tags[leadflow_deploy::SCORE_TAG], format!("{}", ev.selected_score));
+        assert_eq!(v.tags[leadflow_deploy::MARGIN_TAG], format!("{}", params.evaluate.promotion_margin));
+    } else {
+        assert_eq!(store.get_by_alias("lead_model", "challenger").unwrap().unwrap().version, theirs.version);
+    }
 }

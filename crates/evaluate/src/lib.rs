@@ -71,15 +71,16 @@ pub struct Incumbent {
 
 /// Find the champion (alias `champion`), else the holder of the alias the deploy stage would
 /// set, and score it on this test split if its model files are readable.
-pub fn incumbent(store: &dyn Store, params: &Params, features: &[String], x: &Matrix, y: &[u8]) -> Result<Option<Incumbent>> {
-    let name = &params.deploy.model_name;
-    let mut found = None;
-    for alias in ["champion", params.deploy.stage.alias()] {
-        if let Some(v) = store.get_by_alias(name, alias)? {
-            found = Some((v, alias.to_string()));
-            break;
-        }
-    }
+pub fn incumbent(
+    store: &dyn Store,
+    params: &Params,
+    holders: &BTreeMap<String, Option<ModelVersion>>,
+    features: &[String],
+    x: &Matrix,
+    y: &[u8],
+) -> Result<Option<Incumbent>> {
+    let found =
+        compared_aliases(params).into_iter().find_map(|alias| holders.get(alias).cloned().flatten().map(|v| (v, alias.to_string())));
     let Some((version, alias)) = found else { return Ok(None) };
     let metric = params.evaluate.selection_metric;
     let t = params.evaluate.threshold;
@@ -123,6 +124,14 @@ pub fn incumbent(store: &dyn Store, params: &Params, features: &[String], x: &Ma
         }
     };
     Ok(Some(Incumbent { version, alias, scores, score, note }))
+}
+
+/// The aliases a decision is made against, in order of preference: the champion, then the alias
+/// deploy would move. Deploy promotes only if both still have the holders evaluate saw.
+pub fn compared_aliases(params: &Params) -> Vec<&'static str> {
+    let mut v = vec!["champion", params.deploy.stage.alias()];
+    v.dedup();
+    v
 }
 
 /// Decide: best model of this run vs. the incumbent, then the gate.
@@ -200,6 +209,7 @@ pub fn decide(
         gate,
         threshold: e.threshold,
         data_version: data_version.into(),
+        holders: Default::default(),
     }
 }
 
@@ -249,9 +259,12 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
         probas.insert(*kind, p);
         loaded.insert(*kind, model);
     }
-    let inc = incumbent(store, params, &features, &x, &y)?;
+    // One read of the holders: the incumbent is chosen from it, and deploy checks it again.
+    let seen = leadflow_core::registry::read_holders(store, &params.deploy.model_name, &compared_aliases(params))?;
+    let inc = incumbent(store, params, &seen, &features, &x, &y)?;
     let run_ids: BTreeMap<ModelKind, Option<String>> = results.models.iter().map(|(k, r)| (*k, r.run_id.clone())).collect();
-    let evaluation = decide(params, &scores, &run_ids, inc.as_ref(), &data_meta.data_version);
+    let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), &data_meta.data_version);
+    evaluation.holders = seen.iter().map(|(a, v)| (a.clone(), v.as_ref().map(|v| v.version))).collect();
 
     let out = StageDir::begin(layout.stage_dir(StageId::Evaluate))?;
     art::write_json(&out.path(&art::METRICS), &scores)?;

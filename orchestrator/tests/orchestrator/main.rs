@@ -17,6 +17,7 @@ use leadflow_testkit::{committed_sample, quick_params, real_data};
 use orchestrator::{local, RunOptions};
 
 mod dagger_engine;
+mod promotion;
 mod setup;
 mod workflow;
 
@@ -749,6 +750,27 @@ fn live_server_checks(server: &mut MlflowServer, dir: &Path, opts: &RunOptions, 
     );
     let versions = api(&server.url, "model-versions/search?filter=name%3D%27lead_model%27");
     assert_eq!(versions["model_versions"].as_array().unwrap().len(), 2);
+
+    // Compare-and-swap against the server: evaluate sees @champion = v2, someone else moves it to
+    // v1, deploy re-reads it just before promoting and refuses.
+    let mut eval_only = opts.clone();
+    eval_only.to = StageId::Evaluate;
+    eval_only.force = orchestrator::Force::Stage(StageId::Evaluate);
+    local::run(&eval_only, &p2).unwrap();
+    let ev_path = Layout::new(&opts.artifacts_dir).path(&art::EVALUATION);
+    let mut ev: Evaluation = art::read_json(&ev_path, "e").unwrap();
+    assert_eq!(ev.holders["champion"], Some(2));
+    // (Identical models tie; say this decision promotes, as a better model's would.)
+    ev.promote = true;
+    art::write_json(&ev_path, &ev).unwrap();
+    leadflow_core::registry::Registry::set_alias(&rest, "lead_model", "champion", 1).unwrap();
+    let err = leadflow_deploy::run(&Layout::new(&opts.artifacts_dir), &p2, &rest).unwrap_err();
+    assert!(
+        matches!(&err, leadflow_deploy::Error::HolderChanged { alias, expected: Some(2), now: Some(1) } if alias == "champion"),
+        "{err}"
+    );
+    assert_eq!(api(&server.url, "registered-models/alias?name=lead_model&alias=champion")["model_version"]["version"], "1");
+    leadflow_core::registry::Registry::set_alias(&rest, "lead_model", "champion", 2).unwrap();
 
     // The server answers but cannot store artifacts (its artifact folder replaced by a file):
     // train fails, and marks the run it opened FAILED on the server.
