@@ -244,7 +244,8 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
             }
             let ok = code == 0;
             let message = if ok { "done in the container".to_string() } else { format!("exit code {code}: {}", tail(&stderr, 5)) };
-            let r = StageReport { stage: *stage, ok, skipped: false, seconds, message };
+            let outcome = if ok { crate::Outcome::Ran } else { crate::Outcome::Failed };
+            let r = StageReport { stage: *stage, outcome, seconds, message };
             print_stage(&r);
             out.lock().map_err(|_| eyre::eyre!("poisoned"))?.push(r);
             if !ok {

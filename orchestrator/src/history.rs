@@ -94,16 +94,7 @@ pub fn record(
             .iter()
             .map(|r| StageRecord {
                 stage: r.stage.name().into(),
-                status: if r.skipped {
-                    "up to date"
-                } else if r.ok {
-                    "ran"
-                } else if r.message == "interrupted" {
-                    "killed"
-                } else {
-                    "failed"
-                }
-                .into(),
+                status: r.outcome.word().into(),
                 seconds: r.seconds,
             })
             .collect(),

@@ -5,9 +5,11 @@
 //! - [`dagger`]: the Dagger SDK builds the image from the repo's `Dockerfile`, runs the stage
 //!   binaries inside it, and exports `artifacts/` and the tracking store back to the host.
 
+pub mod cli;
 pub mod dagger;
 pub mod history;
 pub mod local;
+pub mod pipeline;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
@@ -105,15 +107,49 @@ impl RunOptions {
     }
 }
 
+/// What happened to one stage in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran and succeeded.
+    Ran,
+    /// Inputs, params and code unchanged, outputs intact: not run.
+    UpToDate,
+    /// It ran and failed.
+    Failed,
+    /// Ctrl-C arrived while it ran.
+    Interrupted,
+}
+
+impl Outcome {
+    /// The word the run history and the stage line use.
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Ran => "ran",
+            Outcome::UpToDate => "up to date",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "killed",
+        }
+    }
+}
+
 /// Outcome of one stage.
 #[derive(Debug, Clone)]
 pub struct StageReport {
     pub stage: StageId,
-    pub ok: bool,
-    /// Up to date: not run.
-    pub skipped: bool,
+    pub outcome: Outcome,
     pub seconds: f64,
     pub message: String,
+}
+
+impl StageReport {
+    /// Ran or up to date.
+    pub fn ok(&self) -> bool {
+        matches!(self.outcome, Outcome::Ran | Outcome::UpToDate)
+    }
+
+    pub fn skipped(&self) -> bool {
+        self.outcome == Outcome::UpToDate
+    }
 }
 
 /// Failure of a pipeline run, naming the stage.
@@ -123,6 +159,8 @@ pub enum Error {
     Stage { stage: StageId, message: String, reports: Vec<StageReport> },
     #[error("Dagger engine: {0}")]
     Dagger(String),
+    #[error("another leadflow run is using {} (lock {})", root.display(), lock.display())]
+    Locked { root: PathBuf, lock: PathBuf },
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
 }
@@ -174,7 +212,7 @@ pub mod interrupt {
         let p = progress();
         let mut reports = p.finished.clone();
         if let Some(stage) = p.running {
-            reports.push(StageReport { stage, ok: false, skipped: false, seconds: 0.0, message: "interrupted".into() });
+            reports.push(StageReport { stage, outcome: crate::Outcome::Interrupted, seconds: 0.0, message: "interrupted".into() });
         }
         (p.running, reports)
     }
@@ -195,12 +233,11 @@ pub mod interrupt {
 
 /// Print one stage line as it finishes.
 pub fn print_stage(r: &StageReport) {
-    let mark = if r.skipped {
-        "up to date"
-    } else if r.ok {
-        "ok"
-    } else {
-        "FAILED"
+    let mark = match r.outcome {
+        Outcome::UpToDate => "up to date",
+        Outcome::Ran => "ok",
+        Outcome::Failed => "FAILED",
+        Outcome::Interrupted => "killed",
     };
     eprintln!("[{:<8}] {:<10} {:>8.3}s  {}", r.stage.name(), mark, r.seconds, r.message);
 }
@@ -231,8 +268,7 @@ pub fn split_up_to_date(
             leadflow_core::fingerprint::Status::UpToDate => {
                 skipped.push(StageReport {
                     stage: s,
-                    ok: true,
-                    skipped: true,
+                    outcome: Outcome::UpToDate,
                     seconds: 0.0,
                     message: "up to date (checked on the host)".into(),
                 });

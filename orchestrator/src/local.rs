@@ -8,7 +8,7 @@ use leadflow_core::fingerprint::Status;
 use leadflow_core::tracking::open_store;
 use leadflow_core::Params;
 
-use crate::{print_stage, stage_status, Error, Result, RunOptions, StageReport};
+use crate::{print_stage, stage_status, Error, Outcome, Result, RunOptions, StageReport};
 
 pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
     let layout = Layout::new(&opts.artifacts_dir);
@@ -23,8 +23,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
             Status::UpToDate => {
                 let r = StageReport {
                     stage,
-                    ok: true,
-                    skipped: true,
+                    outcome: Outcome::UpToDate,
                     seconds: t.elapsed().as_secs_f64(),
                     message: "inputs, params and code unchanged; outputs intact".into(),
                 };
@@ -78,7 +77,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
         let seconds = t.elapsed().as_secs_f64();
         match outcome {
             Ok(message) => {
-                let r = StageReport { stage, ok: true, skipped: false, seconds, message };
+                let r = StageReport { stage, outcome: Outcome::Ran, seconds, message };
                 print_stage(&r);
                 crate::interrupt::finished(&r);
                 reports.push(r);
@@ -89,8 +88,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
                 re_evaluated = true;
                 let r = StageReport {
                     stage,
-                    ok: false,
-                    skipped: false,
+                    outcome: Outcome::Failed,
                     seconds,
                     message: format!("{message} (re-running evaluate and deploy)"),
                 };
@@ -103,7 +101,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
             Err(message) => {
                 // A stage that fails because Ctrl-C removed its temporary files is not a failure.
                 crate::interrupt::yield_to_handler();
-                let r = StageReport { stage, ok: false, skipped: false, seconds, message: message.clone() };
+                let r = StageReport { stage, outcome: Outcome::Failed, seconds, message: message.clone() };
                 print_stage(&r);
                 reports.push(r);
                 return Err(Error::Stage { stage, message, reports });

@@ -53,7 +53,7 @@ pub fn freshness(layout: &Layout, reports: &[StageReport], started_at: DateTime<
     let report = reports.iter().rev().find(|r| r.stage == stage);
     match (finished, report) {
         (Some(t), _) if t >= started_at => Freshness::ThisRun,
-        (_, Some(r)) if r.skipped => Freshness::UpToDate,
+        (_, Some(r)) if r.skipped() => Freshness::UpToDate,
         (Some(t), _) => Freshness::Older(t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
         (None, _) => Freshness::Older("at an unknown time".into()),
     }
@@ -65,9 +65,12 @@ fn stage_line(reports: &[StageReport]) -> String {
         .iter()
         .map(|&s| {
             let what = match reports.iter().rev().find(|r| r.stage == s) {
-                Some(r) if r.skipped => "up to date".to_string(),
-                Some(r) if r.ok => format!("ok ({:.2}s)", r.seconds),
-                Some(_) => "FAILED".to_string(),
+                Some(r) => match r.outcome {
+                    crate::Outcome::UpToDate => "up to date".to_string(),
+                    crate::Outcome::Ran => format!("ok ({:.2}s)", r.seconds),
+                    crate::Outcome::Failed => "FAILED".to_string(),
+                    crate::Outcome::Interrupted => "killed".to_string(),
+                },
                 None => "not run".to_string(),
             };
             format!("{} {what}", s.name())
@@ -79,7 +82,7 @@ fn stage_line(reports: &[StageReport]) -> String {
 pub fn summary(layout: &Layout, reports: &[StageReport], started_at: DateTime<Utc>) -> String {
     let mut s = String::from("\n== leadflow summary ==\n");
     let _ = writeln!(s, "this run: {}", stage_line(reports));
-    for (i, r) in reports.iter().enumerate().filter(|(_, r)| !r.ok && !r.skipped) {
+    for (i, r) in reports.iter().enumerate().filter(|(_, r)| !r.ok()) {
         // A stage that failed and then ran again (deploy after the registry moved) was retried.
         let retried = reports[i + 1..].iter().any(|later| later.stage == r.stage);
         let _ = writeln!(s, "{} {}: {}", if retried { "retried: " } else { "failed:  " }, r.stage.name(), r.message);

@@ -224,7 +224,7 @@ fn dagger_engine_contract_builds_the_dockerfile_runs_four_stages_in_order_and_ex
     let (reports, queries) = run_against_fake(&plan, None, &[]);
     let reports = reports.unwrap();
     assert_eq!(reports.iter().map(|r| r.stage).collect::<Vec<_>>(), StageId::ALL.to_vec());
-    assert!(reports.iter().all(|r| r.ok));
+    assert!(reports.iter().all(|r| r.ok()));
 
     let artifacts = dir.path().join("artifacts");
     let chain = export_of(&queries, &artifacts);
@@ -316,7 +316,7 @@ fn a_failing_stage_is_exported_then_reported_with_its_exit_code_and_stderr() {
     let Err(orchestrator::Error::Stage { stage, message, reports }) = result else { panic!("expected a stage failure: {result:?}") };
     assert_eq!(stage, StageId::Evaluate);
     assert!(message.contains("exit code 3") && message.contains("quality gate failed: f1_weighted 0.41 < 0.90"), "{message}");
-    let status: Vec<(StageId, bool)> = reports.iter().map(|r| (r.stage, r.ok)).collect();
+    let status: Vec<(StageId, bool)> = reports.iter().map(|r| (r.stage, r.ok())).collect();
     assert_eq!(status, [(StageId::Data, true), (StageId::Train, true), (StageId::Evaluate, false)]);
     // The container as the failed stage left it is exported (its report reaches the host), and
     // the tracking store too; deploy never runs.

@@ -65,7 +65,7 @@ fn assert_contract(layout: &Layout) {
 }
 
 fn ran(reports: &[orchestrator::StageReport]) -> Vec<&'static str> {
-    reports.iter().filter(|r| !r.skipped).map(|r| r.stage.name()).collect()
+    reports.iter().filter(|r| !r.skipped()).map(|r| r.stage.name()).collect()
 }
 
 #[test]
@@ -83,14 +83,14 @@ fn local_engine_end_to_end_on_the_committed_sample_twice() {
 
     // Second run, nothing changed: every stage is up to date.
     let again = local::run(&opts, &params).unwrap();
-    assert!(again.iter().all(|r| r.skipped), "{again:?}");
+    assert!(again.iter().all(|r| r.skipped()), "{again:?}");
 
     // Forced, same data and params: a clean champion/challenger round. Identical models score
     // the same, so the incumbent stays and the registry is untouched.
     let mut forced = opts.clone();
     forced.force = orchestrator::Force::All;
     let reports = local::run(&forced, &params).unwrap();
-    assert!(reports.iter().all(|r| !r.skipped));
+    assert!(reports.iter().all(|r| !r.skipped()));
     let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
     assert!(!ev.promote, "{:?}", ev.reasons);
     let champ = ev.champion.expect("the first run's version is the incumbent");
@@ -127,6 +127,22 @@ fn local_engine_end_to_end_on_the_real_data() {
     assert_contract(&layout);
     let meta = leadflow_core::meta::read(&layout.path(&art::DATA_META)).unwrap();
     assert_eq!(meta.rows["after_source_filter"], 2_937);
+    // The lead preset's results, pinned: a refactor must not move them. (Recorded from the
+    // default params on the pinned file; byte-identical whatever the thread count.)
+    let pinned = [
+        (art::GOLD, "7a0cd90b38ebe33bcf1710b6a4017dd6436127a0b8c0b8ffd0561808a740efef"),
+        (art::X_TRAIN, "cb01a04ca750a2afbfba5aaf63c14d60c3d7d6ff67b90b9558793bcbb9971a15"),
+        (art::X_TEST, "0cbc7d07d360ec5e7f6bd15817932ee78d447f9bc7406eacf823b7e1a737cea4"),
+        (art::Y_TRAIN, "29a1c52802cd57f90ba3c148e0ceba3656d96dd6811307ac64de3c2f80350049"),
+        (art::Y_TEST, "be540a63fef74e640efad5c32ad924f485f804653a924e27d7accc1a8cac7f48"),
+        (art::XGB_MODEL, "860b33bb2a382adf6ab8fb9e3c0e77ea4c7cf7f6c7fe6c425943a214535bc54b"),
+        (art::LR_MODEL, "c4ff38ba9cfb70f599a25df0dc3cd071d429c516f7aa9770d1f0a8b74dc563a8"),
+        (art::METRICS, "005e0c7558e36815dfabe919f3b7cd2f7b08feecfe001befacea58f3850dd305"),
+    ];
+    for (a, want) in pinned {
+        let got = leadflow_core::hash::sha256_file(&layout.path(&a)).unwrap();
+        assert_eq!(got, want, "{} moved: the lead preset's results changed", a.name);
+    }
     let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
     assert!(ev.gate.passed && ev.promote);
     // The exported model validates on the pipeline's own test split.

@@ -40,7 +40,7 @@ fn a_registry_moved_after_evaluate_is_compared_again_once() {
     deploy.from = StageId::Deploy;
     let started = chrono::Utc::now();
     let reports = local::run(&deploy, &params).unwrap();
-    let ran: Vec<(&str, bool)> = reports.iter().map(|r| (r.stage.name(), r.ok)).collect();
+    let ran: Vec<(&str, bool)> = reports.iter().map(|r| (r.stage.name(), r.ok())).collect();
     assert_eq!(ran, [("deploy", false), ("evaluate", true), ("deploy", true)], "{reports:?}");
     assert!(reports[0].message.contains(&format!("@challenger is now held by v{theirs}")), "{}", reports[0].message);
     // The second decision was made against their version, and the registry explains it.
