@@ -92,11 +92,7 @@ pub fn record(
         ok,
         stages: reports
             .iter()
-            .map(|r| StageRecord {
-                stage: r.stage.name().into(),
-                status: r.outcome.word().into(),
-                seconds: r.seconds,
-            })
+            .map(|r| StageRecord { stage: r.stage.name().into(), status: r.outcome.word().into(), seconds: r.seconds })
             .collect(),
         data_version,
         params: flat,

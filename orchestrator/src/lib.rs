@@ -98,7 +98,17 @@ pub fn stage_status(
     }
     let layout = leadflow_core::artifacts::Layout::new(&opts.artifacts_dir);
     let raw = (stage == StageId::Data).then_some(opts.raw.as_path());
-    Ok(check(stage, &layout, params, raw, env!("CARGO_PKG_VERSION"), store)?)
+    Ok(check(reads(stage), &layout, params, raw, env!("CARGO_PKG_VERSION"), store)?)
+}
+
+/// What each stage reads, as the stage crate declares it.
+pub fn reads(stage: StageId) -> &'static leadflow_core::fingerprint::Reads {
+    match stage {
+        StageId::Data => &leadflow_data::READS,
+        StageId::Train => &leadflow_train::READS,
+        StageId::Evaluate => &leadflow_evaluate::READS,
+        StageId::Deploy => &leadflow_deploy::READS,
+    }
 }
 
 impl RunOptions {

@@ -66,8 +66,9 @@ pub fn run(opts: &RunOptions, params: &Params, choice: EngineChoice) -> Result<V
 /// The Dagger engine: the up-to-date prefix is skipped (checked on the host); everything from the
 /// first stale stage runs in the container, whose inputs are produced there.
 fn run_dagger(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
-    let repo = crate::find_repo_root(&opts.repo_root)
-        .ok_or_else(|| Error::Dagger(format!("no Dockerfile found from {} upwards; run from the leadflow checkout", opts.repo_root.display())))?;
+    let repo = crate::find_repo_root(&opts.repo_root).ok_or_else(|| {
+        Error::Dagger(format!("no Dockerfile found from {} upwards; run from the leadflow checkout", opts.repo_root.display()))
+    })?;
     let registry = open_store(&opts.tracking)?;
     let (mut skipped, stages) = crate::split_up_to_date(opts, params, Some(registry.as_ref()))?;
     for r in &skipped {
@@ -97,12 +98,7 @@ fn run_dagger(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
 
 /// Ctrl-C: wait for a commit in progress, remove temporary stage directories, mark this
 /// process's RUNNING tracking runs KILLED, exit 130.
-fn install_interrupt_handler(
-    opts: &RunOptions,
-    params: &Params,
-    engine: &'static str,
-    started_at: chrono::DateTime<chrono::Utc>,
-) {
+fn install_interrupt_handler(opts: &RunOptions, params: &Params, engine: &'static str, started_at: chrono::DateTime<chrono::Utc>) {
     let root = opts.artifacts_dir.clone();
     let tracking = opts.tracking.clone();
     let experiment = params.tracking.experiment_name.clone();

@@ -1,7 +1,8 @@
 //! Stage fingerprints: what a stage's result depends on, so an unchanged stage can be skipped.
 //!
-//! A fingerprint combines (1) the content hashes of the stage's input artifacts (the contract in
-//! [`inputs`]), (2) the hash of the params sections the stage reads ([`params_hash`]), and (3) the
+//! A fingerprint combines (1) the content hashes of the stage's input artifacts and the data
+//! version, and (2) the hash of the params sections the stage reads — both declared by the stage
+//! itself ([`Reads`]) — and (3) the
 //! identity of the code ([`code_identity`]: crate version, git commit and uncommitted changes).
 //! Log levels and output paths are not part of it. Each stage writes `fingerprint.json` into its
 //! own directory, together with the hashes of its outputs; [`check`] says whether the stage is up
@@ -35,36 +36,20 @@ pub fn hash_file(path: &Path) -> Result<String> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
-/// The artifacts each stage reads (besides the raw file for data, and the registry).
-pub fn inputs(stage: StageId) -> &'static [Artifact] {
-    match stage {
-        StageId::Data => &[],
-        StageId::Train => &[art::GOLD],
-        StageId::Evaluate => &[art::MODEL_RESULTS, art::COLUMNS_LIST, art::X_TEST, art::Y_TEST, art::XGB_MODEL, art::LR_MODEL],
-        StageId::Deploy => &[
-            art::EVALUATION,
-            art::METRICS,
-            art::XGB_MODEL,
-            art::LR_MODEL,
-            art::FEATURE_SPEC,
-            art::COLUMNS_LIST,
-            art::MODEL_RESULTS,
-            art::PREPROCESSING,
-            art::SCALER,
-            art::DATE_LIMITS,
-        ],
-    }
-}
-
-/// Hash of the params sections a stage reads.
-pub fn params_hash(stage: StageId, p: &Params) -> String {
-    let v = match stage {
-        StageId::Data => serde_json::json!({ "data": p.data }),
-        StageId::Train => serde_json::json!({ "train": p.train, "threshold": p.evaluate.threshold, "tracking": p.tracking }),
-        StageId::Evaluate => serde_json::json!({ "evaluate": p.evaluate, "deploy": p.deploy }),
-        StageId::Deploy => serde_json::json!({ "deploy": p.deploy }),
-    };
-    Params::section_hash(&v)
+/// What a stage reads, declared by the stage itself (each stage crate's `READS`); the
+/// fingerprint code takes it as an argument and keeps no list of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Reads {
+    pub stage: StageId,
+    /// Artifacts of earlier stages it reads (besides the raw file for data, and the registry).
+    pub artifacts: &'static [Artifact],
+    /// The params sections it reads, as JSON; their hash is part of the fingerprint.
+    pub params: fn(&Params) -> serde_json::Value,
+    /// It reads the data version (sha256 of the raw file) from `data/run.json` and records it with
+    /// its results. The data version is the input, not the whole file, which holds timestamps:
+    /// a re-run of data on the same raw file does not make the stages after it stale, a different
+    /// raw file does, even when the gold data comes out the same.
+    pub data_version: bool,
 }
 
 /// Environment variable that fixes the code identity (the Dagger engine passes the host's into
@@ -108,7 +93,7 @@ pub fn code_identity(crate_version: &str) -> String {
 pub fn registry_state(store: &dyn Registry, p: &Params) -> String {
     let name = &p.deploy.model_name;
     let mut parts = Vec::new();
-    for alias in ["champion", p.deploy.stage.alias()] {
+    for alias in [crate::registry::names::CHAMPION, p.deploy.stage.alias()] {
         let holder = match store.get_by_alias(name, alias) {
             Ok(Some(v)) => format!("{}:{}", v.version, v.run_id),
             Ok(None) => "-".into(),
@@ -136,20 +121,25 @@ pub struct Fingerprint {
 }
 
 /// Compute a stage's fingerprint from its current inputs. `raw` is the data stage's input file.
-pub fn compute(stage: StageId, layout: &Layout, p: &Params, raw: Option<&Path>, crate_version: &str) -> Result<Fingerprint> {
+pub fn compute(reads: &Reads, layout: &Layout, p: &Params, raw: Option<&Path>, crate_version: &str) -> Result<Fingerprint> {
+    let stage = reads.stage;
     let mut inputs = BTreeMap::new();
-    if stage == StageId::Data {
-        if let Some(r) = raw {
-            inputs.insert("raw".to_string(), hash_file(r)?);
+    if let Some(r) = raw {
+        inputs.insert("raw".to_string(), hash_file(r)?);
+    }
+    if reads.data_version {
+        let path = layout.path(&art::DATA_META);
+        if path.is_file() {
+            inputs.insert("data_version".to_string(), crate::meta::read(&path)?.data_version);
         }
     }
-    for a in self::inputs(stage) {
+    for a in reads.artifacts {
         let path = layout.path(a);
         if path.is_file() {
             inputs.insert(format!("{}/{}", a.dir, a.name), hash_file(&path)?);
         }
     }
-    let params = params_hash(stage, p);
+    let params = Params::section_hash(&(reads.params)(p));
     let code = code_identity(crate_version);
     let key = crate::hash::sha256_hex(serde_json::to_string(&(stage.name(), &inputs, &params, &code)).unwrap_or_default().as_bytes());
     Ok(Fingerprint { stage: stage.name().into(), key, inputs, params, code, registry: None, outputs: BTreeMap::new() })
@@ -199,16 +189,17 @@ pub enum Status {
 
 /// Compare a stage's stored fingerprint with its current inputs and outputs.
 pub fn check(
-    stage: StageId,
+    reads: &Reads,
     layout: &Layout,
     p: &Params,
     raw: Option<&Path>,
     crate_version: &str,
     store: Option<&dyn Registry>,
 ) -> Result<Status> {
+    let stage = reads.stage;
     let dir = layout.stage_dir(stage);
     let Some(stored) = read(&dir) else { return Ok(Status::Stale("no previous result".into())) };
-    let now = compute(stage, layout, p, raw, crate_version)?;
+    let now = compute(reads, layout, p, raw, crate_version)?;
     if stored.code != now.code {
         return Ok(Status::Stale("the code changed".into()));
     }

@@ -13,6 +13,18 @@ pub enum ModelKind {
     Logistic,
 }
 
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+
+    /// The inverse of [`ModelKind::name`].
+    fn from_str(s: &str) -> std::result::Result<ModelKind, String> {
+        ModelKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            let known: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown model kind {s:?}; expected one of {}", known.join(", "))
+        })
+    }
+}
+
 impl ModelKind {
     pub const ALL: [ModelKind; 2] = [ModelKind::Xgboost, ModelKind::Logistic];
 

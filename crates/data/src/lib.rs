@@ -25,6 +25,10 @@ use polars::prelude::*;
 
 pub use error::{Error, Result};
 
+/// What the data stage reads: the raw file (given to the fingerprint) and `data` params.
+pub const READS: fingerprint::Reads =
+    fingerprint::Reads { stage: StageId::Data, artifacts: &[], params: |p| serde_json::json!({ "data": p.data }), data_version: false };
+
 /// Environment variable that points the stage at a raw file (e.g. the real dataset).
 pub const RAW_ENV: &str = "LEADFLOW_RAW";
 /// The committed synthetic sample: the default input, so a fresh clone runs offline.
@@ -60,7 +64,7 @@ pub fn run(raw: &Path, layout: &Layout, params: &Params) -> Result<Summary> {
     if !raw.is_file() {
         return Err(Error::MissingFile { path: raw.into() });
     }
-    let fp = fingerprint::compute(StageId::Data, layout, params, Some(raw), env!("CARGO_PKG_VERSION"))?;
+    let fp = fingerprint::compute(&READS, layout, params, Some(raw), env!("CARGO_PKG_VERSION"))?;
     let today = chrono::Utc::now().date_naive();
     let cleaned = clean(raw, params, today)?;
     let data_version = leadflow_core::hash::sha256_file(raw)?;

@@ -16,17 +16,32 @@ use leadflow_core::tracking::Store;
 use leadflow_core::Params;
 
 pub use error::{Error, Result};
+
+/// What the deploy stage reads: the decision, the chosen model and everything the model directory
+/// and card are made of, the data version, `deploy` params, and the registry.
+pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint::Reads {
+    stage: StageId::Deploy,
+    artifacts: &[
+        art::EVALUATION,
+        art::METRICS,
+        art::XGB_MODEL,
+        art::LR_MODEL,
+        art::FEATURE_SPEC,
+        art::COLUMNS_LIST,
+        art::MODEL_RESULTS,
+        art::PREPROCESSING,
+        art::SCALER,
+        art::DATE_LIMITS,
+    ],
+    params: |p| serde_json::json!({ "deploy": p.deploy }),
+    data_version: true,
+};
 pub use serve::{predict, validate, ModelDir, Validation, ValidationSpec};
 
-/// Registry tags set on every version leadflow registers.
-pub const MODEL_TAG: &str = "leadflow.model";
-pub const PREVIOUS_HOLDER_TAG: &str = "leadflow.previous_holder";
-/// The evaluation evidence on every promoted version: the registry alone explains each alias move.
-pub const METRIC_TAG: &str = "leadflow.selection_metric";
-pub const SCORE_TAG: &str = "leadflow.score";
-pub const COMPARED_WITH_TAG: &str = "leadflow.compared_with";
-pub const COMPARED_SCORE_TAG: &str = "leadflow.compared_score";
-pub const MARGIN_TAG: &str = "leadflow.margin";
+/// Registry tags set on the versions leadflow registers (defined once, in the core registry).
+pub use leadflow_core::registry::names::{
+    COMPARED_SCORE_TAG, COMPARED_WITH_TAG, DATA_VERSION_TAG, MARGIN_TAG, METRIC_TAG, MODEL_TAG, PREVIOUS_HOLDER_TAG, SCORE_TAG,
+};
 /// Exit status of `leadflow-deploy` when the registry moved after evaluate decided.
 pub const EXIT_HOLDER_CHANGED: u8 = 3;
 
@@ -38,7 +53,7 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
 pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deployment> {
     let clock = RunClock::start();
     let evaluation: Evaluation = art::read_json(&layout.require(&art::EVALUATION)?, "an evaluation")?;
-    let mut fp = leadflow_core::fingerprint::compute(StageId::Deploy, layout, params, None, env!("CARGO_PKG_VERSION"))?;
+    let mut fp = leadflow_core::fingerprint::compute(&READS, layout, params, None, env!("CARGO_PKG_VERSION"))?;
     let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
     let kind = evaluation.selected;
     let model_file = layout.require(&kind.artifact())?;
@@ -87,7 +102,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
         let alias = stage.alias();
         let tags = vec![
             (MODEL_TAG.to_string(), kind.name().to_string()),
-            ("leadflow.data_version".to_string(), data_meta.data_version.clone()),
+            (DATA_VERSION_TAG.to_string(), data_meta.data_version.clone()),
             (format!("leadflow.test_{}", evaluation.selection_metric), format!("{}", evaluation.selected_score)),
         ];
         let (mv, created) = store.register_version(&name, &source, &run_id, &tags)?;

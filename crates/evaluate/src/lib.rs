@@ -23,8 +23,17 @@ use serde::Serialize;
 
 pub use error::{Error, Result};
 
+/// What the evaluate stage reads: train's results, test split and models, the data version,
+/// `evaluate` and `deploy` params (the alias it compares with), and the registry.
+pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint::Reads {
+    stage: StageId::Evaluate,
+    artifacts: &[art::MODEL_RESULTS, art::COLUMNS_LIST, art::X_TEST, art::Y_TEST, art::XGB_MODEL, art::LR_MODEL],
+    params: |p| serde_json::json!({ "evaluate": p.evaluate, "deploy": p.deploy }),
+    data_version: true,
+};
+
 /// Registry tag naming the model family of a version.
-pub const MODEL_TAG: &str = "leadflow.model";
+pub use leadflow_core::registry::names::MODEL_TAG;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BusinessMetrics {
@@ -85,10 +94,9 @@ pub fn incumbent(
     let metric = params.evaluate.selection_metric;
     let t = params.evaluate.threshold;
     let rescored = (|| -> std::result::Result<Scores, String> {
-        let kind = match version.tags.get(MODEL_TAG).map(String::as_str) {
-            Some("xgboost") => ModelKind::Xgboost,
-            Some("logistic") => ModelKind::Logistic,
-            other => return Err(format!("version has no usable `{MODEL_TAG}` tag ({other:?})")),
+        let kind: ModelKind = match version.tags.get(MODEL_TAG) {
+            Some(t) => t.parse().map_err(|e| format!("its `{MODEL_TAG}` tag: {e}"))?,
+            None => return Err(format!("version has no `{MODEL_TAG}` tag")),
         };
         // Local sources are read in place; a server's are downloaded first.
         let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -129,7 +137,7 @@ pub fn incumbent(
 /// The aliases a decision is made against, in order of preference: the champion, then the alias
 /// deploy would move. Deploy promotes only if both still have the holders evaluate saw.
 pub fn compared_aliases(params: &Params) -> Vec<&'static str> {
-    let mut v = vec!["champion", params.deploy.stage.alias()];
+    let mut v = vec![leadflow_core::registry::names::CHAMPION, params.deploy.stage.alias()];
     v.dedup();
     v
 }
@@ -229,7 +237,7 @@ fn write_text(path: &Path, s: &str) -> Result<()> {
 pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summary> {
     let clock = RunClock::start();
     let results_path = layout.require(&art::MODEL_RESULTS)?;
-    let mut fp = leadflow_core::fingerprint::compute(StageId::Evaluate, layout, params, None, env!("CARGO_PKG_VERSION"))?;
+    let mut fp = leadflow_core::fingerprint::compute(&READS, layout, params, None, env!("CARGO_PKG_VERSION"))?;
     fp.registry = Some(leadflow_core::fingerprint::registry_state(store, params));
     let results: ModelResults = art::read_json(&results_path, "train results")?;
     if results.models.is_empty() {

@@ -25,6 +25,15 @@ use rand_chacha::ChaCha8Rng;
 
 pub use error::{Error, Result};
 
+/// What the train stage reads: the gold data, the data version, `train` params, the evaluate
+/// threshold (its test reports) and `tracking` (where its runs go).
+pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint::Reads {
+    stage: StageId::Train,
+    artifacts: &[art::GOLD],
+    params: |p| serde_json::json!({ "train": p.train, "threshold": p.evaluate.threshold, "tracking": p.tracking }),
+    data_version: true,
+};
+
 /// The encoded gold data.
 pub struct Dataset {
     pub spec: FeatureSpec,
@@ -186,7 +195,7 @@ fn check_folds(model: &'static str, y: &[u8], rows: &[usize], folds: usize) -> R
 pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Summary> {
     let clock = RunClock::start();
     let gold_path = layout.require(&art::GOLD)?;
-    let fp = leadflow_core::fingerprint::compute(StageId::Train, layout, params, None, env!("CARGO_PKG_VERSION"))?;
+    let fp = leadflow_core::fingerprint::compute(&READS, layout, params, None, env!("CARGO_PKG_VERSION"))?;
     let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
     let ds = load_gold(&gold_path)?;
     let names = ds.spec.feature_names();
@@ -347,8 +356,8 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         let r = results.models.get_mut(&t.kind).expect("inserted above");
         let mut tags = vec![
             ("leadflow.stage".to_string(), "train".to_string()),
-            ("leadflow.model".to_string(), t.kind.name().to_string()),
-            ("leadflow.data_version".to_string(), data_meta.data_version.clone()),
+            (leadflow_core::registry::names::MODEL_TAG.to_string(), t.kind.name().to_string()),
+            (leadflow_core::registry::names::DATA_VERSION_TAG.to_string(), data_meta.data_version.clone()),
             ("leadflow.params_hash".to_string(), params.hash()),
             (leadflow_core::tracking::PID_TAG.to_string(), std::process::id().to_string()),
             (leadflow_core::tracking::HOST_TAG.to_string(), leadflow_core::tracking::hostname()),

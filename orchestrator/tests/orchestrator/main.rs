@@ -19,6 +19,7 @@ use orchestrator::{local, RunOptions};
 mod dagger_engine;
 mod promotion;
 mod setup;
+mod tidy;
 mod workflow;
 
 use workflow::repo_file;
@@ -350,6 +351,19 @@ fn only_stale_stages_rerun() {
     let mut f = opts.clone();
     f.force = orchestrator::Force::Stage(StageId::Evaluate);
     assert_eq!(ran(&local::run(&f, &p).unwrap())[0], "evaluate");
+
+    // Lineage: later stages depend on the data version, not on data/run.json (which holds
+    // timestamps): re-running data on the same file leaves them up to date...
+    f.force = orchestrator::Force::Stage(StageId::Data);
+    assert_eq!(ran(&local::run(&f, &p).unwrap()), ["data"]);
+    // ...while another data version makes them stale even when the stages after data would read
+    // the same gold rows (the version is recorded with their results).
+    let meta_path = layout.path(&art::DATA_META);
+    let mut meta = leadflow_core::meta::read(&meta_path).unwrap();
+    meta.data_version = "another-raw-file".into();
+    art::write_json(&meta_path, &meta).unwrap();
+    let status = orchestrator::stage_status(&opts, &p, Some(&store), StageId::Train).unwrap();
+    assert_eq!(status, leadflow_core::fingerprint::Status::Stale("inputs changed: data_version".into()));
 }
 
 fn write_quick_params(dir: &Path) -> PathBuf {

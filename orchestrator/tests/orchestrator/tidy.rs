@@ -1,0 +1,84 @@
+//! Invariants of the code that a grep can check (rust-analyzer's `tidy` tests): they fail when the
+//! code drifts from ARCHITECTURE.md.
+
+use std::path::{Path, PathBuf};
+
+use crate::workflow::repo_file;
+
+/// Every `.rs` file under the library and binary sources of the workspace (not tests).
+fn sources() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> =
+        ["crates/core/src", "crates/data/src", "crates/train/src", "crates/evaluate/src", "crates/deploy/src", "orchestrator/src"]
+            .iter()
+            .map(|d| root.join(d))
+            .collect();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    assert!(out.len() > 20);
+    out
+}
+
+#[test]
+fn binaries_only_call_their_library() {
+    // The orchestrator binary is a thin shell over the library (uv's style): no logic in main.rs.
+    let main = repo_file("orchestrator/src/main.rs");
+    assert!(main.lines().count() < 10, "{main}");
+    assert!(main.contains("orchestrator::cli::main()"), "{main}");
+}
+
+#[test]
+fn registry_names_are_defined_once() {
+    // Alias and tag names are spelled only in `leadflow_core::registry::names`.
+    let names = [
+        "\"champion\"",
+        "\"challenger\"",
+        "\"leadflow.model\"",
+        "\"leadflow.data_version\"",
+        "\"leadflow.previous_holder\"",
+        "\"leadflow.compared_with\"",
+    ];
+    for f in sources() {
+        if f.ends_with("core/src/registry.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        for n in names {
+            assert!(!text.contains(n), "{} spells {n}; use leadflow_core::registry::names", f.display());
+        }
+    }
+}
+
+#[test]
+fn no_stage_spells_an_artifact_path_by_hand() {
+    // Artifact file names come from `leadflow_core::artifacts`; a stage that writes
+    // "something.csv" itself bypasses the contract. (Inputs and CLI defaults that are not
+    // artifacts, and the run history file, are listed.)
+    let allowed = ["\"{id}.json\"", "\"data/sample/raw_data.csv\"", "\"predictions.csv\"", "\"raw_data.csv\"", "\"data/raw/raw_data.csv\""];
+    for f in sources() {
+        if f.to_string_lossy().contains("crates/core/") {
+            continue; // the contract itself
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for (n, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for piece in line.split('"').skip(1).step_by(2) {
+                let lit = format!("\"{piece}\"");
+                let is_file = [".csv", ".json", ".png", ".md", ".txt"].iter().any(|x| piece.ends_with(x)) && !piece.contains(' ');
+                assert!(!is_file || allowed.contains(&lit.as_str()), "{}:{}: {lit} spelled by hand", f.display(), n + 1);
+            }
+        }
+    }
+}
