@@ -58,7 +58,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
     let kind = evaluation.selected;
     let model_file = layout.require(&kind.artifact())?;
     // Refuse a corrupt model before anything is registered.
-    leadflow_core::model::Model::load(kind, &model_file)?;
+    leadflow_model::Model::load(kind, &model_file)?;
     let spec_file = layout.require(&art::FEATURE_SPEC)?;
     let pre_file = layout.require(&art::PREPROCESSING)?;
     let features: Vec<String> = art::read_json(&layout.require(&art::COLUMNS_LIST)?, "a feature list")?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use leadflow_core::artifacts::{self as art};
 use leadflow_core::features::{FeatureSpec, Preprocessing};
-use leadflow_core::model::{Matrix, Model};
+use leadflow_model::{Matrix, Model};
 use leadflow_core::results::DeployedModel;
 use leadflow_core::table::Table;
 

@@ -398,7 +398,7 @@ fn validate_passes_on_the_test_split_and_lists_differing_rows_otherwise() {
 fn train_model_probabilities(env: &Env) -> Vec<f64> {
     let layout = env.layout();
     let kind = env.evaluation().selected;
-    let model = leadflow_core::model::Model::load(kind, &layout.path(&kind.artifact())).unwrap();
+    let model = leadflow_model::Model::load(kind, &layout.path(&kind.artifact())).unwrap();
     let features: Vec<String> = art::read_json(&layout.path(&art::COLUMNS_LIST), "columns").unwrap();
     let x = layout.path(&art::X_TEST);
     let m = leadflow_core::table::Table::read(&x).unwrap().matrix(&x, &features).unwrap();

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::meta::RunClock;
 use leadflow_core::metrics::{self, ClassificationReport, Scores};
-use leadflow_core::model::{Matrix, Model, ModelKind};
+use leadflow_model::{Matrix, Model, ModelKind};
 use leadflow_core::registry::ModelVersion;
 use leadflow_core::results::{ChampionInfo, Evaluation, GateCheck, GateResult, ModelResults};
 use leadflow_core::table::Table;

@@ -249,7 +249,7 @@ fn scikit_learn_agrees_with_our_metrics_on_the_real_test_split() {
     assert_eq!(y.len(), 441);
     let kinds: Vec<ModelKind> = ModelKind::ALL.to_vec();
     let probas: Vec<Vec<f64>> =
-        kinds.iter().map(|k| leadflow_core::model::Model::load(*k, &layout.path(&k.artifact())).unwrap().predict(&x).unwrap()).collect();
+        kinds.iter().map(|k| leadflow_model::Model::load(*k, &layout.path(&k.artifact())).unwrap().predict(&x).unwrap()).collect();
     let mut csv = format!("y,{}\n", kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(","));
     for (i, yi) in y.iter().enumerate() {
         csv.push_str(&format!("{yi},{}\n", probas.iter().map(|p| format!("{:?}", p[i])).collect::<Vec<_>>().join(",")));

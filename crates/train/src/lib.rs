@@ -15,7 +15,7 @@ use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::features::FeatureSpec;
 use leadflow_core::meta::RunClock;
 use leadflow_core::metrics::{self, confusion, ClassificationReport, Scores};
-use leadflow_core::model::{Matrix, ModelKind, XgbModel};
+use leadflow_model::{Matrix, ModelKind, XgbModel};
 use leadflow_core::results::{CvSummary, ModelResult, ModelResults, SplitInfo};
 use leadflow_core::tracking::{MetricPoint, RunStatus, Tracker};
 use leadflow_core::{schema, Params};
@@ -237,14 +237,14 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "xgboost/folds"));
         let res = search::run("xgboost", &cands, &folds, |c, tr, va| {
             let b = models::xgb_fit(&x_train.select_rows(tr), &pick(&y_train, tr), c, p, tp.seed)?;
-            let proba = XgbModel::from_booster(b).predict(&x_train.select_rows(va))?;
+            let proba = b.predict(&x_train.select_rows(va))?;
             Ok(metrics::score(scoring, &pick(&y_train, va), &proba, threshold))
         })?;
         let best = res.best();
         tracing::info!("xgboost: best CV {} {:.4} ± {:.4}", scoring.name(), best.mean, best.std);
-        let booster = models::xgb_fit(&x_train, &y_train, &best.params, p, tp.seed)?;
+        let model = models::xgb_fit(&x_train, &y_train, &best.params, p, tp.seed)?;
         let model_path = out.path(&art::XGB_MODEL);
-        booster.save(&model_path).map_err(|e| Error::Write { path: model_path.clone(), message: e.to_string() })?;
+        model.save(&model_path).map_err(|e| Error::Write { path: model_path.clone(), message: e.to_string() })?;
         // Predict with the saved file, exactly as evaluate and predict will.
         let saved = XgbModel::load(&model_path)?;
         let mut tracked: Vec<(String, String)> =

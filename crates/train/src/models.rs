@@ -1,8 +1,7 @@
 //! The two model families: candidates, their search spaces, and single fits.
 
-use std::collections::HashMap;
 
-use leadflow_core::model::{dmatrix, LogisticModel, Matrix};
+use leadflow_model::{LogisticModel, Matrix, XgbModel};
 use leadflow_core::params::{LogisticParams, XgboostParams};
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -68,20 +67,9 @@ pub fn xgb_config(c: &XgbCandidate, p: &XgboostParams, seed: u64) -> Vec<(String
     .collect()
 }
 
-fn xgb_err(e: impl std::fmt::Display) -> Error {
-    Error::Fit { model: "xgboost", message: e.to_string() }
-}
-
-/// Fit one random forest: exactly one boosting round (`update` once; `Booster::train` in
-/// xgboost-rs would run 16).
-pub fn xgb_fit(x: &Matrix, y: &[u8], c: &XgbCandidate, p: &XgboostParams, seed: u64) -> Result<xgboost_rs::Booster> {
-    let mut d = dmatrix(x)?;
-    let labels: Vec<f32> = y.iter().map(|&v| f32::from(v)).collect();
-    d.set_labels(&labels).map_err(xgb_err)?;
-    let cfg: HashMap<String, String> = xgb_config(c, p, seed).into_iter().collect();
-    let mut b = xgboost_rs::Booster::new_with_json_config(&[&d], cfg).map_err(xgb_err)?;
-    b.update(&d, 0).map_err(xgb_err)?;
-    Ok(b)
+/// Fit one random forest (one boosting round of `n_estimators` parallel trees).
+pub fn xgb_fit(x: &Matrix, y: &[u8], c: &XgbCandidate, p: &XgboostParams, seed: u64) -> Result<XgbModel> {
+    XgbModel::fit_one_round(x, y, &xgb_config(c, p, seed)).map_err(|e| Error::Fit { model: "xgboost", message: e.to_string() })
 }
 
 /// One point of the logistic-regression space. linfa-logistic offers L2 only (`alpha` = 1/C),

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use leadflow_core::artifacts::{self as art, Layout};
-use leadflow_core::model::{Matrix, Model, ModelKind};
+use leadflow_model::{Matrix, Model, ModelKind};
 use leadflow_core::results::ModelResults;
 use leadflow_core::tracking::{FileStore, RunStatus, Tracker};
 use leadflow_core::Params;

@@ -1,0 +1,145 @@
+//! leadflow-model: saved models and how they predict (both kinds), XGBoost's matrix and gain
+//! importance. The only crate that links XGBoost's C++ library. Every probability is
+//! P(converted = 1).
+
+use std::path::Path;
+
+use leadflow_core::error::{Error, Result};
+pub use leadflow_core::model::{sigmoid, LogisticModel, Matrix, ModelKind};
+
+/// Build an XGBoost DMatrix in which every cell is a present value (zeros included).
+///
+/// `DMatrix::from_dense` in xgboost-rs treats 0.0 as missing, unlike Python's xgboost with a
+/// dense array (missing = NaN); going through CSR with explicit entries keeps the semantics equal.
+pub fn dmatrix(x: &Matrix) -> Result<xgboost_rs::DMatrix> {
+    let indptr: Vec<usize> = (0..=x.n_rows).map(|r| r * x.n_cols).collect();
+    let indices: Vec<usize> = (0..x.n_rows).flat_map(|_| 0..x.n_cols).collect();
+    let data: Vec<f32> = x.data.iter().map(|&v| v as f32).collect();
+    xgboost_rs::DMatrix::from_csr(&indptr, &indices, &data, Some(x.n_cols))
+        .map_err(|e| Error::Model(format!("building XGBoost matrix: {e}")))
+}
+
+/// An XGBoost booster loaded from its JSON model file.
+pub struct XgbModel {
+    booster: xgboost_rs::Booster,
+}
+
+impl std::fmt::Debug for XgbModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XgbModel")
+    }
+}
+
+impl XgbModel {
+    pub fn load(path: &Path) -> Result<XgbModel> {
+        let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
+        // Check it is JSON first: XGBoost's own loader aborts noisily on garbage.
+        serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| Error::Json {
+            path: path.into(),
+            what: "an XGBoost JSON model",
+            message: e.to_string(),
+        })?;
+        let booster = xgboost_rs::Booster::load(path)
+            .map_err(|e| Error::Invalid { path: path.into(), message: format!("XGBoost cannot load this model: {e}") })?;
+        Ok(XgbModel { booster })
+    }
+
+    pub fn booster(&self) -> &xgboost_rs::Booster {
+        &self.booster
+    }
+
+    /// Fit with exactly one boosting round (`update` once; `Booster::train` in xgboost-rs would
+    /// run 16) — a random forest when `num_parallel_tree` > 1. `config` is XGBoost's parameters.
+    pub fn fit_one_round(x: &Matrix, y: &[u8], config: &[(String, String)]) -> Result<XgbModel> {
+        let fit_err = |e: xgboost_rs::XGBError| Error::Model(format!("XGBoost fit failed: {e}"));
+        let mut d = dmatrix(x)?;
+        let labels: Vec<f32> = y.iter().map(|&v| f32::from(v)).collect();
+        d.set_labels(&labels).map_err(fit_err)?;
+        let cfg: std::collections::HashMap<String, String> = config.iter().cloned().collect();
+        let mut b = xgboost_rs::Booster::new_with_json_config(&[&d], cfg).map_err(fit_err)?;
+        b.update(&d, 0).map_err(fit_err)?;
+        Ok(XgbModel { booster: b })
+    }
+
+    /// Save in XGBoost's own JSON model format.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.booster.save(path).map_err(|e| Error::Invalid { path: path.into(), message: format!("XGBoost cannot save the model: {e}") })
+    }
+
+    /// Probabilities of class 1. Regression objectives are clipped to [0, 1].
+    pub fn predict(&self, x: &Matrix) -> Result<Vec<f64>> {
+        if x.n_rows == 0 {
+            return Ok(Vec::new());
+        }
+        let d = dmatrix(x)?;
+        let p = self.booster.predict(&d).map_err(|e| Error::Model(format!("XGBoost prediction failed: {e}")))?;
+        Ok(p.into_iter().map(|v| f64::from(v).clamp(0.0, 1.0)).collect())
+    }
+
+    /// Mean split gain per feature (XGBoost's `importance_type="gain"`), by feature index.
+    pub fn gain_importance(&self, n_features: usize) -> Result<Vec<f64>> {
+        let dump = self.booster.dump_model(true, None).map_err(|e| Error::Model(format!("XGBoost dump failed: {e}")))?;
+        let mut sum = vec![0.0; n_features];
+        let mut count = vec![0usize; n_features];
+        for line in dump.lines() {
+            let Some(open) = line.find("[f") else { continue };
+            let rest = &line[open + 2..];
+            let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let Ok(f) = rest[..end].parse::<usize>() else { continue };
+            let Some(g) = line.split("gain=").nth(1) else { continue };
+            let g: f64 = g.split(',').next().unwrap_or("").parse().unwrap_or(0.0);
+            if f < n_features {
+                sum[f] += g;
+                count[f] += 1;
+            }
+        }
+        Ok(sum.iter().zip(&count).map(|(s, &c)| if c > 0 { s / c as f64 } else { 0.0 }).collect())
+    }
+}
+
+/// Either kind of trained model.
+#[derive(Debug)]
+pub enum Model {
+    Xgboost(XgbModel),
+    Logistic(LogisticModel),
+}
+
+impl Model {
+    pub fn load(kind: ModelKind, path: &Path) -> Result<Model> {
+        if !path.is_file() {
+            return Err(Error::Io { path: path.into(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found") });
+        }
+        Ok(match kind {
+            ModelKind::Xgboost => Model::Xgboost(XgbModel::load(path)?),
+            ModelKind::Logistic => {
+                let m: LogisticModel = leadflow_core::artifacts::read_json(path, "a logistic regression model")?;
+                if m.coefficients.len() != m.features.len() {
+                    return Err(Error::Invalid {
+                        path: path.into(),
+                        message: format!("{} coefficients for {} features", m.coefficients.len(), m.features.len()),
+                    });
+                }
+                Model::Logistic(m)
+            }
+        })
+    }
+
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Model::Xgboost(_) => ModelKind::Xgboost,
+            Model::Logistic(_) => ModelKind::Logistic,
+        }
+    }
+
+    pub fn predict(&self, x: &Matrix) -> Result<Vec<f64>> {
+        match self {
+            Model::Xgboost(m) => m.predict(x),
+            Model::Logistic(m) => {
+                if m.coefficients.len() != x.n_cols {
+                    return Err(Error::Model(format!("logistic model expects {} features, got {}", m.coefficients.len(), x.n_cols)));
+                }
+                Ok((0..x.n_rows).map(|i| m.predict_row(x.row(i))).collect())
+            }
+        }
+    }
+}
