@@ -15,7 +15,7 @@ use std::time::Instant;
 use clap::Parser;
 use leadflow_core::artifacts::Layout;
 use leadflow_core::meta::{peak_rss_bytes, reset_peak_rss};
-use leadflow_core::tracking::FileStore;
+use leadflow_mlflow::tracking::FileStore;
 use leadflow_core::Params;
 
 #[derive(Debug, Parser)]

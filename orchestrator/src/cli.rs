@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use leadflow_core::artifacts::{Layout, StageId, DEFAULT_ARTIFACTS_DIR};
-use leadflow_core::tracking::StoreLocation;
+use leadflow_mlflow::tracking::StoreLocation;
 
 use crate::{history, EngineChoice, Force, RunOptions};
 

@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use leadflow_core::artifacts::StageId;
-use leadflow_core::rest::{PASSWORD_ENV, TOKEN_ENV, USERNAME_ENV};
-use leadflow_core::tracking::{StoreLocation, TRACKING_URI_ENV};
+use leadflow_mlflow::rest::{PASSWORD_ENV, TOKEN_ENV, USERNAME_ENV};
+use leadflow_mlflow::tracking::{StoreLocation, TRACKING_URI_ENV};
 
 use crate::{print_stage, Error, Result, StageReport};
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use leadflow_core::artifacts::StageId;
-use leadflow_core::tracking::StoreLocation;
+use leadflow_mlflow::tracking::StoreLocation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineChoice {
@@ -89,7 +89,7 @@ impl Force {
 pub fn stage_status(
     opts: &RunOptions,
     params: &leadflow_core::Params,
-    store: Option<&dyn leadflow_core::registry::Registry>,
+    store: Option<&dyn leadflow_mlflow::registry::Registry>,
     stage: StageId,
 ) -> Result<leadflow_core::fingerprint::Status> {
     use leadflow_core::fingerprint::{check, Status};
@@ -98,7 +98,9 @@ pub fn stage_status(
     }
     let layout = leadflow_core::artifacts::Layout::new(&opts.artifacts_dir);
     let raw = (stage == StageId::Data).then_some(opts.raw.as_path());
-    Ok(check(reads(stage), &layout, params, raw, env!("CARGO_PKG_VERSION"), store)?)
+    let registry_now = store.map(|s| move || leadflow_mlflow::registry::state(s, params));
+    let registry_now = registry_now.as_ref().map(|f| f as &dyn Fn() -> String);
+    Ok(check(reads(stage), &layout, params, raw, env!("CARGO_PKG_VERSION"), registry_now)?)
 }
 
 /// What each stage reads, as the stage crate declares it.
@@ -173,6 +175,8 @@ pub enum Error {
     Locked { root: PathBuf, lock: PathBuf },
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
+    #[error(transparent)]
+    Mlflow(#[from] leadflow_mlflow::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -269,7 +273,7 @@ pub fn find_repo_root(start: &Path) -> Option<PathBuf> {
 pub fn split_up_to_date(
     opts: &RunOptions,
     params: &leadflow_core::Params,
-    store: Option<&dyn leadflow_core::registry::Registry>,
+    store: Option<&dyn leadflow_mlflow::registry::Registry>,
 ) -> Result<(Vec<StageReport>, Vec<StageId>)> {
     let mut skipped = Vec::new();
     let mut stages = opts.stages();

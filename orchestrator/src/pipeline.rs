@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use leadflow_core::artifacts::Layout;
-use leadflow_core::tracking::open_store;
+use leadflow_mlflow::open_store;
 use leadflow_core::Params;
 
 use crate::{choose_engine, history, Engine, EngineChoice, Error, Result, RunOptions, StageReport};
@@ -119,7 +119,7 @@ fn install_interrupt_handler(opts: &RunOptions, params: &Params, engine: &'stati
         let _ = leadflow_core::artifacts::remove_stale_temps(&root);
         if let Ok(store) = open_store(&tracking) {
             if let Ok(Some(exp)) = store.find_experiment(&experiment) {
-                let _ = leadflow_core::tracking::kill_own_runs(store.as_ref(), &exp);
+                let _ = leadflow_mlflow::tracking::kill_own_runs(store.as_ref(), &exp);
             }
         }
         std::process::exit(130);

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-/// Errors of the shared contract: params, artifacts, tracking store and registry.
+/// Errors of the shared contract: params, artifacts, CSV structure, models.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{path}: {source}")]
@@ -23,12 +23,6 @@ pub enum Error {
     Shape(#[from] crate::csv_shape::ShapeError),
     #[error("model: {0}")]
     Model(String),
-    #[error("tracking store: {0}")]
-    Tracking(String),
-    #[error("model registry: {0}")]
-    Registry(String),
-    #[error("MLflow server {endpoint}: {message}")]
-    Remote { endpoint: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::artifacts::{self as art, Artifact, Layout, StageId};
 use crate::error::{IoContext, Result};
 use crate::params::Params;
-use crate::registry::Registry;
 
 pub const FILE: &str = "fingerprint.json";
 
@@ -87,21 +86,6 @@ pub fn code_identity(crate_version: &str) -> String {
         format!("{crate_version}/exe:{exe}")
     })
     .clone()
-}
-
-/// The registry state that matters for a decision: who holds the champion and the stage alias.
-pub fn registry_state(store: &dyn Registry, p: &Params) -> String {
-    let name = &p.deploy.model_name;
-    let mut parts = Vec::new();
-    for alias in [crate::registry::names::CHAMPION, p.deploy.stage.alias()] {
-        let holder = match store.get_by_alias(name, alias) {
-            Ok(Some(v)) => format!("{}:{}", v.version, v.run_id),
-            Ok(None) => "-".into(),
-            Err(e) => format!("error:{e}"),
-        };
-        parts.push(format!("{alias}={holder}"));
-    }
-    parts.join(",")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,14 +171,15 @@ pub enum Status {
     Stale(String),
 }
 
-/// Compare a stage's stored fingerprint with its current inputs and outputs.
+/// Compare a stage's stored fingerprint with its current inputs and outputs. `registry_now`
+/// gives the registry state that matters for a decision (see `leadflow_mlflow::registry::state`).
 pub fn check(
     reads: &Reads,
     layout: &Layout,
     p: &Params,
     raw: Option<&Path>,
     crate_version: &str,
-    store: Option<&dyn Registry>,
+    registry_now: Option<&dyn Fn() -> String>,
 ) -> Result<Status> {
     let stage = reads.stage;
     let dir = layout.stage_dir(stage);
@@ -217,8 +202,8 @@ pub fn check(
         Ok(outputs) if outputs == stored.outputs => {}
         _ => return Ok(Status::Stale("an output was deleted or edited".into())),
     }
-    if let (Some(store), Some(seen)) = (store, stored.registry.as_ref()) {
-        let current = registry_state(store, p);
+    if let (Some(registry_now), Some(seen)) = (registry_now, stored.registry.as_ref()) {
+        let current = registry_now();
         let left_by_deploy = match stage {
             StageId::Evaluate => read(&layout.stage_dir(StageId::Deploy))
                 .filter(|d| {

@@ -1,13 +1,16 @@
-//! leadflow-core: the contract the stages meet on.
+//! leadflow-core: the contract the stages meet on. It needs neither XGBoost (`leadflow-model`)
+//! nor an HTTP client (`leadflow-mlflow`).
 //!
 //! - [`artifacts`]: the name, owner and format of every file under `artifacts/`, and atomic
 //!   stage directories.
 //! - [`csv_shape`]: structural check of CSV inputs (field counts, header, quotes, encoding).
 //! - [`params`]: `params.toml`, validated once.
 //! - [`meta`]: run metadata written by every stage.
-//! - [`features`] and [`model`]: how gold rows become features and how saved models predict.
+//! - [`features`]: how gold rows become features; [`model`]: model kinds, the feature matrix and
+//!   the logistic model's saved form.
 //! - [`metrics`]: classification metrics shared by train and evaluate.
-//! - [`tracking`] and [`registry`]: MLflow-compatible experiment tracking and model registry.
+//! - [`results`]: typed results the stages hand each other; [`names`]: registry names.
+//! - [`fingerprint`]: what a stage's result depends on, and the up-to-date check.
 
 pub mod artifacts;
 pub mod cli;
@@ -20,14 +23,11 @@ pub mod logging;
 pub mod meta;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod params;
-pub mod registry;
-pub mod rest;
 pub mod results;
 pub mod schema;
 pub mod table;
-pub mod tracking;
-mod yaml;
 
 pub use error::{Error, Result};
 pub use params::Params;

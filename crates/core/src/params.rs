@@ -139,8 +139,8 @@ impl Stage {
     /// The registry alias that marks the holder of this stage.
     pub fn alias(self) -> &'static str {
         match self {
-            Stage::Staging => crate::registry::names::CHALLENGER,
-            Stage::Production => crate::registry::names::CHAMPION,
+            Stage::Staging => crate::names::CHALLENGER,
+            Stage::Production => crate::names::CHAMPION,
         }
     }
 }

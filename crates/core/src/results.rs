@@ -53,6 +53,9 @@ pub struct CvSummary {
 }
 
 /// `evaluation.json` (evaluate stage): what deploy acts on.
+/// The holders of the aliases a decision was made against: alias -> version (`None`: no holder).
+pub type Holders = std::collections::BTreeMap<String, Option<u64>>;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub selection_metric: String,
@@ -69,7 +72,7 @@ pub struct Evaluation {
     /// The holders of the compared aliases when the decision was made (alias -> version, `None`:
     /// no holder). Deploy promotes only if they are unchanged (compare-and-swap).
     #[serde(default)]
-    pub holders: crate::registry::Holders,
+    pub holders: Holders,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -17,6 +17,8 @@ pub enum Error {
     HolderChanged { alias: String, expected: Option<u64>, now: Option<u64> },
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
+    #[error(transparent)]
+    Mlflow(#[from] leadflow_mlflow::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::meta::RunClock;
-use leadflow_core::registry::{Cas, Registry};
+use leadflow_mlflow::registry::{Cas, Registry};
 use leadflow_core::results::{DeployedModel, Deployment, Evaluation};
-use leadflow_core::tracking::Store;
+use leadflow_mlflow::Store;
 use leadflow_core::Params;
 
 pub use error::{Error, Result};
@@ -39,7 +39,7 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
 pub use serve::{predict, validate, ModelDir, Validation, ValidationSpec};
 
 /// Registry tags set on the versions leadflow registers (defined once, in the core registry).
-pub use leadflow_core::registry::names::{
+pub use leadflow_core::names::{
     COMPARED_SCORE_TAG, COMPARED_WITH_TAG, DATA_VERSION_TAG, MARGIN_TAG, METRIC_TAG, MODEL_TAG, PREVIOUS_HOLDER_TAG, SCORE_TAG,
 };
 /// Exit status of `leadflow-deploy` when the registry moved after evaluate decided.
@@ -186,7 +186,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
     art::write_json(&out.path(&art::DEPLOY_META), &meta)?;
     // The registry state this deploy leaves: the next run's evaluate and deploy are up to date
     // against it.
-    fp.registry = Some(leadflow_core::fingerprint::registry_state(store, params));
+    fp.registry = Some(leadflow_mlflow::registry::state(store, params));
     leadflow_core::fingerprint::write(out.dir(), fp, Some(model_dir.dir()))?;
     model_dir.commit()?;
     out.commit()?;
@@ -196,17 +196,17 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
 /// Registry lookups for the command line (`leadflow-deploy show`).
 pub fn describe(store: &dyn Registry, name: &str, alias: Option<&str>) -> Result<serde_json::Value> {
     if let Some(a) = alias {
-        leadflow_core::registry::check_alias(a)?;
+        leadflow_mlflow::registry::check_alias(a)?;
         let v = store
             .get_by_alias(name, a)?
-            .ok_or_else(|| leadflow_core::Error::Registry(format!("model {name:?} has no version with alias {a:?}")))?;
+            .ok_or_else(|| leadflow_mlflow::Error::Registry(format!("model {name:?} has no version with alias {a:?}")))?;
         return Ok(version_json(&v));
     }
     let versions = store.list_versions(name)?;
     Ok(serde_json::Value::Array(versions.iter().map(version_json).collect()))
 }
 
-fn version_json(v: &leadflow_core::registry::ModelVersion) -> serde_json::Value {
+fn version_json(v: &leadflow_mlflow::registry::ModelVersion) -> serde_json::Value {
     serde_json::json!({
         "name": v.name, "version": v.version, "stage": v.current_stage, "aliases": v.aliases,
         "run_id": v.run_id, "source": v.source, "tags": v.tags,

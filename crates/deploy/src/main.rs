@@ -3,7 +3,8 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::{Parser, Subcommand};
 use leadflow_core::cli::StageArgs;
-use leadflow_core::tracking::{open_store, StoreLocation};
+use leadflow_mlflow::open_store;
+use leadflow_mlflow::tracking::StoreLocation;
 
 /// leadflow deploy stage: register the model evaluate chose (idempotent), move it to its stage
 /// and alias, and export artifacts/model/. Subcommands use an exported model directory.

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use leadflow_core::artifacts::{self as art, Layout};
-use leadflow_core::registry::Registry;
+use leadflow_mlflow::registry::Registry;
 use leadflow_core::results::{Deployment, Evaluation};
-use leadflow_core::tracking::FileStore;
+use leadflow_mlflow::tracking::FileStore;
 use leadflow_core::Params;
 use leadflow_testkit::{quick_params as quick, snapshot};
 
@@ -58,7 +58,7 @@ impl Env {
         ev.selected_run_id = results.models[&other].run_id.clone();
         ev.promote = true;
         // ...against the registry as it is now, as evaluate would have read it.
-        let seen = leadflow_core::registry::read_holders(&self.store(), "lead_model", &["champion", "challenger"]).unwrap();
+        let seen = leadflow_mlflow::registry::read_holders(&self.store(), "lead_model", &["champion", "challenger"]).unwrap();
         ev.holders = seen.into_iter().map(|(a, v)| (a, v.map(|v| v.version))).collect();
         art::write_json(&self.layout().path(&art::EVALUATION), &ev).unwrap();
     }
@@ -421,7 +421,7 @@ fn promotion_is_a_compare_and_swap_against_the_holders_evaluate_saw() {
     let results: leadflow_core::results::ModelResults = art::read_json(&env.layout().path(&art::MODEL_RESULTS), "r").unwrap();
     let other = results.models.keys().copied().find(|k| *k != ev.selected).unwrap();
     let other_run = results.models[&other].run_id.clone().unwrap();
-    let source = format!("{}/model", leadflow_core::tracking::Tracker::artifact_uri(&store, &other_run).unwrap());
+    let source = format!("{}/model", leadflow_mlflow::tracking::Tracker::artifact_uri(&store, &other_run).unwrap());
     let (theirs, _) = store.register_version("lead_model", &source, &other_run, &[]).unwrap();
     store.promote("lead_model", theirs.version, "Staging", "challenger").unwrap();
 

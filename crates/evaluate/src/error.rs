@@ -12,6 +12,8 @@ pub enum Error {
     Write { path: PathBuf, message: String },
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
+    #[error(transparent)]
+    Mlflow(#[from] leadflow_mlflow::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,10 +13,10 @@ use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::meta::RunClock;
 use leadflow_core::metrics::{self, ClassificationReport, Scores};
 use leadflow_model::{Matrix, Model, ModelKind};
-use leadflow_core::registry::ModelVersion;
+use leadflow_mlflow::registry::ModelVersion;
 use leadflow_core::results::{ChampionInfo, Evaluation, GateCheck, GateResult, ModelResults};
 use leadflow_core::table::Table;
-use leadflow_core::tracking::Store;
+use leadflow_mlflow::Store;
 use leadflow_core::Params;
 use plotters::prelude::SeriesLabelPosition;
 use serde::Serialize;
@@ -33,7 +33,7 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
 };
 
 /// Registry tag naming the model family of a version.
-pub use leadflow_core::registry::names::MODEL_TAG;
+pub use leadflow_core::names::MODEL_TAG;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BusinessMetrics {
@@ -137,7 +137,7 @@ pub fn incumbent(
 /// The aliases a decision is made against, in order of preference: the champion, then the alias
 /// deploy would move. Deploy promotes only if both still have the holders evaluate saw.
 pub fn compared_aliases(params: &Params) -> Vec<&'static str> {
-    let mut v = vec![leadflow_core::registry::names::CHAMPION, params.deploy.stage.alias()];
+    let mut v = vec![leadflow_core::names::CHAMPION, params.deploy.stage.alias()];
     v.dedup();
     v
 }
@@ -238,7 +238,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     let clock = RunClock::start();
     let results_path = layout.require(&art::MODEL_RESULTS)?;
     let mut fp = leadflow_core::fingerprint::compute(&READS, layout, params, None, env!("CARGO_PKG_VERSION"))?;
-    fp.registry = Some(leadflow_core::fingerprint::registry_state(store, params));
+    fp.registry = Some(leadflow_mlflow::registry::state(store, params));
     let results: ModelResults = art::read_json(&results_path, "train results")?;
     if results.models.is_empty() {
         return Err(Error::NoModels { path: results_path });
@@ -268,7 +268,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
         loaded.insert(*kind, model);
     }
     // One read of the holders: the incumbent is chosen from it, and deploy checks it again.
-    let seen = leadflow_core::registry::read_holders(store, &params.deploy.model_name, &compared_aliases(params))?;
+    let seen = leadflow_mlflow::registry::read_holders(store, &params.deploy.model_name, &compared_aliases(params))?;
     let inc = incumbent(store, params, &seen, &features, &x, &y)?;
     let run_ids: BTreeMap<ModelKind, Option<String>> = results.models.iter().map(|(k, r)| (*k, r.run_id.clone())).collect();
     let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), &data_meta.data_version);

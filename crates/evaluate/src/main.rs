@@ -1,6 +1,7 @@
 use clap::Parser;
 use leadflow_core::cli::StageArgs;
-use leadflow_core::tracking::{open_store, StoreLocation};
+use leadflow_mlflow::open_store;
+use leadflow_mlflow::tracking::StoreLocation;
 
 /// leadflow evaluate stage: metrics, plots and report for both models on the test split; picks
 /// the best, compares it with the registry's champion, applies the quality gate. Writes

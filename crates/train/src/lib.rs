@@ -17,7 +17,7 @@ use leadflow_core::meta::RunClock;
 use leadflow_core::metrics::{self, confusion, ClassificationReport, Scores};
 use leadflow_model::{Matrix, ModelKind, XgbModel};
 use leadflow_core::results::{CvSummary, ModelResult, ModelResults, SplitInfo};
-use leadflow_core::tracking::{MetricPoint, RunStatus, Tracker};
+use leadflow_mlflow::tracking::{MetricPoint, RunStatus, Tracker};
 use leadflow_core::{schema, Params};
 use polars::prelude::*;
 use rand::SeedableRng;
@@ -350,17 +350,17 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     // Tracking: one run per model. A failure marks the run FAILED and fails the stage before
     // anything is committed under artifacts/.
     let exp = tracker.get_or_create_experiment(&params.tracking.experiment_name)?;
-    leadflow_core::tracking::reap_dead_runs(tracker, &exp)?;
+    leadflow_mlflow::tracking::reap_dead_runs(tracker, &exp)?;
     let git = leadflow_core::meta::git_commit();
     for t in &trained {
         let r = results.models.get_mut(&t.kind).expect("inserted above");
         let mut tags = vec![
             ("leadflow.stage".to_string(), "train".to_string()),
-            (leadflow_core::registry::names::MODEL_TAG.to_string(), t.kind.name().to_string()),
-            (leadflow_core::registry::names::DATA_VERSION_TAG.to_string(), data_meta.data_version.clone()),
+            (leadflow_core::names::MODEL_TAG.to_string(), t.kind.name().to_string()),
+            (leadflow_core::names::DATA_VERSION_TAG.to_string(), data_meta.data_version.clone()),
             ("leadflow.params_hash".to_string(), params.hash()),
-            (leadflow_core::tracking::PID_TAG.to_string(), std::process::id().to_string()),
-            (leadflow_core::tracking::HOST_TAG.to_string(), leadflow_core::tracking::hostname()),
+            (leadflow_mlflow::tracking::PID_TAG.to_string(), std::process::id().to_string()),
+            (leadflow_mlflow::tracking::HOST_TAG.to_string(), leadflow_mlflow::tracking::hostname()),
         ];
         if let Some(g) = &git {
             tags.push(("mlflow.source.git.commit".into(), g.clone()));

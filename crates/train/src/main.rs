@@ -1,6 +1,7 @@
 use clap::Parser;
 use leadflow_core::cli::StageArgs;
-use leadflow_core::tracking::{open_store, StoreLocation};
+use leadflow_mlflow::open_store;
+use leadflow_mlflow::tracking::StoreLocation;
 
 /// leadflow train stage: tune, fit and track the XGBoost random forest and the logistic
 /// regression on artifacts/data/train_data_gold.csv; writes artifacts/train/.

@@ -9,7 +9,7 @@ use std::process::Command;
 use leadflow_core::artifacts::{self as art, Layout};
 use leadflow_model::{Matrix, Model, ModelKind};
 use leadflow_core::results::ModelResults;
-use leadflow_core::tracking::{FileStore, RunStatus, Tracker};
+use leadflow_mlflow::tracking::{FileStore, RunStatus, Tracker};
 use leadflow_core::Params;
 use leadflow_testkit::{quick_params as quick, real_data};
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use leadflow_core::artifacts::StageId;
-use leadflow_core::tracking::StoreLocation;
+use leadflow_mlflow::tracking::StoreLocation;
 use leadflow_testkit::committed_sample;
 use orchestrator::dagger::{self, IMAGE_OWNER};
 

@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use leadflow_core::artifacts::{self as art, Format, Layout, StageId};
-use leadflow_core::registry::Registry;
+use leadflow_mlflow::registry::Registry;
 use leadflow_core::results::{Deployment, Evaluation};
-use leadflow_core::tracking::{FileStore, StoreLocation};
+use leadflow_mlflow::tracking::{FileStore, StoreLocation};
 use leadflow_core::Params;
 use leadflow_testkit::{committed_sample, quick_params, real_data};
 use orchestrator::{local, RunOptions};
@@ -282,7 +282,7 @@ fn staleness_from_code_and_foreign_registry_changes_the_lock_and_slices() {
     let results: leadflow_core::results::ModelResults =
         art::read_json(&Layout::new(dir.path().join("artifacts")).path(&art::MODEL_RESULTS), "r").unwrap();
     let run_id = results.models.values().next().unwrap().run_id.clone().unwrap();
-    let source = format!("{}/model", leadflow_core::tracking::Tracker::artifact_uri(&store, &run_id).unwrap());
+    let source = format!("{}/model", leadflow_mlflow::tracking::Tracker::artifact_uri(&store, &run_id).unwrap());
     let (v, _) = store.register_version("lead_model", &source, &format!("{run_id}-other"), &[]).unwrap();
     store.set_alias("lead_model", "champion", v.version).unwrap();
     assert_eq!(run(&[], "code-b"), ["evaluate", "deploy"]);
@@ -405,7 +405,7 @@ fn outcome(dir: &Path) -> Vec<(String, String)> {
 
 fn assert_consistent_runs(dir: &Path) {
     let store = FileStore::open(dir.join("mlruns")).unwrap();
-    use leadflow_core::tracking::{RunStatus, Tracker};
+    use leadflow_mlflow::tracking::{RunStatus, Tracker};
     for exp in ["0", "1"] {
         for r in store.search_runs(exp).unwrap() {
             assert_ne!(r.status, RunStatus::Running, "run {} left RUNNING", r.run_id);
@@ -737,7 +737,7 @@ fn live_server_checks(server: &mut MlflowServer, dir: &Path, opts: &RunOptions, 
         assert!(files.contains(&format!("model/{}", kind.artifact().name).as_str()), "{files:?}");
     }
     // Our client's metric history and metric-ordered search agree with the server.
-    let rest = leadflow_core::rest::RestStore::new(&server.url);
+    let rest = leadflow_mlflow::rest::RestStore::new(&server.url);
     for r in results.models.values() {
         let h = rest.metric_history(r.run_id.as_ref().unwrap(), "test_f1_weighted").unwrap();
         assert_eq!(h.len(), 1);
@@ -793,14 +793,14 @@ fn live_server_checks(server: &mut MlflowServer, dir: &Path, opts: &RunOptions, 
     // (Identical models tie; say this decision promotes, as a better model's would.)
     ev.promote = true;
     art::write_json(&ev_path, &ev).unwrap();
-    leadflow_core::registry::Registry::set_alias(&rest, "lead_model", "champion", 1).unwrap();
+    leadflow_mlflow::registry::Registry::set_alias(&rest, "lead_model", "champion", 1).unwrap();
     let err = leadflow_deploy::run(&Layout::new(&opts.artifacts_dir), &p2, &rest).unwrap_err();
     assert!(
         matches!(&err, leadflow_deploy::Error::HolderChanged { alias, expected: Some(2), now: Some(1) } if alias == "champion"),
         "{err}"
     );
     assert_eq!(api(&server.url, "registered-models/alias?name=lead_model&alias=champion")["model_version"]["version"], "1");
-    leadflow_core::registry::Registry::set_alias(&rest, "lead_model", "champion", 2).unwrap();
+    leadflow_mlflow::registry::Registry::set_alias(&rest, "lead_model", "champion", 2).unwrap();
 
     // The server answers but cannot store artifacts (its artifact folder replaced by a file):
     // train fails, and marks the run it opened FAILED on the server.
@@ -808,19 +808,19 @@ fn live_server_checks(server: &mut MlflowServer, dir: &Path, opts: &RunOptions, 
     std::fs::remove_dir_all(&store_dir).unwrap();
     std::fs::write(&store_dir, b"not a folder").unwrap();
     let before: Vec<String> =
-        leadflow_core::tracking::Tracker::search_runs(&rest, &exp_id).unwrap().into_iter().map(|r| r.run_id).collect();
+        leadflow_mlflow::tracking::Tracker::search_runs(&rest, &exp_id).unwrap().into_iter().map(|r| r.run_id).collect();
     let mut f = opts.clone();
     f.force = orchestrator::Force::Stage(StageId::Train);
     let err = local::run(&f, &p2).unwrap_err().to_string();
     assert!(err.contains("stage `train` failed"), "{err}");
-    let new_runs: Vec<leadflow_core::tracking::RunRecord> = leadflow_core::tracking::Tracker::search_runs(&rest, &exp_id)
+    let new_runs: Vec<leadflow_mlflow::tracking::RunRecord> = leadflow_mlflow::tracking::Tracker::search_runs(&rest, &exp_id)
         .unwrap()
         .into_iter()
         .filter(|r| !before.contains(&r.run_id))
         .collect();
     assert!(!new_runs.is_empty(), "train opened a run before failing");
     for r in &new_runs {
-        assert_eq!(r.status, leadflow_core::tracking::RunStatus::Failed, "{} left {:?}", r.run_id, r.status);
+        assert_eq!(r.status, leadflow_mlflow::tracking::RunStatus::Failed, "{} left {:?}", r.run_id, r.status);
     }
     std::fs::remove_file(&store_dir).unwrap();
     std::fs::create_dir(&store_dir).unwrap();
@@ -901,7 +901,7 @@ print(json.dumps({
     let out = std::process::Command::new(&python).args(["-c", script, store.root().to_str().unwrap()]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got: serde_json::Value = serde_json::from_slice(out.stdout.rsplit(|b| *b == b'\n').find(|l| l.starts_with(b"{")).unwrap()).unwrap();
-    use leadflow_core::tracking::Tracker;
+    use leadflow_mlflow::tracking::Tracker;
     let exp = store.get_or_create_experiment("lead-conversion").unwrap();
     let ours = store.search_runs(&exp).unwrap();
     assert_eq!(got["runs"].as_object().unwrap().len(), ours.len());
@@ -932,7 +932,7 @@ fn compose_file_matches_the_dockerfile_and_the_environment() {
     let p = &c["services"]["pipeline"];
     assert_eq!(p["build"]["dockerfile"].as_str(), Some("Dockerfile"));
     assert_eq!(p["environment"]["MLFLOW_TRACKING_URI"].as_str(), Some("http://mlflow:5000"));
-    for var in [leadflow_core::rest::TOKEN_ENV, leadflow_core::rest::USERNAME_ENV, leadflow_core::rest::PASSWORD_ENV] {
+    for var in [leadflow_mlflow::rest::TOKEN_ENV, leadflow_mlflow::rest::USERNAME_ENV, leadflow_mlflow::rest::PASSWORD_ENV] {
         assert!(!p["environment"][var].is_badvalue(), "{var} passed through");
     }
     let cmd = p["command"].as_vec().unwrap().iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" ");

@@ -10,7 +10,7 @@ fn sources() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut out = Vec::new();
     let mut stack: Vec<PathBuf> =
-        ["crates/core/src", "crates/data/src", "crates/train/src", "crates/evaluate/src", "crates/deploy/src", "orchestrator/src"]
+        ["crates/core/src", "crates/model/src", "crates/mlflow/src", "crates/data/src", "crates/train/src", "crates/evaluate/src", "crates/deploy/src", "orchestrator/src"]
             .iter()
             .map(|d| root.join(d))
             .collect();
@@ -38,7 +38,7 @@ fn binaries_only_call_their_library() {
 
 #[test]
 fn registry_names_are_defined_once() {
-    // Alias and tag names are spelled only in `leadflow_core::registry::names`.
+    // Alias and tag names are spelled only in `leadflow_core::names`.
     let names = [
         "\"champion\"",
         "\"challenger\"",
@@ -48,12 +48,13 @@ fn registry_names_are_defined_once() {
         "\"leadflow.compared_with\"",
     ];
     for f in sources() {
-        if f.ends_with("core/src/registry.rs") {
+        if f.ends_with("core/src/names.rs") {
             continue;
         }
         let text = std::fs::read_to_string(&f).unwrap();
+        let text = text.split("#[cfg(test)]").next().unwrap();
         for n in names {
-            assert!(!text.contains(n), "{} spells {n}; use leadflow_core::registry::names", f.display());
+            assert!(!text.contains(n), "{} spells {n}; use leadflow_core::names", f.display());
         }
     }
 }
@@ -65,8 +66,8 @@ fn no_stage_spells_an_artifact_path_by_hand() {
     // artifacts, and the run history file, are listed.)
     let allowed = ["\"{id}.json\"", "\"data/sample/raw_data.csv\"", "\"predictions.csv\"", "\"raw_data.csv\"", "\"data/raw/raw_data.csv\""];
     for f in sources() {
-        if f.to_string_lossy().contains("crates/core/") {
-            continue; // the contract itself
+        if ["crates/core/", "crates/mlflow/"].iter().any(|c| f.to_string_lossy().contains(c)) {
+            continue; // the contract itself, and MLflow's own file layout
         }
         let text = std::fs::read_to_string(&f).unwrap();
         let code = text.split("#[cfg(test)]").next().unwrap();

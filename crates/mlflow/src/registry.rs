@@ -13,35 +13,17 @@
 //! never leaves a half-written entry. A damaged entry is reported, never overwritten.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::artifacts::write_atomic;
+use crate::error::write_atomic;
 use crate::error::{Error, IoContext, Result};
 use crate::tracking::{now_millis, FileStore};
 use crate::yaml::{self, Value};
 
 pub const STAGES: &[&str] = &["None", "Staging", "Production", "Archived"];
 
-/// Alias and tag names, defined once.
-pub mod names {
-    /// The alias of the Production version; the incumbent every decision compares with first.
-    pub const CHAMPION: &str = "champion";
-    /// The alias of the Staging version.
-    pub const CHALLENGER: &str = "challenger";
-    /// On versions and runs: which model kind the artifact holds.
-    pub const MODEL_TAG: &str = "leadflow.model";
-    /// On versions and runs: the data version (sha256 of the raw file).
-    pub const DATA_VERSION_TAG: &str = "leadflow.data_version";
-    /// On a promoted version: the version that held the alias before.
-    pub const PREVIOUS_HOLDER_TAG: &str = "leadflow.previous_holder";
-    /// On a promoted version, the evaluation evidence: the registry alone explains each move.
-    pub const METRIC_TAG: &str = "leadflow.selection_metric";
-    pub const SCORE_TAG: &str = "leadflow.score";
-    pub const COMPARED_WITH_TAG: &str = "leadflow.compared_with";
-    pub const COMPARED_SCORE_TAG: &str = "leadflow.compared_score";
-    pub const MARGIN_TAG: &str = "leadflow.margin";
-}
+/// Alias and tag names, defined once (in the contract crate).
+pub use leadflow_core::names;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelVersion {
@@ -95,8 +77,23 @@ pub trait Registry: Send + Sync {
     fn set_version_tag(&self, name: &str, version: u64, key: &str, value: &str) -> Result<()>;
 }
 
-/// The holders of the aliases a decision was made against: alias -> version (`None`: no holder).
-pub type Holders = BTreeMap<String, Option<u64>>;
+pub use leadflow_core::results::Holders;
+
+/// The registry state that matters for a decision: who holds the champion and the stage alias.
+pub fn state(store: &dyn Registry, p: &leadflow_core::Params) -> String {
+    let name = &p.deploy.model_name;
+    let mut parts = Vec::new();
+    for alias in [names::CHAMPION, p.deploy.stage.alias()] {
+        let holder = match store.get_by_alias(name, alias) {
+            Ok(Some(v)) => format!("{}:{}", v.version, v.run_id),
+            Ok(None) => "-".into(),
+            Err(e) => format!("error:{e}"),
+        };
+        parts.push(format!("{alias}={holder}"));
+    }
+    parts.join(",")
+}
+
 
 /// Read the holders of `aliases`.
 pub fn read_holders(reg: &dyn Registry, name: &str, aliases: &[&str]) -> Result<BTreeMap<String, Option<ModelVersion>>> {
@@ -143,18 +140,7 @@ fn reg_err(msg: impl Into<String>) -> Error {
     Error::Registry(msg.into())
 }
 
-/// An exclusive advisory lock, released when dropped.
-#[derive(Debug)]
-pub struct FileLock(#[allow(dead_code)] File);
-
-pub fn lock_file(path: &Path) -> Result<FileLock> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).at(parent)?;
-    }
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).at(path)?;
-    f.lock().at(path)?;
-    Ok(FileLock(f))
-}
+pub use crate::lock::{lock_file, FileLock};
 
 pub fn check_stage(stage: &str) -> Result<&'static str> {
     STAGES

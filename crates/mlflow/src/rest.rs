@@ -345,7 +345,7 @@ impl Tracker for RestStore {
             if !dir.is_absolute() {
                 return Err(self.remote("artifacts", format!("cannot write artifacts to {uri}: not an mlflow-artifacts: or local URI")));
             }
-            crate::artifacts::write_atomic(&dir.join(rel), &bytes)
+            crate::error::write_atomic(&dir.join(rel), &bytes)
         }
     }
 
@@ -392,7 +392,7 @@ impl Tracker for RestStore {
         let path = path.trim_start_matches('/');
         for n in names {
             let bytes = self.call_raw("GET", &format!("api/2.0/mlflow-artifacts/artifacts/{path}/{n}"), &[], None, None)?;
-            crate::artifacts::write_atomic(&dest.join(n), &bytes)?;
+            crate::error::write_atomic(&dest.join(n), &bytes)?;
         }
         Ok(())
     }

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::artifacts::write_atomic;
+use crate::error::write_atomic;
 use crate::error::{Error, IoContext, Result};
 use crate::yaml::{self, Value};
 
@@ -145,7 +145,7 @@ pub fn new_run_id() -> String {
     h.write_u32(std::process::id());
     h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let seed = h.finish();
-    crate::hash::sha256_hex(&seed.to_le_bytes())[..32].to_string()
+    leadflow_core::hash::sha256_hex(&seed.to_le_bytes())[..32].to_string()
 }
 
 /// MLflow's file store.
@@ -353,7 +353,7 @@ impl Tracker for FileStore {
     }
 
     fn get_or_create_experiment(&self, name: &str) -> Result<String> {
-        let _lock = crate::registry::lock_file(&self.root.join(".leadflow.lock"))?;
+        let _lock = crate::lock::lock_file(&self.root.join(".leadflow.lock"))?;
         let existing = self.experiments()?;
         if let Some((id, _)) = existing.iter().find(|(_, n)| n == name) {
             return Ok(id.clone());
@@ -366,7 +366,7 @@ impl Tracker for FileStore {
 
     fn create_run(&self, experiment_id: &str, run_name: &str, tags: &[(String, String)]) -> Result<String> {
         check_key("experiment id", experiment_id)?;
-        let _permit = crate::artifacts::write_permit();
+        let _permit = leadflow_core::artifacts::write_permit();
         let run_id = new_run_id();
         let dir = self.root.join(experiment_id).join(&run_id);
         std::fs::create_dir_all(dir.join("artifacts")).at(&dir)?;
@@ -391,7 +391,7 @@ impl Tracker for FileStore {
 
     fn log_batch(&self, run_id: &str, params: &[(String, String)], metrics: &[MetricPoint], tags: &[(String, String)]) -> Result<()> {
         use std::io::Write;
-        let _permit = crate::artifacts::write_permit();
+        let _permit = leadflow_core::artifacts::write_permit();
         let dir = self.find_run_dir(run_id)?;
         for (k, v) in params {
             check_key("param", k)?;
@@ -426,7 +426,7 @@ impl Tracker for FileStore {
             check_key("artifact path", dest_dir)?;
         }
         let target_dir = dir.join("artifacts").join(dest_dir);
-        let _permit = crate::artifacts::write_permit();
+        let _permit = leadflow_core::artifacts::write_permit();
         std::fs::create_dir_all(&target_dir).at(&target_dir)?;
         let name = local.file_name().ok_or_else(|| store_err(format!("artifact {} has no file name", local.display())))?;
         let bytes = std::fs::read(local).at(local)?;
@@ -530,18 +530,6 @@ pub fn kill_own_runs(tracker: &dyn Tracker, experiment_id: &str) -> Result<usize
         }
     }
     Ok(n)
-}
-
-/// A tracking store that is also a model registry (both the file store and an MLflow server).
-pub trait Store: Tracker + crate::registry::Registry {}
-impl<T: Tracker + crate::registry::Registry> Store for T {}
-
-/// Open the store `MLFLOW_TRACKING_URI` names (default: `./mlruns`).
-pub fn open_store(loc: &StoreLocation) -> Result<Box<dyn Store>> {
-    match loc {
-        StoreLocation::Local(p) => Ok(Box::new(FileStore::open(p)?)),
-        StoreLocation::Remote(url) => Ok(Box::new(crate::rest::RestStore::new(url))),
-    }
 }
 
 #[cfg(test)]

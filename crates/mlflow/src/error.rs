@@ -1,0 +1,39 @@
+use std::path::PathBuf;
+
+/// Errors of the tracking store and the model registry, local or on an MLflow server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tracking store: {0}")]
+    Tracking(String),
+    #[error("model registry: {0}")]
+    Registry(String),
+    #[error("MLflow server {endpoint}: {message}")]
+    Remote { endpoint: String, message: String },
+    /// An artifact or file-format error from the contract crate (atomic writes, JSON).
+    #[error(transparent)]
+    Contract(#[from] leadflow_core::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attach a path to an `io::Error`.
+pub trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| Error::Io { path: path.into(), source })
+    }
+}
+
+/// `leadflow_core::artifacts::write_atomic` with this crate's error.
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    Ok(leadflow_core::artifacts::write_atomic(path, bytes)?)
+}

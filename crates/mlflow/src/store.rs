@@ -1,0 +1,19 @@
+//! The store a pipeline uses: the embedded file store or an MLflow server, as one trait object.
+
+use crate::error::Result;
+use crate::registry::Registry;
+use crate::rest::RestStore;
+use crate::tracking::{FileStore, StoreLocation, Tracker};
+
+/// A tracking store that is also a model registry (both the file store and an MLflow server).
+pub trait Store: Tracker + Registry {}
+impl<T: Tracker + Registry> Store for T {}
+
+/// Open the store `MLFLOW_TRACKING_URI` names (default: `./mlruns`).
+pub fn open_store(loc: &StoreLocation) -> Result<Box<dyn Store>> {
+    match loc {
+        StoreLocation::Local(p) => Ok(Box::new(FileStore::open(p)?)),
+        StoreLocation::Remote(url) => Ok(Box::new(RestStore::new(url))),
+    }
+}
+
