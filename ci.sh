@@ -135,7 +135,7 @@ fi
 if [ -n "${LEADFLOW_REAL_DATA:-}" ]; then
   echo "real dataset: $LEADFLOW_REAL_DATA"
 elif [ "${CI:-}" = "true" ]; then
-  echo "real dataset: not found — the real-data tests will FAIL under CI (run \`cargo run -p leadflow-data -- pull\` first)"
+  echo "real dataset: not found — the real-data tests will FAIL under CI (run \`cargo run -p orchestrator -- pull\` first)"
 else
   echo "real dataset: not found (real-data tests are skipped and listed at the end)"
 fi

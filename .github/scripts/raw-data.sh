@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "${LEADFLOW_CHECKOUT:-$(dirname "$0")/../..}"
 
-PULL="${LEADFLOW_PULL:-cargo run --quiet -p leadflow-data -- pull}"
+PULL="${LEADFLOW_PULL:-cargo run --quiet -p orchestrator -- pull}"
 LOCK=data/raw/raw_data.csv.lock
 PINNED=data/raw/raw_data.csv
 SAMPLE=data/sample/raw_data.csv

@@ -15,8 +15,8 @@ use std::time::Instant;
 use clap::Parser;
 use leadflow_core::artifacts::Layout;
 use leadflow_core::meta::{peak_rss_bytes, reset_peak_rss};
-use leadflow_mlflow::tracking::FileStore;
 use leadflow_core::Params;
+use leadflow_mlflow::tracking::FileStore;
 
 #[derive(Debug, Parser)]
 #[command(name = "leadflow-bench", version)]

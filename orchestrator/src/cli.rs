@@ -38,6 +38,15 @@ enum Cmd {
         #[arg(long, value_name = "DIR", default_value = DEFAULT_ARTIFACTS_DIR, env = "LEADFLOW_ARTIFACTS_DIR")]
         artifacts_dir: PathBuf,
     },
+    /// Download the pinned public raw file and verify its size and sha256 (like `dvc pull`).
+    Pull {
+        /// Lock file naming URL, size and checksum.
+        #[arg(long, default_value = crate::pull::DEFAULT_LOCK)]
+        lock: PathBuf,
+        /// Download from this URL instead (a mirror); the checksum still applies.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -98,6 +107,14 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Some(Cmd::Diff { run_a, run_b, format, artifacts_dir }) => diff(run_a, run_b, format, artifacts_dir),
         Some(Cmd::Run(a)) => run(a),
+        Some(Cmd::Pull { lock, url }) => {
+            leadflow_core::logging::init(0);
+            match crate::pull::pull(&lock, url.as_deref())? {
+                crate::pull::PullOutcome::AlreadyPresent(p) => println!("{} is present and matches {}", p.display(), lock.display()),
+                crate::pull::PullOutcome::Downloaded(p) => println!("downloaded and verified {}", p.display()),
+            }
+            Ok(())
+        }
         None => run(cli.run),
     }
 }

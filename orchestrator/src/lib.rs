@@ -10,6 +10,7 @@ pub mod dagger;
 pub mod history;
 pub mod local;
 pub mod pipeline;
+pub mod pull;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
@@ -171,6 +172,8 @@ pub enum Error {
     Stage { stage: StageId, message: String, reports: Vec<StageReport> },
     #[error("Dagger engine: {0}")]
     Dagger(String),
+    #[error("data pull: {0}")]
+    Pull(String),
     #[error("another leadflow run is using {} (lock {})", root.display(), lock.display())]
     Locked { root: PathBuf, lock: PathBuf },
     #[error(transparent)]

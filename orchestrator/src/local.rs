@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use leadflow_core::artifacts::{Layout, StageId};
 use leadflow_core::fingerprint::Status;
-use leadflow_mlflow::open_store;
 use leadflow_core::Params;
+use leadflow_mlflow::open_store;
 
 use crate::{print_stage, stage_status, Error, Outcome, Result, RunOptions, StageReport};
 

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use leadflow_core::artifacts::Layout;
-use leadflow_mlflow::open_store;
 use leadflow_core::Params;
+use leadflow_mlflow::open_store;
 
 use crate::{choose_engine, history, Engine, EngineChoice, Error, Result, RunOptions, StageReport};
 

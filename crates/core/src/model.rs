@@ -2,9 +2,7 @@
 //! contract that need no XGBoost. Loading and predicting live in `leadflow-model`. Every
 //! probability is P(converted = 1).
 
-
 use serde::{Deserialize, Serialize};
-
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 /// Everything that can go wrong in the data stage; each message names the file and the place.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: file not found (pass --raw, set LEADFLOW_RAW, or run `leadflow-data pull`)")]
+    #[error("{path}: file not found (pass --raw, set LEADFLOW_RAW, or run `orchestrator pull` for the pinned public file)")]
     MissingFile { path: PathBuf },
     #[error("{path}: file is empty; expected a CSV header and rows")]
     EmptyFile { path: PathBuf },
@@ -23,8 +23,6 @@ pub enum Error {
     Csv { path: PathBuf, message: String },
     #[error("writing {path}: {message}")]
     Write { path: PathBuf, message: String },
-    #[error("data pull: {0}")]
-    Pull(String),
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
 }

@@ -8,7 +8,6 @@
 
 mod error;
 pub mod generate;
-pub mod pull;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

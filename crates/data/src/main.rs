@@ -30,15 +30,6 @@ struct RunArgs {
 enum Cmd {
     /// Run the data stage (the default).
     Run(RunArgs),
-    /// Download the pinned public raw file and verify its size and sha256.
-    Pull {
-        /// Lock file naming URL, size and checksum.
-        #[arg(long, default_value = leadflow_data::pull::DEFAULT_LOCK)]
-        lock: PathBuf,
-        /// Download from this URL instead (a mirror); the checksum still applies.
-        #[arg(long)]
-        url: Option<String>,
-    },
     /// Write synthetic leads in the raw schema (deterministic per seed).
     Generate {
         /// Number of rows.
@@ -60,18 +51,6 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         None => run(cli.run),
         Some(Cmd::Run(args)) => run(args),
-        Some(Cmd::Pull { lock, url }) => {
-            leadflow_core::logging::init(0);
-            match leadflow_data::pull::pull(&lock, url.as_deref())? {
-                leadflow_data::pull::PullOutcome::AlreadyPresent(p) => {
-                    println!("{} is present and matches {}", p.display(), lock.display())
-                }
-                leadflow_data::pull::PullOutcome::Downloaded(p) => {
-                    println!("downloaded and verified {}", p.display())
-                }
-            }
-            Ok(())
-        }
         Some(Cmd::Generate { rows, seed, out }) => {
             leadflow_data::generate::generate(&out, rows, seed).with_context(|| format!("generating {}", out.display()))?;
             println!("wrote {rows} synthetic leads to {} (seed {seed})", out.display());

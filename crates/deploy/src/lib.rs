@@ -10,10 +10,10 @@ use std::path::Path;
 
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::meta::RunClock;
-use leadflow_mlflow::registry::{Cas, Registry};
 use leadflow_core::results::{DeployedModel, Deployment, Evaluation};
-use leadflow_mlflow::Store;
 use leadflow_core::Params;
+use leadflow_mlflow::registry::{Cas, Registry};
+use leadflow_mlflow::Store;
 
 pub use error::{Error, Result};
 

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use leadflow_core::artifacts::{self as art};
 use leadflow_core::features::{FeatureSpec, Preprocessing};
-use leadflow_model::{Matrix, Model};
 use leadflow_core::results::DeployedModel;
 use leadflow_core::table::Table;
+use leadflow_model::{Matrix, Model};
 
 use crate::error::{Error, Result};
 

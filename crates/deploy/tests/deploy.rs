@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use leadflow_core::artifacts::{self as art, Layout};
-use leadflow_mlflow::registry::Registry;
 use leadflow_core::results::{Deployment, Evaluation};
-use leadflow_mlflow::tracking::FileStore;
 use leadflow_core::Params;
+use leadflow_mlflow::registry::Registry;
+use leadflow_mlflow::tracking::FileStore;
 use leadflow_testkit::{quick_params as quick, snapshot};
 
 struct Env {

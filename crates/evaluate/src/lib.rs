@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::meta::RunClock;
 use leadflow_core::metrics::{self, ClassificationReport, Scores};
-use leadflow_model::{Matrix, Model, ModelKind};
-use leadflow_mlflow::registry::ModelVersion;
 use leadflow_core::results::{ChampionInfo, Evaluation, GateCheck, GateResult, ModelResults};
 use leadflow_core::table::Table;
-use leadflow_mlflow::Store;
 use leadflow_core::Params;
+use leadflow_mlflow::registry::ModelVersion;
+use leadflow_mlflow::Store;
+use leadflow_model::{Matrix, Model, ModelKind};
 use plotters::prelude::SeriesLabelPosition;
 use serde::Serialize;
 

@@ -17,4 +17,3 @@ pub fn lock_file(path: &Path) -> Result<FileLock> {
     f.lock().at(path)?;
     Ok(FileLock(f))
 }
-

@@ -94,7 +94,6 @@ pub fn state(store: &dyn Registry, p: &leadflow_core::Params) -> String {
     parts.join(",")
 }
 
-
 /// Read the holders of `aliases`.
 pub fn read_holders(reg: &dyn Registry, name: &str, aliases: &[&str]) -> Result<BTreeMap<String, Option<ModelVersion>>> {
     aliases.iter().map(|a| Ok((a.to_string(), reg.get_by_alias(name, a)?))).collect()

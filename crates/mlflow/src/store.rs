@@ -16,4 +16,3 @@ pub fn open_store(loc: &StoreLocation) -> Result<Box<dyn Store>> {
         StoreLocation::Remote(url) => Ok(Box::new(RestStore::new(url))),
     }
 }
-

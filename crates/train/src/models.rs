@@ -1,8 +1,7 @@
 //! The two model families: candidates, their search spaces, and single fits.
 
-
-use leadflow_model::{LogisticModel, Matrix, XgbModel};
 use leadflow_core::params::{LogisticParams, XgboostParams};
+use leadflow_model::{LogisticModel, Matrix, XgbModel};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

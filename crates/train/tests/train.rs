@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::Command;
 
 use leadflow_core::artifacts::{self as art, Layout};
-use leadflow_model::{Matrix, Model, ModelKind};
 use leadflow_core::results::ModelResults;
-use leadflow_mlflow::tracking::{FileStore, RunStatus, Tracker};
 use leadflow_core::Params;
+use leadflow_mlflow::tracking::{FileStore, RunStatus, Tracker};
+use leadflow_model::{Matrix, Model, ModelKind};
 use leadflow_testkit::{quick_params as quick, real_data};
 
 struct Env {

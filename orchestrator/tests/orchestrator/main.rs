@@ -9,15 +9,16 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use leadflow_core::artifacts::{self as art, Format, Layout, StageId};
-use leadflow_mlflow::registry::Registry;
 use leadflow_core::results::{Deployment, Evaluation};
-use leadflow_mlflow::tracking::{FileStore, StoreLocation};
 use leadflow_core::Params;
+use leadflow_mlflow::registry::Registry;
+use leadflow_mlflow::tracking::{FileStore, StoreLocation};
 use leadflow_testkit::{committed_sample, quick_params, real_data};
 use orchestrator::{local, RunOptions};
 
 mod dagger_engine;
 mod promotion;
+mod pull;
 mod setup;
 mod tidy;
 mod workflow;

@@ -2,8 +2,8 @@
 //! evaluate compared with; the orchestrator compares again, once, when it moved.
 
 use leadflow_core::artifacts::{self as art, Layout, StageId};
-use leadflow_mlflow::registry::Registry;
 use leadflow_core::results::{Deployment, Evaluation, ModelResults};
+use leadflow_mlflow::registry::Registry;
 use leadflow_mlflow::tracking::{FileStore, Tracker};
 use leadflow_testkit::{committed_sample, quick_params};
 use orchestrator::local;

@@ -9,11 +9,19 @@ use crate::workflow::repo_file;
 fn sources() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut out = Vec::new();
-    let mut stack: Vec<PathBuf> =
-        ["crates/core/src", "crates/model/src", "crates/mlflow/src", "crates/data/src", "crates/train/src", "crates/evaluate/src", "crates/deploy/src", "orchestrator/src"]
-            .iter()
-            .map(|d| root.join(d))
-            .collect();
+    let mut stack: Vec<PathBuf> = [
+        "crates/core/src",
+        "crates/model/src",
+        "crates/mlflow/src",
+        "crates/data/src",
+        "crates/train/src",
+        "crates/evaluate/src",
+        "crates/deploy/src",
+        "orchestrator/src",
+    ]
+    .iter()
+    .map(|d| root.join(d))
+    .collect();
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
@@ -80,6 +88,41 @@ fn no_stage_spells_an_artifact_path_by_hand() {
                 let is_file = [".csv", ".json", ".png", ".md", ".txt"].iter().any(|x| piece.ends_with(x)) && !piece.contains(' ');
                 assert!(!is_file || allowed.contains(&lit.as_str()), "{}:{}: {lit} spelled by hand", f.display(), n + 1);
             }
+        }
+    }
+}
+
+#[test]
+fn only_the_model_crate_links_xgboost_and_the_data_stage_no_http_client() {
+    // Direct dependencies; the stage crates meet only in core, which needs neither.
+    let deps = |krate: &str| -> Vec<String> {
+        let toml = repo_file(&format!("{krate}/Cargo.toml"));
+        let mut out = Vec::new();
+        let mut in_deps = false;
+        for l in toml.lines() {
+            if l.starts_with('[') {
+                in_deps = l.trim() == "[dependencies]";
+            } else if in_deps {
+                if let Some((name, _)) = l.split_once(['.', '=']) {
+                    out.push(name.trim().to_string());
+                }
+            }
+        }
+        out
+    };
+    for krate in ["crates/core", "crates/data", "crates/train", "crates/evaluate", "crates/deploy", "crates/mlflow", "orchestrator"] {
+        assert!(!deps(krate).contains(&"xgboost-rs".to_string()), "{krate} links XGBoost; only crates/model may");
+    }
+    assert!(deps("crates/model").contains(&"xgboost-rs".to_string()));
+    let forbidden: [(&str, &[&str]); 3] = [
+        ("crates/core", &["ureq", "leadflow-mlflow", "leadflow-model"]),
+        ("crates/data", &["ureq", "leadflow-mlflow", "leadflow-model"]),
+        ("crates/model", &["ureq", "leadflow-mlflow"]),
+    ];
+    for (krate, names) in forbidden {
+        let d = deps(krate);
+        for n in names {
+            assert!(!d.iter().any(|x| x == n), "{krate} depends on {n}");
         }
     }
 }

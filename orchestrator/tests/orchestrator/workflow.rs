@@ -39,7 +39,7 @@ fn workflows_parse_and_run_the_commands_the_readme_gives() {
 
     // test job = the README's test command, after pulling the real data its tests need.
     let test_runs: Vec<String> = runs("test").lines().map(|l| l.trim().to_string()).collect();
-    let pull = test_runs.iter().position(|l| l.contains("leadflow-data -- pull")).expect("the test job pulls the real data");
+    let pull = test_runs.iter().position(|l| l.contains("orchestrator -- pull")).expect("the test job pulls the real data");
     let ci_sh = test_runs.iter().position(|l| l == "./ci.sh").expect("the test job runs ./ci.sh");
     assert!(pull < ci_sh, "{test_runs:?}");
     assert!(readme.contains("\n./ci.sh"), "README gives ./ci.sh as the test command");
@@ -120,7 +120,7 @@ fn data_step(checkout: &Path, pull: &str) -> (String, String) {
 fn the_data_step_uses_the_pinned_file_or_says_it_fell_back() {
     // The default pull command is the data stage's verified pull of the committed lock.
     let script = repo_file(".github/scripts/raw-data.sh");
-    assert!(script.contains("LEADFLOW_PULL:-cargo run --quiet -p leadflow-data -- pull}"), "{script}");
+    assert!(script.contains("LEADFLOW_PULL:-cargo run --quiet -p orchestrator -- pull}"), "{script}");
     assert!(script.contains("LOCK=data/raw/raw_data.csv.lock"));
     let checkout = tempfile::tempdir().unwrap();
     let co = checkout.path();

@@ -1,5 +1,6 @@
-//! DVC-style pinned raw data: a lock file names the public URL, size and sha256 of the raw
-//! file; `pull` downloads it, verifies both, and only then renames it into place.
+//! DVC-style pinned raw data (`orchestrator pull`): a lock file names the public URL, size and
+//! sha256 of the raw file; `pull` downloads it, verifies both, and only then renames it into
+//! place. It lives here, not in the data stage, so the data stage links no HTTP client.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 pub const DEFAULT_LOCK: &str = "data/raw/raw_data.csv.lock";
 
