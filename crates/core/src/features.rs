@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::schema;
 
+/// A finite number, or `None` ("NaN", "inf" and text are not numbers here, as in the data stage
+/// and the gold reader of train).
+pub fn parse_finite(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
 /// One continuous column's fitted transform: clip to `[clip_lower, clip_upper]`, fill a missing
 /// value with `fill`, then min-max scale with `[min, max]` to `[0, 1]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,9 +90,10 @@ impl Preprocessing {
         let mut out = BTreeMap::new();
         for t in &self.continuous {
             let raw = get(&t.name).filter(|s| !s.trim().is_empty());
+            // As the data stage: a value that is not a finite number is an error, not a gap.
             let v = match raw {
                 None => None,
-                Some(s) => Some(s.trim().parse::<f64>().map_err(|_| Error::Invalid {
+                Some(s) => Some(parse_finite(&s).ok_or_else(|| Error::Invalid {
                     path: row_label.into(),
                     message: format!("column `{}`: expected a number, found {s:?}", t.name),
                 })?),
@@ -163,10 +170,10 @@ impl FeatureSpec {
         let mut out = Vec::with_capacity(self.n_features());
         for n in &self.numeric {
             let s = get(n).ok_or_else(|| Error::Invalid { path: row_label.into(), message: format!("column `{n}` is missing") })?;
-            let v: f64 = s
-                .trim()
-                .parse()
-                .map_err(|_| Error::Invalid { path: row_label.into(), message: format!("column `{n}`: expected a number, found {s:?}") })?;
+            let v = parse_finite(&s).ok_or_else(|| Error::Invalid {
+                path: row_label.into(),
+                message: format!("column `{n}`: expected a number, found {s:?}"),
+            })?;
             out.push(v);
         }
         for c in &self.categorical {
@@ -195,6 +202,19 @@ mod tests {
         let row: BTreeMap<&str, &str> = [("purchases", "0.5"), ("customer_group", "3"), ("source", "signup")].into();
         let get = |k: &str| row.get(k).map(|s| s.to_string());
         assert_eq!(spec.encode(&get, "row 1").unwrap(), vec![0.5, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn non_finite_values_are_refused_by_every_path() {
+        // The data stage refuses NaN/inf (tested in the data crate); serving must agree.
+        let t = ContinuousTransform { name: "x".into(), clip_lower: 0.0, clip_upper: 10.0, fill: 4.0, min: 0.0, max: 8.0 };
+        let pre = Preprocessing { continuous: vec![t], categorical_modes: BTreeMap::new(), customer_code_missing: "None".into() };
+        for bad in ["NaN", "inf", "-inf", "x"] {
+            let get = |k: &str| (k == "x").then(|| bad.to_string());
+            assert!(pre.apply_raw(&get, "row 1").is_err(), "{bad} accepted by apply_raw");
+            let spec = FeatureSpec::fit(&["x"], &[], "y");
+            assert!(spec.encode(&get, "row 1").is_err(), "{bad} accepted by encode");
+        }
     }
 
     #[test]

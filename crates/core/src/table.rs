@@ -58,7 +58,7 @@ impl Table {
             row.clear();
             for (&j, name) in idx.iter().zip(columns) {
                 let v = &r[j];
-                let x: f64 = v.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| {
+                let x: f64 = crate::features::parse_finite(v).ok_or_else(|| {
                     invalid(path, format!("line {}, column `{name}`: expected a number, found {v:?}", self.lines.line(i)))
                 })?;
                 row.push(x);

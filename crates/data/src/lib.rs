@@ -154,10 +154,12 @@ fn parse_numbers(col: &StringChunked, name: &str, path: &Path, shape: &Shape) ->
         .enumerate()
         .map(|(i, v)| match v.map(str::trim) {
             None | Some("") => Ok(None),
-            Some(s) => match s.parse::<f64>() {
-                Ok(x) if x.is_finite() => Ok(Some(x)),
-                _ => Err(Error::NotNumeric { path: path.into(), line: shape.line(i), column: name.into(), value: s.into() }),
-            },
+            Some(s) => leadflow_core::features::parse_finite(s).map(Some).ok_or_else(|| Error::NotNumeric {
+                path: path.into(),
+                line: shape.line(i),
+                column: name.into(),
+                value: s.into(),
+            }),
         })
         .collect()
 }

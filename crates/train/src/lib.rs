@@ -85,9 +85,7 @@ pub fn load_gold(path: &Path) -> Result<Dataset> {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                s.parse::<f64>()
-                    .ok()
-                    .filter(|x| x.is_finite())
+                leadflow_core::features::parse_finite(s)
                     .ok_or_else(|| gerr(format!("line {}, column `{c}`: expected a number, found {s:?}", shape.line(i))))
             })
             .collect::<Result<_>>()?;
