@@ -167,23 +167,36 @@ impl FeatureSpec {
     /// Encode one row; `get` returns a column's text. A level not seen in training encodes as the
     /// dropped first level (all dummies zero).
     pub fn encode(&self, get: &dyn Fn(&str) -> Option<String>, row_label: &str) -> Result<Vec<f64>> {
-        let mut out = Vec::with_capacity(self.n_features());
+        let mut numeric = Vec::with_capacity(self.numeric.len());
         for n in &self.numeric {
             let s = get(n).ok_or_else(|| Error::Invalid { path: row_label.into(), message: format!("column `{n}` is missing") })?;
             let v = parse_finite(&s).ok_or_else(|| Error::Invalid {
                 path: row_label.into(),
                 message: format!("column `{n}`: expected a number, found {s:?}"),
             })?;
-            out.push(v);
+            numeric.push(v);
         }
+        let mut categorical = Vec::with_capacity(self.categorical.len());
         for c in &self.categorical {
-            let v = get(&c.name)
-                .ok_or_else(|| Error::Invalid { path: row_label.into(), message: format!("column `{}` is missing", c.name) })?;
+            categorical.push(
+                get(&c.name)
+                    .ok_or_else(|| Error::Invalid { path: row_label.into(), message: format!("column `{}` is missing", c.name) })?,
+            );
+        }
+        let mut out = Vec::with_capacity(self.n_features());
+        self.encode_values(&numeric, &categorical, &mut out);
+        Ok(out)
+    }
+
+    /// The one encoding (train's matrix and serving both use it): numeric values as they are,
+    /// then the kept dummies of each categorical value, appended to `out`.
+    pub fn encode_values<S: AsRef<str>>(&self, numeric: &[f64], categorical: &[S], out: &mut Vec<f64>) {
+        out.extend_from_slice(numeric);
+        for (c, v) in self.categorical.iter().zip(categorical) {
             for level in c.levels.iter().skip(1) {
-                out.push(if *level == v { 1.0 } else { 0.0 });
+                out.push(if level == v.as_ref() { 1.0 } else { 0.0 });
             }
         }
-        Ok(out)
     }
 }
 

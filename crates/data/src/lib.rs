@@ -301,7 +301,10 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         let (m, _) = mean(vals.iter().flatten().copied());
         let sd = sample_std(&vals, m);
         let (lo, hi) = if m.is_finite() { (m - sigma * sd, m + sigma * sd) } else { (f64::NEG_INFINITY, f64::INFINITY) };
-        let clipped: Vec<Option<f64>> = vals.iter().map(|v| v.map(|x| x.max(lo).min(hi))).collect();
+        // Fitted in three steps (clip bounds, then the fill on clipped values, then the scaler on
+        // imputed ones) into the one transform that is saved and applied everywhere.
+        let mut t = ContinuousTransform { name: c.to_string(), clip_lower: lo, clip_upper: hi, fill: 0.0, min: 0.0, max: 0.0 };
+        let clipped: Vec<Option<f64>> = vals.iter().map(|v| v.map(|x| t.clip(x))).collect();
         let (cm, count) = mean(clipped.iter().flatten().copied());
         let cmin = clipped.iter().flatten().copied().fold(f64::INFINITY, f64::min);
         let cmax = clipped.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -310,12 +313,13 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
             Impute::Mean => cm,
             Impute::Median => median(&clipped),
         };
-        let fill = if fill.is_finite() { fill } else { 0.0 };
-        let imputed: Vec<f64> = clipped.iter().map(|v| v.unwrap_or(fill)).collect();
-        let min = imputed.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = imputed.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let t = ContinuousTransform { name: c.to_string(), clip_lower: lo, clip_upper: hi, fill, min, max };
-        let scaled: Vec<f64> = imputed.iter().map(|&x| t.scale(x)).collect();
+        t.fill = if fill.is_finite() { fill } else { 0.0 };
+        let imputed: Vec<f64> = clipped.iter().map(|v| v.unwrap_or(t.fill)).collect();
+        t.min = imputed.iter().copied().fold(f64::INFINITY, f64::min);
+        t.max = imputed.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // The gold values are the fitted transform applied to the raw values, exactly as serving
+        // applies it to new rows.
+        let scaled: Vec<f64> = vals.iter().map(|&v| t.apply(v)).collect();
         scaled_cols.push(Column::new((*c).into(), scaled));
         transforms.push(t);
     }

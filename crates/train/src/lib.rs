@@ -94,14 +94,15 @@ pub fn load_gold(path: &Path) -> Result<Dataset> {
     let mut x = Matrix::new(spec.n_features());
     x.data.reserve(df.height() * spec.n_features());
     let mut row = Vec::with_capacity(spec.n_features());
+    let mut nums = Vec::with_capacity(numeric.len());
+    let mut cats: Vec<&str> = Vec::with_capacity(cat_values.len());
     for i in 0..df.height() {
         row.clear();
-        row.extend(numeric.iter().map(|c| c[i]));
-        for (enc, vals) in spec.categorical.iter().zip(&cat_values) {
-            for level in enc.levels.iter().skip(1) {
-                row.push(if vals[i] == *level { 1.0 } else { 0.0 });
-            }
-        }
+        nums.clear();
+        nums.extend(numeric.iter().map(|c| c[i]));
+        cats.clear();
+        cats.extend(cat_values.iter().map(|c| c[i].as_str()));
+        spec.encode_values(&nums, &cats, &mut row);
         x.push_row(&row);
     }
     Ok(Dataset { spec, x, y })
