@@ -131,6 +131,8 @@ pub const CLASS_REPORT_XGB: Artifact =
 pub const CLASS_REPORT_LR: Artifact =
     a(Evaluate, "classification_report_logistic.txt", Text, "classification report, logistic regression (test split)");
 pub const IMPORTANCE_PNG: Artifact = a(Evaluate, "feature_importance.png", Png, "XGBoost gain and LR coefficients");
+pub const IMPORTANCE_JSON: Artifact =
+    a(Evaluate, "feature_importance.json", Json, "per model: the numbers of the importance plot (XGBoost mean gain, LR coefficients)");
 pub const EVALUATE_META: Artifact = a(Evaluate, RUN_META, Json, "run metadata of the evaluate stage");
 
 // --- deploy stage ---
@@ -176,6 +178,7 @@ pub const ALL: &[Artifact] = &[
     CLASS_REPORT_XGB,
     CLASS_REPORT_LR,
     IMPORTANCE_PNG,
+    IMPORTANCE_JSON,
     EVALUATE_META,
     DEPLOYMENT,
     DEPLOY_META,

@@ -52,6 +52,24 @@ pub struct CvSummary {
     pub std: f64,
 }
 
+/// One model's feature importance (`feature_importance.json`, evaluate stage): what was measured
+/// and its value per feature, in model order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Importance {
+    pub measure: String,
+    pub values: Vec<(String, f64)>,
+}
+
+impl Importance {
+    /// The `n` features with the largest magnitude, largest first (ties in model order).
+    pub fn top(&self, n: usize) -> Vec<(String, f64)> {
+        let mut v = self.values.clone();
+        v.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        v.truncate(n);
+        v
+    }
+}
+
 /// `evaluation.json` (evaluate stage): what deploy acts on.
 /// The holders of the aliases a decision was made against: alias -> version (`None`: no holder).
 pub type Holders = std::collections::BTreeMap<String, Option<u64>>;

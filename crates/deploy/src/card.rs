@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use leadflow_core::metrics::Scores;
-use leadflow_core::results::{DeployedModel, Deployment, ModelResults};
+use leadflow_core::model::ModelKind;
+use leadflow_core::results::{DeployedModel, Deployment, Importance, ModelResults};
 use leadflow_core::Params;
 use serde::Serialize;
 
@@ -31,6 +32,7 @@ impl ModelCard {
         metrics: Option<&Scores>,
         limits: &serde_json::Value,
         results: &ModelResults,
+        importance: Option<&Importance>,
     ) -> ModelCard {
         let best = results.models.get(&m.kind).map(|r| r.best_params.clone()).unwrap_or_default();
         ModelCard {
@@ -53,16 +55,31 @@ impl ModelCard {
             metrics: metrics.cloned(),
             threshold: m.threshold,
             intended_use: "Rank and flag new signup leads for sales follow-up; a decision aid, not an automatic gate.".into(),
-            limitations: vec![
-                format!("Trained only on leads with source == {:?} inside the date window; other sources are out of distribution.", params.data.source_filter),
-                "The signal is dominated by n_visits; customer_group and onboarding add little.".into(),
-                "Evaluated on one stratified test split; expect about ±0.02 in weighted F1 from split to split.".into(),
-                "Raw inputs are clipped and scaled with the training statistics (preprocessing.json); drift in those columns degrades it silently.".into(),
-            ],
+            limitations: {
+                // Every fact here is computed from this run's artifacts.
+                let mut l = vec![format!(
+                    "Trained only on leads with source == {:?} inside the date window; other sources are out of distribution.",
+                    params.data.source_filter
+                )];
+                if let Some(imp) = importance {
+                    let top: Vec<String> = imp.top(3).iter().map(|(f, v)| format!("{f} ({v:.3})")).collect();
+                    l.push(format!("Most influential features by {}: {}.", imp.measure, top.join(", ")));
+                }
+                if let Some(cv) = results.models.get(&m.kind).map(|r| &r.cv) {
+                    l.push(format!(
+                        "Cross-validated {} over {} folds: {:.3} ± {:.3}; one test split of {} rows moves the test figures by about that much.",
+                        cv.metric, cv.folds, cv.mean, cv.std, results.split.test_rows
+                    ));
+                }
+                l.push("Raw inputs are clipped and scaled with the training statistics (preprocessing.json); drift in those columns degrades it silently.".into());
+                l
+            },
             how_to_load: vec![
                 "leadflow-deploy predict --model-dir <this dir> --input leads.csv --output scores.csv".into(),
-                format!("Python (XGBoost model): xgboost.Booster(model_file=\"{}\")", m.file),
-                "Logistic model: P = sigmoid(intercept + coefficients · features) from lead_model_lr.json".into(),
+                match m.kind {
+                    ModelKind::Xgboost => format!("Python: xgboost.Booster(model_file=\"{}\") (XGBoost's JSON model format)", m.file),
+                    ModelKind::Logistic => format!("P = sigmoid(intercept + coefficients · features), from {} (plain JSON)", m.file),
+                },
             ],
         }
     }

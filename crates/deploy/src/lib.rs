@@ -32,6 +32,7 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
         art::PREPROCESSING,
         art::SCALER,
         art::DATE_LIMITS,
+        art::IMPORTANCE_JSON,
     ],
     params: |p| serde_json::json!({ "deploy": p.deploy }),
     data_version: true,
@@ -175,7 +176,9 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
         art::read_json(&layout.require(&art::METRICS)?, "evaluation metrics")?;
     let limits: serde_json::Value = art::read_json(&layout.require(&art::DATE_LIMITS)?, "date limits")?;
     let results: leadflow_core::results::ModelResults = art::read_json(&layout.require(&art::MODEL_RESULTS)?, "train results")?;
-    let card = card::ModelCard::new(params, &deployed, &deployment, metrics.get(&kind), &limits, &results);
+    let importance: BTreeMap<leadflow_core::model::ModelKind, leadflow_core::results::Importance> =
+        art::read_json(&layout.require(&art::IMPORTANCE_JSON)?, "feature importance")?;
+    let card = card::ModelCard::new(params, &deployed, &deployment, metrics.get(&kind), &limits, &results, importance.get(&kind));
     art::write_json(&model_dir.path(&art::MODEL_CARD_JSON), &card)?;
     std::fs::write(model_dir.path(&art::MODEL_CARD_MD), card.to_markdown())
         .map_err(|e| Error::Write { path: model_dir.path(&art::MODEL_CARD_MD), message: e.to_string() })?;

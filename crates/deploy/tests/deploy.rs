@@ -149,7 +149,21 @@ fn model_directory_and_card_are_self_describing() {
     assert_eq!(card["threshold"], 0.5);
     assert_eq!(card["registry"]["version"], 1);
     assert!(card["metrics"]["f1_weighted"].as_f64().unwrap() > 0.6);
-    assert!(!card["limitations"].as_array().unwrap().is_empty());
+    // Facts the card states are this run's numbers: the top feature from evaluate's importance
+    // file (largest magnitude, computed here), the chosen model's CV spread, its own load hint.
+    let limitations: Vec<String> = card["limitations"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let imp: serde_json::Value = art::read_json(&env.layout().path(&art::IMPORTANCE_JSON), "importance").unwrap();
+    let values = imp[d.kind.name()]["values"].as_array().unwrap();
+    let top = values.iter().max_by(|a, b| a[1].as_f64().unwrap().abs().total_cmp(&b[1].as_f64().unwrap().abs())).unwrap();
+    let top_line = limitations.iter().find(|l| l.starts_with("Most influential features")).expect("importance line");
+    assert!(top_line.contains(&format!("{} ({:.3})", top[0].as_str().unwrap(), top[1].as_f64().unwrap())), "{top_line}");
+    let results: leadflow_core::results::ModelResults = art::read_json(&env.layout().path(&art::MODEL_RESULTS), "r").unwrap();
+    let cv = &results.models[&d.kind].cv;
+    assert!(limitations.iter().any(|l| l.contains(&format!("{:.3} ± {:.3}", cv.mean, cv.std))), "{limitations:?}");
+    let load: Vec<String> = card["how_to_load"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert!(load.iter().any(|l| l.contains(d.kind.artifact().name)), "{load:?}");
+    let other = leadflow_core::model::ModelKind::ALL.into_iter().find(|k| *k != d.kind).unwrap();
+    assert!(!load.iter().any(|l| l.contains(other.artifact().name)), "a hint for the model kind not chosen: {load:?}");
     let md = std::fs::read_to_string(dir.join("model_card.md")).unwrap();
     for s in ["Predicts", "Intended use", "Known limitations", "How to load", "Training data"] {
         assert!(md.contains(s), "{s} missing from the card");

@@ -316,7 +316,8 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     for (k, s) in &scores {
         plots::confusion(&out.path(&k.confusion_png()), &format!("Confusion matrix: {}", k.label()), &s.confusion_matrix)?;
     }
-    let mut panels = Vec::new();
+    let mut panels: Vec<(String, String, Vec<(String, f64)>)> = Vec::new();
+    let mut importance = BTreeMap::new();
     for (k, m) in &loaded {
         match m {
             Model::Xgboost(b) => {
@@ -336,6 +337,10 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
             }
         }
     }
+    for (k, (_, measure, values)) in loaded.keys().zip(&panels) {
+        importance.insert(*k, leadflow_core::results::Importance { measure: measure.clone(), values: Vec::clone(values) });
+    }
+    art::write_json(&out.path(&art::IMPORTANCE_JSON), &importance)?;
     plots::importance(&out.path(&art::IMPORTANCE_PNG), &panels)?;
 
     write_text(&out.path(&art::REPORT), &report(params, &evaluation, &scores, &business, inc.as_ref(), &results))?;
