@@ -316,7 +316,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     for (k, s) in &scores {
         plots::confusion(&out.path(&k.confusion_png()), &format!("Confusion matrix: {}", k.label()), &s.confusion_matrix)?;
     }
-    let mut panels: Vec<(String, String, Vec<(String, f64)>)> = Vec::new();
+    let mut panels: Vec<plots::ImportancePanel> = Vec::new();
     let mut importance = BTreeMap::new();
     for (k, m) in &loaded {
         match m {
