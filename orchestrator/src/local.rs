@@ -38,13 +38,13 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
         let outcome: std::result::Result<String, String> = match stage {
             StageId::Data => leadflow_data::run(&opts.raw, &layout, params)
                 .map(|s| format!("{} raw rows -> {} gold rows ({})", s.rows["raw"], s.rows["after_source_filter"], opts.raw.display()))
-                .map_err(|e| e.to_string()),
+                .map_err(|e| leadflow_core::error::chain(&e)),
             StageId::Train => leadflow_train::run(&layout, params, store.as_ref())
                 .map(|s| {
                     let m: Vec<String> = s.models.iter().map(|(k, m)| format!("{} test F1w {:.4}", k.name(), m.test_f1_weighted)).collect();
                     format!("{} train / {} test rows; {}", s.train_rows, s.test_rows, m.join(", "))
                 })
-                .map_err(|e| e.to_string()),
+                .map_err(|e| leadflow_core::error::chain(&e)),
             StageId::Evaluate => leadflow_evaluate::run(&layout, params, store.as_ref())
                 .map(|s| {
                     format!(
@@ -55,7 +55,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
                         if s.evaluation.promote { "promote" } else { "do not promote" }
                     )
                 })
-                .map_err(|e| e.to_string()),
+                .map_err(|e| leadflow_core::error::chain(&e)),
             StageId::Deploy => leadflow_deploy::run(&layout, params, store.as_ref())
                 .map(|d| match (d.version, d.superseded_by) {
                     (Some(v), Some(s)) => {
@@ -71,7 +71,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
                 })
                 .map_err(|e| {
                     holder_changed = matches!(e, leadflow_deploy::Error::HolderChanged { .. });
-                    e.to_string()
+                    leadflow_core::error::chain(&e)
                 }),
         };
         let seconds = t.elapsed().as_secs_f64();

@@ -48,7 +48,7 @@ pub enum Fault {
 pub struct ShapeError {
     pub path: PathBuf,
     pub line: u64,
-    #[source]
+    /// Part of the message, not a cause: not a `#[source]`, so it is printed once.
     pub fault: Fault,
 }
 

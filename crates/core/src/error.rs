@@ -3,7 +3,8 @@ use std::path::PathBuf;
 /// Errors of the shared contract: params, artifacts, CSV structure, models.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    /// The OS error is the source, shown once when the chain is printed ([`chain`], `{:#}`).
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -26,6 +27,21 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and its sources, `: `-separated, each shown once (a transparent wrapper repeats its
+/// inner error's text; that repetition is skipped). Use it wherever an error becomes a string.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if parts.last() != Some(&s) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
 
 /// Attach a path to an `io::Error`.
 pub trait IoContext<T> {

@@ -470,3 +470,20 @@ fn promotion_is_a_compare_and_swap_against_the_holders_evaluate_saw() {
         assert_eq!(store.get_by_alias("lead_model", "challenger").unwrap().unwrap().version, theirs.version);
     }
 }
+
+#[test]
+fn an_os_error_is_reported_once_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.csv");
+    let params = quick();
+    let env = Env::new(&params);
+    env.deploy(&params).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_leadflow-deploy"))
+        .args(["predict", "--model-dir", env.layout().model_dir().to_str().unwrap(), "--input", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("nope.csv"), "{stderr}");
+    assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
+}

@@ -3,7 +3,8 @@ use std::path::PathBuf;
 /// Errors of the tracking store and the model registry, local or on an MLflow server.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    /// The OS error is the source, shown once when the chain is printed ([`chain`], `{:#}`).
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
