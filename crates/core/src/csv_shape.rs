@@ -21,7 +21,24 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+/// Why a CSV file could not be checked: it could not be read, or its structure is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvError {
+    #[error("{path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+}
+
+type Result<T, E = CsvError> = std::result::Result<T, E>;
+
+fn io_at(path: &Path) -> impl Fn(std::io::Error) -> CsvError + '_ {
+    move |source| CsvError::Io { path: path.into(), source }
+}
 
 /// What is wrong with a CSV file's structure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,12 +94,12 @@ impl Shape {
 /// Check the structure of the CSV file at `path` (comma-separated, `"` quotes). An empty file
 /// gives an empty header and no records; the caller decides whether that is an error.
 pub fn check(path: &Path) -> Result<Shape> {
-    let file = std::fs::File::open(path).at(path)?;
+    let file = std::fs::File::open(path).map_err(io_at(path))?;
     check_reader(std::io::BufReader::with_capacity(1 << 16, file), path)
 }
 
-fn fail(path: &Path, line: u64, fault: Fault) -> Error {
-    Error::Shape(ShapeError { path: path.into(), line, fault })
+fn fail(path: &Path, line: u64, fault: Fault) -> CsvError {
+    CsvError::Shape(ShapeError { path: path.into(), line, fault })
 }
 
 /// [`check`] on any reader; `path` names the source in errors.
@@ -101,7 +118,7 @@ pub fn check_reader(mut r: impl BufRead, path: &Path) -> Result<Shape> {
     let mut lines: Option<Vec<u64>> = None;
     loop {
         buf.clear();
-        if r.read_until(b'\n', &mut buf).at(path)? == 0 {
+        if r.read_until(b'\n', &mut buf).map_err(io_at(path))? == 0 {
             break;
         }
         line_no += 1;
@@ -205,7 +222,7 @@ mod tests {
 
     fn shape(s: &[u8]) -> std::result::Result<Shape, (u64, Fault)> {
         check_reader(s, Path::new("t.csv")).map_err(|e| match e {
-            Error::Shape(ShapeError { line, fault, .. }) => (line, fault),
+            CsvError::Shape(ShapeError { line, fault, .. }) => (line, fault),
             other => panic!("{other}"),
         })
     }

@@ -21,7 +21,7 @@ pub enum Error {
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error(transparent)]
-    Shape(#[from] crate::csv_shape::ShapeError),
+    Csv(#[from] crate::csv_shape::CsvError),
     #[error("model: {0}")]
     Model(String),
 }

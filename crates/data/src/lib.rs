@@ -115,7 +115,7 @@ fn read_raw(path: &Path) -> Result<(DataFrame, Shape)> {
     if md.len() == 0 {
         return Err(Error::EmptyFile { path: path.into() });
     }
-    let shape = csv_shape::check(path)?;
+    let shape = csv_shape::check(path).map_err(leadflow_core::Error::from)?;
     if shape.header.iter().all(|n| n.is_empty()) {
         return Err(Error::EmptyFile { path: path.into() });
     }

@@ -47,7 +47,7 @@ pub fn load_gold(path: &Path) -> Result<Dataset> {
     if !path.is_file() {
         return Err(leadflow_core::Error::MissingArtifact { path: path.into(), stage: "data" }.into());
     }
-    let shape = leadflow_core::csv_shape::check(path)?;
+    let shape = leadflow_core::csv_shape::check(path).map_err(leadflow_core::Error::from)?;
     let df = CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(Some(0))

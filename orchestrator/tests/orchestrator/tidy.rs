@@ -126,3 +126,77 @@ fn only_the_model_crate_links_xgboost_and_the_data_stage_no_http_client() {
         }
     }
 }
+
+/// The modules a file refers to with `crate::<module>` (code only: no comments, no tests).
+fn module_refs(text: &str, modules: &[String]) -> Vec<String> {
+    let code: String =
+        text.split("#[cfg(test)]").next().unwrap().lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+    let mut refs: Vec<String> = Vec::new();
+    for m in modules {
+        let direct = format!("crate::{m}");
+        let grouped = code.match_indices("use crate::{").any(|(i, _)| {
+            let rest = &code[i..];
+            let group = &rest[..rest.find('}').unwrap_or(rest.len())];
+            group.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == m)
+        });
+        if code.split(&direct).skip(1).any(|after| !after.starts_with(|c: char| c.is_alphanumeric() || c == '_')) || grouped {
+            refs.push(m.clone());
+        }
+    }
+    refs
+}
+
+#[test]
+fn no_import_circle_between_modules() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for krate in
+        ["crates/core", "crates/mlflow", "crates/model", "crates/data", "crates/train", "crates/evaluate", "crates/deploy", "orchestrator"]
+    {
+        let src = root.join(krate).join("src");
+        let files: Vec<PathBuf> =
+            std::fs::read_dir(&src).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "rs")).collect();
+        let modules: Vec<String> =
+            files.iter().map(|p| p.file_stem().unwrap().to_string_lossy().to_string()).filter(|m| m != "lib" && m != "main").collect();
+        let edges: std::collections::BTreeMap<String, Vec<String>> = files
+            .iter()
+            .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
+            .filter(|m| m != "lib" && m != "main")
+            .map(|m| {
+                let text = std::fs::read_to_string(src.join(format!("{m}.rs"))).unwrap();
+                let refs = module_refs(&text, &modules).into_iter().filter(|r| *r != m).collect();
+                (m, refs)
+            })
+            .collect();
+        // Depth-first search for a cycle.
+        fn visit(
+            m: &str,
+            edges: &std::collections::BTreeMap<String, Vec<String>>,
+            path: &mut Vec<String>,
+            done: &mut std::collections::BTreeSet<String>,
+        ) -> Option<Vec<String>> {
+            if let Some(i) = path.iter().position(|p| p == m) {
+                let mut cycle = path[i..].to_vec();
+                cycle.push(m.to_string());
+                return Some(cycle);
+            }
+            if done.contains(m) {
+                return None;
+            }
+            path.push(m.to_string());
+            for n in edges.get(m).into_iter().flatten() {
+                if let Some(c) = visit(n, edges, path, done) {
+                    return Some(c);
+                }
+            }
+            path.pop();
+            done.insert(m.to_string());
+            None
+        }
+        let mut done = std::collections::BTreeSet::new();
+        for m in edges.keys() {
+            if let Some(cycle) = visit(m, &edges, &mut Vec::new(), &mut done) {
+                panic!("{krate}: import circle {}", cycle.join(" -> "));
+            }
+        }
+    }
+}
