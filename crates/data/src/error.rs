@@ -21,8 +21,12 @@ pub enum Error {
     AllFiltered { path: PathBuf, step: &'static str, hint: String },
     #[error("{path}: cannot read as CSV: {message}")]
     Csv { path: PathBuf, message: String },
-    #[error("writing {path}: {message}")]
-    Write { path: PathBuf, message: String },
+    #[error("writing {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
 }

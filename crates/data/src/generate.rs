@@ -20,7 +20,7 @@ fn normal(rng: &mut ChaCha8Rng, mean: f64, sd: f64) -> f64 {
 /// Write `rows` synthetic leads to `out` (CSV, raw schema). The file is written to a temporary
 /// name and renamed when complete.
 pub fn generate(out: &Path, rows: usize, seed: u64) -> Result<()> {
-    let werr = |e: std::io::Error| Error::Write { path: out.into(), message: e.to_string() };
+    let werr = |e: std::io::Error| Error::Write { path: out.into(), source: e.into() };
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(werr)?;
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(werr)?;

@@ -400,13 +400,13 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
 }
 
 fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|e| Error::Write { path: path.into(), message: e.to_string() })?;
+    let file = std::fs::File::create(path).map_err(|e| Error::Write { path: path.into(), source: e.into() })?;
     let mut w = std::io::BufWriter::new(file);
-    CsvWriter::new(&mut w).include_header(true).finish(df).map_err(|e| Error::Write { path: path.into(), message: e.to_string() })
+    CsvWriter::new(&mut w).include_header(true).finish(df).map_err(|e| Error::Write { path: path.into(), source: e.into() })
 }
 
 fn write_text(path: &Path, s: &str) -> Result<()> {
-    std::fs::write(path, s).map_err(|e| Error::Write { path: path.into(), message: e.to_string() })
+    std::fs::write(path, s).map_err(|e| Error::Write { path: path.into(), source: e.into() })
 }
 
 fn write_outputs(out: &StageDir, c: &Cleaned) -> Result<()> {
@@ -427,8 +427,7 @@ fn write_outputs(out: &StageDir, c: &Cleaned) -> Result<()> {
     art::write_json(&out.path(&art::PREPROCESSING), &c.preprocessing)?;
 
     let mut gold = c.gold.clone();
-    let mut training =
-        gold.drop(schema::BIN_SOURCE).map_err(|e| Error::Write { path: out.path(&art::TRAINING_DATA), message: e.to_string() })?;
+    let mut training = gold.drop(schema::BIN_SOURCE).map_err(|e| Error::Write { path: out.path(&art::TRAINING_DATA), source: e.into() })?;
     let cols: Vec<String> = training.get_column_names().iter().map(|s| s.to_string()).collect();
     art::write_json(&out.path(&art::COLUMNS_DRIFT), &cols)?;
     write_csv(&mut training, &out.path(&art::TRAINING_DATA))?;

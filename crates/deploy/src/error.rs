@@ -6,8 +6,12 @@ pub enum Error {
     Input { path: PathBuf, message: String },
     #[error("validation failed: {0}")]
     Validation(String),
-    #[error("writing {path}: {message}")]
-    Write { path: PathBuf, message: String },
+    #[error("writing {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Compare-and-swap refused: the registry moved after evaluate decided.
     #[error(
         "not promoted: @{alias} is now held by {} but evaluate compared with {}; evaluate must re-run against the new holder",

@@ -47,7 +47,7 @@ pub use leadflow_core::names::{
 pub const EXIT_HOLDER_CHANGED: u8 = 3;
 
 fn copy(from: &Path, to: &Path) -> Result<()> {
-    std::fs::copy(from, to).map(|_| ()).map_err(|e| Error::Write { path: to.into(), message: e.to_string() })
+    std::fs::copy(from, to).map(|_| ()).map_err(|e| Error::Write { path: to.into(), source: e.into() })
 }
 
 /// Run the deploy stage.
@@ -181,7 +181,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
     let card = card::ModelCard::new(params, &deployed, &deployment, metrics.get(&kind), &limits, &results, importance.get(&kind));
     art::write_json(&model_dir.path(&art::MODEL_CARD_JSON), &card)?;
     std::fs::write(model_dir.path(&art::MODEL_CARD_MD), card.to_markdown())
-        .map_err(|e| Error::Write { path: model_dir.path(&art::MODEL_CARD_MD), message: e.to_string() })?;
+        .map_err(|e| Error::Write { path: model_dir.path(&art::MODEL_CARD_MD), source: e.into() })?;
 
     let out = StageDir::begin(layout.stage_dir(StageId::Deploy))?;
     art::write_json(&out.path(&art::DEPLOYMENT), &deployment)?;

@@ -8,8 +8,12 @@ pub enum Error {
     NoModels { path: PathBuf },
     #[error("plotting {path}: {message}")]
     Plot { path: PathBuf, message: String },
-    #[error("writing {path}: {message}")]
-    Write { path: PathBuf, message: String },
+    #[error("writing {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
     #[error(transparent)]

@@ -10,8 +10,12 @@ pub enum Error {
     TooFewRows { model: &'static str, folds: usize, class: u8, found: usize },
     #[error("{model}: {message}")]
     Fit { model: &'static str, message: String },
-    #[error("writing {path}: {message}")]
-    Write { path: PathBuf, message: String },
+    #[error("writing {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
     #[error(transparent)]
