@@ -400,13 +400,15 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
 }
 
 fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
+    // Streamed, not atomic: the file is inside the stage's temporary directory, renamed with it.
+    let _permit = art::write_permit();
     let file = std::fs::File::create(path).map_err(|e| Error::Write { path: path.into(), source: e.into() })?;
     let mut w = std::io::BufWriter::new(file);
     CsvWriter::new(&mut w).include_header(true).finish(df).map_err(|e| Error::Write { path: path.into(), source: e.into() })
 }
 
 fn write_text(path: &Path, s: &str) -> Result<()> {
-    std::fs::write(path, s).map_err(|e| Error::Write { path: path.into(), source: e.into() })
+    Ok(art::write_atomic(path, s.as_bytes())?)
 }
 
 fn write_outputs(out: &StageDir, c: &Cleaned) -> Result<()> {

@@ -47,6 +47,7 @@ pub use leadflow_core::names::{
 pub const EXIT_HOLDER_CHANGED: u8 = 3;
 
 fn copy(from: &Path, to: &Path) -> Result<()> {
+    let _permit = art::write_permit();
     std::fs::copy(from, to).map(|_| ()).map_err(|e| Error::Write { path: to.into(), source: e.into() })
 }
 
@@ -180,8 +181,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
         art::read_json(&layout.require(&art::IMPORTANCE_JSON)?, "feature importance")?;
     let card = card::ModelCard::new(params, &deployed, &deployment, metrics.get(&kind), &limits, &results, importance.get(&kind));
     art::write_json(&model_dir.path(&art::MODEL_CARD_JSON), &card)?;
-    std::fs::write(model_dir.path(&art::MODEL_CARD_MD), card.to_markdown())
-        .map_err(|e| Error::Write { path: model_dir.path(&art::MODEL_CARD_MD), source: e.into() })?;
+    art::write_atomic(&model_dir.path(&art::MODEL_CARD_MD), card.to_markdown().as_bytes())?;
 
     let out = StageDir::begin(layout.stage_dir(StageId::Deploy))?;
     art::write_json(&out.path(&art::DEPLOYMENT), &deployment)?;

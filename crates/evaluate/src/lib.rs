@@ -229,7 +229,7 @@ pub struct Summary {
 }
 
 fn write_text(path: &Path, s: &str) -> Result<()> {
-    std::fs::write(path, s).map_err(|e| Error::Write { path: path.into(), source: e.into() })
+    Ok(art::write_atomic(path, s.as_bytes())?)
 }
 
 /// Run the evaluate stage. When the gate fails, everything is still written and committed, then

@@ -46,6 +46,8 @@ pub fn curves(
     diagonal: bool,
     legend_pos: SeriesLabelPosition,
 ) -> Result<()> {
+    // The PNG is written when the drawing area is dropped: the permit is held until then.
+    let _permit = leadflow_core::artifacts::write_permit();
     let err = perr(path);
     let root = canvas(path, (900, 700))?;
     let mut chart = ChartBuilder::on(&root)
@@ -98,6 +100,8 @@ pub fn curves(
 
 /// A 2×2 confusion-matrix heat map with counts and row percentages.
 pub fn confusion(path: &Path, title: &str, c: &Confusion) -> Result<()> {
+    // The PNG is written when the drawing area is dropped: the permit is held until then.
+    let _permit = leadflow_core::artifacts::write_permit();
     let err = perr(path);
     let root = canvas(path, (760, 680))?;
     let caption = (FONT, 28).into_font().style(FontStyle::Bold);
@@ -142,6 +146,8 @@ pub fn confusion(path: &Path, title: &str, c: &Confusion) -> Result<()> {
 pub type ImportancePanel = (String, String, Vec<(String, f64)>);
 
 pub fn importance(path: &Path, panels: &[ImportancePanel]) -> Result<()> {
+    // The PNG is written when the drawing area is dropped: the permit is held until then.
+    let _permit = leadflow_core::artifacts::write_permit();
     let err = perr(path);
     let n_panels = panels.len().max(1);
     let root = canvas(path, (1000, 520 * n_panels as u32))?;

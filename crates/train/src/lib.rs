@@ -133,7 +133,7 @@ fn fmt_f(v: f64) -> String {
 }
 
 fn write_text(path: &Path, s: &str) -> Result<()> {
-    std::fs::write(path, s).map_err(|e| Error::Write { path: path.into(), source: e.into() })
+    Ok(art::write_atomic(path, s.as_bytes())?)
 }
 
 fn write_x(path: &Path, names: &[String], x: &Matrix, rows: &[usize]) -> Result<()> {
@@ -243,7 +243,9 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         tracing::info!("xgboost: best CV {} {:.4} ± {:.4}", scoring.name(), best.mean, best.std);
         let model = models::xgb_fit(&x_train, &y_train, &best.params, p, tp.seed)?;
         let model_path = out.path(&art::XGB_MODEL);
+        let permit = art::write_permit();
         model.save(&model_path).map_err(|e| Error::Write { path: model_path.clone(), source: e.into() })?;
+        drop(permit);
         // Predict with the saved file, exactly as evaluate and predict will.
         let saved = XgbModel::load(&model_path)?;
         let mut tracked: Vec<(String, String)> =

@@ -200,3 +200,36 @@ fn no_import_circle_between_modules() {
         }
     }
 }
+
+#[test]
+fn stages_write_artifacts_only_under_the_write_permit() {
+    // The Ctrl-C handler closes the write gate before it cleans up; a stage file written without
+    // a permit could reappear after the cleanup. Stages write through core's helpers
+    // (`write_atomic`, `write_json`, `StageDir`) or hold `write_permit()` a few lines above a
+    // direct write. (The generator and `predict` write to user paths, not artifacts.)
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let primitives = ["std::fs::write(", "fs::copy(", "File::create(", ".save(&", "BitMapBackend::new("];
+    for krate in ["crates/data", "crates/train", "crates/evaluate", "crates/deploy"] {
+        for e in std::fs::read_dir(root.join(krate).join("src")).unwrap().flatten() {
+            let p = e.path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if name == "generate.rs" || name == "serve.rs" || name == "main.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            let lines: Vec<&str> = text.split("#[cfg(test)]").next().unwrap().lines().collect();
+            for (i, l) in lines.iter().enumerate() {
+                if l.trim_start().starts_with("//") || !primitives.iter().any(|x| l.contains(x)) {
+                    continue;
+                }
+                // plots.rs: every public drawing function takes the permit first.
+                let held = if name == "plots.rs" {
+                    text.split("pub fn ").skip(1).all(|f| f.split("\n}\n").next().unwrap().contains("write_permit()"))
+                } else {
+                    lines[i.saturating_sub(4)..=i].iter().any(|x| x.contains("write_permit()"))
+                };
+                assert!(held, "{}:{}: a write without the write permit: {l}", p.display(), i + 1);
+            }
+        }
+    }
+}
