@@ -14,6 +14,20 @@ pub fn parse_finite(s: &str) -> Option<f64> {
     s.trim().parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
+/// What a missing `customer_code` becomes (the notebook's `None`), before mode imputation.
+pub const CUSTOMER_CODE_MISSING: &str = "None";
+
+/// The one rule for a raw categorical cell, in the data stage and in serving: the value trimmed;
+/// a missing (empty) cell becomes `customer_code_missing` for `customer_code`, else the column's
+/// training `mode`.
+pub fn fill_categorical(column: &str, raw: Option<&str>, mode: &str, customer_code_missing: &str) -> String {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => s.to_string(),
+        None if column == schema::CUSTOMER_CODE => customer_code_missing.to_string(),
+        None => mode.to_string(),
+    }
+}
+
 /// One continuous column's fitted transform: clip to `[clip_lower, clip_upper]`, fill a missing
 /// value with `fill`, then min-max scale with `[min, max]` to `[0, 1]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,13 +115,7 @@ impl Preprocessing {
             out.insert(t.name.clone(), t.apply(v).to_string());
         }
         for (col, mode) in &self.categorical_modes {
-            let raw = get(col).filter(|s| !s.trim().is_empty());
-            let v = match raw {
-                Some(s) => s,
-                None if col == schema::CUSTOMER_CODE => self.customer_code_missing.clone(),
-                None => mode.clone(),
-            };
-            out.insert(col.clone(), v);
+            out.insert(col.clone(), fill_categorical(col, get(col).as_deref(), mode, &self.customer_code_missing));
         }
         let source = out.get(schema::SOURCE).cloned().unwrap_or_default();
         out.insert(schema::BIN_SOURCE.into(), schema::bin_source(&source).into());

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::csv_shape::{self, Shape};
-use leadflow_core::features::{ContinuousTransform, Preprocessing};
+use leadflow_core::features::{fill_categorical, ContinuousTransform, Preprocessing, CUSTOMER_CODE_MISSING};
 use leadflow_core::fingerprint;
 use leadflow_core::meta::RunClock;
 use leadflow_core::params::Impute;
@@ -332,16 +332,21 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     for &c in schema::CATEGORICAL {
         let col = text(&cat, c, path)?;
         let is_missing = |v: Option<&str>| v.is_none_or(|s| s.trim().is_empty());
-        let values: Vec<Option<String>> = if c == schema::CUSTOMER_CODE {
-            missing_customer_code = col.iter().filter(|v| is_missing(*v)).count();
-            col.iter().map(|v| Some(if is_missing(v) { "None".to_string() } else { v.unwrap_or_default().trim().to_string() })).collect()
-        } else if c == schema::TARGET {
-            kept.iter().map(|&i| target[i].map(str::to_string)).collect()
+        // The mode is fitted on the values present (customer_code: after its missing token), then
+        // every cell is filled by the same rule serving applies (`features::fill_categorical`).
+        let (m, filled): (String, Vec<String>) = if c == schema::TARGET {
+            let values: Vec<&str> = kept.iter().filter_map(|&i| target[i]).collect();
+            (mode(values.iter().copied()).unwrap_or_default(), values.iter().map(|s| s.to_string()).collect())
         } else {
-            col.iter().map(|v| if is_missing(v) { None } else { v.map(|s| s.trim().to_string()) }).collect()
+            if c == schema::CUSTOMER_CODE {
+                missing_customer_code = col.iter().filter(|v| is_missing(*v)).count();
+            }
+            let present =
+                col.iter().map(|v| fill_categorical(c, v, "", CUSTOMER_CODE_MISSING)).filter(|s| !s.is_empty()).collect::<Vec<_>>();
+            let m = mode(present.iter().map(String::as_str)).unwrap_or_default();
+            let filled = col.iter().map(|v| fill_categorical(c, v, &m, CUSTOMER_CODE_MISSING)).collect();
+            (m, filled)
         };
-        let m = mode(values.iter().flatten().map(String::as_str)).unwrap_or_default();
-        let filled: Vec<String> = values.into_iter().map(|v| v.unwrap_or_else(|| m.clone())).collect();
         modes.insert(c.to_string(), m);
         cat_cols.push(Column::new(c.into(), filled));
     }
@@ -360,13 +365,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         for c in &extra {
             let col = text(&ex, c, path)?;
             let m = mode(col.iter().flatten().map(str::trim).filter(|s| !s.is_empty())).unwrap_or_default();
-            let filled: Vec<String> = col
-                .iter()
-                .map(|v| match v.map(str::trim) {
-                    Some(s) if !s.is_empty() => s.to_string(),
-                    _ => m.clone(),
-                })
-                .collect();
+            let filled: Vec<String> = col.iter().map(|v| fill_categorical(c, v, &m, CUSTOMER_CODE_MISSING)).collect();
             modes.insert(c.clone(), m);
             extra_cols.push(Column::new(c.as_str().into(), filled));
         }
@@ -390,7 +389,11 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
 
     Ok(Cleaned {
         gold,
-        preprocessing: Preprocessing { continuous: transforms, categorical_modes: modes, customer_code_missing: "None".into() },
+        preprocessing: Preprocessing {
+            continuous: transforms,
+            categorical_modes: modes,
+            customer_code_missing: CUSTOMER_CODE_MISSING.into(),
+        },
         outlier_summary,
         rows,
         min_date: dmin,
