@@ -127,7 +127,7 @@ fn read_raw(path: &Path) -> Result<(DataFrame, Shape)> {
     if shape.records == 0 {
         return Err(Error::NoRows { path: path.into() });
     }
-    let csv_err = |e: PolarsError| Error::Csv { path: path.into(), message: e.to_string() };
+    let csv_err = |e: PolarsError| Error::Polars { path: path.into(), source: e };
     // Everything as text: parsing is ours, so errors can name the line and column.
     let df = CsvReadOptions::default()
         .with_has_header(true)
@@ -289,7 +289,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         });
     }
     let mask = BooleanChunked::from_slice("keep".into(), &keep);
-    let polars_err = |e: PolarsError| Error::Csv { path: path.into(), message: e.to_string() };
+    let polars_err = |e: PolarsError| Error::Polars { path: path.into(), source: e };
 
     // --- continuous: clip, summarise, impute, scale -----------------------------------------
     let sigma = params.data.outlier_sigma;

@@ -187,13 +187,13 @@ fn concurrent_deploys_never_lose_or_duplicate_a_version() {
         roots.push(root);
     }
     // A start barrier: each process waits for the `go` file, so all three deploy at once.
-    let go = base.dir.path().join("go");
+    let barrier = leadflow_testkit::Barrier::new(base.dir.path());
     let children: Vec<_> = roots
         .iter()
         .map(|r| {
-            Command::new("sh")
-                .args(["-c", "while [ ! -e \"$1\" ]; do sleep 0.005; done; shift; exec \"$@\"", "sh", go.to_str().unwrap()])
-                .args([env!("CARGO_BIN_EXE_leadflow-deploy"), "-q", "--artifacts-dir", r.to_str().unwrap()])
+            barrier
+                .command(env!("CARGO_BIN_EXE_leadflow-deploy"))
+                .args(["-q", "--artifacts-dir", r.to_str().unwrap()])
                 .env("MLFLOW_TRACKING_URI", base.store_path())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -201,8 +201,7 @@ fn concurrent_deploys_never_lose_or_duplicate_a_version() {
                 .unwrap()
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    std::fs::write(&go, b"").unwrap();
+    barrier.release();
     // All three evaluated against an empty registry: the first to promote wins, the other two
     // are refused (compare-and-swap) with their own exit status, after registering their version.
     let mut refused = 0;

@@ -92,3 +92,28 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
     }
     out
 }
+
+/// A start barrier for processes that must begin at the same instant: each command runs
+/// `program` only once `go` exists; [`Barrier::release`] creates it.
+pub struct Barrier {
+    go: PathBuf,
+}
+
+impl Barrier {
+    pub fn new(dir: &Path) -> Barrier {
+        Barrier { go: dir.join("go") }
+    }
+
+    /// A command that waits at the barrier, then execs `program` (add its arguments after).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", "while [ ! -e \"$1\" ]; do sleep 0.005; done; shift; exec \"$@\"", "sh"]).arg(&self.go).arg(program);
+        c
+    }
+
+    /// Let every waiting process go, after giving them time to reach the barrier.
+    pub fn release(&self) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::fs::write(&self.go, b"").expect("creating the barrier's go file");
+    }
+}

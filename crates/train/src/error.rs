@@ -4,6 +4,13 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("{path}: {message}")]
     Gold { path: PathBuf, message: String },
+    /// polars could not read the gold CSV; its error is the cause.
+    #[error("{path}: cannot read the gold data as CSV")]
+    GoldCsv {
+        path: PathBuf,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
     #[error("{path}: the target `lead_indicator` has only one class ({class}); both converted (1) and not converted (0) leads are needed")]
     OneClass { path: PathBuf, class: u8 },
     #[error("{model}: {folds}-fold cross-validation needs at least {folds} training rows of each class, found {found} of class {class} (lower train.{model}.cv_folds or add data)")]

@@ -53,7 +53,7 @@ pub fn load_gold(path: &Path) -> Result<Dataset> {
         .with_infer_schema_length(Some(0))
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(|r| r.finish())
-        .map_err(|e| gerr(format!("cannot read as CSV: {e}")))?;
+        .map_err(|e| Error::GoldCsv { path: path.into(), source: e })?;
     let col = |name: &str| -> Result<Vec<String>> {
         let c = df.column(name).and_then(|c| c.str().cloned()).map_err(|_| gerr(format!("required column `{name}` is missing")))?;
         Ok(c.iter().map(|v| v.unwrap_or("").trim().to_string()).collect())

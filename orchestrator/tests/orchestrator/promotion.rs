@@ -77,7 +77,7 @@ fn concurrent_pipelines_never_move_an_alias_past_a_model_they_did_not_compare_wi
     // Four pipelines (seeds 41-44), one registry, released at the same instant, all to Production.
     let root = tempfile::tempdir().unwrap();
     let store_path = root.path().join("mlruns");
-    let go = root.path().join("go");
+    let barrier = leadflow_testkit::Barrier::new(root.path());
     let children: Vec<_> = (41..=44)
         .map(|seed| {
             let dir = root.path().join(format!("p{seed}"));
@@ -85,9 +85,8 @@ fn concurrent_pipelines_never_move_an_alias_past_a_model_they_did_not_compare_wi
             let params = dir.join("params.toml");
             let toml = format!("[train]\nseed = {seed}\n{}[deploy]\nstage = \"Production\"\n", leadflow_testkit::quick_params_toml());
             std::fs::write(&params, toml).unwrap();
-            std::process::Command::new("sh")
-                .args(["-c", "while [ ! -e \"$1\" ]; do sleep 0.005; done; shift; exec \"$@\"", "sh", go.to_str().unwrap()])
-                .arg(env!("CARGO_BIN_EXE_orchestrator"))
+            barrier
+                .command(env!("CARGO_BIN_EXE_orchestrator"))
                 .args(["--engine", "local", "--params", params.to_str().unwrap(), "--raw", committed_sample().to_str().unwrap()])
                 .args(["--artifacts-dir", dir.join("artifacts").to_str().unwrap()])
                 .env("MLFLOW_TRACKING_URI", &store_path)
@@ -97,8 +96,7 @@ fn concurrent_pipelines_never_move_an_alias_past_a_model_they_did_not_compare_wi
                 .unwrap()
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    std::fs::write(&go, b"").unwrap();
+    barrier.release();
     let mut retried = 0;
     for c in children {
         let out = c.wait_with_output().unwrap();
