@@ -119,6 +119,12 @@ fn only_the_model_crate_links_xgboost_and_the_data_stage_no_http_client() {
         ("crates/data", &["ureq", "leadflow-mlflow", "leadflow-model"]),
         ("crates/model", &["ureq", "leadflow-mlflow"]),
     ];
+    // Stage crates never depend on each other (dev-dependencies may, to make test inputs).
+    let stages = ["leadflow-data", "leadflow-train", "leadflow-evaluate", "leadflow-deploy"];
+    for krate in ["crates/data", "crates/train", "crates/evaluate", "crates/deploy"] {
+        let d = deps(krate);
+        assert!(!d.iter().any(|x| stages.contains(&x.as_str())), "{krate} depends on another stage: {d:?}");
+    }
     for (krate, names) in forbidden {
         let d = deps(krate);
         for n in names {
