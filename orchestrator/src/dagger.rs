@@ -283,11 +283,7 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
     let poisoned = || Error::Dagger("poisoned".into());
     match outcome {
         None => Err(Error::Dagger(format!("no Dagger engine answered within {connect_timeout:?}; {hint}"))),
-        Some(Err(e)) => {
-            let chain: Vec<String> =
-                std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source()).map(|e| e.to_string()).collect();
-            Err(Error::Dagger(format!("{}; {hint}", chain.join(": "))))
-        }
+        Some(Err(e)) => Err(Error::Dagger(format!("{}; {hint}", leadflow_core::error::chain(&e)))),
         Some(Ok(())) => {
             // A failed stage's temporary folder came back with the export; the local engine
             // never leaves one, so neither does this one.

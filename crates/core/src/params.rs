@@ -154,6 +154,17 @@ pub struct DeployParams {
     pub stage: Stage,
 }
 
+impl DeployParams {
+    /// The aliases a decision is made against, in order of preference: the champion, then the
+    /// alias deploy would move. Evaluate compares with their holders, deploy promotes only if
+    /// they still hold, and the registry state in fingerprints is theirs.
+    pub fn compared_aliases(&self) -> Vec<&'static str> {
+        let mut v = vec![crate::names::CHAMPION, self.stage.alias()];
+        v.dedup();
+        v
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrackingParams {

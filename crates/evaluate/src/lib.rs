@@ -88,8 +88,11 @@ pub fn incumbent(
     x: &Matrix,
     y: &[u8],
 ) -> Result<Option<Incumbent>> {
-    let found =
-        compared_aliases(params).into_iter().find_map(|alias| holders.get(alias).cloned().flatten().map(|v| (v, alias.to_string())));
+    let found = params
+        .deploy
+        .compared_aliases()
+        .into_iter()
+        .find_map(|alias| holders.get(alias).cloned().flatten().map(|v| (v, alias.to_string())));
     let Some((version, alias)) = found else { return Ok(None) };
     let metric = params.evaluate.selection_metric;
     let t = params.evaluate.threshold;
@@ -132,14 +135,6 @@ pub fn incumbent(
         }
     };
     Ok(Some(Incumbent { version, alias, scores, score, note }))
-}
-
-/// The aliases a decision is made against, in order of preference: the champion, then the alias
-/// deploy would move. Deploy promotes only if both still have the holders evaluate saw.
-pub fn compared_aliases(params: &Params) -> Vec<&'static str> {
-    let mut v = vec![leadflow_core::names::CHAMPION, params.deploy.stage.alias()];
-    v.dedup();
-    v
 }
 
 /// Decide: best model of this run vs. the incumbent, then the gate.
@@ -268,7 +263,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
         loaded.insert(*kind, model);
     }
     // One read of the holders: the incumbent is chosen from it, and deploy checks it again.
-    let seen = leadflow_mlflow::registry::read_holders(store, &params.deploy.model_name, &compared_aliases(params))?;
+    let seen = leadflow_mlflow::registry::read_holders(store, &params.deploy.model_name, &params.deploy.compared_aliases())?;
     let inc = incumbent(store, params, &seen, &features, &x, &y)?;
     let run_ids: BTreeMap<ModelKind, Option<String>> = results.models.iter().map(|(k, r)| (*k, r.run_id.clone())).collect();
     let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), &data_meta.data_version);

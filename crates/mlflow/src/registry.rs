@@ -83,7 +83,7 @@ pub use leadflow_core::results::Holders;
 pub fn state(store: &dyn Registry, p: &leadflow_core::Params) -> String {
     let name = &p.deploy.model_name;
     let mut parts = Vec::new();
-    for alias in [names::CHAMPION, p.deploy.stage.alias()] {
+    for alias in p.deploy.compared_aliases() {
         let holder = match store.get_by_alias(name, alias) {
             Ok(Some(v)) => format!("{}:{}", v.version, v.run_id),
             Ok(None) => "-".into(),
