@@ -37,7 +37,7 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
         let mut holder_changed = false;
         let outcome: std::result::Result<String, String> = match stage {
             StageId::Data => leadflow_data::run(&opts.raw, &layout, params)
-                .map(|s| format!("{} raw rows -> {} gold rows ({})", s.rows["raw"], s.rows["after_source_filter"], opts.raw.display()))
+                .map(|s| format!("{} raw rows -> {} gold rows ({})", s.rows["raw"], s.rows["gold"], opts.raw.display()))
                 .map_err(|e| leadflow_core::error::chain(&e)),
             StageId::Train => leadflow_train::run(&layout, params, store.as_ref())
                 .map(|s| {

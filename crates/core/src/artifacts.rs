@@ -92,12 +92,13 @@ pub const DATE_LIMITS: Artifact = a(Data, "date_limits.json", Json, "min/max dat
 pub const OUTLIER_SUMMARY: Artifact =
     a(Data, "outlier_summary.csv", Csv, "count, missing, mean, min, max per continuous column after clipping");
 pub const CAT_MISSING_IMPUTE: Artifact = a(Data, "cat_missing_impute.csv", Csv, "mode of each categorical column (imputation values)");
-pub const SCALER: Artifact = a(Data, "scaler.json", Json, "min-max scaler: per continuous column min and max");
+pub const SCALER: Artifact = a(Data, "scaler.json", Json, "the scaler alone: per continuous column min and max (or mean and scale)");
+pub const ROLES: Artifact = a(Data, "roles.json", Json, "role of every raw column, and why when it was inferred");
 pub const PREPROCESSING: Artifact =
     a(Data, "preprocessing.json", Json, "every fitted transform (clip bounds, fill values, modes, scaler) for inference on raw rows");
 pub const COLUMNS_DRIFT: Artifact = a(Data, "columns_drift.json", Json, "column list of the cleaned data");
 pub const TRAINING_DATA: Artifact = a(Data, "training_data.csv", Csv, "cleaned, imputed, scaled rows");
-pub const GOLD: Artifact = a(Data, "train_data_gold.csv", Csv, "gold dataset: training data plus bin_source");
+pub const GOLD: Artifact = a(Data, "train_data_gold.csv", Csv, "gold dataset: training data plus derived columns");
 pub const DATA_META: Artifact = a(Data, RUN_META, Json, "run metadata of the data stage");
 
 // --- train stage ---
@@ -118,7 +119,7 @@ pub const TRAIN_META: Artifact = a(Train, RUN_META, Json, "run metadata of the t
 pub const METRICS: Artifact =
     a(Evaluate, "metrics.json", Json, "per model: accuracy, precision, recall, F1, ROC AUC, PR AUC, log loss, confusion matrix");
 pub const BUSINESS_METRICS: Artifact =
-    a(Evaluate, "business_metrics.json", Json, "leads scored, converters found and missed, false alarms");
+    a(Evaluate, "business_metrics.json", Json, "rows scored, positives found and missed, false alarms, in the dataset's terms");
 pub const EVALUATION: Artifact =
     a(Evaluate, "evaluation.json", Json, "selected model, champion comparison, promotion decision and gate result");
 pub const REPORT: Artifact = a(Evaluate, "report.md", Markdown, "one-page Markdown report with the decision, metrics and plots");
@@ -151,6 +152,7 @@ pub const ALL: &[Artifact] = &[
     OUTLIER_SUMMARY,
     CAT_MISSING_IMPUTE,
     SCALER,
+    ROLES,
     PREPROCESSING,
     COLUMNS_DRIFT,
     TRAINING_DATA,

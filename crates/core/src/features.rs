@@ -6,38 +6,40 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::schema;
+use crate::dataset::{self, Derive, Encoding, Unseen};
 
-/// A finite number, or `None` ("NaN", "inf" and text are not numbers here, as in the data stage
-/// and the gold reader of train).
-pub fn parse_finite(s: &str) -> Option<f64> {
-    s.trim().parse::<f64>().ok().filter(|x| x.is_finite())
-}
+pub use crate::dataset::parse_finite;
 
-/// What a missing `customer_code` becomes (the notebook's `None`), before mode imputation.
-pub const CUSTOMER_CODE_MISSING: &str = "None";
-
-/// The one rule for a raw categorical cell, in the data stage and in serving: the value trimmed;
-/// a missing (empty) cell becomes `customer_code_missing` for `customer_code`, else the column's
-/// training `mode`.
-pub fn fill_categorical(column: &str, raw: Option<&str>, mode: &str, customer_code_missing: &str) -> String {
+/// The one rule for a raw categorical cell, in the data stage and in serving: the value trimmed
+/// (a boolean column's value as `true`/`false`); a missing (empty) cell becomes the column's
+/// constant `fill` if it has one, else its training `mode`.
+pub fn fill_categorical(raw: Option<&str>, mode: &str, fill: Option<&str>) -> String {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         Some(s) => s.to_string(),
-        None if column == schema::CUSTOMER_CODE => customer_code_missing.to_string(),
-        None => mode.to_string(),
+        None => fill.unwrap_or(mode).to_string(),
     }
 }
 
+/// How a continuous column is scaled after clipping and imputation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// To `[0, 1]`: `(x - min) / (max - min)`, 0 when the range is 0.
+    MinMax { min: f64, max: f64 },
+    /// `(x - mean) / std`; a zero std scales by 1 (as scikit-learn).
+    Standard { mean: f64, std: f64 },
+    None,
+}
+
 /// One continuous column's fitted transform: clip to `[clip_lower, clip_upper]`, fill a missing
-/// value with `fill`, then min-max scale with `[min, max]` to `[0, 1]`.
+/// value with `fill`, then scale.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContinuousTransform {
     pub name: String,
     pub clip_lower: f64,
     pub clip_upper: f64,
     pub fill: f64,
-    pub min: f64,
-    pub max: f64,
+    pub scale: Scale,
 }
 
 impl ContinuousTransform {
@@ -46,11 +48,17 @@ impl ContinuousTransform {
     }
 
     pub fn scale(&self, x: f64) -> f64 {
-        let range = self.max - self.min;
-        if range > 0.0 {
-            (x - self.min) / range
-        } else {
-            0.0
+        match self.scale {
+            Scale::MinMax { min, max } => {
+                let range = max - min;
+                if range > 0.0 {
+                    (x - min) / range
+                } else {
+                    0.0
+                }
+            }
+            Scale::Standard { mean, std } => (x - mean) / if std > 0.0 { std } else { 1.0 },
+            Scale::None => x,
         }
     }
 
@@ -64,38 +72,129 @@ impl ContinuousTransform {
     }
 }
 
-/// The min-max scaler alone (`scaler.json`), as the notebook saved it.
+/// One categorical (or boolean, or ignored) column's fitted fill.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Scaler {
-    pub kind: String,
-    pub feature_range: [f64; 2],
-    pub columns: Vec<ScalerColumn>,
+pub struct CategoricalFill {
+    pub name: String,
+    /// Most frequent value in the fitted rows; fills a missing cell unless `fill` is set.
+    pub mode: String,
+    pub fill: Option<String>,
+    /// Values are yes/no, normalised to `true`/`false`.
+    pub boolean: bool,
+    /// Used as a feature (else carried along, e.g. the lead's `customer_code`).
+    pub feature: bool,
 }
 
+impl CategoricalFill {
+    /// The cleaned value of a raw cell; `Err` with a message when a boolean column holds
+    /// something else.
+    pub fn apply(&self, raw: Option<&str>) -> std::result::Result<String, String> {
+        let v = fill_categorical(raw, &self.mode, self.fill.as_deref());
+        if self.boolean {
+            return dataset::parse_bool(&v).map(|b| b.to_string()).ok_or_else(|| format!("expected yes/no (true/false, 1/0), found {v:?}"));
+        }
+        Ok(v)
+    }
+}
+
+/// The dataset's target as the model was trained on it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScalerColumn {
-    pub name: String,
-    pub min: f64,
-    pub max: f64,
+pub struct Target {
+    pub column: String,
+    /// Raw values of the positive and negative class.
+    pub positive: String,
+    pub negative: String,
+    /// Display names, index = class (negative first).
+    pub labels: [String; 2],
+    /// Dataset name, what a row is ("lead") and what is predicted, in words.
+    pub dataset: String,
+    pub subject: String,
+    pub description: String,
+}
+
+impl Target {
+    pub fn of(d: &dataset::DatasetParams) -> Target {
+        Target {
+            column: d.target.clone(),
+            positive: d.positive.clone(),
+            negative: d.negative(),
+            labels: d.class_labels(),
+            dataset: if d.name.is_empty() { d.target.clone() } else { d.name.clone() },
+            subject: d.subject.clone(),
+            description: d.description.clone(),
+        }
+    }
+
+    /// "P(converted)", for plots and cards.
+    pub fn probability_of(&self) -> String {
+        format!("P({})", self.labels[1])
+    }
+
+    /// The plural of the subject for prose ("leads", "customers").
+    pub fn subjects(&self) -> String {
+        if self.subject.ends_with('s') {
+            self.subject.clone()
+        } else {
+            format!("{}s", self.subject)
+        }
+    }
+}
+
+/// The min-max scaler alone (`scaler.json`), as the notebook saved it (or the standard scaler).
+pub fn scaler_json(continuous: &[ContinuousTransform]) -> serde_json::Value {
+    let kind = match continuous.first().map(|c| &c.scale) {
+        Some(Scale::Standard { .. }) => "StandardScaler",
+        Some(Scale::None) => "None",
+        _ => "MinMaxScaler",
+    };
+    let columns: Vec<serde_json::Value> = continuous
+        .iter()
+        .map(|c| match c.scale {
+            Scale::MinMax { min, max } => serde_json::json!({ "name": c.name, "min": min, "max": max }),
+            Scale::Standard { mean, std } => serde_json::json!({ "name": c.name, "mean": mean, "scale": std }),
+            Scale::None => serde_json::json!({ "name": c.name }),
+        })
+        .collect();
+    match kind {
+        "MinMaxScaler" => serde_json::json!({ "kind": kind, "feature_range": [0.0, 1.0], "columns": columns }),
+        _ => serde_json::json!({ "kind": kind, "columns": columns }),
+    }
 }
 
 /// Everything the data stage fitted, enough to clean a raw row at inference time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessing {
+    pub target: Target,
+    /// The id column, if the dataset has one.
+    pub id: Option<String>,
     pub continuous: Vec<ContinuousTransform>,
-    /// Mode of each categorical column, used to fill missing values.
-    pub categorical_modes: BTreeMap<String, String>,
-    /// Value that replaces a missing `customer_code` (before mode imputation).
-    pub customer_code_missing: String,
+    /// Categorical, boolean and carried-along columns, in gold order.
+    pub categorical: Vec<CategoricalFill>,
+    pub derive: Vec<Derive>,
+    /// The rows the model was trained on: the data stage's row filters.
+    pub filters: Vec<dataset::Filter>,
+    /// Categorical features in encoding order (derived ones included).
+    pub encoded: Vec<String>,
+    pub encoding: Encoding,
+    pub drop_first: bool,
+    pub unseen: Unseen,
 }
 
 impl Preprocessing {
-    pub fn scaler(&self) -> Scaler {
-        Scaler {
-            kind: "MinMaxScaler".into(),
-            feature_range: [0.0, 1.0],
-            columns: self.continuous.iter().map(|c| ScalerColumn { name: c.name.clone(), min: c.min, max: c.max }).collect(),
+    /// Raw columns a row must have to be scored: continuous and categorical features, and the
+    /// sources of derived features.
+    pub fn raw_inputs(&self) -> Vec<&str> {
+        let derived: Vec<&str> = self.derive.iter().map(|d| d.name.as_str()).collect();
+        let mut out: Vec<&str> = self.continuous.iter().map(|c| c.name.as_str()).collect();
+        for c in &self.encoded {
+            match self.derive.iter().find(|d| &d.name == c) {
+                Some(d) if !out.contains(&d.from.as_str()) => out.push(&d.from),
+                Some(_) => {}
+                None if !derived.contains(&c.as_str()) && !out.contains(&c.as_str()) => out.push(c),
+                None => {}
+            }
         }
+        out
     }
 
     /// Clean one raw row (column name -> raw text, empty = missing) into gold-row values.
@@ -114,34 +213,50 @@ impl Preprocessing {
             };
             out.insert(t.name.clone(), t.apply(v).to_string());
         }
-        for (col, mode) in &self.categorical_modes {
-            out.insert(col.clone(), fill_categorical(col, get(col).as_deref(), mode, &self.customer_code_missing));
+        for c in &self.categorical {
+            let v = c
+                .apply(get(&c.name).as_deref())
+                .map_err(|m| Error::Invalid { path: row_label.into(), message: format!("column `{}`: {m}", c.name) })?;
+            out.insert(c.name.clone(), v);
         }
-        let source = out.get(schema::SOURCE).cloned().unwrap_or_default();
-        out.insert(schema::BIN_SOURCE.into(), schema::bin_source(&source).into());
+        for d in &self.derive {
+            let from = out.get(&d.from).cloned().unwrap_or_default();
+            out.insert(d.name.clone(), d.apply(&from).to_string());
+        }
         Ok(out)
     }
 }
 
-/// One one-hot encoded categorical column: `levels` are all levels seen in training (sorted);
-/// the first is dropped, each other level becomes a `<name>_<level>` feature.
+/// A categorical value the model never saw in training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnseenValue {
+    pub column: String,
+    pub value: String,
+}
+
+/// One encoded categorical column: `levels` are all levels seen in training (sorted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncodedColumn {
     pub name: String,
     pub levels: Vec<String>,
 }
 
-/// How a gold row becomes a feature vector.
+/// How a gold row becomes a feature vector: numeric columns as they are, then each categorical
+/// column one-hot (`<name>_<level>`, the first level dropped with `drop_first`) or ordinal (the
+/// level's index).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSpec {
     pub numeric: Vec<String>,
     pub categorical: Vec<EncodedColumn>,
     pub target: String,
+    pub encoding: Encoding,
+    pub drop_first: bool,
+    pub unseen: Unseen,
 }
 
 impl FeatureSpec {
-    /// Fit on the categorical levels seen in training rows.
-    pub fn fit(numeric: &[&str], categorical: &[(&str, Vec<String>)], target: &str) -> FeatureSpec {
+    /// Fit on the categorical levels seen in the gold rows, with the encoding the data stage saved.
+    pub fn fit(numeric: &[&str], categorical: &[(&str, Vec<String>)], pre: &Preprocessing) -> FeatureSpec {
         FeatureSpec {
             numeric: numeric.iter().map(|s| s.to_string()).collect(),
             categorical: categorical
@@ -153,27 +268,43 @@ impl FeatureSpec {
                     EncodedColumn { name: name.to_string(), levels }
                 })
                 .collect(),
-            target: target.into(),
+            target: pre.target.column.clone(),
+            encoding: pre.encoding,
+            drop_first: pre.drop_first,
+            unseen: pre.unseen,
         }
     }
 
-    /// Feature names in model order: numeric columns, then the kept dummies.
+    fn kept_levels<'a>(&self, c: &'a EncodedColumn) -> &'a [String] {
+        let skip = usize::from(self.drop_first).min(c.levels.len());
+        &c.levels[skip..]
+    }
+
+    /// Feature names in model order: numeric columns, then the encoded categorical ones.
     pub fn feature_names(&self) -> Vec<String> {
         let mut names = self.numeric.clone();
         for c in &self.categorical {
-            for level in c.levels.iter().skip(1) {
-                names.push(format!("{}_{}", c.name, level));
+            match self.encoding {
+                Encoding::OneHot => names.extend(self.kept_levels(c).iter().map(|level| format!("{}_{}", c.name, level))),
+                Encoding::Ordinal => names.push(c.name.clone()),
             }
         }
         names
     }
 
     pub fn n_features(&self) -> usize {
-        self.numeric.len() + self.categorical.iter().map(|c| c.levels.len().saturating_sub(1)).sum::<usize>()
+        self.numeric.len()
+            + self
+                .categorical
+                .iter()
+                .map(|c| match self.encoding {
+                    Encoding::OneHot => self.kept_levels(c).len(),
+                    Encoding::Ordinal => 1,
+                })
+                .sum::<usize>()
     }
 
-    /// Encode one row; `get` returns a column's text. A level not seen in training encodes as the
-    /// dropped first level (all dummies zero).
+    /// Encode one row; `get` returns a column's text.
     pub fn encode(&self, get: &dyn Fn(&str) -> Option<String>, row_label: &str) -> Result<Vec<f64>> {
         let mut numeric = Vec::with_capacity(self.numeric.len());
         for n in &self.numeric {
@@ -192,19 +323,40 @@ impl FeatureSpec {
             );
         }
         let mut out = Vec::with_capacity(self.n_features());
-        self.encode_values(&numeric, &categorical, &mut out);
+        self.encode_values(&numeric, &categorical, &mut out).map_err(|u| Error::Invalid {
+            path: row_label.into(),
+            message: format!(
+                "column `{}`: {:?} was never seen in training (known: {}); set dataset.processing.unseen = \"zeros\" to encode it as no known level",
+                u.column,
+                u.value,
+                self.categorical.iter().find(|c| c.name == u.column).map(|c| c.levels.join(", ")).unwrap_or_default()
+            ),
+        })?;
         Ok(out)
     }
 
     /// The one encoding (train's matrix and serving both use it): numeric values as they are,
-    /// then the kept dummies of each categorical value, appended to `out`.
-    pub fn encode_values<S: AsRef<str>>(&self, numeric: &[f64], categorical: &[S], out: &mut Vec<f64>) {
+    /// then each categorical value encoded, appended to `out`. A level not seen in training is
+    /// refused (`unseen = error`) or encodes as no level: all dummies 0 (with `drop_first`, the
+    /// same as the first level), ordinal -1.
+    pub fn encode_values<S: AsRef<str>>(&self, numeric: &[f64], categorical: &[S], out: &mut Vec<f64>) -> std::result::Result<(), UnseenValue> {
         out.extend_from_slice(numeric);
         for (c, v) in self.categorical.iter().zip(categorical) {
-            for level in c.levels.iter().skip(1) {
-                out.push(if level == v.as_ref() { 1.0 } else { 0.0 });
+            let v = v.as_ref();
+            let known = c.levels.binary_search_by(|l| l.as_str().cmp(v));
+            if known.is_err() && self.unseen == Unseen::Error {
+                return Err(UnseenValue { column: c.name.clone(), value: v.to_string() });
+            }
+            match self.encoding {
+                Encoding::OneHot => {
+                    for level in self.kept_levels(c) {
+                        out.push(if level == v { 1.0 } else { 0.0 });
+                    }
+                }
+                Encoding::Ordinal => out.push(known.map(|i| i as f64).unwrap_or(-1.0)),
             }
         }
+        Ok(())
     }
 }
 
@@ -212,37 +364,102 @@ impl FeatureSpec {
 mod tests {
     use super::*;
 
-    #[test]
-    fn drop_first_encoding() {
-        let spec = FeatureSpec::fit(
+    fn pre(encoding: Encoding, drop_first: bool, unseen: Unseen) -> Preprocessing {
+        Preprocessing {
+            target: Target::of(&crate::dataset::lead()),
+            id: None,
+            continuous: Vec::new(),
+            categorical: Vec::new(),
+            derive: Vec::new(),
+            filters: Vec::new(),
+            encoded: Vec::new(),
+            encoding,
+            drop_first,
+            unseen,
+        }
+    }
+
+    fn spec(encoding: Encoding, drop_first: bool, unseen: Unseen) -> FeatureSpec {
+        FeatureSpec::fit(
             &["purchases"],
             &[("customer_group", vec!["2".into(), "1".into(), "3".into(), "2".into()]), ("source", vec!["signup".into()])],
-            "lead_indicator",
-        );
+            &pre(encoding, drop_first, unseen),
+        )
+    }
+
+    fn row(group: &'static str) -> impl Fn(&str) -> Option<String> {
+        let row: BTreeMap<&str, &str> = [("purchases", "0.5"), ("customer_group", group), ("source", "signup")].into();
+        move |k: &str| row.get(k).map(|s| s.to_string())
+    }
+
+    #[test]
+    fn drop_first_encoding() {
+        let spec = spec(Encoding::OneHot, true, Unseen::Zeros);
         assert_eq!(spec.feature_names(), vec!["purchases", "customer_group_2", "customer_group_3"]);
-        let row: BTreeMap<&str, &str> = [("purchases", "0.5"), ("customer_group", "3"), ("source", "signup")].into();
-        let get = |k: &str| row.get(k).map(|s| s.to_string());
-        assert_eq!(spec.encode(&get, "row 1").unwrap(), vec![0.5, 0.0, 1.0]);
+        assert_eq!(spec.encode(&row("3"), "row 1").unwrap(), vec![0.5, 0.0, 1.0]);
+        assert_eq!(spec.encode(&row("9"), "row 1").unwrap(), vec![0.5, 0.0, 0.0], "unseen: all zeros");
+    }
+
+    #[test]
+    fn full_one_hot_and_ordinal() {
+        let spec = spec(Encoding::OneHot, false, Unseen::Zeros);
+        assert_eq!(spec.feature_names(), vec!["purchases", "customer_group_1", "customer_group_2", "customer_group_3", "source_signup"]);
+        assert_eq!(spec.encode(&row("1"), "r").unwrap(), vec![0.5, 1.0, 0.0, 0.0, 1.0]);
+        let spec = spec_ordinal();
+        assert_eq!(spec.feature_names(), vec!["purchases", "customer_group", "source"]);
+        assert_eq!(spec.encode(&row("3"), "r").unwrap(), vec![0.5, 2.0, 0.0]);
+        assert_eq!(spec.encode(&row("7"), "r").unwrap(), vec![0.5, -1.0, 0.0]);
+    }
+
+    fn spec_ordinal() -> FeatureSpec {
+        spec(Encoding::Ordinal, false, Unseen::Zeros)
+    }
+
+    #[test]
+    fn unseen_values_can_be_refused() {
+        let spec = spec(Encoding::OneHot, false, Unseen::Error);
+        let err = spec.encode(&row("7"), "x.csv line 4").unwrap_err().to_string();
+        assert!(err.contains("x.csv line 4") && err.contains("`customer_group`") && err.contains("\"7\"") && err.contains("1, 2, 3"), "{err}");
+        assert!(spec.encode(&row("2"), "r").is_ok());
     }
 
     #[test]
     fn non_finite_values_are_refused_by_every_path() {
         // The data stage refuses NaN/inf (tested in the data crate); serving must agree.
-        let t = ContinuousTransform { name: "x".into(), clip_lower: 0.0, clip_upper: 10.0, fill: 4.0, min: 0.0, max: 8.0 };
-        let pre = Preprocessing { continuous: vec![t], categorical_modes: BTreeMap::new(), customer_code_missing: "None".into() };
+        let t = ContinuousTransform { name: "x".into(), clip_lower: 0.0, clip_upper: 10.0, fill: 4.0, scale: Scale::MinMax { min: 0.0, max: 8.0 } };
+        let mut p = pre(Encoding::OneHot, true, Unseen::Zeros);
+        p.continuous = vec![t];
         for bad in ["NaN", "inf", "-inf", "x"] {
             let get = |k: &str| (k == "x").then(|| bad.to_string());
-            assert!(pre.apply_raw(&get, "row 1").is_err(), "{bad} accepted by apply_raw");
-            let spec = FeatureSpec::fit(&["x"], &[], "y");
+            assert!(p.apply_raw(&get, "row 1").is_err(), "{bad} accepted by apply_raw");
+            let spec = FeatureSpec::fit(&["x"], &[], &p);
             assert!(spec.encode(&get, "row 1").is_err(), "{bad} accepted by encode");
         }
     }
 
     #[test]
     fn continuous_transform_chain() {
-        let t = ContinuousTransform { name: "x".into(), clip_lower: 0.0, clip_upper: 10.0, fill: 4.0, min: 0.0, max: 8.0 };
+        let mut t = ContinuousTransform { name: "x".into(), clip_lower: 0.0, clip_upper: 10.0, fill: 4.0, scale: Scale::MinMax { min: 0.0, max: 8.0 } };
         assert_eq!(t.apply(Some(20.0)), 1.25);
         assert_eq!(t.apply(None), 0.5);
         assert_eq!(t.apply(Some(-3.0)), 0.0);
+        t.scale = Scale::Standard { mean: 2.0, std: 4.0 };
+        assert_eq!(t.apply(Some(10.0)), 2.0);
+        t.scale = Scale::Standard { mean: 2.0, std: 0.0 };
+        assert_eq!(t.apply(Some(3.0)), 1.0);
+        t.scale = Scale::None;
+        assert_eq!(t.apply(None), 4.0);
+    }
+
+    #[test]
+    fn booleans_and_derived_columns_in_serving() {
+        let mut p = pre(Encoding::OneHot, true, Unseen::Zeros);
+        p.categorical = vec![CategoricalFill { name: "paperless".into(), mode: "true".into(), fill: None, boolean: true, feature: true }];
+        p.derive = crate::dataset::lead().derive.iter().map(|d| Derive { from: "paperless".into(), ..d.clone() }).collect();
+        let get = |k: &str| (k == "paperless").then(|| "No".to_string());
+        let out = p.apply_raw(&get, "r").unwrap();
+        assert_eq!((out["paperless"].as_str(), out["bin_source"].as_str()), ("false", "Others"));
+        let get = |k: &str| (k == "paperless").then(|| "maybe".to_string());
+        assert!(p.apply_raw(&get, "r").unwrap_err().to_string().contains("expected yes/no"));
     }
 }

@@ -4,7 +4,9 @@
 //! - [`artifacts`]: the name, owner and format of every file under `artifacts/`, and atomic
 //!   stage directories.
 //! - [`csv_shape`]: structural check of CSV inputs (field counts, header, quotes, encoding).
-//! - [`params`]: `params.toml`, validated once.
+//! - [`params`]: `params.toml`, validated once; [`dataset`]: the table's schema, processing and
+//!   validation rules, and the built-in presets (lead).
+//! - [`split`]: the stratified train/test split and CV folds.
 //! - [`meta`]: run metadata written by every stage.
 //! - [`features`]: how gold rows become features; [`model`]: model kinds, the feature matrix and
 //!   the logistic model's saved form.
@@ -15,6 +17,7 @@
 pub mod artifacts;
 pub mod cli;
 pub mod csv_shape;
+pub mod dataset;
 pub mod error;
 pub mod features;
 pub mod fingerprint;
@@ -26,7 +29,7 @@ pub mod model;
 pub mod names;
 pub mod params;
 pub mod results;
-pub mod schema;
+pub mod split;
 pub mod table;
 
 pub use error::{Error, Result};

@@ -8,44 +8,22 @@ use std::path::Path;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::DatasetParams;
 use crate::error::{Error, IoContext, Result};
 use crate::hash::sha256_hex;
 
 /// The params file the stages read unless `--params` says otherwise.
 pub const DEFAULT_PARAMS_FILE: &str = "params.toml";
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
-    pub data: DataParams,
+    /// The table: schema, processing and validation rules (absent: the lead preset).
+    pub dataset: DatasetParams,
     pub train: TrainParams,
     pub evaluate: EvaluateParams,
     pub deploy: DeployParams,
     pub tracking: TrackingParams,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataParams {
-    /// First day kept (inclusive), `YYYY-MM-DD`.
-    pub min_date: String,
-    /// Last day kept (inclusive), `YYYY-MM-DD`; empty means today.
-    pub max_date: String,
-    /// Raw columns dropped before cleaning.
-    pub drop_columns: Vec<String>,
-    /// Keep only rows whose `source` equals this; empty keeps every source.
-    pub source_filter: String,
-    /// Continuous columns are clipped to mean ± sigma · std (sample std).
-    pub outlier_sigma: f64,
-    /// How missing continuous values are filled.
-    pub impute: Impute,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Impute {
-    Mean,
-    Median,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +50,50 @@ pub struct XgboostParams {
     /// Trees in the random forest (`num_parallel_tree`).
     pub n_estimators: usize,
     pub colsample_bynode: f64,
+    /// The search space: a number is fixed, `[low, high]` is drawn uniformly (integers
+    /// inclusive); a string is fixed, a list is drawn from. Defaults: the lead notebook's space.
+    pub learning_rate: Space<f64>,
+    pub min_split_loss: Space<f64>,
+    pub max_depth: Space<u32>,
+    pub subsample: Space<f64>,
+    pub objective: Choice,
+    pub eval_metric: Choice,
+}
+
+/// One hyperparameter: fixed, or drawn from `[low, high]`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Space<T> {
+    Fixed(T),
+    Between([T; 2]),
+}
+
+/// One categorical hyperparameter: fixed, or drawn from a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Choice {
+    Fixed(String),
+    OneOf(Vec<String>),
+}
+
+impl Choice {
+    pub fn values(&self) -> Vec<&str> {
+        match self {
+            Choice::Fixed(v) => vec![v.as_str()],
+            Choice::OneOf(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+fn check_space<T: PartialOrd + Copy + std::fmt::Display>(key: &str, s: &Space<T>, lo: T, hi: T) -> Result<()> {
+    let (a, b) = match *s {
+        Space::Fixed(v) => (v, v),
+        Space::Between([a, b]) => (a, b),
+    };
+    if !(a >= lo && b <= hi && a <= b) {
+        return Err(bad(key, format!("must lie within [{lo}, {hi}] with low <= high, got [{a}, {b}]")));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +103,11 @@ pub struct LogisticParams {
     pub n_candidates: usize,
     pub cv_folds: usize,
     pub max_iterations: u64,
+    /// The grid sampled without replacement: inverse regularisation strengths and penalties
+    /// (`none`, `l2`). One value each fixes the model.
+    #[serde(rename = "C")]
+    pub c: Vec<f64>,
+    pub penalty: Vec<String>,
 }
 
 /// Metrics the search, the selection and the champion comparison can use.
@@ -171,28 +198,14 @@ pub struct TrackingParams {
     pub experiment_name: String,
 }
 
-impl Default for DataParams {
+impl Default for Params {
     fn default() -> Self {
-        DataParams {
-            min_date: "2024-01-01".into(),
-            max_date: "2024-01-31".into(),
-            drop_columns: [
-                "is_active",
-                "marketing_consent",
-                "first_booking",
-                "existing_customer",
-                "last_seen",
-                "domain",
-                "country",
-                "visited_learn_more_before_booking",
-                "visited_faq",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            source_filter: "signup".into(),
-            outlier_sigma: 2.0,
-            impute: Impute::Mean,
+        Params {
+            dataset: crate::dataset::lead(),
+            train: TrainParams::default(),
+            evaluate: EvaluateParams::default(),
+            deploy: DeployParams::default(),
+            tracking: TrackingParams::default(),
         }
     }
 }
@@ -211,13 +224,32 @@ impl Default for TrainParams {
 
 impl Default for XgboostParams {
     fn default() -> Self {
-        XgboostParams { enabled: true, n_candidates: 10, cv_folds: 10, n_estimators: 100, colsample_bynode: 0.8 }
+        XgboostParams {
+            enabled: true,
+            n_candidates: 10,
+            cv_folds: 10,
+            n_estimators: 100,
+            colsample_bynode: 0.8,
+            learning_rate: Space::Between([0.01, 0.31]),
+            min_split_loss: Space::Between([0.0, 10.0]),
+            max_depth: Space::Between([3, 9]),
+            subsample: Space::Between([0.0, 1.0]),
+            objective: Choice::OneOf(["reg:squarederror", "binary:logistic", "reg:logistic"].map(String::from).to_vec()),
+            eval_metric: Choice::OneOf(["aucpr", "error"].map(String::from).to_vec()),
+        }
     }
 }
 
 impl Default for LogisticParams {
     fn default() -> Self {
-        LogisticParams { enabled: true, n_candidates: 10, cv_folds: 3, max_iterations: 100 }
+        LogisticParams {
+            enabled: true,
+            n_candidates: 10,
+            cv_folds: 3,
+            max_iterations: 100,
+            c: vec![100.0, 10.0, 1.0, 0.1, 0.01],
+            penalty: vec!["none".into(), "l2".into()],
+        }
     }
 }
 
@@ -248,6 +280,18 @@ impl Default for TrackingParams {
 
 fn bad(key: &str, message: impl Into<String>) -> Error {
     Error::ParamValue { key: key.into(), message: message.into() }
+}
+
+/// Overlay `top` on `base`, table by table (a preset and the file's overrides).
+fn merge(base: &mut toml::Table, top: toml::Table) {
+    for (k, v) in top {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t)) => merge(b, t),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
 }
 
 fn parse_date(key: &str, value: &str) -> Result<NaiveDate> {
@@ -285,28 +329,36 @@ impl Params {
     }
 
     pub fn from_toml(text: &str) -> Result<Params> {
-        let params: Params = toml::from_str(text)
-            .map_err(|e| Error::Params { path: DEFAULT_PARAMS_FILE.into(), message: e.to_string().trim().replace('\n', " ") })?;
+        let perr = |e: toml::de::Error| Error::Params { path: DEFAULT_PARAMS_FILE.into(), message: e.to_string().trim().replace('\n', " ") };
+        let mut table: toml::Table = toml::from_str(text).map_err(perr)?;
+        // `[dataset] preset = "lead"`: start from the preset and let the file's keys override it.
+        if let Some(toml::Value::Table(ds)) = table.get_mut("dataset") {
+            if let Some(name) = ds.remove("preset") {
+                let name = name.as_str().unwrap_or_default().to_string();
+                let preset = crate::dataset::preset(&name).ok_or_else(|| {
+                    bad("dataset.preset", format!("unknown preset {name:?}; built in: {}", crate::dataset::PRESETS.join(", ")))
+                })?;
+                let mut base = toml::Table::try_from(&preset).map_err(|e| bad("dataset.preset", e.to_string()))?;
+                merge(&mut base, std::mem::take(ds));
+                *ds = base;
+            }
+        }
+        let params: Params = toml::Value::Table(table).try_into().map_err(perr)?;
         params.validate()?;
         Ok(params)
     }
 
     /// Check every value once; later code relies on these invariants.
     pub fn validate(&self) -> Result<()> {
-        let d = &self.data;
-        let min = parse_date("data.min_date", &d.min_date)?;
-        if !d.max_date.is_empty() {
-            let max = parse_date("data.max_date", &d.max_date)?;
-            if max < min {
-                return Err(bad("data.max_date", format!("({max}) is before data.min_date ({min})")));
-            }
-        }
-        if !(d.outlier_sigma.is_finite() && d.outlier_sigma > 0.0) {
-            return Err(bad("data.outlier_sigma", format!("must be a positive number, got {}", d.outlier_sigma)));
-        }
-        for c in &d.drop_columns {
-            if crate::schema::PROTECTED_COLUMNS.contains(&c.as_str()) {
-                return Err(bad("data.drop_columns", format!("cannot drop `{c}`: later stages need it")));
+        let d = &self.dataset;
+        d.validate()?;
+        if !d.date.is_empty() {
+            let min = parse_date("dataset.min_date", &d.min_date)?;
+            if !d.max_date.is_empty() {
+                let max = parse_date("dataset.max_date", &d.max_date)?;
+                if max < min {
+                    return Err(bad("dataset.max_date", format!("({max}) is before dataset.min_date ({min})")));
+                }
             }
         }
         let t = &self.train;
@@ -328,6 +380,22 @@ impl Params {
                 return Err(bad("train.xgboost.n_estimators", "must be at least 1, got 0"));
             }
             unit_interval("train.xgboost.colsample_bynode", x.colsample_bynode, true)?;
+            check_space("train.xgboost.learning_rate", &x.learning_rate, 1e-6, 1.0)?;
+            check_space("train.xgboost.min_split_loss", &x.min_split_loss, 0.0, f64::MAX)?;
+            check_space("train.xgboost.max_depth", &x.max_depth, 1, 64)?;
+            check_space("train.xgboost.subsample", &x.subsample, 0.0, 1.0)?;
+            for (key, choice, known) in [
+                ("train.xgboost.objective", &x.objective, &["reg:squarederror", "binary:logistic", "reg:logistic"][..]),
+                ("train.xgboost.eval_metric", &x.eval_metric, &["aucpr", "error", "logloss", "auc"][..]),
+            ] {
+                let values = choice.values();
+                if values.is_empty() {
+                    return Err(bad(key, "needs at least one value"));
+                }
+                if let Some(v) = values.iter().find(|v| !known.contains(v)) {
+                    return Err(bad(key, format!("unknown value {v:?}; known: {}", known.join(", "))));
+                }
+            }
         }
         let l = &t.logistic;
         if l.enabled {
@@ -339,6 +407,12 @@ impl Params {
             }
             if l.max_iterations == 0 {
                 return Err(bad("train.logistic.max_iterations", "must be at least 1, got 0"));
+            }
+            if l.c.is_empty() || l.c.iter().any(|c| !(c.is_finite() && *c > 0.0)) {
+                return Err(bad("train.logistic.C", format!("must be a non-empty list of positive numbers, got {:?}", l.c)));
+            }
+            if l.penalty.is_empty() || l.penalty.iter().any(|p| p != "none" && p != "l2") {
+                return Err(bad("train.logistic.penalty", format!("must list \"none\" and/or \"l2\" (linfa-logistic offers L2 only), got {:?}", l.penalty)));
             }
         }
         let e = &self.evaluate;
@@ -361,11 +435,11 @@ impl Params {
 
     /// The date window `[min, max]`; an empty `max_date` resolves to `today`.
     pub fn date_window(&self, today: NaiveDate) -> (NaiveDate, NaiveDate) {
-        let min = NaiveDate::parse_from_str(&self.data.min_date, "%Y-%m-%d").unwrap_or(NaiveDate::MIN);
-        let max = if self.data.max_date.is_empty() {
+        let min = NaiveDate::parse_from_str(&self.dataset.min_date, "%Y-%m-%d").unwrap_or(NaiveDate::MIN);
+        let max = if self.dataset.max_date.is_empty() {
             today
         } else {
-            NaiveDate::parse_from_str(&self.data.max_date, "%Y-%m-%d").unwrap_or(NaiveDate::MAX)
+            NaiveDate::parse_from_str(&self.dataset.max_date, "%Y-%m-%d").unwrap_or(NaiveDate::MAX)
         };
         (min, max)
     }
@@ -392,16 +466,32 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = Params::from_toml("[data]\nmin_dat = \"2024-01-01\"\n").unwrap_err();
+        let err = Params::from_toml("[dataset]\nmin_dat = \"2024-01-01\"\n").unwrap_err();
         assert!(err.to_string().contains("min_dat"), "{err}");
+    }
+
+    #[test]
+    fn a_preset_with_overrides_and_an_own_table() {
+        let p = Params::from_toml("[dataset]\npreset = \"lead\"\nmax_date = \"\"\n[dataset.processing]\nfit_on = \"train\"\n").unwrap();
+        let mut want = crate::dataset::lead();
+        want.max_date = String::new();
+        want.processing.fit_on = crate::dataset::FitOn::Train;
+        assert_eq!(p.dataset, want);
+        assert_eq!(Params::from_toml("").unwrap(), Params::default());
+        let own = Params::from_toml("[dataset]\ntarget = \"Churn\"\npositive = \"Yes\"\n").unwrap();
+        assert_eq!((own.dataset.negative().as_str(), own.dataset.infer), ("no", true));
+        let err = Params::from_toml("[dataset]\npreset = \"wine\"\n").unwrap_err().to_string();
+        assert!(err.contains("dataset.preset") && err.contains("lead"), "{err}");
+        let err = Params::from_toml("[dataset]\npositive = \"1\"\n").unwrap_err().to_string();
+        assert!(err.contains("dataset.target"), "{err}");
     }
 
     #[test]
     fn bad_value_is_named() {
         let err = Params::from_toml("[train]\ntest_size = 1.5\n").unwrap_err();
         assert!(err.to_string().contains("train.test_size"), "{err}");
-        let err = Params::from_toml("[data]\nmax_date = \"2023-01-01\"\n").unwrap_err();
-        assert!(err.to_string().contains("data.max_date"), "{err}");
+        let err = Params::from_toml("[dataset]\npreset = \"lead\"\nmax_date = \"2023-01-01\"\n").unwrap_err();
+        assert!(err.to_string().contains("dataset.max_date"), "{err}");
         let err = Params::from_toml("[train.xgboost]\nn_candidates = 0\n").unwrap_err();
         assert!(err.to_string().contains("n_candidates"), "{err}");
     }

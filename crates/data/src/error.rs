@@ -7,16 +7,13 @@ pub enum Error {
     MissingFile { path: PathBuf },
     #[error("{path}: file is empty; expected a CSV header and rows")]
     EmptyFile { path: PathBuf },
-    #[error("{path}: no data rows (only a header); expected at least one lead")]
+    #[error("{path}: no data rows (only a header); expected at least one row")]
     NoRows { path: PathBuf },
-    #[error("{path}: required column `{column}` is missing (found: {found})")]
-    MissingColumn { path: PathBuf, column: String, found: String },
-    #[error("{path}: line {line}, column `{column}`: expected a number, found {value:?}")]
-    NotNumeric { path: PathBuf, line: u64, column: String, value: String },
-    #[error("{path}: line {line}, column `date_part`: expected a date YYYY-MM-DD, found {value:?}")]
-    BadDate { path: PathBuf, line: u64, value: String },
-    #[error("{path}: line {line}, column `lead_indicator`: expected 0, 1 or empty, found {value:?}")]
-    BadTarget { path: PathBuf, line: u64, value: String },
+    #[error("{path}: the params' dataset does not match this table: missing column(s) {} (columns not named by params: {}; found: {found})", .missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "), if .unexpected.is_empty() { "none" } else { .unexpected.as_str() })]
+    MissingColumns { path: PathBuf, missing: Vec<String>, unexpected: String, found: String },
+    /// Every type and rule violation found, at once; nothing was written.
+    #[error("{path}: {}", if .problems.len() == 1 { .problems[0].clone() } else { format!("{} problems, nothing written:\n  - {}", .problems.len(), .problems.join("\n  - ")) })]
+    Invalid { path: PathBuf, problems: Vec<String> },
     #[error("{path}: every row was filtered out by {step}; {hint}")]
     AllFiltered { path: PathBuf, step: &'static str, hint: String },
     #[error("{path}: cannot read as CSV: {message}")]

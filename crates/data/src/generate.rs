@@ -10,6 +10,29 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 
+/// Columns of the raw leads CSV, in file order.
+pub const RAW_COLUMNS: &[&str] = &[
+    "lead_id",
+    "lead_indicator",
+    "date_part",
+    "is_active",
+    "marketing_consent",
+    "first_booking",
+    "existing_customer",
+    "last_seen",
+    "source",
+    "domain",
+    "country",
+    "visited_learn_more_before_booking",
+    "visited_faq",
+    "purchases",
+    "time_spent",
+    "customer_group",
+    "onboarding",
+    "customer_code",
+    "n_visits",
+];
+
 fn normal(rng: &mut ChaCha8Rng, mean: f64, sd: f64) -> f64 {
     // Box-Muller.
     let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
@@ -26,7 +49,7 @@ pub fn generate(out: &Path, rows: usize, seed: u64) -> Result<()> {
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(werr)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    writeln!(w, "{}", leadflow_core::schema::RAW_COLUMNS.join(",")).map_err(werr)?;
+    writeln!(w, "{}", RAW_COLUMNS.join(",")).map_err(werr)?;
     const SOURCES: [&str; 4] = ["fb", "organic", "signup", "li"];
     const DOMAINS: [&str; 3] = [".com", ".dk", ".cn"];
     const COUNTRIES: [&str; 3] = ["US", "CN", "DK"];

@@ -1,10 +1,12 @@
-//! leadflow data stage: raw leads CSV -> cleaned, imputed, scaled gold dataset.
+//! leadflow data stage: a raw CSV -> cleaned, imputed, scaled gold dataset, as `[dataset]` in
+//! params describes it (the lead preset by default, which reproduces the lead notebook).
 //!
-//! Reproduces the lead notebook on polars: date window, column drops, empty-target and source
-//! filters, mean ± σ·std clipping, mean/mode imputation, min-max scaling and `bin_source`.
-//! Inputs are validated up front, so a bad file fails with the line and column at fault before
-//! anything is written; outputs go through [`leadflow_core::artifacts::StageDir`], so a failed
-//! run leaves the previous `artifacts/data/` untouched.
+//! Roles (listed or inferred), the date window, unlabelled rows, row filters, deduplication;
+//! outlier clipping, imputation and scaling fitted on all rows or the training split; category
+//! fills and derived columns. Inputs are validated up front (types on every row, then the
+//! `[dataset.validation]` rules on the kept rows) and every violation is reported at once, with
+//! line numbers, before anything is written; outputs go through
+//! [`leadflow_core::artifacts::StageDir`], so a failed run leaves `artifacts/data/` untouched.
 
 mod error;
 pub mod generate;
@@ -15,18 +17,26 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::csv_shape::{self, Shape};
-use leadflow_core::features::{fill_categorical, ContinuousTransform, Preprocessing, CUSTOMER_CODE_MISSING};
+use leadflow_core::dataset::{self, DatasetParams, FitOn, Impute, Outliers, Processing, Role, Scaling};
+use leadflow_core::features::{fill_categorical, CategoricalFill, ContinuousTransform, Preprocessing, Scale, Target};
 use leadflow_core::fingerprint;
 use leadflow_core::meta::RunClock;
-use leadflow_core::params::Impute;
-use leadflow_core::{schema, Params};
+use leadflow_core::Params;
 use polars::prelude::*;
 
 pub use error::{Error, Result};
 
-/// What the data stage reads: the raw file (given to the fingerprint) and `data` params.
-pub const READS: fingerprint::Reads =
-    fingerprint::Reads { stage: StageId::Data, artifacts: &[], params: |p| serde_json::json!({ "data": p.data }), data_version: false };
+/// What the data stage reads: the raw file (given to the fingerprint), the `dataset` params and,
+/// when preprocessing is fitted on the training split, the split's `test_size` and `seed`.
+pub const READS: fingerprint::Reads = fingerprint::Reads {
+    stage: StageId::Data,
+    artifacts: &[],
+    params: |p| match p.dataset.processing.fit_on {
+        FitOn::All => serde_json::json!({ "dataset": p.dataset }),
+        FitOn::Train => serde_json::json!({ "dataset": p.dataset, "test_size": p.train.test_size, "seed": p.train.seed }),
+    },
+    data_version: false,
+};
 
 /// Environment variable that points the stage at a raw file (e.g. the real dataset).
 pub const RAW_ENV: &str = "LEADFLOW_RAW";
@@ -51,9 +61,13 @@ pub struct Summary {
     pub data_version: String,
     /// Row counts after each step.
     pub rows: BTreeMap<String, usize>,
-    pub min_date: String,
-    pub max_date: String,
-    pub missing_customer_code: usize,
+    /// Dates present after the window (datasets with a date column).
+    pub min_date: Option<String>,
+    pub max_date: Option<String>,
+    /// Missing values per categorical column in the kept rows (before filling).
+    pub missing: BTreeMap<String, usize>,
+    /// Columns whose role was inferred, and why.
+    pub inferred: BTreeMap<String, String>,
     pub out_dir: PathBuf,
 }
 
@@ -78,10 +92,11 @@ pub fn run(raw: &Path, layout: &Layout, params: &Params) -> Result<Summary> {
     Ok(Summary {
         raw: raw.to_path_buf(),
         data_version,
+        min_date: cleaned.min_date.map(|d| d.to_string()),
+        max_date: cleaned.max_date.map(|d| d.to_string()),
+        missing: cleaned.missing,
+        inferred: cleaned.roles.iter().filter_map(|r| Some((r.column.clone(), format!("{:?}: {}", r.role, r.inferred.clone()?)))).collect(),
         rows: cleaned.rows,
-        min_date: cleaned.min_date.to_string(),
-        max_date: cleaned.max_date.to_string(),
-        missing_customer_code: cleaned.missing_customer_code,
         out_dir,
     })
 }
@@ -91,10 +106,11 @@ pub struct Cleaned {
     pub gold: DataFrame,
     pub preprocessing: Preprocessing,
     pub outlier_summary: Vec<OutlierRow>,
+    pub roles: Vec<ColumnRole>,
     pub rows: BTreeMap<String, usize>,
-    pub min_date: NaiveDate,
-    pub max_date: NaiveDate,
-    pub missing_customer_code: usize,
+    pub min_date: Option<NaiveDate>,
+    pub max_date: Option<NaiveDate>,
+    pub missing: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +126,7 @@ pub struct OutlierRow {
 /// Read the raw file as text columns, after refusing any structural fault (duplicated header
 /// column, ragged row, unterminated quote, NUL, non-UTF-8, bare CR; see
 /// [`leadflow_core::csv_shape`]). The returned shape maps row indices to file lines.
-fn read_raw(path: &Path) -> Result<(DataFrame, Shape)> {
+fn read_raw(path: &Path, ds: &DatasetParams) -> Result<(DataFrame, Shape)> {
     let md = std::fs::metadata(path).map_err(|_| Error::MissingFile { path: path.into() })?;
     if md.len() == 0 {
         return Err(Error::EmptyFile { path: path.into() });
@@ -119,10 +135,11 @@ fn read_raw(path: &Path) -> Result<(DataFrame, Shape)> {
     if shape.header.iter().all(|n| n.is_empty()) {
         return Err(Error::EmptyFile { path: path.into() });
     }
-    for &col in schema::PROTECTED_COLUMNS {
-        if !shape.header.iter().any(|n| n == col) {
-            return Err(Error::MissingColumn { path: path.into(), column: col.into(), found: shape.header.join(", ") });
-        }
+    let missing: Vec<String> = ds.required_columns().into_iter().filter(|c| !shape.header.contains(c)).collect();
+    if !missing.is_empty() {
+        let unexpected: Vec<&str> =
+            shape.header.iter().map(String::as_str).filter(|c| ds.listed_role(c).is_none() && !ds.required_columns().iter().any(|r| r == c)).collect();
+        return Err(Error::MissingColumns { path: path.into(), missing, unexpected: unexpected.join(", "), found: shape.header.join(", ") });
     }
     if shape.records == 0 {
         return Err(Error::NoRows { path: path.into() });
@@ -147,21 +164,6 @@ fn read_raw(path: &Path) -> Result<(DataFrame, Shape)> {
 
 fn text<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a StringChunked> {
     df.column(name).and_then(|c| c.str()).map_err(|e| Error::Csv { path: path.into(), message: format!("column `{name}`: {e}") })
-}
-
-fn parse_numbers(col: &StringChunked, name: &str, path: &Path, shape: &Shape) -> Result<Vec<Option<f64>>> {
-    col.iter()
-        .enumerate()
-        .map(|(i, v)| match v.map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(s) => leadflow_core::features::parse_finite(s).map(Some).ok_or_else(|| Error::NotNumeric {
-                path: path.into(),
-                line: shape.line(i),
-                column: name.into(),
-                value: s.into(),
-            }),
-        })
-        .collect()
 }
 
 /// `2024-01-1` and `2024-01-01` both parse (chrono accepts one-digit days and months).
@@ -210,196 +212,519 @@ fn mode<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
     counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0))).map(|(v, _)| v.to_string())
 }
 
+/// The role of one raw column, and why when it was inferred.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ColumnRole {
+    pub column: String,
+    pub role: Role,
+    /// `None` when params list the column; else what the data showed.
+    pub inferred: Option<String>,
+}
+
+/// Most distinct values a numeric column may have to be inferred categorical (else continuous).
+const MAX_NUMERIC_LEVELS: usize = 10;
+/// Most distinct values a text column may have to be inferred categorical (else ignored).
+const MAX_TEXT_LEVELS: usize = 50;
+
+/// Infer a column's role from its values (every row, trimmed, empty cells ignored).
+fn infer_role(col: &StringChunked) -> (Role, String) {
+    let values: Vec<&str> = col.iter().flatten().map(str::trim).filter(|s| !s.is_empty()).collect();
+    if values.is_empty() {
+        return (Role::Ignored, "every value is empty".into());
+    }
+    let mut distinct: Vec<&str> = values.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let k = distinct.len();
+    let is_word_bool = |v: &str| matches!(v.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no");
+    if values.iter().all(|v| is_word_bool(v)) {
+        return (Role::Boolean, format!("only yes/no values ({})", distinct.join(", ")));
+    }
+    if values.iter().all(|v| leadflow_core::features::parse_finite(v).is_some()) {
+        return if k <= MAX_NUMERIC_LEVELS {
+            (Role::Categorical, format!("numbers with only {k} distinct values (at most {MAX_NUMERIC_LEVELS} make a category)"))
+        } else {
+            (Role::Continuous, format!("numbers, {k} distinct values"))
+        };
+    }
+    if values.iter().all(|v| parse_date(v).is_some()) {
+        return (Role::Ignored, "dates (YYYY-MM-DD); not used as features".into());
+    }
+    if k <= MAX_TEXT_LEVELS && k * 2 <= values.len() {
+        (Role::Categorical, format!("text with {k} distinct values"))
+    } else {
+        (Role::Ignored, format!("text with {k} distinct values in {} rows: an identifier or free text", values.len()))
+    }
+}
+
+/// Every header column's role: listed in params, else inferred (`dataset.infer`) or ignored.
+fn resolve_roles(ds: &DatasetParams, df: &DataFrame, path: &Path) -> Result<Vec<ColumnRole>> {
+    let mut out = Vec::new();
+    for name in df.get_column_names() {
+        let name = name.to_string();
+        let (role, inferred) = match ds.listed_role(&name) {
+            Some(r) => (r, None),
+            None if ds.infer => {
+                let (r, why) = infer_role(text(df, &name, path)?);
+                (r, Some(why))
+            }
+            None => (Role::Ignored, Some("not listed in params (dataset.infer = false): carried along, not a feature".into())),
+        };
+        out.push(ColumnRole { column: name, role, inferred });
+    }
+    Ok(out)
+}
+
+/// Every violation found in one pass, reported together.
+struct Problems<'a> {
+    shape: &'a Shape,
+    list: Vec<Problem>,
+}
+
+struct Problem {
+    column: String,
+    what: String,
+    count: usize,
+    examples: Vec<(u64, String)>,
+    /// A summary line instead of per-line examples (fractions, row counts).
+    detail: Option<String>,
+}
+
+const EXAMPLES: usize = 3;
+
+impl<'a> Problems<'a> {
+    fn new(shape: &'a Shape) -> Self {
+        Problems { shape, list: Vec::new() }
+    }
+
+    /// A bad value in `column` at row `i`.
+    fn at(&mut self, column: &str, what: &str, i: usize, value: &str) {
+        let line = self.shape.line(i);
+        if let Some(p) = self.list.iter_mut().find(|p| p.column == column && p.what == what) {
+            p.count += 1;
+            if p.examples.len() < EXAMPLES {
+                p.examples.push((line, value.to_string()));
+            }
+            return;
+        }
+        self.list.push(Problem { column: column.into(), what: what.into(), count: 1, examples: vec![(line, value.into())], detail: None });
+    }
+
+    fn summary(&mut self, column: &str, what: String) {
+        self.list.push(Problem { column: column.into(), what, count: 0, examples: Vec::new(), detail: Some(String::new()) });
+    }
+
+    fn into_error(self, path: &Path) -> Option<Error> {
+        if self.list.is_empty() {
+            return None;
+        }
+        let lines: Vec<String> = self
+            .list
+            .iter()
+            .map(|p| {
+                if p.detail.is_some() {
+                    return if p.column.is_empty() { p.what.clone() } else { format!("column `{}`: {}", p.column, p.what) };
+                }
+                let (line, value) = &p.examples[0];
+                let mut s = format!("line {line}, column `{}`: {}, found {value:?}", p.column, p.what);
+                if p.count > 1 {
+                    let more: Vec<String> = p.examples[1..].iter().map(|(l, v)| format!("line {l}: {v:?}")).collect();
+                    s.push_str(&format!(" ({} such values in all; also {}{})", p.count, more.join(", "), if p.count > p.examples.len() { ", ..." } else { "" }));
+                }
+                s
+            })
+            .collect();
+        Some(Error::Invalid { path: path.into(), problems: lines })
+    }
+}
+
 /// Validate and clean the raw file (no output written).
 pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> {
-    let (df, shape) = read_raw(path)?;
+    let ds = &params.dataset;
+    let (df, shape) = read_raw(path, ds)?;
     let n = df.height();
     let mut rows = BTreeMap::new();
     rows.insert("raw".to_string(), n);
+    let roles = resolve_roles(ds, &df, path)?;
+    let with_role = |r: Role| -> Vec<String> {
+        let listed: &[String] = match r {
+            Role::Continuous => &ds.continuous,
+            Role::Boolean => &ds.boolean,
+            Role::Ignored => &ds.ignore,
+            _ => &[],
+        };
+        let listed = listed.iter().cloned();
+        let inferred = roles.iter().filter(|c| c.role == r && c.inferred.is_some()).map(|c| c.column.clone());
+        listed.chain(inferred).collect()
+    };
+    let continuous = with_role(Role::Continuous);
+    let booleans = with_role(Role::Boolean);
+    let ignored = with_role(Role::Ignored);
+    let derived: Vec<&str> = ds.derived().collect();
+    // Categorical features from the file: listed (not derived) then inferred; encoded in the
+    // listed order (derived ones included), then booleans, then inferred.
+    let inferred_cat: Vec<String> = roles.iter().filter(|c| c.role == Role::Categorical && c.inferred.is_some()).map(|c| c.column.clone()).collect();
+    let raw_categorical: Vec<String> =
+        ds.categorical.iter().filter(|c| !derived.contains(&c.as_str())).cloned().chain(inferred_cat.iter().cloned()).collect();
+    let encoded: Vec<String> = ds.categorical.iter().cloned().chain(booleans.iter().cloned()).chain(inferred_cat.iter().cloned()).collect();
+    let mut problems = Problems::new(&shape);
 
-    // --- validate every row up front -------------------------------------------------------
-    let dates_raw = text(&df, schema::DATE, path)?;
-    let mut dates: Vec<Option<NaiveDate>> = Vec::with_capacity(n);
-    for (i, v) in dates_raw.iter().enumerate() {
-        dates.push(match v.map(str::trim) {
-            None | Some("") => None,
-            Some(s) => Some(parse_date(s).ok_or_else(|| Error::BadDate { path: path.into(), line: shape.line(i), value: s.into() })?),
-        });
-    }
-    let target_raw = text(&df, schema::TARGET, path)?;
-    let mut target: Vec<Option<&'static str>> = Vec::with_capacity(n);
-    for (i, v) in target_raw.iter().enumerate() {
-        target.push(match v.map(str::trim) {
-            None | Some("") => None,
-            Some("0") | Some("0.0") => Some("0"),
-            Some("1") | Some("1.0") => Some("1"),
-            Some(s) => return Err(Error::BadTarget { path: path.into(), line: shape.line(i), value: s.into() }),
-        });
-    }
+    // --- types, every row ------------------------------------------------------------------
+    let negative = ds.negative();
+    let target_raw = text(&df, &ds.target, path)?;
+    let target_what = format!("expected {:?}, {:?} or empty (dataset.positive / dataset.negative)", ds.positive, negative);
+    let target: Vec<Option<u8>> = target_raw
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v.and_then(|v| dataset::class_of(v, &ds.positive, &negative)) {
+            None => None,
+            Some(Ok(c)) => Some(c),
+            Some(Err(())) => {
+                problems.at(&ds.target, &target_what, i, v.unwrap_or("").trim());
+                None
+            }
+        })
+        .collect();
+    let dates: Option<Vec<Option<NaiveDate>>> = if ds.date.is_empty() {
+        None
+    } else {
+        let col = text(&df, &ds.date, path)?;
+        Some(
+            col.iter()
+                .enumerate()
+                .map(|(i, v)| match v.map(str::trim) {
+                    None | Some("") => None,
+                    Some(s) => {
+                        let d = parse_date(s);
+                        if d.is_none() {
+                            problems.at(&ds.date, "expected a date YYYY-MM-DD", i, s);
+                        }
+                        d
+                    }
+                })
+                .collect(),
+        )
+    };
     let mut numeric: Vec<Vec<Option<f64>>> = Vec::new();
-    for &c in schema::CONTINUOUS {
-        numeric.push(parse_numbers(text(&df, c, path)?, c, path, &shape)?);
+    for c in &continuous {
+        let col = text(&df, c, path)?;
+        numeric.push(
+            col.iter()
+                .enumerate()
+                .map(|(i, v)| match v.map(str::trim) {
+                    None | Some("") => None,
+                    Some(s) => {
+                        let x = leadflow_core::features::parse_finite(s);
+                        if x.is_none() {
+                            problems.at(c, "expected a number", i, s);
+                        }
+                        x
+                    }
+                })
+                .collect(),
+        );
+    }
+    for c in &booleans {
+        for (i, v) in text(&df, c, path)?.iter().enumerate() {
+            if let Some(s) = v.map(str::trim).filter(|s| !s.is_empty()) {
+                if dataset::parse_bool(s).is_none() {
+                    problems.at(c, "expected yes/no (true/false, 1/0)", i, s);
+                }
+            }
+        }
     }
 
     // --- filters ------------------------------------------------------------------------------
-    let (min, max) = params.date_window(today);
-    let in_window: Vec<bool> = dates.iter().map(|d| d.is_some_and(|d| d >= min && d <= max)).collect();
-    let after_window = in_window.iter().filter(|&&b| b).count();
-    rows.insert("after_date_filter".into(), after_window);
-    if after_window == 0 {
-        return Err(Error::AllFiltered {
-            path: path.into(),
-            step: "the date window",
-            hint: format!("no date_part within [{min}, {max}] (params data.min_date / data.max_date)"),
-        });
+    let mut keep = vec![true; n];
+    let fail_filtered = |problems: Problems<'_>, step: &'static str, hint: String| -> Error {
+        problems.into_error(path).unwrap_or(Error::AllFiltered { path: path.into(), step, hint })
+    };
+    let (mut dmin, mut dmax) = (None, None);
+    if let Some(dates) = &dates {
+        let (min, max) = params.date_window(today);
+        for (k, d) in keep.iter_mut().zip(dates) {
+            *k = d.is_some_and(|d| d >= min && d <= max);
+        }
+        let after = keep.iter().filter(|&&b| b).count();
+        rows.insert("after_date_filter".into(), after);
+        if after == 0 {
+            return Err(fail_filtered(
+                problems,
+                "the date window",
+                format!("no {} within [{min}, {max}] (params dataset.min_date / dataset.max_date)", ds.date),
+            ));
+        }
+        let window = dates.iter().zip(&keep).filter(|(_, &k)| k).filter_map(|(d, _)| *d);
+        dmin = window.clone().min();
+        dmax = window.max();
     }
-    let window_dates = dates.iter().zip(&in_window).filter(|(_, &k)| k).filter_map(|(d, _)| *d);
-    let (mut dmin, mut dmax) = (NaiveDate::MAX, NaiveDate::MIN);
-    for d in window_dates {
-        dmin = dmin.min(d);
-        dmax = dmax.max(d);
+    let ids = if ds.id.is_empty() { None } else { Some(text(&df, &ds.id, path)?) };
+    for (i, k) in keep.iter_mut().enumerate() {
+        *k = *k && target[i].is_some() && ids.is_none_or(|ids| ids.get(i).is_some_and(|s| !s.trim().is_empty()));
     }
-
-    let ids = text(&df, schema::ID, path)?;
-    let mut keep: Vec<bool> =
-        (0..n).map(|i| in_window[i] && target[i].is_some() && ids.get(i).is_some_and(|s| !s.trim().is_empty())).collect();
-    let after_target = keep.iter().filter(|&&b| b).count();
-    rows.insert("after_target_filter".into(), after_target);
-    if after_target == 0 {
-        return Err(Error::AllFiltered {
-            path: path.into(),
-            step: "dropping rows with an empty lead_indicator or lead_id",
-            hint: "no labelled rows in the date window".into(),
-        });
+    let after = keep.iter().filter(|&&b| b).count();
+    rows.insert("after_target_filter".into(), after);
+    if after == 0 {
+        let what = if ds.id.is_empty() { format!("an empty {}", ds.target) } else { format!("an empty {} or {}", ds.target, ds.id) };
+        return Err(fail_filtered(problems, "dropping unlabelled rows", format!("every row left has {what}")));
     }
-    let filter = params.data.source_filter.as_str();
-    if !filter.is_empty() {
-        let source = text(&df, schema::SOURCE, path)?;
+    for f in &ds.filters {
+        let col = text(&df, &f.column, path)?;
         for (i, k) in keep.iter_mut().enumerate() {
-            *k = *k && source.get(i).map(str::trim) == Some(filter);
+            *k = *k && col.get(i).map(str::trim).is_some_and(|v| f.equals.iter().any(|e| e == v));
+        }
+        let after = keep.iter().filter(|&&b| b).count();
+        if after == 0 {
+            return Err(fail_filtered(
+                problems,
+                "a filter",
+                format!("no labelled row has {} in {:?} (params dataset.filters)", f.column, f.equals),
+            ));
         }
     }
-    let kept: Vec<usize> = (0..n).filter(|&i| keep[i]).collect();
-    rows.insert("after_source_filter".into(), kept.len());
-    if kept.is_empty() {
-        return Err(Error::AllFiltered {
-            path: path.into(),
-            step: "the source filter",
-            hint: format!("no labelled row has source == {filter:?} (params data.source_filter)"),
-        });
+    if !ds.filters.is_empty() {
+        rows.insert("after_filters".into(), keep.iter().filter(|&&b| b).count());
     }
-    let mask = BooleanChunked::from_slice("keep".into(), &keep);
+    if ds.processing.drop_duplicates {
+        let kept_cols: Vec<&StringChunked> =
+            roles.iter().filter(|c| c.role != Role::Dropped).map(|c| text(&df, &c.column, path)).collect::<Result<_>>()?;
+        let mut seen = std::collections::HashSet::new();
+        for (i, k) in keep.iter_mut().enumerate() {
+            if *k {
+                let key: Vec<&str> = kept_cols.iter().map(|c| c.get(i).map(str::trim).unwrap_or("")).collect();
+                *k = seen.insert(key);
+            }
+        }
+        rows.insert("after_drop_duplicates".into(), keep.iter().filter(|&&b| b).count());
+    }
+    let kept: Vec<usize> = (0..n).filter(|&i| keep[i]).collect();
+    rows.insert("gold".into(), kept.len());
+
+    // --- rules on the kept rows ---------------------------------------------------------------
+    let v = &ds.validation;
+    if kept.len() < v.min_rows {
+        problems.summary("", format!("{} rows after filtering, validation.min_rows requires at least {}", kept.len(), v.min_rows));
+    }
+    let y: Vec<u8> = kept.iter().map(|&i| target[i].unwrap_or(0)).collect();
+    let labels = ds.class_labels();
+    for class in [1u8, 0] {
+        let count = y.iter().filter(|&&c| c == class).count();
+        if count < v.min_rows_per_class {
+            problems.summary(
+                &ds.target,
+                format!("{count} rows of class {:?}, validation.min_rows_per_class requires at least {}", labels[class as usize], v.min_rows_per_class),
+            );
+        }
+    }
+    for (c, [lo, hi]) in &v.range {
+        let Some(j) = continuous.iter().position(|x| x == c) else {
+            problems.summary(c, "validation.range applies to continuous columns only".into());
+            continue;
+        };
+        for &i in &kept {
+            if let Some(x) = numeric[j][i] {
+                if x < *lo || x > *hi {
+                    problems.at(c, &format!("outside the allowed range [{lo}, {hi}]"), i, &x.to_string());
+                }
+            }
+        }
+    }
+    for (c, allowed) in &v.allowed {
+        let col = text(&df, c, path)?;
+        let what = format!("not one of the allowed values ({})", allowed.join(", "));
+        for &i in &kept {
+            if let Some(s) = col.get(i).map(str::trim).filter(|s| !s.is_empty()) {
+                if !allowed.iter().any(|a| a == s) {
+                    problems.at(c, &what, i, s);
+                }
+            }
+        }
+    }
+    if !v.max_missing.is_empty() {
+        for r in roles.iter().filter(|r| r.role != Role::Dropped) {
+            let Some(&max) = v.max_missing.get(&r.column).or_else(|| v.max_missing.get("*")) else { continue };
+            let col = text(&df, &r.column, path)?;
+            let missing = kept.iter().filter(|&&i| col.get(i).is_none_or(|s| s.trim().is_empty())).count();
+            let frac = missing as f64 / kept.len().max(1) as f64;
+            if frac > max {
+                problems.summary(
+                    &r.column,
+                    format!("{:.1}% missing ({missing} of {} rows), validation.max_missing allows at most {:.1}%", 100.0 * frac, kept.len(), 100.0 * max),
+                );
+            }
+        }
+    }
+    if let Some(e) = problems.into_error(path) {
+        return Err(e);
+    }
+
+    // --- the rows preprocessing is fitted on --------------------------------------------------
+    let fit: Vec<usize> = match ds.processing.fit_on {
+        FitOn::All => kept.clone(),
+        FitOn::Train => {
+            let (train, _) = leadflow_core::split::train_test_of(&y, params.train.test_size, params.train.seed);
+            train.iter().map(|&p| kept[p]).collect()
+        }
+    };
+    rows.insert("fitted_on".into(), fit.len());
     let polars_err = |e: PolarsError| Error::Polars { path: path.into(), source: e };
 
     // --- continuous: clip, summarise, impute, scale -----------------------------------------
-    let sigma = params.data.outlier_sigma;
     let mut transforms = Vec::new();
     let mut outlier_summary = Vec::new();
     let mut scaled_cols = Vec::new();
-    for (c, values) in schema::CONTINUOUS.iter().zip(&numeric) {
-        let vals: Vec<Option<f64>> = kept.iter().map(|&i| values[i]).collect();
-        let (m, _) = mean(vals.iter().flatten().copied());
-        let sd = sample_std(&vals, m);
-        let (lo, hi) = if m.is_finite() { (m - sigma * sd, m + sigma * sd) } else { (f64::NEG_INFINITY, f64::INFINITY) };
-        // Fitted in three steps (clip bounds, then the fill on clipped values, then the scaler on
-        // imputed ones) into the one transform that is saved and applied everywhere.
-        let mut t = ContinuousTransform { name: c.to_string(), clip_lower: lo, clip_upper: hi, fill: 0.0, min: 0.0, max: 0.0 };
-        let clipped: Vec<Option<f64>> = vals.iter().map(|v| v.map(|x| t.clip(x))).collect();
-        let (cm, count) = mean(clipped.iter().flatten().copied());
-        let cmin = clipped.iter().flatten().copied().fold(f64::INFINITY, f64::min);
-        let cmax = clipped.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max);
-        outlier_summary.push(OutlierRow { column: c.to_string(), count, missing: vals.len() - count, mean: cm, min: cmin, max: cmax });
-        let fill = match params.data.impute {
-            Impute::Mean => cm,
-            Impute::Median => median(&clipped),
-        };
-        t.fill = if fill.is_finite() { fill } else { 0.0 };
-        let imputed: Vec<f64> = clipped.iter().map(|v| v.unwrap_or(t.fill)).collect();
-        t.min = imputed.iter().copied().fold(f64::INFINITY, f64::min);
-        t.max = imputed.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    for (c, values) in continuous.iter().zip(&numeric) {
+        let (t, row) = fit_continuous(c, &fit.iter().map(|&i| values[i]).collect::<Vec<_>>(), &ds.processing);
+        outlier_summary.push(row);
         // The gold values are the fitted transform applied to the raw values, exactly as serving
         // applies it to new rows.
-        let scaled: Vec<f64> = vals.iter().map(|&v| t.apply(v)).collect();
-        scaled_cols.push(Column::new((*c).into(), scaled));
+        let scaled: Vec<f64> = kept.iter().map(|&i| t.apply(values[i])).collect();
+        scaled_cols.push(Column::new(c.as_str().into(), scaled));
         transforms.push(t);
     }
 
-    // --- categorical: customer_code None, mode imputation ------------------------------------
-    let cat = df.select(schema::CATEGORICAL.iter().copied()).and_then(|d| d.filter(&mask)).map_err(polars_err)?;
-    let mut modes = BTreeMap::new();
+    // --- categorical, boolean, carried-along: fill, mode -------------------------------------
+    let mut fills = Vec::new();
     let mut cat_cols = Vec::new();
-    let mut missing_customer_code = 0;
-    for &c in schema::CATEGORICAL {
-        let col = text(&cat, c, path)?;
-        let is_missing = |v: Option<&str>| v.is_none_or(|s| s.trim().is_empty());
-        // The mode is fitted on the values present (customer_code: after its missing token), then
-        // every cell is filled by the same rule serving applies (`features::fill_categorical`).
-        let (m, filled): (String, Vec<String>) = if c == schema::TARGET {
-            let values: Vec<&str> = kept.iter().filter_map(|&i| target[i]).collect();
-            (mode(values.iter().copied()).unwrap_or_default(), values.iter().map(|s| s.to_string()).collect())
-        } else {
-            if c == schema::CUSTOMER_CODE {
-                missing_customer_code = col.iter().filter(|v| is_missing(*v)).count();
-            }
-            let present =
-                col.iter().map(|v| fill_categorical(c, v, "", CUSTOMER_CODE_MISSING)).filter(|s| !s.is_empty()).collect::<Vec<_>>();
-            let m = mode(present.iter().map(String::as_str)).unwrap_or_default();
-            let filled = col.iter().map(|v| fill_categorical(c, v, &m, CUSTOMER_CODE_MISSING)).collect();
-            (m, filled)
-        };
-        modes.insert(c.to_string(), m);
-        cat_cols.push(Column::new(c.into(), filled));
-    }
-    // Raw columns that are neither dropped (params data.drop_columns) nor known pass through as
-    // categorical text with mode imputation; the train stage ignores them.
-    let known: Vec<&str> = schema::CATEGORICAL.iter().chain(schema::CONTINUOUS).chain([&schema::DATE]).copied().collect();
-    let extra: Vec<String> = df
-        .get_column_names()
+    let mut missing = BTreeMap::new();
+    for (c, boolean, feature) in raw_categorical
         .iter()
-        .map(|s| s.to_string())
-        .filter(|c| !known.contains(&c.as_str()) && !params.data.drop_columns.contains(c))
-        .collect();
-    let mut extra_cols = Vec::new();
-    if !extra.is_empty() {
-        let ex = df.select(extra.iter().map(String::as_str)).and_then(|d| d.filter(&mask)).map_err(polars_err)?;
-        for c in &extra {
-            let col = text(&ex, c, path)?;
-            let m = mode(col.iter().flatten().map(str::trim).filter(|s| !s.is_empty())).unwrap_or_default();
-            let filled: Vec<String> = col.iter().map(|v| fill_categorical(c, v, &m, CUSTOMER_CODE_MISSING)).collect();
-            modes.insert(c.clone(), m);
-            extra_cols.push(Column::new(c.as_str().into(), filled));
-        }
+        .map(|c| (c, false, true))
+        .chain(booleans.iter().map(|c| (c, true, true)))
+        .chain(ignored.iter().map(|c| (c, false, false)))
+    {
+        let col = text(&df, c, path)?;
+        let fill = ds.fill.get(c).cloned();
+        missing.insert(c.clone(), kept.iter().filter(|&&i| col.get(i).is_none_or(|s| s.trim().is_empty())).count());
+        let norm = |s: &str| if boolean { dataset::parse_bool(s).map(|b| b.to_string()).unwrap_or_default() } else { s.to_string() };
+        // The mode is fitted on the values present (after a constant fill), then every cell is
+        // filled by the same rule serving applies (`CategoricalFill::apply`).
+        let present: Vec<String> =
+            fit.iter().map(|&i| norm(&fill_categorical(col.get(i), "", fill.as_deref()))).filter(|s| !s.is_empty()).collect();
+        let mode = mode(present.iter().map(String::as_str)).unwrap_or_default();
+        let f = CategoricalFill { name: c.clone(), mode, fill, boolean, feature };
+        let filled: Vec<String> = kept.iter().map(|&i| f.apply(col.get(i)).unwrap_or_default()).collect();
+        cat_cols.push(Column::new(c.as_str().into(), filled));
+        fills.push(f);
     }
-    let date_col: Vec<String> = kept.iter().map(|&i| dates[i].map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()).collect();
-    let bin: Vec<&str> = {
+    let mut derived_cols = Vec::new();
+    for d in &ds.derive {
         let src = cat_cols
             .iter()
-            .find(|c| c.name().as_str() == schema::SOURCE)
+            .find(|c| c.name().as_str() == d.from)
             .and_then(|c| c.str().ok())
-            .ok_or_else(|| Error::Csv { path: path.into(), message: "source column lost".into() })?;
-        src.iter().map(|s| schema::bin_source(s.unwrap_or(""))).collect()
-    };
+            .ok_or_else(|| Error::Csv { path: path.into(), message: format!("`{}` (the source of derived `{}`) is not a categorical column", d.from, d.name) })?;
+        let vals: Vec<&str> = src.iter().map(|s| d.apply(s.unwrap_or(""))).collect();
+        derived_cols.push(Column::new(d.name.as_str().into(), vals));
+    }
 
-    let mut columns = cat_cols;
-    columns.extend(extra_cols);
-    columns.push(Column::new(schema::DATE.into(), date_col));
+    // Gold order: id, target, categorical and boolean, carried-along, date, continuous, derived.
+    let mut columns = Vec::new();
+    if let Some(ids) = ids {
+        let v: Vec<String> = kept.iter().map(|&i| ids.get(i).unwrap_or("").trim().to_string()).collect();
+        columns.push(Column::new(ds.id.as_str().into(), v));
+    }
+    columns.push(Column::new(ds.target.as_str().into(), y.iter().map(|c| c.to_string()).collect::<Vec<_>>()));
+    columns.extend(cat_cols);
+    if let Some(dates) = &dates {
+        let v: Vec<String> = kept.iter().map(|&i| dates[i].map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()).collect();
+        columns.push(Column::new(ds.date.as_str().into(), v));
+    }
     columns.extend(scaled_cols);
-    columns.push(Column::new(schema::BIN_SOURCE.into(), bin));
+    columns.extend(derived_cols);
     let gold = DataFrame::new(kept.len(), columns).map_err(polars_err)?;
 
     Ok(Cleaned {
         gold,
         preprocessing: Preprocessing {
+            target: Target::of(ds),
+            id: (!ds.id.is_empty()).then(|| ds.id.clone()),
             continuous: transforms,
-            categorical_modes: modes,
-            customer_code_missing: CUSTOMER_CODE_MISSING.into(),
+            categorical: fills,
+            derive: ds.derive.clone(),
+            filters: ds.filters.clone(),
+            encoded,
+            encoding: ds.processing.encoding,
+            drop_first: ds.processing.drop_first,
+            unseen: ds.processing.unseen,
         },
         outlier_summary,
+        roles,
         rows,
         min_date: dmin,
         max_date: dmax,
-        missing_customer_code,
+        missing,
     })
+}
+
+/// Linear-interpolation quantile of sorted values (numpy's default).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// Fit one continuous column on the fit rows' values: clip bounds, then the fill on clipped
+/// values, then the scaler on imputed ones, into the one transform saved and applied everywhere.
+fn fit_continuous(name: &str, vals: &[Option<f64>], p: &Processing) -> (ContinuousTransform, OutlierRow) {
+    let (m, _) = mean(vals.iter().flatten().copied());
+    let (lo, hi) = match p.outliers {
+        _ if !m.is_finite() => (f64::NEG_INFINITY, f64::INFINITY),
+        Outliers::None => (f64::NEG_INFINITY, f64::INFINITY),
+        Outliers::Sigma(k) => {
+            let sd = sample_std(vals, m);
+            (m - k * sd, m + k * sd)
+        }
+        Outliers::Iqr(k) => {
+            let mut xs: Vec<f64> = vals.iter().flatten().copied().collect();
+            xs.sort_by(f64::total_cmp);
+            let (q1, q3) = (quantile(&xs, 0.25), quantile(&xs, 0.75));
+            (q1 - k * (q3 - q1), q3 + k * (q3 - q1))
+        }
+    };
+    let mut t = ContinuousTransform { name: name.to_string(), clip_lower: lo, clip_upper: hi, fill: 0.0, scale: Scale::None };
+    let clipped: Vec<Option<f64>> = vals.iter().map(|v| v.map(|x| t.clip(x))).collect();
+    let (cm, count) = mean(clipped.iter().flatten().copied());
+    let cmin = clipped.iter().flatten().copied().fold(f64::INFINITY, f64::min);
+    let cmax = clipped.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max);
+    let row = OutlierRow { column: name.to_string(), count, missing: vals.len() - count, mean: cm, min: cmin, max: cmax };
+    let fill = match p.impute {
+        Impute::Mean => cm,
+        Impute::Median => median(&clipped),
+        Impute::Mode => numeric_mode(&clipped),
+        Impute::Constant(v) => v,
+    };
+    t.fill = if fill.is_finite() { fill } else { 0.0 };
+    let imputed: Vec<f64> = clipped.iter().map(|v| v.unwrap_or(t.fill)).collect();
+    t.scale = match p.scaling {
+        Scaling::MinMax => Scale::MinMax {
+            min: imputed.iter().copied().fold(f64::INFINITY, f64::min),
+            max: imputed.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        },
+        Scaling::Standard => {
+            let (mu, k) = mean(imputed.iter().copied());
+            let var = if k > 0 { imputed.iter().map(|x| (x - mu) * (x - mu)).sum::<f64>() / k as f64 } else { 0.0 };
+            Scale::Standard { mean: if mu.is_finite() { mu } else { 0.0 }, std: var.sqrt() }
+        }
+        Scaling::None => Scale::None,
+    };
+    (t, row)
+}
+
+/// Most frequent value present (ties: the smallest).
+fn numeric_mode(v: &[Option<f64>]) -> f64 {
+    let mut xs: Vec<f64> = v.iter().flatten().copied().collect();
+    xs.sort_by(f64::total_cmp);
+    let (mut best, mut best_n, mut i) = (f64::NAN, 0, 0);
+    while i < xs.len() {
+        let j = xs[i..].iter().take_while(|&&x| x == xs[i]).count();
+        if j > best_n {
+            (best, best_n) = (xs[i], j);
+        }
+        i += j;
+    }
+    best
 }
 
 fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
@@ -417,22 +742,24 @@ fn write_text(path: &Path, s: &str) -> Result<()> {
 fn write_outputs(out: &StageDir, c: &Cleaned) -> Result<()> {
     art::write_json(
         &out.path(&art::DATE_LIMITS),
-        &serde_json::json!({ "min_date": c.min_date.to_string(), "max_date": c.max_date.to_string() }),
+        &serde_json::json!({ "min_date": c.min_date.map(|d| d.to_string()), "max_date": c.max_date.map(|d| d.to_string()) }),
     )?;
     let mut s = String::from("column,count,missing,mean,min,max\n");
     for r in &c.outlier_summary {
-        s.push_str(&format!("{},{},{},{},{},{}\n", r.column, r.count, r.missing, r.mean, r.min, r.max));
+        s.push_str(&format!("{},{},{},{},{},{}\n", csv_field(&r.column), r.count, r.missing, r.mean, r.min, r.max));
     }
     write_text(&out.path(&art::OUTLIER_SUMMARY), &s)?;
-    let modes = &c.preprocessing.categorical_modes;
-    let header: Vec<&str> = schema::CATEGORICAL.to_vec();
-    let values: Vec<String> = header.iter().map(|k| csv_field(modes.get(*k).map(String::as_str).unwrap_or(""))).collect();
+    let fills = &c.preprocessing.categorical;
+    let header: Vec<String> = fills.iter().map(|f| csv_field(&f.name)).collect();
+    let values: Vec<String> = fills.iter().map(|f| csv_field(f.fill.as_deref().unwrap_or(&f.mode))).collect();
     write_text(&out.path(&art::CAT_MISSING_IMPUTE), &format!("{}\n{}\n", header.join(","), values.join(",")))?;
-    art::write_json(&out.path(&art::SCALER), &c.preprocessing.scaler())?;
+    art::write_json(&out.path(&art::SCALER), &leadflow_core::features::scaler_json(&c.preprocessing.continuous))?;
+    art::write_json(&out.path(&art::ROLES), &c.roles)?;
     art::write_json(&out.path(&art::PREPROCESSING), &c.preprocessing)?;
 
     let mut gold = c.gold.clone();
-    let mut training = gold.drop(schema::BIN_SOURCE).map_err(|e| Error::Write { path: out.path(&art::TRAINING_DATA), source: e.into() })?;
+    let derived: Vec<String> = c.preprocessing.derive.iter().map(|d| d.name.clone()).collect();
+    let mut training = gold.drop_many(derived);
     let cols: Vec<String> = training.get_column_names().iter().map(|s| s.to_string()).collect();
     art::write_json(&out.path(&art::COLUMNS_DRIFT), &cols)?;
     write_csv(&mut training, &out.path(&art::TRAINING_DATA))?;

@@ -24,10 +24,10 @@ fn real_file_matches_the_notebook_figures() {
     assert_eq!(s.rows["raw"], 12_345);
     assert_eq!(s.rows["after_date_filter"], 12_345, "all rows fall in the default window");
     assert_eq!(s.rows["after_target_filter"], 11_753);
-    assert_eq!(s.rows["after_source_filter"], 2_937);
-    assert!(s.missing_customer_code > 0, "customer_code is missing in some rows");
+    assert_eq!(s.rows["gold"], 2_937);
+    assert!(s.missing["customer_code"] > 0, "customer_code is missing in some rows");
     assert_eq!(s.data_version, "f9253f7c5f00bb2c02a101e09864c631cae7f1a0b9d3cd4eafd323aed2c12635");
-    assert_eq!((s.min_date.as_str(), s.max_date.as_str()), ("2024-01-01", "2024-01-31"));
+    assert_eq!((s.min_date.as_deref(), s.max_date.as_deref()), (Some("2024-01-01"), Some("2024-01-31")));
 
     let gold = std::fs::read_to_string(layout.path(&art::GOLD)).unwrap();
     let mut lines = gold.lines();
@@ -65,7 +65,7 @@ fn real_file_matches_the_notebook_figures() {
     assert_eq!(pre.continuous.len(), 3);
     let meta = leadflow_core::meta::read(&layout.path(&art::DATA_META)).unwrap();
     assert_eq!(meta.data_version, s.data_version);
-    assert_eq!(meta.rows["after_source_filter"], 2_937);
+    assert_eq!(meta.rows["gold"], 2_937);
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn generator_is_deterministic_and_messy() {
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     let text = std::fs::read_to_string(&a).unwrap();
     let header = text.lines().next().unwrap();
-    assert_eq!(header, leadflow_core::schema::RAW_COLUMNS.join(","));
+    assert_eq!(header, leadflow_data::generate::RAW_COLUMNS.join(","));
     let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 4000);
     assert!(rows.iter().any(|r| r[1].is_empty()), "empty targets");
@@ -271,10 +271,10 @@ fn every_row_filtered_out() {
 fn params_file_with_a_bad_value() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("params.toml");
-    std::fs::write(&p, "[data]\noutlier_sigma = -1\n").unwrap();
+    std::fs::write(&p, "[dataset]\npreset = \"lead\"\n[dataset.processing]\noutliers = { sigma = -1 }\n").unwrap();
     let err = Params::load(&p).unwrap_err().to_string();
-    assert!(err.contains("params.toml") && err.contains("data.outlier_sigma"), "{err}");
-    std::fs::write(&p, "[data]\nsource_filterr = \"fb\"\n").unwrap();
+    assert!(err.contains("params.toml") && err.contains("dataset.processing.outliers"), "{err}");
+    std::fs::write(&p, "[dataset]\npreset = \"lead\"\nsource_filterr = \"fb\"\n").unwrap();
     let err = Params::load(&p).unwrap_err().to_string();
     assert!(err.contains("source_filterr"), "{err}");
 }
@@ -346,7 +346,7 @@ fn the_saved_preprocessing_reproduces_every_gold_row_from_its_raw_row() {
             let got: f64 = cleaned[&t.name].parse().unwrap();
             assert!((want - got).abs() < 1e-12, "lead {} {}: gold {want} vs apply_raw {got}", g[id(&gold)], t.name);
         }
-        for c in pre.categorical_modes.keys().filter(|c| *c != "lead_indicator") {
+        for c in pre.categorical.iter().map(|f| &f.name).chain(pre.derive.iter().map(|d| &d.name)) {
             assert_eq!(&cleaned[c], &g[gold.column_index(c).unwrap()], "lead {} column {c}", g[id(&gold)]);
         }
     }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use leadflow_core::metrics::Scores;
 use leadflow_core::model::ModelKind;
 use leadflow_core::results::{DeployedModel, Deployment, Importance, ModelResults};
+use leadflow_core::features::Preprocessing;
 use leadflow_core::Params;
 use serde::Serialize;
 
@@ -27,6 +28,7 @@ pub struct ModelCard {
 impl ModelCard {
     pub fn new(
         params: &Params,
+        pre: &Preprocessing,
         m: &DeployedModel,
         d: &Deployment,
         metrics: Option<&Scores>,
@@ -38,7 +40,11 @@ impl ModelCard {
         ModelCard {
             model_name: m.model_name.clone(),
             model: m.kind.label().into(),
-            predicts: "P(converted = 1): the probability that a website signup becomes a paying customer (lead_indicator)".into(),
+            predicts: {
+                let t = &pre.target;
+                let what = if t.description.is_empty() { format!("the probability that a {} is {}", t.subject, t.labels[1]) } else { t.description.clone() };
+                format!("{} = P({} = {:?}): {what} (dataset {})", t.probability_of(), t.column, t.positive, t.dataset)
+            },
             registry: serde_json::json!({
                 "registered": d.promoted, "version": d.version, "stage": d.stage, "alias": d.alias,
                 "previous_holder": d.previous_holder, "run_id": d.run_id,
@@ -47,20 +53,31 @@ impl ModelCard {
             training_data: serde_json::json!({
                 "data_version_sha256": m.data_version,
                 "date_window": limits,
-                "source_filter": params.data.source_filter,
+                "filters": pre.filters,
                 "train_rows": results.split.train_rows,
                 "test_rows": results.split.test_rows,
             }),
-            params: serde_json::json!({ "best": best, "train": params.train, "data": params.data }),
+            params: serde_json::json!({ "best": best, "train": params.train }),
             metrics: metrics.cloned(),
             threshold: m.threshold,
-            intended_use: "Rank and flag new signup leads for sales follow-up; a decision aid, not an automatic gate.".into(),
+            intended_use: format!(
+                "Rank and flag {} likely to be {}; a decision aid, not an automatic gate.",
+                pre.target.subjects(),
+                pre.target.labels[1]
+            ),
             limitations: {
                 // Every fact here is computed from this run's artifacts.
-                let mut l = vec![format!(
-                    "Trained only on leads with source == {:?} inside the date window; other sources are out of distribution.",
-                    params.data.source_filter
-                )];
+                let mut l = Vec::new();
+                let window = limits.get("min_date").is_some_and(|d| !d.is_null());
+                let scope: Vec<String> = pre.filters.iter().map(|f| format!("{} in {:?}", f.column, f.equals)).collect();
+                if !scope.is_empty() || window {
+                    l.push(format!(
+                        "Trained only on {}{}{}; other rows are out of distribution.",
+                        pre.target.subjects(),
+                        if scope.is_empty() { String::new() } else { format!(" with {}", scope.join(" and ")) },
+                        if window { " inside the date window" } else { "" }
+                    ));
+                }
                 if let Some(imp) = importance {
                     let top: Vec<String> = imp.top(3).iter().map(|(f, v)| format!("{f} ({v:.3})")).collect();
                     l.push(format!("Most influential features by {}: {}.", imp.measure, top.join(", ")));

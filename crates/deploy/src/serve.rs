@@ -45,20 +45,14 @@ impl ModelDir {
         if names.iter().all(|f| table.column_index(f).is_some()) {
             return Ok(table.matrix(path, names)?);
         }
-        let raw_needed: Vec<&str> = self
-            .preprocessing
-            .continuous
-            .iter()
-            .map(|c| c.name.as_str())
-            .chain(self.features.categorical.iter().map(|c| c.name.as_str()).filter(|c| *c != leadflow_core::schema::BIN_SOURCE))
-            .collect();
+        let raw_needed = self.preprocessing.raw_inputs();
         let missing_raw: Vec<&str> = raw_needed.iter().copied().filter(|c| table.column_index(c).is_none()).collect();
         if !missing_raw.is_empty() {
             let missing_enc: Vec<&str> = names.iter().map(String::as_str).filter(|f| table.column_index(f).is_none()).collect();
             return Err(Error::Input {
                 path: path.into(),
                 message: format!(
-                    "neither encoded features nor raw leads: as encoded rows it lacks column(s) {}; as raw rows it lacks column(s) {}",
+                    "neither encoded features nor raw rows of the training schema: as encoded rows it lacks column(s) {}; as raw rows it lacks column(s) {}",
                     missing_enc.join(", "),
                     missing_raw.join(", ")
                 ),
@@ -86,8 +80,12 @@ pub fn predict(model_dir: &Path, input: &Path, output: &Path) -> Result<usize> {
     let md = ModelDir::open(model_dir)?;
     let table = Table::read(input)?;
     let p = md.predict_table(&table, input)?;
-    let id = table.column_index(leadflow_core::schema::ID);
-    let mut s = String::from(if id.is_some() { "row,lead_id,probability,label\n" } else { "row,probability,label\n" });
+    let id_name = md.preprocessing.id.as_deref();
+    let id = id_name.and_then(|c| table.column_index(c));
+    let mut s = match (id, id_name) {
+        (Some(_), Some(name)) => format!("row,{name},probability,label\n"),
+        _ => String::from("row,probability,label\n"),
+    };
     for (i, v) in p.iter().enumerate() {
         let label = u8::from(*v >= md.spec.threshold);
         match id {
@@ -108,7 +106,7 @@ pub fn predict(model_dir: &Path, input: &Path, output: &Path) -> Result<usize> {
 pub struct ValidationSpec {
     /// Expected labels of the first rows, given inline.
     pub expected: Option<Vec<u8>>,
-    /// A labels CSV (`lead_indicator` column).
+    /// A labels CSV with the target column as 0/1 (e.g. `y_test.csv`).
     pub labels: Option<std::path::PathBuf>,
     /// How many leading rows to compare (default: all rows for accuracy, 10 for exact checks).
     pub rows: Option<usize>,
@@ -165,7 +163,7 @@ pub fn validate(model_dir: &Path, features: &Path, spec: &ValidationSpec) -> Res
     let pred: Vec<u8> = leadflow_core::metrics::threshold(&p, md.spec.threshold);
     let (expected, exact) = match (&spec.expected, &spec.labels) {
         (Some(e), _) => (e.clone(), spec.min_accuracy.is_none()),
-        (None, Some(l)) => (Table::read(l)?.labels(l, leadflow_core::schema::TARGET)?, spec.min_accuracy.is_none()),
+        (None, Some(l)) => (Table::read(l)?.labels(l, &md.preprocessing.target.column)?, spec.min_accuracy.is_none()),
         (None, None) => unreachable!("checked above"),
     };
     let default_rows = if exact && spec.expected.is_none() { 10 } else { expected.len() };

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
+use leadflow_core::features::{Preprocessing, Target};
 use leadflow_core::meta::RunClock;
 use leadflow_core::metrics::{self, ClassificationReport, Scores};
 use leadflow_core::results::{ChampionInfo, Evaluation, GateCheck, GateResult, ModelResults};
@@ -23,11 +24,12 @@ use serde::Serialize;
 
 pub use error::{Error, Result};
 
-/// What the evaluate stage reads: train's results, test split and models, the data version,
+/// What the evaluate stage reads: the dataset's target (its wording), train's results, test split
+/// and models, the data version,
 /// `evaluate` and `deploy` params (the alias it compares with), and the registry.
 pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint::Reads {
     stage: StageId::Evaluate,
-    artifacts: &[art::MODEL_RESULTS, art::COLUMNS_LIST, art::X_TEST, art::Y_TEST, art::XGB_MODEL, art::LR_MODEL],
+    artifacts: &[art::PREPROCESSING, art::MODEL_RESULTS, art::COLUMNS_LIST, art::X_TEST, art::Y_TEST, art::XGB_MODEL, art::LR_MODEL],
     params: |p| serde_json::json!({ "evaluate": p.evaluate, "deploy": p.deploy }),
     data_version: true,
 };
@@ -35,30 +37,35 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
 /// Registry tag naming the model family of a version.
 pub use leadflow_core::names::MODEL_TAG;
 
+/// The selected model's test results in the dataset's own terms (the positive class is the one
+/// the business acts on: a lead that converts, a customer who churns).
 #[derive(Debug, Clone, Serialize)]
 pub struct BusinessMetrics {
-    pub leads_scored: usize,
-    pub actual_converters: usize,
-    pub predicted_converters: usize,
+    /// The positive class's display name ("converted").
+    pub positive: String,
+    pub rows_scored: usize,
+    pub actual_positive: usize,
+    pub predicted_positive: usize,
     pub correctly_identified: usize,
-    pub missed_converters: usize,
+    pub missed: usize,
     pub false_alarms: usize,
-    /// Share of actual converters the model finds (recall).
+    /// Share of actual positives the model finds (recall).
     pub detection_rate: f64,
-    /// Share of non-converters flagged as converters.
+    /// Share of negatives flagged as positive.
     pub false_alarm_rate: f64,
 }
 
 impl BusinessMetrics {
-    pub fn from_scores(s: &Scores) -> BusinessMetrics {
+    pub fn from_scores(s: &Scores, target: &Target) -> BusinessMetrics {
         let [[tn, fp], [fn_, tp]] = s.confusion_matrix;
         let div = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         BusinessMetrics {
-            leads_scored: tn + fp + fn_ + tp,
-            actual_converters: tp + fn_,
-            predicted_converters: tp + fp,
+            positive: target.labels[1].clone(),
+            rows_scored: tn + fp + fn_ + tp,
+            actual_positive: tp + fn_,
+            predicted_positive: tp + fp,
             correctly_identified: tp,
-            missed_converters: fn_,
+            missed: fn_,
             false_alarms: fp,
             detection_rate: div(tp, tp + fn_),
             false_alarm_rate: div(fp, fp + tn),
@@ -243,7 +250,9 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     let x_path = layout.require(&art::X_TEST)?;
     let y_path = layout.require(&art::Y_TEST)?;
     let x = Table::read(&x_path)?.matrix(&x_path, &features)?;
-    let y = Table::read(&y_path)?.labels(&y_path, leadflow_core::schema::TARGET)?;
+    let pre: Preprocessing = art::read_json(&layout.require(&art::PREPROCESSING)?, "the data stage's preprocessing")?;
+    let target = &pre.target;
+    let y = Table::read(&y_path)?.labels(&y_path, &target.column)?;
     if x.n_rows != y.len() {
         return Err(leadflow_core::Error::Invalid {
             path: y_path,
@@ -278,7 +287,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
             &format!("{} (test split, threshold {t})\n\n{}\n{}", k.label(), r.to_text(), metrics::confusion_text(&s.confusion_matrix)),
         )?;
     }
-    let business: BTreeMap<ModelKind, BusinessMetrics> = scores.iter().map(|(k, s)| (*k, BusinessMetrics::from_scores(s))).collect();
+    let business: BTreeMap<ModelKind, BusinessMetrics> = scores.iter().map(|(k, s)| (*k, BusinessMetrics::from_scores(s, target))).collect();
     art::write_json(
         &out.path(&art::BUSINESS_METRICS),
         &serde_json::json!({ "selected": evaluation.selected, "threshold": t, "models": business }),
@@ -309,7 +318,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
         SeriesLabelPosition::LowerLeft,
     )?;
     for (k, s) in &scores {
-        plots::confusion(&out.path(&k.confusion_png()), &format!("Confusion matrix: {}", k.label()), &s.confusion_matrix)?;
+        plots::confusion(&out.path(&k.confusion_png()), &format!("Confusion matrix: {}", k.label()), &s.confusion_matrix, &target.labels)?;
     }
     let mut panels: Vec<plots::ImportancePanel> = Vec::new();
     let mut importance = BTreeMap::new();
@@ -326,7 +335,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
             Model::Logistic(lr) => {
                 panels.push((
                     format!("{}: coefficients", k.label()),
-                    "coefficient (scaled features; + raises P(convert))".to_string(),
+                    format!("coefficient (scaled features; + raises {})", target.probability_of()),
                     lr.features.iter().cloned().zip(lr.coefficients.iter().copied()).collect(),
                 ));
             }
@@ -338,7 +347,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     art::write_json(&out.path(&art::IMPORTANCE_JSON), &importance)?;
     plots::importance(&out.path(&art::IMPORTANCE_PNG), &panels)?;
 
-    write_text(&out.path(&art::REPORT), &report(params, &evaluation, &scores, &business, inc.as_ref(), &results))?;
+    write_text(&out.path(&art::REPORT), &report(params, target, &evaluation, &scores, &business, inc.as_ref(), &results))?;
     let mut rows = BTreeMap::new();
     rows.insert("test".to_string(), y.len());
     let meta = clock.finish(StageId::Evaluate, env!("CARGO_PKG_VERSION"), data_meta.data_version.clone(), params.hash(), rows);
@@ -366,6 +375,7 @@ fn pct(v: f64) -> String {
 /// The one-page Markdown report.
 pub fn report(
     params: &Params,
+    target: &Target,
     ev: &Evaluation,
     scores: &BTreeMap<ModelKind, Scores>,
     business: &BTreeMap<ModelKind, BusinessMetrics>,
@@ -373,7 +383,7 @@ pub fn report(
     results: &ModelResults,
 ) -> String {
     let metric = params.evaluate.selection_metric;
-    let mut s = String::from("# leadflow evaluation report\n\n");
+    let mut s = format!("# leadflow evaluation report: {} (predicts `{}` = {}, \"{}\")\n\n", target.dataset, target.column, target.positive, target.labels[1]);
     let decision = if ev.promote {
         format!("✅ **Promote {}** to {} (alias `{}`).", ev.selected.label(), params.deploy.stage.as_str(), params.deploy.stage.alias())
     } else if !ev.gate.passed {
@@ -430,16 +440,17 @@ pub fn report(
     }
     if let Some(b) = business.get(&ev.selected) {
         let _ = writeln!(s, "\n## Business view ({})\n", ev.selected.label());
+        let (rows, pos, neg) = (target.subjects(), &target.labels[1], &target.labels[0]);
         let _ = writeln!(
             s,
-            "Of **{}** leads scored, **{}** actually converted. The model flags **{}** as likely converters: **{}** of them do convert \
-             (detection rate {}), **{}** converters are missed, and **{}** flagged leads do not convert (false-alarm rate {}).",
-            b.leads_scored,
-            b.actual_converters,
-            b.predicted_converters,
+            "Of **{}** {rows} scored, **{}** are *{pos}*. The model flags **{}** as likely *{pos}*: **{}** of them are \
+             (detection rate {}), **{}** *{pos}* {rows} are missed, and **{}** flagged {rows} are *{neg}* (false-alarm rate {}).",
+            b.rows_scored,
+            b.actual_positive,
+            b.predicted_positive,
             b.correctly_identified,
             pct(b.detection_rate),
-            b.missed_converters,
+            b.missed,
             b.false_alarms,
             pct(b.false_alarm_rate)
         );

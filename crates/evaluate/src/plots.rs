@@ -99,7 +99,8 @@ pub fn curves(
 }
 
 /// A 2×2 confusion-matrix heat map with counts and row percentages.
-pub fn confusion(path: &Path, title: &str, c: &Confusion) -> Result<()> {
+/// `labels`: display names of the classes, negative first.
+pub fn confusion(path: &Path, title: &str, c: &Confusion, labels: &[String; 2]) -> Result<()> {
     // The PNG is written when the drawing area is dropped: the permit is held until then.
     let _permit = leadflow_core::artifacts::write_permit();
     let err = perr(path);
@@ -108,7 +109,7 @@ pub fn confusion(path: &Path, title: &str, c: &Confusion) -> Result<()> {
     root.draw(&Text::new(title.to_string(), (30, 20), caption)).map_err(|e| err(e.to_string()))?;
     let (left, top, cell) = (230i32, 110i32, 230i32);
     let max = c.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
-    let labels = ["0: not converted", "1: converted"];
+    let labels = [format!("0: {}", labels[0]), format!("1: {}", labels[1])];
     for (t, row) in c.iter().enumerate() {
         let row_total: usize = row.iter().sum();
         for (p, &n) in row.iter().enumerate() {

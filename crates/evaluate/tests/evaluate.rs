@@ -82,11 +82,12 @@ fn writes_metrics_pictures_report_and_a_first_promotion() {
     let business: serde_json::Value = art::read_json(&layout.path(&art::BUSINESS_METRICS), "b").unwrap();
     let sel = s.evaluation.selected;
     let b = &business["models"][sel.name()];
-    assert_eq!(b["leads_scored"].as_u64().unwrap() as usize, results.split.test_rows);
+    assert_eq!(b["rows_scored"].as_u64().unwrap() as usize, results.split.test_rows);
+    assert_eq!(b["positive"], "converted", "the lead preset's wording");
     assert!((b["detection_rate"].as_f64().unwrap() - metrics[&sel].recall).abs() < 1e-12);
     assert_eq!(
-        b["correctly_identified"].as_u64().unwrap() + b["missed_converters"].as_u64().unwrap(),
-        b["actual_converters"].as_u64().unwrap()
+        b["correctly_identified"].as_u64().unwrap() + b["missed"].as_u64().unwrap(),
+        b["actual_positive"].as_u64().unwrap()
     );
     // The best model by the selection metric is selected; with no champion it is promoted.
     let best = metrics.iter().max_by(|a, b| a.1.f1_weighted.total_cmp(&b.1.f1_weighted)).unwrap().0;

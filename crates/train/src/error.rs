@@ -11,8 +11,8 @@ pub enum Error {
         #[source]
         source: polars::prelude::PolarsError,
     },
-    #[error("{path}: the target `lead_indicator` has only one class ({class}); both converted (1) and not converted (0) leads are needed")]
-    OneClass { path: PathBuf, class: u8 },
+    #[error("{path}: the target `{target}` has only one class ({only}); rows of both classes are needed")]
+    OneClass { path: PathBuf, target: String, only: String },
     #[error("{model}: {folds}-fold cross-validation needs at least {folds} training rows of each class, found {found} of class {class} (lower train.{model}.cv_folds or add data)")]
     TooFewRows { model: &'static str, folds: usize, class: u8, found: usize },
     #[error("{model}: {message}")]

@@ -5,23 +5,21 @@
 mod error;
 pub mod models;
 pub mod search;
-pub mod split;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
-use leadflow_core::features::FeatureSpec;
+use leadflow_core::features::{FeatureSpec, Preprocessing};
 use leadflow_core::meta::RunClock;
 use leadflow_core::metrics::{self, confusion, ClassificationReport, Scores};
 use leadflow_core::results::{CvSummary, ModelResult, ModelResults, SplitInfo};
-use leadflow_core::{schema, Params};
+use leadflow_core::split::{self, derive_rng};
+use leadflow_core::Params;
 use leadflow_mlflow::tracking::{MetricPoint, RunStatus, Tracker};
 use leadflow_model::{Matrix, ModelKind, XgbModel};
 use polars::prelude::*;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 pub use error::{Error, Result};
 
@@ -29,7 +27,7 @@ pub use error::{Error, Result};
 /// threshold (its test reports) and `tracking` (where its runs go).
 pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint::Reads {
     stage: StageId::Train,
-    artifacts: &[art::GOLD],
+    artifacts: &[art::GOLD, art::PREPROCESSING],
     params: |p| serde_json::json!({ "train": p.train, "threshold": p.evaluate.threshold, "tracking": p.tracking }),
     data_version: true,
 };
@@ -41,8 +39,9 @@ pub struct Dataset {
     pub y: Vec<u8>,
 }
 
-/// Read the gold CSV and one-hot encode it (drop-first; single-level columns vanish).
-pub fn load_gold(path: &Path) -> Result<Dataset> {
+/// Read the gold CSV and encode it as the data stage's saved preprocessing says (one-hot with or
+/// without the first level, or ordinal).
+pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
     let gerr = |m: String| Error::Gold { path: path.into(), message: m };
     if !path.is_file() {
         return Err(leadflow_core::Error::MissingArtifact { path: path.into(), stage: "data" }.into());
@@ -61,25 +60,27 @@ pub fn load_gold(path: &Path) -> Result<Dataset> {
     if df.height() == 0 {
         return Err(gerr("no rows; the data stage produced an empty gold dataset".into()));
     }
-    let y: Vec<u8> = col(schema::TARGET)?
+    let target = &pre.target.column;
+    let y: Vec<u8> = col(target)?
         .iter()
         .enumerate()
         .map(|(i, v)| match v.as_str() {
             "0" => Ok(0),
             "1" => Ok(1),
-            other => Err(gerr(format!("line {}, column `lead_indicator`: expected 0 or 1, found {other:?}", shape.line(i)))),
+            other => Err(gerr(format!("line {}, column `{target}`: expected 0 or 1, found {other:?}", shape.line(i)))),
         })
         .collect::<Result<_>>()?;
     let mut categorical = Vec::new();
     let mut cat_values = Vec::new();
-    for &c in schema::ENCODED_CATEGORICAL {
+    for c in &pre.encoded {
         let v = col(c)?;
-        categorical.push((c, v.clone()));
+        categorical.push((c.as_str(), v.clone()));
         cat_values.push(v);
     }
-    let spec = FeatureSpec::fit(schema::CONTINUOUS, &categorical, schema::TARGET);
+    let continuous: Vec<&str> = pre.continuous.iter().map(|t| t.name.as_str()).collect();
+    let spec = FeatureSpec::fit(&continuous, &categorical, pre);
     let mut numeric = Vec::new();
-    for &c in schema::CONTINUOUS {
+    for &c in &continuous {
         let v = col(c)?;
         let parsed: Vec<f64> = v
             .iter()
@@ -102,7 +103,7 @@ pub fn load_gold(path: &Path) -> Result<Dataset> {
         nums.extend(numeric.iter().map(|c| c[i]));
         cats.clear();
         cats.extend(cat_values.iter().map(|c| c[i].as_str()));
-        spec.encode_values(&nums, &cats, &mut row);
+        spec.encode_values(&nums, &cats, &mut row).map_err(|u| gerr(format!("column `{}`: level {:?} missing from its own fit", u.column, u.value)))?;
         x.push_row(&row);
     }
     Ok(Dataset { spec, x, y })
@@ -152,8 +153,8 @@ fn write_x(path: &Path, names: &[String], x: &Matrix, rows: &[usize]) -> Result<
     write_text(path, &s)
 }
 
-fn write_y(path: &Path, y: &[u8], rows: &[usize]) -> Result<()> {
-    let mut s = format!("{}\n", schema::TARGET);
+fn write_y(path: &Path, target: &str, y: &[u8], rows: &[usize]) -> Result<()> {
+    let mut s = format!("{target}\n");
     for &i in rows {
         let _ = writeln!(s, "{}", y[i]);
     }
@@ -169,15 +170,6 @@ struct Trained {
     train_proba: Vec<f64>,
     test_proba: Vec<f64>,
     tracked_params: Vec<(String, String)>,
-}
-
-fn derive_rng(seed: u64, salt: &str) -> ChaCha8Rng {
-    let h = leadflow_core::hash::sha256_hex(format!("{seed}/{salt}").as_bytes());
-    let mut bytes = [0u8; 8];
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or(0);
-    }
-    ChaCha8Rng::seed_from_u64(u64::from_le_bytes(bytes))
 }
 
 fn check_folds(model: &'static str, y: &[u8], rows: &[usize], folds: usize) -> Result<()> {
@@ -196,15 +188,16 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     let gold_path = layout.require(&art::GOLD)?;
     let fp = leadflow_core::fingerprint::compute(&READS, layout, params, None, env!("CARGO_PKG_VERSION"))?;
     let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
-    let ds = load_gold(&gold_path)?;
+    let pre: Preprocessing = art::read_json(&layout.require(&art::PREPROCESSING)?, "the data stage's preprocessing")?;
+    let ds = load_gold(&gold_path, &pre)?;
     let names = ds.spec.feature_names();
     for class in [0u8, 1] {
         if ds.y.iter().all(|&v| v != class) {
-            return Err(Error::OneClass { path: gold_path, class: 1 - class });
+            return Err(Error::OneClass { path: gold_path, target: pre.target.column.clone(), only: pre.target.labels[usize::from(1 - class)].clone() });
         }
     }
     let tp = &params.train;
-    let (train_rows, test_rows) = split::train_test(&ds.y, tp.test_size, &mut derive_rng(tp.seed, "split"));
+    let (train_rows, test_rows) = split::train_test_of(&ds.y, tp.test_size, tp.seed);
     if tp.xgboost.enabled {
         check_folds("xgboost", &ds.y, &train_rows, tp.xgboost.cv_folds)?;
     }
@@ -220,8 +213,8 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     let out = StageDir::begin(layout.stage_dir(StageId::Train))?;
     write_x(&out.path(&art::X_TRAIN), &names, &ds.x, &train_rows)?;
     write_x(&out.path(&art::X_TEST), &names, &ds.x, &test_rows)?;
-    write_y(&out.path(&art::Y_TRAIN), &ds.y, &train_rows)?;
-    write_y(&out.path(&art::Y_TEST), &ds.y, &test_rows)?;
+    write_y(&out.path(&art::Y_TRAIN), &pre.target.column, &ds.y, &train_rows)?;
+    write_y(&out.path(&art::Y_TEST), &pre.target.column, &ds.y, &test_rows)?;
     art::write_json(&out.path(&art::COLUMNS_LIST), &names)?;
     art::write_json(&out.path(&art::FEATURE_SPEC), &ds.spec)?;
 
@@ -232,7 +225,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
 
     if tp.xgboost.enabled {
         let p = &tp.xgboost;
-        let cands = models::xgb_candidates(p.n_candidates, &mut derive_rng(tp.seed, "xgboost/candidates"));
+        let cands = models::xgb_candidates(p.n_candidates, p, &mut derive_rng(tp.seed, "xgboost/candidates"));
         let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "xgboost/folds"));
         let res = search::run("xgboost", &cands, &folds, |c, tr, va| {
             let b = models::xgb_fit(&x_train.select_rows(tr), &pick(&y_train, tr), c, p, tp.seed)?;
@@ -265,7 +258,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
 
     if tp.logistic.enabled {
         let p = &tp.logistic;
-        let cands = models::lr_candidates(p.n_candidates, &mut derive_rng(tp.seed, "logistic/candidates"));
+        let cands = models::lr_candidates(p.n_candidates, p, &mut derive_rng(tp.seed, "logistic/candidates"));
         let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "logistic/folds"));
         let res = search::run("logistic", &cands, &folds, |c, tr, va| {
             let m = models::lr_fit(&x_train.select_rows(tr), &pick(&y_train, tr), &names, c, p)?;
@@ -287,7 +280,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
             test_proba: predict(&x_test),
             tracked_params: vec![
                 ("C".into(), best.params.c.to_string()),
-                ("penalty".into(), best.params.penalty.into()),
+                ("penalty".into(), best.params.penalty.clone()),
                 ("alpha".into(), best.params.alpha().to_string()),
                 ("max_iterations".into(), p.max_iterations.to_string()),
                 ("n_candidates".into(), p.n_candidates.to_string()),

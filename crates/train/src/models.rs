@@ -1,6 +1,6 @@
 //! The two model families: candidates, their search spaces, and single fits.
 
-use leadflow_core::params::{LogisticParams, XgboostParams};
+use leadflow_core::params::{Choice, LogisticParams, Space, XgboostParams};
 use leadflow_model::{LogisticModel, Matrix, XgbModel};
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -16,24 +16,41 @@ pub struct XgbCandidate {
     pub min_split_loss: f64,
     pub max_depth: u32,
     pub subsample: f64,
-    pub objective: &'static str,
-    pub eval_metric: &'static str,
+    pub objective: String,
+    pub eval_metric: String,
 }
 
-pub const XGB_OBJECTIVES: [&str; 3] = ["reg:squarederror", "binary:logistic", "reg:logistic"];
-pub const XGB_EVAL_METRICS: [&str; 2] = ["aucpr", "error"];
+fn draw_f64(s: &Space<f64>, rng: &mut ChaCha8Rng) -> f64 {
+    match *s {
+        Space::Fixed(v) => v,
+        Space::Between([a, b]) if a < b => rng.gen_range(a..b),
+        Space::Between([a, _]) => a,
+    }
+}
 
-/// Draw `n` candidates: learning_rate U(0.01, 0.31), min_split_loss U(0, 10), max_depth 3..=9,
-/// subsample U(0, 1) kept ≥ 0.01, objective and eval_metric uniformly.
-pub fn xgb_candidates(n: usize, rng: &mut ChaCha8Rng) -> Vec<XgbCandidate> {
+fn draw_choice(c: &Choice, rng: &mut ChaCha8Rng) -> String {
+    match c {
+        Choice::Fixed(v) => v.clone(),
+        Choice::OneOf(v) if v.len() == 1 => v[0].clone(),
+        Choice::OneOf(v) => v[rng.gen_range(0..v.len())].clone(),
+    }
+}
+
+/// Draw `n` candidates from the params' space (by default the notebook's: learning_rate
+/// U(0.01, 0.31), min_split_loss U(0, 10), max_depth 3..=9, subsample U(0, 1) kept ≥ 0.01,
+/// objective and eval_metric uniformly). Fixed values draw nothing.
+pub fn xgb_candidates(n: usize, p: &XgboostParams, rng: &mut ChaCha8Rng) -> Vec<XgbCandidate> {
     (0..n)
         .map(|_| XgbCandidate {
-            learning_rate: rng.gen_range(0.01..0.31),
-            min_split_loss: rng.gen_range(0.0..10.0),
-            max_depth: rng.gen_range(3..=9),
-            subsample: rng.gen_range(0.0f64..1.0).max(0.01),
-            objective: XGB_OBJECTIVES[rng.gen_range(0..XGB_OBJECTIVES.len())],
-            eval_metric: XGB_EVAL_METRICS[rng.gen_range(0..XGB_EVAL_METRICS.len())],
+            learning_rate: draw_f64(&p.learning_rate, rng),
+            min_split_loss: draw_f64(&p.min_split_loss, rng),
+            max_depth: match p.max_depth {
+                Space::Fixed(v) => v,
+                Space::Between([a, b]) => rng.gen_range(a..=b),
+            },
+            subsample: draw_f64(&p.subsample, rng).max(0.01),
+            objective: draw_choice(&p.objective, rng),
+            eval_metric: draw_choice(&p.eval_metric, rng),
         })
         .collect()
 }
@@ -55,7 +72,7 @@ pub fn xgb_config(c: &XgbCandidate, p: &XgboostParams, seed: u64) -> Vec<(String
         ("min_split_loss", c.min_split_loss.to_string()),
         ("max_depth", c.max_depth.to_string()),
         ("subsample", c.subsample.to_string()),
-        ("objective", c.objective.into()),
+        ("objective", c.objective.clone()),
         ("base_score", "0.5".into()),
         ("seed", (seed % (i32::MAX as u64)).to_string()),
         ("nthread", "1".into()),
@@ -77,25 +94,23 @@ pub fn xgb_fit(x: &Matrix, y: &[u8], c: &XgbCandidate, p: &XgboostParams, seed: 
 pub struct LrCandidate {
     #[serde(rename = "C")]
     pub c: f64,
-    pub penalty: &'static str,
+    pub penalty: String,
 }
 
 impl LrCandidate {
     pub fn alpha(&self) -> f64 {
-        match self.penalty {
+        match self.penalty.as_str() {
             "l2" => 1.0 / self.c,
             _ => 0.0,
         }
     }
 }
 
-/// The finite grid C ∈ {100, 10, 1, 0.1, 0.01} × penalty ∈ {none, l2}, sampled without
-/// replacement (as scikit-learn's RandomizedSearchCV does for an all-list space).
-pub fn lr_candidates(n: usize, rng: &mut ChaCha8Rng) -> Vec<LrCandidate> {
-    let mut grid: Vec<LrCandidate> = [100.0, 10.0, 1.0, 0.1, 0.01]
-        .iter()
-        .flat_map(|&c| ["none", "l2"].into_iter().map(move |penalty| LrCandidate { c, penalty }))
-        .collect();
+/// The finite grid C × penalty from params (by default {100, 10, 1, 0.1, 0.01} × {none, l2}),
+/// sampled without replacement (as scikit-learn's RandomizedSearchCV does for an all-list space).
+pub fn lr_candidates(n: usize, p: &LogisticParams, rng: &mut ChaCha8Rng) -> Vec<LrCandidate> {
+    let mut grid: Vec<LrCandidate> =
+        p.c.iter().flat_map(|&c| p.penalty.iter().map(move |penalty| LrCandidate { c, penalty: penalty.clone() })).collect();
     grid.shuffle(rng);
     grid.truncate(n);
     grid

@@ -128,7 +128,7 @@ fn local_engine_end_to_end_on_the_real_data() {
     let layout = Layout::new(&opts.artifacts_dir);
     assert_contract(&layout);
     let meta = leadflow_core::meta::read(&layout.path(&art::DATA_META)).unwrap();
-    assert_eq!(meta.rows["after_source_filter"], 2_937);
+    assert_eq!(meta.rows["gold"], 2_937);
     // The lead preset's results, pinned: a refactor must not move them. (Recorded from the
     // default params on the pinned file; byte-identical whatever the thread count.)
     let pinned = [
@@ -325,7 +325,7 @@ fn only_stale_stages_rerun() {
     assert!(ran(&local::run(&opts, &p).unwrap()).is_empty());
 
     // A param the data stage reads: everything downstream of it.
-    p.data.outlier_sigma = 2.5;
+    p.dataset.processing.outliers = leadflow_core::dataset::Outliers::Sigma(2.5);
     assert_eq!(ran(&local::run(&opts, &p).unwrap()), ["data", "train", "evaluate", "deploy"]);
 
     // A deleted or edited output re-runs its stage.

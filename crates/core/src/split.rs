@@ -1,7 +1,26 @@
-//! Stratified splitting: the train/test split and the CV folds.
+//! Stratified splitting: the train/test split and the CV folds. The data stage computes the same
+//! split as train (same labels, `train.test_size`, `train.seed`) when it fits preprocessing on
+//! the training rows only.
 
 use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+/// The random stream for one purpose (`salt`) of a seeded run: independent of the others, so
+/// adding a draw in one place does not move another.
+pub fn derive_rng(seed: u64, salt: &str) -> ChaCha8Rng {
+    let h = crate::hash::sha256_hex(format!("{seed}/{salt}").as_bytes());
+    let mut bytes = [0u8; 8];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap_or(0);
+    }
+    ChaCha8Rng::seed_from_u64(u64::from_le_bytes(bytes))
+}
+
+/// The train/test split of a run: [`train_test`] on its own random stream.
+pub fn train_test_of(y: &[u8], test_size: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    train_test(y, test_size, &mut derive_rng(seed, "split"))
+}
 
 /// Indices of each class (0 and 1), in row order.
 fn by_class(y: &[u8], rows: &[usize]) -> [Vec<usize>; 2] {
@@ -74,7 +93,6 @@ pub fn stratified_folds(y: &[u8], rows: &[usize], k: usize, rng: &mut ChaCha8Rng
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn split_sizes_and_strata() {
