@@ -563,9 +563,10 @@ mod tests {
         let l = lead();
         l.validate().unwrap();
         let d = &l.derive[0];
-        assert_eq!([d.apply("li"), d.apply("fb"), d.apply("organic"), d.apply("signup"), d.apply("x")], [
-            "socials", "socials", "group1", "group1", "Others"
-        ]);
+        assert_eq!(
+            [d.apply("li"), d.apply("fb"), d.apply("organic"), d.apply("signup"), d.apply("x")],
+            ["socials", "socials", "group1", "group1", "Others"]
+        );
     }
 
     #[test]

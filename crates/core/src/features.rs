@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::dataset::{self, Derive, Encoding, Unseen};
+use crate::error::{Error, Result};
 
 pub use crate::dataset::parse_finite;
 
@@ -25,9 +25,15 @@ pub fn fill_categorical(raw: Option<&str>, mode: &str, fill: Option<&str>) -> St
 #[serde(rename_all = "snake_case")]
 pub enum Scale {
     /// To `[0, 1]`: `(x - min) / (max - min)`, 0 when the range is 0.
-    MinMax { min: f64, max: f64 },
+    MinMax {
+        min: f64,
+        max: f64,
+    },
     /// `(x - mean) / std`; a zero std scales by 1 (as scikit-learn).
-    Standard { mean: f64, std: f64 },
+    Standard {
+        mean: f64,
+        std: f64,
+    },
     None,
 }
 
@@ -36,7 +42,10 @@ pub enum Scale {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContinuousTransform {
     pub name: String,
+    /// Unbounded sides (no outlier clipping) are saved as `null`.
+    #[serde(serialize_with = "finite_or_null", deserialize_with = "null_is_neg_inf")]
     pub clip_lower: f64,
+    #[serde(serialize_with = "finite_or_null", deserialize_with = "null_is_inf")]
     pub clip_upper: f64,
     pub fill: f64,
     pub scale: Scale,
@@ -70,6 +79,18 @@ impl ContinuousTransform {
         };
         self.scale(v)
     }
+}
+
+fn finite_or_null<S: serde::Serializer>(v: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    v.is_finite().then_some(*v).serialize(s)
+}
+
+fn null_is_neg_inf<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NEG_INFINITY))
+}
+
+fn null_is_inf<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
 /// One categorical (or boolean, or ignored) column's fitted fill.
@@ -339,7 +360,12 @@ impl FeatureSpec {
     /// then each categorical value encoded, appended to `out`. A level not seen in training is
     /// refused (`unseen = error`) or encodes as no level: all dummies 0 (with `drop_first`, the
     /// same as the first level), ordinal -1.
-    pub fn encode_values<S: AsRef<str>>(&self, numeric: &[f64], categorical: &[S], out: &mut Vec<f64>) -> std::result::Result<(), UnseenValue> {
+    pub fn encode_values<S: AsRef<str>>(
+        &self,
+        numeric: &[f64],
+        categorical: &[S],
+        out: &mut Vec<f64>,
+    ) -> std::result::Result<(), UnseenValue> {
         out.extend_from_slice(numeric);
         for (c, v) in self.categorical.iter().zip(categorical) {
             let v = v.as_ref();
@@ -419,14 +445,23 @@ mod tests {
     fn unseen_values_can_be_refused() {
         let spec = spec(Encoding::OneHot, false, Unseen::Error);
         let err = spec.encode(&row("7"), "x.csv line 4").unwrap_err().to_string();
-        assert!(err.contains("x.csv line 4") && err.contains("`customer_group`") && err.contains("\"7\"") && err.contains("1, 2, 3"), "{err}");
+        assert!(
+            err.contains("x.csv line 4") && err.contains("`customer_group`") && err.contains("\"7\"") && err.contains("1, 2, 3"),
+            "{err}"
+        );
         assert!(spec.encode(&row("2"), "r").is_ok());
     }
 
     #[test]
     fn non_finite_values_are_refused_by_every_path() {
         // The data stage refuses NaN/inf (tested in the data crate); serving must agree.
-        let t = ContinuousTransform { name: "x".into(), clip_lower: 0.0, clip_upper: 10.0, fill: 4.0, scale: Scale::MinMax { min: 0.0, max: 8.0 } };
+        let t = ContinuousTransform {
+            name: "x".into(),
+            clip_lower: 0.0,
+            clip_upper: 10.0,
+            fill: 4.0,
+            scale: Scale::MinMax { min: 0.0, max: 8.0 },
+        };
         let mut p = pre(Encoding::OneHot, true, Unseen::Zeros);
         p.continuous = vec![t];
         for bad in ["NaN", "inf", "-inf", "x"] {
@@ -438,8 +473,28 @@ mod tests {
     }
 
     #[test]
+    fn unbounded_clips_round_trip_through_json() {
+        let t = ContinuousTransform {
+            name: "x".into(),
+            clip_lower: f64::NEG_INFINITY,
+            clip_upper: f64::INFINITY,
+            fill: 1.0,
+            scale: Scale::None,
+        };
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(json.contains("\"clip_lower\":null") && json.contains("\"clip_upper\":null"), "{json}");
+        assert_eq!(serde_json::from_str::<ContinuousTransform>(&json).unwrap(), t);
+    }
+
+    #[test]
     fn continuous_transform_chain() {
-        let mut t = ContinuousTransform { name: "x".into(), clip_lower: 0.0, clip_upper: 10.0, fill: 4.0, scale: Scale::MinMax { min: 0.0, max: 8.0 } };
+        let mut t = ContinuousTransform {
+            name: "x".into(),
+            clip_lower: 0.0,
+            clip_upper: 10.0,
+            fill: 4.0,
+            scale: Scale::MinMax { min: 0.0, max: 8.0 },
+        };
         assert_eq!(t.apply(Some(20.0)), 1.25);
         assert_eq!(t.apply(None), 0.5);
         assert_eq!(t.apply(Some(-3.0)), 0.0);

@@ -329,7 +329,8 @@ impl Params {
     }
 
     pub fn from_toml(text: &str) -> Result<Params> {
-        let perr = |e: toml::de::Error| Error::Params { path: DEFAULT_PARAMS_FILE.into(), message: e.to_string().trim().replace('\n', " ") };
+        let perr =
+            |e: toml::de::Error| Error::Params { path: DEFAULT_PARAMS_FILE.into(), message: e.to_string().trim().replace('\n', " ") };
         let mut table: toml::Table = toml::from_str(text).map_err(perr)?;
         // `[dataset] preset = "lead"`: start from the preset and let the file's keys override it.
         if let Some(toml::Value::Table(ds)) = table.get_mut("dataset") {
@@ -412,7 +413,10 @@ impl Params {
                 return Err(bad("train.logistic.C", format!("must be a non-empty list of positive numbers, got {:?}", l.c)));
             }
             if l.penalty.is_empty() || l.penalty.iter().any(|p| p != "none" && p != "l2") {
-                return Err(bad("train.logistic.penalty", format!("must list \"none\" and/or \"l2\" (linfa-logistic offers L2 only), got {:?}", l.penalty)));
+                return Err(bad(
+                    "train.logistic.penalty",
+                    format!("must list \"none\" and/or \"l2\" (linfa-logistic offers L2 only), got {:?}", l.penalty),
+                ));
             }
         }
         let e = &self.evaluate;

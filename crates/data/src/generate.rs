@@ -1,6 +1,6 @@
-//! Synthetic leads in the raw schema, with the real file's kinds of mess (empty targets, missing
+//! Synthetic data from the project's own generators. [`generate`]: leads in the raw schema, with the real file's kinds of mess (empty targets, missing
 //! customer codes, one-digit days, all four sources) and a learnable signal (mostly `n_visits`,
-//! as in the real data). Deterministic for a given seed.
+//! as in the real data). [`churn`]: customers in the churn schema. Deterministic for a given seed.
 
 use std::io::Write;
 use std::path::Path;
@@ -83,6 +83,60 @@ pub fn generate(out: &Path, rows: usize, seed: u64) -> Result<()> {
             rng.gen_range(0..12),
         );
         writeln!(w, "{line}").map_err(werr)?;
+    }
+    w.flush().map_err(werr)?;
+    drop(w);
+    tmp.as_file().sync_all().map_err(werr)?;
+    leadflow_core::artifacts::persist(tmp, out)?;
+    Ok(())
+}
+
+/// Columns of the churn CSV (the churn pipeline's schema), in file order.
+pub const CHURN_COLUMNS: &[&str] =
+    &["customerID", "Age", "Tenure", "MonthlyCharges", "TotalCharges", "Contract", "PaymentMethod", "PaperlessBilling", "Churn"];
+
+/// Write about `rows` synthetic telecom customers in the churn schema to `out`, with a learnable
+/// signal (month-to-month contracts, short tenure, high charges and electronic checks churn more;
+/// about a quarter churn) and the faults the churn pipeline cleans: about 2% exact duplicate
+/// rows, about 1% impossible ages (outliers), and an empty `TotalCharges` for new customers
+/// (tenure 0) as in the public telco file. Written to a temporary name and renamed when complete.
+pub fn churn(out: &Path, rows: usize, seed: u64) -> Result<()> {
+    let werr = |e: std::io::Error| Error::Write { path: out.into(), source: e.into() };
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(werr)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(werr)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    writeln!(w, "{}", CHURN_COLUMNS.join(",")).map_err(werr)?;
+    const CONTRACTS: [(&str, f64); 3] = [("Month-to-month", 1.3), ("One year", -0.4), ("Two year", -1.6)];
+    const PAYMENTS: [(&str, f64); 4] =
+        [("Electronic check", 0.7), ("Mailed check", 0.0), ("Bank transfer (automatic)", -0.3), ("Credit card (automatic)", -0.3)];
+    let mut previous: Option<String> = None;
+    for id in 0..rows {
+        // An exact copy of the previous row now and then (a double export, as in the churn data).
+        if let Some(p) = previous.as_ref().filter(|_| rng.gen_bool(0.02)) {
+            writeln!(w, "{p}").map_err(werr)?;
+            continue;
+        }
+        let (contract, c_eff) = CONTRACTS[[0, 0, 0, 1, 1, 2, 2][rng.gen_range(0..7)]];
+        let (payment, p_eff) = PAYMENTS[rng.gen_range(0..4)];
+        let tenure: u32 = if rng.gen_bool(0.02) { 0 } else { rng.gen_range(1..=72) };
+        let monthly = normal(&mut rng, 65.0, 30.0).clamp(18.0, 120.0);
+        let monthly = (monthly * 100.0).round() / 100.0;
+        let total = if tenure == 0 { String::new() } else { format!("{:.2}", monthly * f64::from(tenure) * rng.gen_range(0.9..1.1)) };
+        let age = if rng.gen_bool(0.01) {
+            [150u32, 199, 999, 0][rng.gen_range(0..4)]
+        } else {
+            normal(&mut rng, 45.0, 15.0).round().clamp(18.0, 90.0) as u32
+        };
+        let paperless = if rng.gen_bool(0.6) { "Yes" } else { "No" };
+        let z = -0.7 + c_eff + p_eff - 0.035 * f64::from(tenure) + 0.018 * (monthly - 65.0) - 0.01 * (f64::from(age.min(90)) - 45.0)
+            + if paperless == "Yes" { 0.3 } else { 0.0 };
+        let churned = rng.gen_bool(1.0 / (1.0 + (-z).exp()));
+        let line =
+            format!("C{id:05},{age},{tenure},{monthly:.2},{total},{contract},{payment},{paperless},{}", if churned { "Yes" } else { "No" });
+        writeln!(w, "{line}").map_err(werr)?;
+        previous = Some(line);
     }
     w.flush().map_err(werr)?;
     drop(w);

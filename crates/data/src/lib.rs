@@ -101,6 +101,27 @@ pub fn run(raw: &Path, layout: &Layout, params: &Params) -> Result<Summary> {
     })
 }
 
+/// Check `raw` against the params' dataset (structure, columns, types, validation rules) as the
+/// stage would, writing nothing; the text says what the stage would keep and how it read the
+/// columns.
+pub fn validate(raw: &Path, params: &Params) -> Result<String> {
+    if !raw.is_file() {
+        return Err(Error::MissingFile { path: raw.into() });
+    }
+    let c = clean(raw, params, chrono::Utc::now().date_naive())?;
+    let mut s = format!("{}: valid for dataset {:?}\nrows:", raw.display(), c.preprocessing.target.dataset);
+    for (k, v) in &c.rows {
+        s.push_str(&format!(" {k} {v},"));
+    }
+    s.pop();
+    s.push_str("\ncolumns:\n");
+    for r in &c.roles {
+        let why = r.inferred.as_deref().map(|w| format!(" (inferred: {w})")).unwrap_or_default();
+        s.push_str(&format!("  {:<24} {:?}{why}\n", r.column, r.role));
+    }
+    Ok(s.trim_end().to_string())
+}
+
 /// The cleaned data and everything fitted on the way, before anything is written.
 pub struct Cleaned {
     pub gold: DataFrame,
@@ -137,9 +158,18 @@ fn read_raw(path: &Path, ds: &DatasetParams) -> Result<(DataFrame, Shape)> {
     }
     let missing: Vec<String> = ds.required_columns().into_iter().filter(|c| !shape.header.contains(c)).collect();
     if !missing.is_empty() {
-        let unexpected: Vec<&str> =
-            shape.header.iter().map(String::as_str).filter(|c| ds.listed_role(c).is_none() && !ds.required_columns().iter().any(|r| r == c)).collect();
-        return Err(Error::MissingColumns { path: path.into(), missing, unexpected: unexpected.join(", "), found: shape.header.join(", ") });
+        let unexpected: Vec<&str> = shape
+            .header
+            .iter()
+            .map(String::as_str)
+            .filter(|c| ds.listed_role(c).is_none() && !ds.required_columns().iter().any(|r| r == c))
+            .collect();
+        return Err(Error::MissingColumns {
+            path: path.into(),
+            missing,
+            unexpected: unexpected.join(", "),
+            found: shape.header.join(", "),
+        });
     }
     if shape.records == 0 {
         return Err(Error::NoRows { path: path.into() });
@@ -329,7 +359,12 @@ impl<'a> Problems<'a> {
                 let mut s = format!("line {line}, column `{}`: {}, found {value:?}", p.column, p.what);
                 if p.count > 1 {
                     let more: Vec<String> = p.examples[1..].iter().map(|(l, v)| format!("line {l}: {v:?}")).collect();
-                    s.push_str(&format!(" ({} such values in all; also {}{})", p.count, more.join(", "), if p.count > p.examples.len() { ", ..." } else { "" }));
+                    s.push_str(&format!(
+                        " ({} such values in all; also {}{})",
+                        p.count,
+                        more.join(", "),
+                        if p.count > p.examples.len() { ", ..." } else { "" }
+                    ));
                 }
                 s
             })
@@ -363,7 +398,8 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     let derived: Vec<&str> = ds.derived().collect();
     // Categorical features from the file: listed (not derived) then inferred; encoded in the
     // listed order (derived ones included), then booleans, then inferred.
-    let inferred_cat: Vec<String> = roles.iter().filter(|c| c.role == Role::Categorical && c.inferred.is_some()).map(|c| c.column.clone()).collect();
+    let inferred_cat: Vec<String> =
+        roles.iter().filter(|c| c.role == Role::Categorical && c.inferred.is_some()).map(|c| c.column.clone()).collect();
     let raw_categorical: Vec<String> =
         ds.categorical.iter().filter(|c| !derived.contains(&c.as_str())).cloned().chain(inferred_cat.iter().cloned()).collect();
     let encoded: Vec<String> = ds.categorical.iter().cloned().chain(booleans.iter().cloned()).chain(inferred_cat.iter().cloned()).collect();
@@ -512,7 +548,10 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         if count < v.min_rows_per_class {
             problems.summary(
                 &ds.target,
-                format!("{count} rows of class {:?}, validation.min_rows_per_class requires at least {}", labels[class as usize], v.min_rows_per_class),
+                format!(
+                    "{count} rows of class {:?}, validation.min_rows_per_class requires at least {}",
+                    labels[class as usize], v.min_rows_per_class
+                ),
             );
         }
     }
@@ -549,7 +588,12 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
             if frac > max {
                 problems.summary(
                     &r.column,
-                    format!("{:.1}% missing ({missing} of {} rows), validation.max_missing allows at most {:.1}%", 100.0 * frac, kept.len(), 100.0 * max),
+                    format!(
+                        "{:.1}% missing ({missing} of {} rows), validation.max_missing allows at most {:.1}%",
+                        100.0 * frac,
+                        kept.len(),
+                        100.0 * max
+                    ),
                 );
             }
         }
@@ -609,11 +653,10 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     }
     let mut derived_cols = Vec::new();
     for d in &ds.derive {
-        let src = cat_cols
-            .iter()
-            .find(|c| c.name().as_str() == d.from)
-            .and_then(|c| c.str().ok())
-            .ok_or_else(|| Error::Csv { path: path.into(), message: format!("`{}` (the source of derived `{}`) is not a categorical column", d.from, d.name) })?;
+        let src = cat_cols.iter().find(|c| c.name().as_str() == d.from).and_then(|c| c.str().ok()).ok_or_else(|| Error::Csv {
+            path: path.into(),
+            message: format!("`{}` (the source of derived `{}`) is not a categorical column", d.from, d.name),
+        })?;
         let vals: Vec<&str> = src.iter().map(|s| d.apply(s.unwrap_or(""))).collect();
         derived_cols.push(Column::new(d.name.as_str().into(), vals));
     }

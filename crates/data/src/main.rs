@@ -4,7 +4,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use leadflow_core::cli::StageArgs;
 
-/// leadflow data stage: clean the raw leads CSV into the gold dataset under artifacts/data/.
+/// leadflow data stage: clean a raw CSV into the gold dataset under artifacts/data/, as the
+/// params' [dataset] describes it (the lead preset by default).
 ///
 /// Without a subcommand it runs the stage. Input: --raw, else $LEADFLOW_RAW, else the committed
 /// sample data/sample/raw_data.csv.
@@ -19,7 +20,7 @@ struct Cli {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Raw leads CSV.
+    /// Raw CSV.
     #[arg(long, value_name = "CSV")]
     raw: Option<PathBuf>,
     #[command(flatten)]
@@ -30,8 +31,20 @@ struct RunArgs {
 enum Cmd {
     /// Run the data stage (the default).
     Run(RunArgs),
-    /// Write synthetic leads in the raw schema (deterministic per seed).
+    /// Check a raw file against the params' dataset (columns, types, validation rules) without
+    /// running the stage: every violation is listed, nothing is written, non-zero exit if any.
+    Validate {
+        /// Raw CSV (default: $LEADFLOW_RAW, else the committed sample).
+        #[arg(long, value_name = "CSV")]
+        raw: Option<PathBuf>,
+        #[command(flatten)]
+        stage: StageArgs,
+    },
+    /// Write synthetic data from the project's own generators (deterministic per seed).
     Generate {
+        /// Which schema: the lead raw schema or the churn pipeline's.
+        #[arg(long, value_enum, default_value_t = Schema::Lead)]
+        schema: Schema,
         /// Number of rows.
         #[arg(long, default_value_t = 2000)]
         rows: usize,
@@ -43,6 +56,12 @@ enum Cmd {
     },
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Schema {
+    Lead,
+    Churn,
+}
+
 fn main() -> std::process::ExitCode {
     leadflow_core::logging::exit(real_main(Cli::parse()))
 }
@@ -51,9 +70,21 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         None => run(cli.run),
         Some(Cmd::Run(args)) => run(args),
-        Some(Cmd::Generate { rows, seed, out }) => {
-            leadflow_data::generate::generate(&out, rows, seed).with_context(|| format!("generating {}", out.display()))?;
-            println!("wrote {rows} synthetic leads to {} (seed {seed})", out.display());
+        Some(Cmd::Validate { raw, stage }) => {
+            stage.init_logging();
+            let params = stage.load_params()?;
+            let raw = leadflow_data::resolve_raw(raw.as_deref());
+            let report = leadflow_data::validate(&raw, &params)?;
+            println!("{report}");
+            Ok(())
+        }
+        Some(Cmd::Generate { schema, rows, seed, out }) => {
+            match schema {
+                Schema::Lead => leadflow_data::generate::generate(&out, rows, seed),
+                Schema::Churn => leadflow_data::generate::churn(&out, rows, seed),
+            }
+            .with_context(|| format!("generating {}", out.display()))?;
+            println!("wrote {rows} synthetic {schema:?} rows to {} (seed {seed})", out.display());
             Ok(())
         }
     }

@@ -2,10 +2,10 @@
 
 use std::fmt::Write as _;
 
+use leadflow_core::features::Preprocessing;
 use leadflow_core::metrics::Scores;
 use leadflow_core::model::ModelKind;
 use leadflow_core::results::{DeployedModel, Deployment, Importance, ModelResults};
-use leadflow_core::features::Preprocessing;
 use leadflow_core::Params;
 use serde::Serialize;
 
@@ -42,7 +42,11 @@ impl ModelCard {
             model: m.kind.label().into(),
             predicts: {
                 let t = &pre.target;
-                let what = if t.description.is_empty() { format!("the probability that a {} is {}", t.subject, t.labels[1]) } else { t.description.clone() };
+                let what = if t.description.is_empty() {
+                    format!("the probability that a {} is {}", t.subject, t.labels[1])
+                } else {
+                    t.description.clone()
+                };
                 format!("{} = P({} = {:?}): {what} (dataset {})", t.probability_of(), t.column, t.positive, t.dataset)
             },
             registry: serde_json::json!({
@@ -61,8 +65,9 @@ impl ModelCard {
             metrics: metrics.cloned(),
             threshold: m.threshold,
             intended_use: format!(
-                "Rank and flag {} likely to be {}; a decision aid, not an automatic gate.",
+                "Rank {} by {} and flag the likely *{}* ones for follow-up; a decision aid, not an automatic gate.",
                 pre.target.subjects(),
+                pre.target.probability_of(),
                 pre.target.labels[1]
             ),
             limitations: {

@@ -37,7 +37,7 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
     params: |p| serde_json::json!({ "deploy": p.deploy }),
     data_version: true,
 };
-pub use serve::{predict, validate, ModelDir, Validation, ValidationSpec};
+pub use serve::{predict, validate, InputKind, ModelDir, Validation, ValidationSpec};
 
 /// Registry tags set on the versions leadflow registers (defined once, in the core registry).
 pub use leadflow_core::names::{

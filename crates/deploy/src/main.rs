@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::{Parser, Subcommand};
 use leadflow_core::cli::StageArgs;
+use leadflow_deploy::InputKind;
 use leadflow_mlflow::open_store;
 use leadflow_mlflow::tracking::StoreLocation;
 
@@ -24,7 +25,7 @@ enum Cmd {
         #[command(flatten)]
         stage: StageArgs,
     },
-    /// Score a CSV: raw-schema leads or encoded feature rows (X_test.csv shape).
+    /// Score a CSV: raw rows of the training table or encoded feature rows (X_test.csv shape).
     Predict {
         #[arg(long, default_value = "artifacts/model")]
         model_dir: PathBuf,
@@ -34,16 +35,22 @@ enum Cmd {
         /// Where to write row,probability,label.
         #[arg(long, default_value = "predictions.csv")]
         output: PathBuf,
+        /// What the input rows are (auto: decided by the columns).
+        #[arg(long, value_enum, default_value_t = InputKind::Auto)]
+        input_kind: InputKind,
     },
     /// Predict a feature CSV and compare with expected labels and/or a minimum accuracy;
     /// exits non-zero with the differing rows when they disagree.
     Validate {
         #[arg(long, default_value = "artifacts/model")]
         model_dir: PathBuf,
-        /// Feature CSV (e.g. artifacts/train/X_test.csv) or raw leads.
+        /// Feature CSV (e.g. artifacts/train/X_test.csv) or raw rows of the training table.
         #[arg(long)]
         features: PathBuf,
-        /// Labels CSV with a lead_indicator column (e.g. artifacts/train/y_test.csv).
+        /// What the feature CSV's rows are (auto: decided by the columns).
+        #[arg(long, value_enum, default_value_t = InputKind::Auto)]
+        input_kind: InputKind,
+        /// Labels CSV with the target column as 0/1 (e.g. artifacts/train/y_test.csv).
         #[arg(long)]
         labels: Option<PathBuf>,
         /// Expected labels of the first rows, e.g. 1,0,0,1.
@@ -82,20 +89,20 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         None => deploy(&cli.stage),
         Some(Cmd::Run { stage }) => deploy(&stage),
-        Some(Cmd::Predict { model_dir, input, output }) => {
+        Some(Cmd::Predict { model_dir, input, output, input_kind }) => {
             leadflow_core::logging::init(0);
-            let n = leadflow_deploy::predict(&model_dir, &input, &output)?;
+            let n = leadflow_deploy::predict(&model_dir, &input, &output, input_kind)?;
             println!("scored {n} rows -> {}", output.display());
             Ok(())
         }
-        Some(Cmd::Validate { model_dir, features, labels, expected, rows, min_accuracy }) => {
+        Some(Cmd::Validate { model_dir, features, input_kind, labels, expected, rows, min_accuracy }) => {
             leadflow_core::logging::init(0);
             if let Some(e) = &expected {
                 if let Some(bad) = e.iter().find(|&&v| v > 1) {
                     bail!("--expected: labels must be 0 or 1, found {bad}");
                 }
             }
-            let spec = leadflow_deploy::ValidationSpec { expected, labels, rows, min_accuracy };
+            let spec = leadflow_deploy::ValidationSpec { expected, labels, rows, min_accuracy, input: input_kind };
             let v = leadflow_deploy::validate(&model_dir, &features, &spec)?;
             print!("{}", v.to_text());
             if !v.passed {

@@ -12,6 +12,18 @@ use leadflow_model::{Matrix, Model};
 
 use crate::error::{Error, Result};
 
+/// What the rows of an input CSV are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputKind {
+    /// Decided by the columns; refused when both readings fit.
+    #[default]
+    Auto,
+    /// Rows of the table the model was trained on, cleaned with the saved preprocessing.
+    Raw,
+    /// Encoded feature rows (the shape of `artifacts/train/X_test.csv`).
+    Encoded,
+}
+
 /// A loaded model directory.
 #[derive(Debug)]
 pub struct ModelDir {
@@ -39,16 +51,37 @@ impl ModelDir {
     }
 
     /// Turn a table into model features: already-encoded rows (`X_test.csv` shape) are used as
-    /// they are; raw-schema rows go through the saved preprocessing and encoding.
-    pub fn features_of(&self, table: &Table, path: &Path) -> Result<Matrix> {
+    /// they are; raw-schema rows go through the saved preprocessing and encoding. With
+    /// [`InputKind::Auto`] the columns decide; when both readings fit (feature names equal to raw
+    /// column names, e.g. only continuous features or ordinal encoding) the caller must say which.
+    pub fn features_of(&self, table: &Table, path: &Path, kind: InputKind) -> Result<Matrix> {
         let names = &self.spec.features;
-        if names.iter().all(|f| table.column_index(f).is_some()) {
+        let raw_needed = self.preprocessing.raw_inputs();
+        let missing_enc: Vec<&str> = names.iter().map(String::as_str).filter(|f| table.column_index(f).is_none()).collect();
+        let missing_raw: Vec<&str> = raw_needed.iter().copied().filter(|c| table.column_index(c).is_none()).collect();
+        let encoded = match kind {
+            InputKind::Encoded => true,
+            InputKind::Raw => false,
+            InputKind::Auto if missing_enc.is_empty() && missing_raw.is_empty() => {
+                return Err(Error::Input {
+                    path: path.into(),
+                    message: "its columns fit both raw rows and encoded features (this model's feature names are raw column names); \
+                              say which with --input-kind raw or --input-kind encoded"
+                        .into(),
+                });
+            }
+            InputKind::Auto => missing_enc.is_empty(),
+        };
+        if encoded {
+            if !missing_enc.is_empty() {
+                return Err(Error::Input {
+                    path: path.into(),
+                    message: format!("as encoded features it lacks column(s) {}", missing_enc.join(", ")),
+                });
+            }
             return Ok(table.matrix(path, names)?);
         }
-        let raw_needed = self.preprocessing.raw_inputs();
-        let missing_raw: Vec<&str> = raw_needed.iter().copied().filter(|c| table.column_index(c).is_none()).collect();
         if !missing_raw.is_empty() {
-            let missing_enc: Vec<&str> = names.iter().map(String::as_str).filter(|f| table.column_index(f).is_none()).collect();
             return Err(Error::Input {
                 path: path.into(),
                 message: format!(
@@ -69,17 +102,17 @@ impl ModelDir {
         Ok(m)
     }
 
-    pub fn predict_table(&self, table: &Table, path: &Path) -> Result<Vec<f64>> {
-        let x = self.features_of(table, path)?;
+    pub fn predict_table(&self, table: &Table, path: &Path, kind: InputKind) -> Result<Vec<f64>> {
+        let x = self.features_of(table, path, kind)?;
         Ok(self.model.predict(&x)?)
     }
 }
 
 /// Score `input` and write `row,[lead_id,]probability,label` to `output`.
-pub fn predict(model_dir: &Path, input: &Path, output: &Path) -> Result<usize> {
+pub fn predict(model_dir: &Path, input: &Path, output: &Path, kind: InputKind) -> Result<usize> {
     let md = ModelDir::open(model_dir)?;
     let table = Table::read(input)?;
-    let p = md.predict_table(&table, input)?;
+    let p = md.predict_table(&table, input, kind)?;
     let id_name = md.preprocessing.id.as_deref();
     let id = id_name.and_then(|c| table.column_index(c));
     let mut s = match (id, id_name) {
@@ -112,6 +145,8 @@ pub struct ValidationSpec {
     pub rows: Option<usize>,
     /// With labels: accuracy over the compared rows must reach this.
     pub min_accuracy: Option<f64>,
+    /// What the feature CSV's rows are.
+    pub input: InputKind,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -159,7 +194,7 @@ pub fn validate(model_dir: &Path, features: &Path, spec: &ValidationSpec) -> Res
     }
     let md = ModelDir::open(model_dir)?;
     let table = Table::read(features)?;
-    let p = md.predict_table(&table, features)?;
+    let p = md.predict_table(&table, features, spec.input)?;
     let pred: Vec<u8> = leadflow_core::metrics::threshold(&p, md.spec.threshold);
     let (expected, exact) = match (&spec.expected, &spec.labels) {
         (Some(e), _) => (e.clone(), spec.min_accuracy.is_none()),

@@ -315,7 +315,7 @@ fn predict_scores_raw_and_encoded_rows_identically() {
     let md = leadflow_deploy::ModelDir::open(&env.layout().model_dir()).unwrap();
     // Raw rows: the generator's file, scored with the saved preprocessing.
     let out = env.dir.path().join("raw_scores.csv");
-    let n = leadflow_deploy::predict(&env.layout().model_dir(), &env.raw, &out).unwrap();
+    let n = leadflow_deploy::predict(&env.layout().model_dir(), &env.raw, &out, leadflow_deploy::InputKind::Auto).unwrap();
     let raw_scores = leadflow_core::table::Table::read(&out).unwrap();
     assert_eq!(n, raw_scores.rows.len());
     assert_eq!(raw_scores.header, ["row", "lead_id", "probability", "label"]);
@@ -337,7 +337,7 @@ fn predict_scores_raw_and_encoded_rows_identically() {
     // Encoded rows (X_test.csv shape) work too, and score as train's own model file does on
     // the matrix read directly (not through the model directory).
     let out2 = env.dir.path().join("x_scores.csv");
-    leadflow_deploy::predict(&env.layout().model_dir(), &env.layout().path(&art::X_TEST), &out2).unwrap();
+    leadflow_deploy::predict(&env.layout().model_dir(), &env.layout().path(&art::X_TEST), &out2, leadflow_deploy::InputKind::Auto).unwrap();
     let direct = train_model_probabilities(&env);
     let scored = leadflow_core::table::Table::read(&out2).unwrap();
     let p_col = scored.column_index("probability").unwrap();
@@ -349,7 +349,7 @@ fn predict_scores_raw_and_encoded_rows_identically() {
     // Wrong columns are named.
     let bad = env.dir.path().join("bad.csv");
     std::fs::write(&bad, "purchases,n_visits\n1,2\n").unwrap();
-    let err = leadflow_deploy::predict(&env.layout().model_dir(), &bad, &out2).unwrap_err().to_string();
+    let err = leadflow_deploy::predict(&env.layout().model_dir(), &bad, &out2, leadflow_deploy::InputKind::Auto).unwrap_err().to_string();
     assert!(err.contains("bad.csv") && err.contains("time_spent") && err.contains("customer_group"), "{err}");
 }
 

@@ -287,7 +287,8 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
             &format!("{} (test split, threshold {t})\n\n{}\n{}", k.label(), r.to_text(), metrics::confusion_text(&s.confusion_matrix)),
         )?;
     }
-    let business: BTreeMap<ModelKind, BusinessMetrics> = scores.iter().map(|(k, s)| (*k, BusinessMetrics::from_scores(s, target))).collect();
+    let business: BTreeMap<ModelKind, BusinessMetrics> =
+        scores.iter().map(|(k, s)| (*k, BusinessMetrics::from_scores(s, target))).collect();
     art::write_json(
         &out.path(&art::BUSINESS_METRICS),
         &serde_json::json!({ "selected": evaluation.selected, "threshold": t, "models": business }),
@@ -383,7 +384,10 @@ pub fn report(
     results: &ModelResults,
 ) -> String {
     let metric = params.evaluate.selection_metric;
-    let mut s = format!("# leadflow evaluation report: {} (predicts `{}` = {}, \"{}\")\n\n", target.dataset, target.column, target.positive, target.labels[1]);
+    let mut s = format!(
+        "# leadflow evaluation report: {} (predicts `{}` = {}, \"{}\")\n\n",
+        target.dataset, target.column, target.positive, target.labels[1]
+    );
     let decision = if ev.promote {
         format!("✅ **Promote {}** to {} (alias `{}`).", ev.selected.label(), params.deploy.stage.as_str(), params.deploy.stage.alias())
     } else if !ev.gate.passed {
@@ -443,8 +447,8 @@ pub fn report(
         let (rows, pos, neg) = (target.subjects(), &target.labels[1], &target.labels[0]);
         let _ = writeln!(
             s,
-            "Of **{}** {rows} scored, **{}** are *{pos}*. The model flags **{}** as likely *{pos}*: **{}** of them are \
-             (detection rate {}), **{}** *{pos}* {rows} are missed, and **{}** flagged {rows} are *{neg}* (false-alarm rate {}).",
+            "Of **{}** {rows} scored, **{}** are *{pos}*. The model flags **{}** as *{pos}*: **{}** correctly \
+             (detection rate {}); **{}** *{pos}* {rows} are missed, and **{}** flagged {rows} are in fact *{neg}* (false-alarm rate {}).",
             b.rows_scored,
             b.actual_positive,
             b.predicted_positive,

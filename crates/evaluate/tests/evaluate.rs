@@ -85,10 +85,7 @@ fn writes_metrics_pictures_report_and_a_first_promotion() {
     assert_eq!(b["rows_scored"].as_u64().unwrap() as usize, results.split.test_rows);
     assert_eq!(b["positive"], "converted", "the lead preset's wording");
     assert!((b["detection_rate"].as_f64().unwrap() - metrics[&sel].recall).abs() < 1e-12);
-    assert_eq!(
-        b["correctly_identified"].as_u64().unwrap() + b["missed"].as_u64().unwrap(),
-        b["actual_positive"].as_u64().unwrap()
-    );
+    assert_eq!(b["correctly_identified"].as_u64().unwrap() + b["missed"].as_u64().unwrap(), b["actual_positive"].as_u64().unwrap());
     // The best model by the selection metric is selected; with no champion it is promoted.
     let best = metrics.iter().max_by(|a, b| a.1.f1_weighted.total_cmp(&b.1.f1_weighted)).unwrap().0;
     assert_eq!(sel, *best);

@@ -103,7 +103,8 @@ pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
         nums.extend(numeric.iter().map(|c| c[i]));
         cats.clear();
         cats.extend(cat_values.iter().map(|c| c[i].as_str()));
-        spec.encode_values(&nums, &cats, &mut row).map_err(|u| gerr(format!("column `{}`: level {:?} missing from its own fit", u.column, u.value)))?;
+        spec.encode_values(&nums, &cats, &mut row)
+            .map_err(|u| gerr(format!("column `{}`: level {:?} missing from its own fit", u.column, u.value)))?;
         x.push_row(&row);
     }
     Ok(Dataset { spec, x, y })
@@ -193,7 +194,11 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     let names = ds.spec.feature_names();
     for class in [0u8, 1] {
         if ds.y.iter().all(|&v| v != class) {
-            return Err(Error::OneClass { path: gold_path, target: pre.target.column.clone(), only: pre.target.labels[usize::from(1 - class)].clone() });
+            return Err(Error::OneClass {
+                path: gold_path,
+                target: pre.target.column.clone(),
+                only: pre.target.labels[usize::from(1 - class)].clone(),
+            });
         }
     }
     let tp = &params.train;
