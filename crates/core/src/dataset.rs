@@ -492,16 +492,16 @@ impl DatasetParams {
         for (key, list) in lists {
             for c in list {
                 if let Some(prev) = seen.insert(c, key) {
-                    if !(key == "derive" && prev == "categorical") && !(key == "categorical" && prev == "derive") {
+                    // A derived column is also listed as categorical (where it is encoded).
+                    let derived_and_encoded = matches!((key, prev), ("derive", "categorical") | ("categorical", "derive"));
+                    if !derived_and_encoded {
                         return Err(bad(key, format!("`{c}` is already listed as {prev}")));
                     }
                 }
             }
         }
-        for c in &self.categorical {
-            if self.derive.iter().all(|d| &d.name != c) && c.is_empty() {
-                return Err(bad("categorical", "has an empty column name"));
-            }
+        if seen.contains_key("") {
+            return Err(bad("columns", "a role list names an empty column"));
         }
         for d in &self.derive {
             if !self.categorical.contains(&d.name) {

@@ -25,17 +25,21 @@ pub struct ModelCard {
     pub how_to_load: Vec<String>,
 }
 
+/// What a card is made of: this run's params and artifacts.
+pub struct CardInputs<'a> {
+    pub params: &'a Params,
+    pub pre: &'a Preprocessing,
+    pub model: &'a DeployedModel,
+    pub deployment: &'a Deployment,
+    pub metrics: Option<&'a Scores>,
+    pub limits: &'a serde_json::Value,
+    pub results: &'a ModelResults,
+    pub importance: Option<&'a Importance>,
+}
+
 impl ModelCard {
-    pub fn new(
-        params: &Params,
-        pre: &Preprocessing,
-        m: &DeployedModel,
-        d: &Deployment,
-        metrics: Option<&Scores>,
-        limits: &serde_json::Value,
-        results: &ModelResults,
-        importance: Option<&Importance>,
-    ) -> ModelCard {
+    pub fn new(i: &CardInputs<'_>) -> ModelCard {
+        let CardInputs { params, pre, model: m, deployment: d, metrics, limits, results, importance } = *i;
         let best = results.models.get(&m.kind).map(|r| r.best_params.clone()).unwrap_or_default();
         ModelCard {
             model_name: m.model_name.clone(),
@@ -97,7 +101,7 @@ impl ModelCard {
                 l
             },
             how_to_load: vec![
-                "leadflow-deploy predict --model-dir <this dir> --input leads.csv --output scores.csv".into(),
+                format!("leadflow-deploy predict --model-dir <this dir> --input {}.csv --output scores.csv", pre.target.subjects()),
                 match m.kind {
                     ModelKind::Xgboost => format!("Python: xgboost.Booster(model_file=\"{}\") (XGBoost's JSON model format)", m.file),
                     ModelKind::Logistic => format!("P = sigmoid(intercept + coefficients · features), from {} (plain JSON)", m.file),

@@ -180,7 +180,16 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
     let importance: BTreeMap<leadflow_core::model::ModelKind, leadflow_core::results::Importance> =
         art::read_json(&layout.require(&art::IMPORTANCE_JSON)?, "feature importance")?;
     let pre: leadflow_core::features::Preprocessing = art::read_json(&pre_file, "the data stage's preprocessing")?;
-    let card = card::ModelCard::new(params, &pre, &deployed, &deployment, metrics.get(&kind), &limits, &results, importance.get(&kind));
+    let card = card::ModelCard::new(&card::CardInputs {
+        params,
+        pre: &pre,
+        model: &deployed,
+        deployment: &deployment,
+        metrics: metrics.get(&kind),
+        limits: &limits,
+        results: &results,
+        importance: importance.get(&kind),
+    });
     art::write_json(&model_dir.path(&art::MODEL_CARD_JSON), &card)?;
     art::write_atomic(&model_dir.path(&art::MODEL_CARD_MD), card.to_markdown().as_bytes())?;
 

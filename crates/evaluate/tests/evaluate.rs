@@ -184,16 +184,9 @@ fn corrupt_model_file_is_a_clear_error_and_changes_nothing() {
     assert!(err.contains("lead_model_xgboost.json"), "{err}");
 }
 
-/// A Python with scikit-learn (`LEADFLOW_PYTHON`, set up by ci.sh in target/py), or a skip.
+/// A Python with scikit-learn, or a skip.
 fn python_with_sklearn() -> Option<String> {
-    let py = std::env::var("LEADFLOW_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = std::process::Command::new(&py).args(["-c", "import sklearn"]).output().is_ok_and(|o| o.status.success());
-    if ok {
-        Some(py)
-    } else {
-        leadflow_testkit::skip("a Python with scikit-learn (set LEADFLOW_PYTHON; ./ci.sh sets up target/py)");
-        None
-    }
+    leadflow_testkit::python_with("sklearn")
 }
 
 const SKLEARN_ORACLE: &str = r#"

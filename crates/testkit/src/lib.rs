@@ -48,6 +48,19 @@ pub fn real_data() -> Option<PathBuf> {
 }
 
 /// An executable by name on PATH, as a full path.
+/// A Python that imports `module` (`LEADFLOW_PYTHON`, set up by ci.sh in target/py, else
+/// `python3`), or a skip (which fails under CI).
+pub fn python_with(module: &str) -> Option<String> {
+    let py = std::env::var("LEADFLOW_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&py).args(["-c", &format!("import {module}")]).output().is_ok_and(|o| o.status.success());
+    if ok {
+        Some(py)
+    } else {
+        skip(&format!("a Python with {module} (set LEADFLOW_PYTHON; ./ci.sh sets up target/py)"));
+        None
+    }
+}
+
 pub fn on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
 }

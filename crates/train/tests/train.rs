@@ -270,3 +270,46 @@ fn either_model_can_be_switched_off() {
     assert_eq!(s.models.keys().copied().collect::<Vec<_>>(), vec![ModelKind::Logistic]);
     assert!(!env.layout().path(&art::XGB_MODEL).exists());
 }
+
+#[test]
+fn a_table_of_ones_own_trains_with_its_encoding_split_and_fixed_hyperparameters() {
+    // The churn example's params on generated churn rows: preprocessing fitted on train's own
+    // training split, ordinal encoding, one fixed forest.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/churn");
+    let mut params = Params::load(&examples.join("params.toml")).unwrap();
+    params.train.logistic.n_candidates = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("churn.csv");
+    leadflow_data::generate::churn(&raw, 1500, 3).unwrap();
+    let layout = Layout::new(dir.path().join("artifacts"));
+    leadflow_data::run(&raw, &layout, &params).unwrap();
+    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+    leadflow_train::run(&layout, &params, &store).unwrap();
+
+    let features: Vec<String> = art::read_json(&layout.path(&art::COLUMNS_LIST), "f").unwrap();
+    assert_eq!(features, ["Age", "Tenure", "MonthlyCharges", "TotalCharges", "Contract", "PaymentMethod", "PaperlessBilling"]);
+    let column = |a: &art::Artifact, name: &str| -> Vec<f64> {
+        let t = leadflow_core::table::Table::read(&layout.path(a)).unwrap();
+        let j = t.column_index(name).unwrap();
+        t.rows.iter().map(|r| r[j].parse().unwrap()).collect()
+    };
+    // Standard scaling was fitted on exactly the rows train uses for training.
+    let tenure = column(&art::X_TRAIN, "Tenure");
+    let n = tenure.len() as f64;
+    let m = tenure.iter().sum::<f64>() / n;
+    let var = tenure.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n;
+    assert!(m.abs() < 1e-9 && (var - 1.0).abs() < 1e-9, "X_train Tenure: mean {m}, var {var}");
+    // Ordinal codes: the index of each contract in the sorted level list.
+    let codes = column(&art::X_TRAIN, "Contract");
+    assert!(codes.iter().all(|c| [0.0, 1.0, 2.0].contains(c)) && codes.contains(&2.0));
+    // One fixed candidate, exactly the params' values.
+    let results: ModelResults = art::read_json(&layout.path(&art::MODEL_RESULTS), "r").unwrap();
+    let xgb = &results.models[&ModelKind::Xgboost];
+    assert_eq!(xgb.search.as_array().unwrap().len(), 1);
+    let best = &xgb.best_params;
+    assert_eq!((best["max_depth"].as_u64(), best["learning_rate"].as_f64(), best["subsample"].as_f64()), (Some(10), Some(1.0), Some(0.8)));
+    assert_eq!(
+        (results.split.train_rows + results.split.test_rows, results.split.test_size),
+        (column(&art::X_TEST, "Age").len() + tenure.len(), 0.2)
+    );
+}

@@ -17,6 +17,7 @@ use leadflow_testkit::{committed_sample, quick_params, real_data};
 use orchestrator::{local, RunOptions};
 
 mod dagger_engine;
+mod examples;
 mod promotion;
 mod pull;
 mod setup;

@@ -1,7 +1,10 @@
 //! Integration tests of the data stage: real-file figures (when the file is present), the
-//! generator, the pull, and every kind of bad input.
+//! generator, the pull, and every kind of bad input; `dataset`: tables of one's own (roles,
+//! processing options, validation rules).
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod dataset;
 
 use std::path::{Path, PathBuf};
 
