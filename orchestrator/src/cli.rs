@@ -9,7 +9,8 @@ use leadflow_mlflow::tracking::StoreLocation;
 
 use crate::{history, EngineChoice, Force, RunOptions};
 
-/// leadflow: run the lead-conversion pipeline (data -> train -> evaluate -> deploy) and leave
+/// leadflow: run the pipeline (data -> train -> evaluate -> deploy) on the table params describe
+/// (the lead-conversion preset by default) and leave
 /// every output in artifacts/ and the tracking store (./mlruns or $MLFLOW_TRACKING_URI).
 ///
 /// Stages whose inputs, params and code are unchanged (and whose outputs are intact) are skipped.
@@ -63,7 +64,7 @@ struct RunArgs {
     /// Params file (default: ./params.toml if present, else built-in defaults).
     #[arg(long, value_name = "FILE", env = "LEADFLOW_PARAMS")]
     params: Option<PathBuf>,
-    /// Raw leads CSV (default: $LEADFLOW_RAW, else the committed sample data/sample/raw_data.csv).
+    /// Raw CSV (default: $LEADFLOW_RAW, else the committed lead sample data/sample/raw_data.csv).
     #[arg(long, value_name = "CSV")]
     raw: Option<PathBuf>,
     /// First stage to run.

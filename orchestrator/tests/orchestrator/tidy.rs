@@ -68,6 +68,26 @@ fn registry_names_are_defined_once() {
 }
 
 #[test]
+fn the_lead_dataset_is_defined_only_in_its_preset() {
+    // Every column of the lead table appears in `core::dataset` (the preset) and the lead
+    // generator, nowhere else: stages read roles from params or the saved preprocessing.
+    // (`source` is left out: it is also a field of MLflow's model versions.)
+    let columns = leadflow_data::generate::RAW_COLUMNS.iter().filter(|c| **c != "source").map(|c| format!("\"{c}\""));
+    let columns = columns.chain(["\"bin_source\"".to_string()]);
+    let columns: Vec<String> = columns.collect();
+    for f in sources() {
+        if f.ends_with("core/src/dataset.rs") || f.ends_with("data/src/generate.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let text = text.split("#[cfg(test)]").next().unwrap();
+        for c in &columns {
+            assert!(!text.contains(c.as_str()), "{} names the lead column {c}; read it from the dataset", f.display());
+        }
+    }
+}
+
+#[test]
 fn no_stage_spells_an_artifact_path_by_hand() {
     // Artifact file names come from `leadflow_core::artifacts`; a stage that writes
     // "something.csv" itself bypasses the contract. (Inputs and CLI defaults that are not
