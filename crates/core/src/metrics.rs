@@ -1,4 +1,4 @@
-//! Binary classification metrics (labels 0/1, scores = P(converted = 1)), matching scikit-learn's
+//! Binary classification metrics (labels 0/1, scores = P(positive class)), matching scikit-learn's
 //! definitions: zero division gives 0, ROC AUC by the trapezoid rule over distinct thresholds,
 //! average precision as the step-wise sum.
 

@@ -1,6 +1,6 @@
 //! Model kinds, the feature matrix and the logistic model's saved form — the parts of the model
 //! contract that need no XGBoost. Loading and predicting live in `leadflow-model`. Every
-//! probability is P(converted = 1).
+//! probability is P(positive class) (the lead: P(converted = 1)).
 
 use serde::{Deserialize, Serialize};
 

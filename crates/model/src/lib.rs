@@ -1,6 +1,6 @@
 //! leadflow-model: saved models and how they predict (both kinds), XGBoost's matrix and gain
 //! importance. The only crate that links XGBoost's C++ library. Every probability is
-//! P(converted = 1).
+//! P(positive class) (the lead: P(converted = 1)).
 
 use std::path::Path;
 
