@@ -12,6 +12,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Most classes a target may have (class indices are stored as bytes).
+pub const MAX_CLASSES: usize = 255;
+
+/// The classes of a multiclass target found in `values` (trimmed, empty ones skipped): distinct
+/// values sorted numerically when all are numbers (`1` and `1.0` are one class), else as text.
+pub fn detect_classes<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut found: Vec<&str> = values.map(str::trim).filter(|v| !v.is_empty()).collect();
+    if found.iter().all(|v| parse_finite(v).is_some()) {
+        found.sort_by(|a, b| parse_finite(a).unwrap_or(0.0).total_cmp(&parse_finite(b).unwrap_or(0.0)));
+        found.dedup_by(|a, b| same_value(a, b));
+    } else {
+        found.sort_unstable();
+        found.dedup();
+    }
+    found.into_iter().map(String::from).collect()
+}
+
 /// Names of the built-in presets (`[dataset] preset = "..."`).
 pub const PRESETS: &[&str] = &["lead"];
 
@@ -34,6 +51,10 @@ pub struct DatasetParams {
     /// Display names of the two classes ("converted" / "not converted").
     pub positive_label: String,
     pub negative_label: String,
+    /// More than two classes. `classes` lists their values in order (saved with the model);
+    /// empty takes the distinct values found, sorted (numerically when all are numbers).
+    pub multiclass: bool,
+    pub classes: Vec<String>,
     /// Optional id column: rows without an id are dropped and predictions carry it.
     pub id: String,
     /// Optional date column and the window of rows kept (`YYYY-MM-DD`; empty `max_date` = today).
@@ -205,6 +226,8 @@ impl Default for DatasetParams {
             negative: String::new(),
             positive_label: String::new(),
             negative_label: String::new(),
+            multiclass: false,
+            classes: Vec::new(),
             id: String::new(),
             date: String::new(),
             min_date: String::new(),
@@ -239,6 +262,8 @@ pub fn lead() -> DatasetParams {
         negative: "0".into(),
         positive_label: "converted".into(),
         negative_label: "not converted".into(),
+        multiclass: false,
+        classes: Vec::new(),
         id: "lead_id".into(),
         date: "date_part".into(),
         min_date: "2024-01-01".into(),
@@ -455,15 +480,38 @@ impl DatasetParams {
         if self.target.trim().is_empty() {
             return Err(bad("target", "is required: name the column to predict"));
         }
-        if self.positive.trim().is_empty() {
-            return Err(bad("positive", "must name the positive class's value"));
+        if !self.classes.is_empty() && !self.multiclass {
+            return Err(bad(
+                "classes",
+                "lists classes of a multiclass target: set dataset.multiclass = true (two classes use positive/negative)",
+            ));
         }
-        let neg = self.negative();
-        if neg.is_empty() {
-            return Err(bad("negative", format!("cannot be derived from positive = {:?}; give the other class's value", self.positive)));
-        }
-        if same_value(&neg, &self.positive) {
-            return Err(bad("negative", format!("equals the positive class ({:?})", self.positive)));
+        if self.multiclass {
+            if self.classes.len() == 1 || self.classes.len() > MAX_CLASSES {
+                return Err(bad(
+                    "classes",
+                    format!("must list 2 to {MAX_CLASSES} classes (or none, to take them from the data), got {}", self.classes.len()),
+                ));
+            }
+            for (i, c) in self.classes.iter().enumerate() {
+                if c.trim().is_empty() || self.classes[..i].iter().any(|o| same_value(o, c)) {
+                    return Err(bad("classes", format!("{c:?} is empty or listed twice")));
+                }
+            }
+        } else {
+            if self.positive.trim().is_empty() {
+                return Err(bad("positive", "must name the positive class's value"));
+            }
+            let neg = self.negative();
+            if neg.is_empty() {
+                return Err(bad(
+                    "negative",
+                    format!("cannot be derived from positive = {:?}; give the other class's value", self.positive),
+                ));
+            }
+            if same_value(&neg, &self.positive) {
+                return Err(bad("negative", format!("equals the positive class ({:?})", self.positive)));
+            }
         }
         if self.date.is_empty() && (!self.min_date.is_empty() || !self.max_date.is_empty()) {
             return Err(bad("min_date", "a date window needs `dataset.date` (the date column)"));
@@ -579,6 +627,16 @@ mod tests {
         let d = DatasetParams { target: "Churn".into(), positive: "Yes".into(), ..Default::default() };
         assert_eq!(d.negative(), "no");
         assert_eq!(d.class_labels(), ["Churn = no".to_string(), "Churn = Yes".to_string()]);
+    }
+
+    #[test]
+    fn classes_are_detected_in_a_stable_order() {
+        assert_eq!(detect_classes(["10", "2", "1.0", "1", " ", "2"].into_iter()), ["1.0", "2", "10"]);
+        assert_eq!(detect_classes(["b", "a", "c", "a"].into_iter()), ["a", "b", "c"]);
+        let d = DatasetParams { target: "y".into(), classes: vec!["a".into()], ..Default::default() };
+        assert!(d.validate().unwrap_err().to_string().contains("multiclass = true"));
+        let d = DatasetParams { target: "y".into(), multiclass: true, classes: vec!["a".into(), "A".into()], ..Default::default() };
+        assert!(d.validate().unwrap_err().to_string().contains("listed twice"));
     }
 
     #[test]

@@ -122,11 +122,13 @@ impl CategoricalFill {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     pub column: String,
-    /// Raw values of the positive and negative class.
+    /// Raw values of the positive and negative class (binary targets).
     pub positive: String,
     pub negative: String,
-    /// Display names, index = class (negative first).
-    pub labels: [String; 2],
+    /// Raw value of each class, index = class (binary: negative, positive).
+    pub classes: Vec<String>,
+    /// Display names, index = class (binary: negative first).
+    pub labels: Vec<String>,
     /// Dataset name, what a row is ("lead") and what is predicted, in words.
     pub dataset: String,
     pub subject: String,
@@ -134,21 +136,33 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn of(d: &dataset::DatasetParams) -> Target {
+    /// The target of a dataset whose classes are `classes` (multiclass) or its positive and
+    /// negative values (binary, `classes` empty).
+    pub fn of(d: &dataset::DatasetParams, classes: &[String]) -> Target {
+        let binary = classes.is_empty();
         Target {
             column: d.target.clone(),
-            positive: d.positive.clone(),
-            negative: d.negative(),
-            labels: d.class_labels(),
+            positive: if binary { d.positive.clone() } else { String::new() },
+            negative: if binary { d.negative() } else { String::new() },
+            classes: if binary { vec![d.negative(), d.positive.clone()] } else { classes.to_vec() },
+            labels: if binary { d.class_labels().to_vec() } else { classes.to_vec() },
             dataset: if d.name.is_empty() { d.target.clone() } else { d.name.clone() },
             subject: d.subject.clone(),
             description: d.description.clone(),
         }
     }
 
-    /// "P(converted)", for plots and cards.
+    pub fn n_classes(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// "P(converted)" (binary) or "P(class)", for plots and cards.
     pub fn probability_of(&self) -> String {
-        format!("P({})", self.labels[1])
+        if self.n_classes() == 2 {
+            format!("P({})", self.labels[1])
+        } else {
+            "P(class)".into()
+        }
     }
 
     /// The plural of the subject for prose ("leads", "customers").
@@ -392,7 +406,7 @@ mod tests {
 
     fn pre(encoding: Encoding, drop_first: bool, unseen: Unseen) -> Preprocessing {
         Preprocessing {
-            target: Target::of(&crate::dataset::lead()),
+            target: Target::of(&crate::dataset::lead(), &[]),
             id: None,
             continuous: Vec::new(),
             categorical: Vec::new(),

@@ -1,24 +1,57 @@
-//! Binary classification metrics (labels 0/1, scores = P(positive class)), matching scikit-learn's
-//! definitions: zero division gives 0, ROC AUC by the trapezoid rule over distinct thresholds,
-//! average precision as the step-wise sum.
+//! Classification metrics matching scikit-learn's definitions: zero division gives 0, ROC AUC by
+//! the trapezoid rule over distinct thresholds, average precision as the step-wise sum.
+//!
+//! Labels are class indices `0..k`. Probabilities are flat: with two classes one value per row,
+//! P(class 1); with `k > 2` classes `k` values per row (row-major), one per class. With more than
+//! two classes the predicted class is the most probable (the first on ties, as numpy's argmax),
+//! `precision`, `recall` and `f1` are macro averages, and `roc_auc` / `pr_auc` are one-vs-rest,
+//! macro-averaged (scikit-learn's `roc_auc_score(multi_class="ovr")`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::params::Metric;
 
-/// `[[tn, fp], [fn, tp]]`: rows are the true class, columns the predicted class.
-pub type Confusion = [[usize; 2]; 2];
+/// Rows are the true class, columns the predicted class (binary: `[[tn, fp], [fn, tp]]`).
+pub type Confusion = Vec<Vec<usize>>;
 
-pub fn confusion(y_true: &[u8], y_pred: &[u8]) -> Confusion {
-    let mut c = [[0usize; 2]; 2];
+pub fn confusion(y_true: &[u8], y_pred: &[u8], k: usize) -> Confusion {
+    let mut c = vec![vec![0usize; k]; k];
     for (&t, &p) in y_true.iter().zip(y_pred) {
-        c[(t == 1) as usize][(p == 1) as usize] += 1;
+        c[t as usize][p as usize] += 1;
     }
     c
 }
 
 pub fn threshold(proba: &[f64], t: f64) -> Vec<u8> {
     proba.iter().map(|&p| u8::from(p >= t)).collect()
+}
+
+/// The predicted class of each row: binary, P(class 1) >= `t`; else the most probable class.
+pub fn predict_classes(proba: &[f64], k: usize, t: f64) -> Vec<u8> {
+    if k == 2 {
+        return threshold(proba, t);
+    }
+    proba
+        .chunks(k)
+        .map(|row| {
+            let mut best = 0;
+            for (j, &p) in row.iter().enumerate() {
+                if p > row[best] {
+                    best = j;
+                }
+            }
+            best as u8
+        })
+        .collect()
+}
+
+/// One class's column of flat probabilities, and the one-vs-rest labels.
+pub fn one_vs_rest(y: &[u8], proba: &[f64], k: usize, class: usize) -> (Vec<u8>, Vec<f64>) {
+    if k == 2 {
+        let p = if class == 1 { proba.to_vec() } else { proba.iter().map(|p| 1.0 - p).collect() };
+        return (y.iter().map(|&v| u8::from(v as usize == class)).collect(), p);
+    }
+    (y.iter().map(|&v| u8::from(v as usize == class)).collect(), proba.chunks(k).map(|r| r[class]).collect())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -29,13 +62,10 @@ pub struct ClassScores {
     pub support: usize,
 }
 
-/// scikit-learn's `classification_report` as data.
+/// scikit-learn's `classification_report` as data; `classes[i]` is class `i`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassificationReport {
-    #[serde(rename = "0")]
-    pub class0: ClassScores,
-    #[serde(rename = "1")]
-    pub class1: ClassScores,
+    pub classes: Vec<ClassScores>,
     pub accuracy: f64,
     #[serde(rename = "macro avg")]
     pub macro_avg: ClassScores,
@@ -53,8 +83,8 @@ fn div(a: f64, b: f64) -> f64 {
 
 fn class_scores(c: &Confusion, class: usize) -> ClassScores {
     let tp = c[class][class] as f64;
-    let predicted = (c[0][class] + c[1][class]) as f64;
-    let support = c[class][0] + c[class][1];
+    let predicted = c.iter().map(|row| row[class]).sum::<usize>() as f64;
+    let support = c[class].iter().sum::<usize>();
     let precision = div(tp, predicted);
     let recall = div(tp, support as f64);
     ClassScores { precision, recall, f1: div(2.0 * precision * recall, precision + recall), support }
@@ -62,29 +92,30 @@ fn class_scores(c: &Confusion, class: usize) -> ClassScores {
 
 impl ClassificationReport {
     pub fn from_confusion(c: &Confusion) -> ClassificationReport {
-        let c0 = class_scores(c, 0);
-        let c1 = class_scores(c, 1);
-        let n = (c0.support + c1.support) as f64;
-        let avg = |f: fn(&ClassScores) -> f64| (f(&c0) + f(&c1)) / 2.0;
-        let wavg = |f: fn(&ClassScores) -> f64| div(f(&c0) * c0.support as f64 + f(&c1) * c1.support as f64, n);
-        let support = c0.support + c1.support;
+        let classes: Vec<ClassScores> = (0..c.len()).map(|k| class_scores(c, k)).collect();
+        let support = classes.iter().map(|s| s.support).sum::<usize>();
+        let n = support as f64;
+        let k = classes.len() as f64;
+        // Sums from 0.0 in class order: for two classes bit-identical to (a + b) / 2.
+        let avg = |f: fn(&ClassScores) -> f64| classes.iter().map(f).sum::<f64>() / k;
+        let wavg = |f: fn(&ClassScores) -> f64| div(classes.iter().map(|s| f(s) * s.support as f64).sum::<f64>(), n);
+        let correct = (0..c.len()).map(|i| c[i][i]).sum::<usize>();
         ClassificationReport {
-            class0: c0,
-            class1: c1,
-            accuracy: div((c[0][0] + c[1][1]) as f64, n),
+            accuracy: div(correct as f64, n),
             macro_avg: ClassScores { precision: avg(|s| s.precision), recall: avg(|s| s.recall), f1: avg(|s| s.f1), support },
             weighted_avg: ClassScores { precision: wavg(|s| s.precision), recall: wavg(|s| s.recall), f1: wavg(|s| s.f1), support },
+            classes,
         }
     }
 
-    pub fn new(y_true: &[u8], y_pred: &[u8]) -> ClassificationReport {
-        Self::from_confusion(&confusion(y_true, y_pred))
+    pub fn new(y_true: &[u8], y_pred: &[u8], k: usize) -> ClassificationReport {
+        Self::from_confusion(&confusion(y_true, y_pred, k))
     }
 
     /// The familiar text layout of scikit-learn.
     pub fn to_text(&self) -> String {
         let mut s = format!("{:>14} {:>9} {:>9} {:>9} {:>9}\n\n", "", "precision", "recall", "f1-score", "support");
-        for (name, c) in [("0", &self.class0), ("1", &self.class1)] {
+        for (name, c) in self.classes.iter().enumerate() {
             s.push_str(&format!("{:>14} {:>9.2} {:>9.2} {:>9.2} {:>9}\n", name, c.precision, c.recall, c.f1, c.support));
         }
         s.push_str(&format!("\n{:>14} {:>9} {:>9} {:>9.2} {:>9}\n", "accuracy", "", "", self.accuracy, self.macro_avg.support));
@@ -96,10 +127,19 @@ impl ClassificationReport {
 }
 
 pub fn confusion_text(c: &Confusion) -> String {
-    format!(
-        "{:>12} {:>8} {:>8}\n{:>12} {:>8} {:>8}\n{:>12} {:>8} {:>8}\n",
-        "true\\pred", "0", "1", "0", c[0][0], c[0][1], "1", c[1][0], c[1][1]
-    )
+    let mut s = format!("{:>12}", "true\\pred");
+    for j in 0..c.len() {
+        s.push_str(&format!(" {j:>8}"));
+    }
+    s.push('\n');
+    for (i, row) in c.iter().enumerate() {
+        s.push_str(&format!("{i:>12}"));
+        for v in row {
+            s.push_str(&format!(" {v:>8}"));
+        }
+        s.push('\n');
+    }
+    s
 }
 
 /// Points of the ROC curve `(fpr, tpr)`, from (0,0) to (1,1), one per distinct score.
@@ -201,16 +241,56 @@ pub struct Scores {
     pub confusion_matrix: Confusion,
 }
 
+/// Multiclass log loss: the mean of -ln P(true class), probabilities clipped to [1e-15, 1 - 1e-15].
+pub fn log_loss_multi(y: &[u8], proba: &[f64], k: usize) -> f64 {
+    let eps = 1e-15;
+    let n = y.len().max(1) as f64;
+    -y.iter().zip(proba.chunks(k)).map(|(&t, row)| row[t as usize].clamp(eps, 1.0 - eps).ln()).sum::<f64>() / n
+}
+
+/// The macro average of a binary score over the one-vs-rest problems of `k > 2` classes.
+fn ovr_macro(y: &[u8], proba: &[f64], k: usize, f: fn(&[u8], &[f64]) -> f64) -> f64 {
+    (0..k)
+        .map(|c| {
+            let (yc, pc) = one_vs_rest(y, proba, k, c);
+            f(&yc, &pc)
+        })
+        .sum::<f64>()
+        / k as f64
+}
+
 impl Scores {
-    pub fn compute(y: &[u8], proba: &[f64], t: f64) -> Scores {
+    /// Metrics of `k`-class flat probabilities (see the module doc); `t` is the binary threshold.
+    pub fn compute(y: &[u8], proba: &[f64], k: usize, t: f64) -> Scores {
+        if k > 2 {
+            let pred = predict_classes(proba, k, t);
+            let c = confusion(y, &pred, k);
+            let r = ClassificationReport::from_confusion(&c);
+            return Scores {
+                accuracy: r.accuracy,
+                precision: r.macro_avg.precision,
+                recall: r.macro_avg.recall,
+                f1: r.macro_avg.f1,
+                f1_macro: r.macro_avg.f1,
+                f1_weighted: r.weighted_avg.f1,
+                precision_macro: r.macro_avg.precision,
+                recall_macro: r.macro_avg.recall,
+                precision_weighted: r.weighted_avg.precision,
+                recall_weighted: r.weighted_avg.recall,
+                roc_auc: ovr_macro(y, proba, k, roc_auc),
+                pr_auc: ovr_macro(y, proba, k, average_precision),
+                log_loss: log_loss_multi(y, proba, k),
+                confusion_matrix: c,
+            };
+        }
         let pred = threshold(proba, t);
-        let c = confusion(y, &pred);
+        let c = confusion(y, &pred, 2);
         let r = ClassificationReport::from_confusion(&c);
         Scores {
             accuracy: r.accuracy,
-            precision: r.class1.precision,
-            recall: r.class1.recall,
-            f1: r.class1.f1,
+            precision: r.classes[1].precision,
+            recall: r.classes[1].recall,
+            f1: r.classes[1].f1,
             f1_macro: r.macro_avg.f1,
             f1_weighted: r.weighted_avg.f1,
             precision_macro: r.macro_avg.precision,
@@ -252,15 +332,22 @@ impl Scores {
 }
 
 /// The search score of one fold.
-pub fn score(m: Metric, y: &[u8], proba: &[f64], t: f64) -> f64 {
+pub fn score(m: Metric, y: &[u8], proba: &[f64], k: usize, t: f64) -> f64 {
+    if k > 2 {
+        return match m {
+            Metric::RocAuc => ovr_macro(y, proba, k, roc_auc),
+            Metric::PrAuc => ovr_macro(y, proba, k, average_precision),
+            _ => Scores::compute(y, proba, k, t).get(m),
+        };
+    }
     match m {
         Metric::RocAuc => roc_auc(y, proba),
         Metric::PrAuc => average_precision(y, proba),
         _ => {
-            let r = ClassificationReport::new(y, &threshold(proba, t));
+            let r = ClassificationReport::new(y, &threshold(proba, t), 2);
             match m {
                 Metric::Accuracy => r.accuracy,
-                Metric::F1 => r.class1.f1,
+                Metric::F1 => r.classes[1].f1,
                 Metric::F1Macro => r.macro_avg.f1,
                 _ => r.weighted_avg.f1,
             }
@@ -279,17 +366,44 @@ mod tests {
         let s = [0.1, 0.4, 0.35, 0.8];
         assert!((roc_auc(&y, &s) - 0.75).abs() < 1e-12);
         assert!((average_precision(&y, &s) - 0.833_333_333_333_333_4).abs() < 1e-12);
-        let r = ClassificationReport::new(&y, &threshold(&s, 0.375));
+        let r = ClassificationReport::new(&y, &threshold(&s, 0.375), 2);
         // pred = [0,1,0,1]
         assert_eq!(r.accuracy, 0.5);
-        assert_eq!(r.class1.precision, 0.5);
+        assert_eq!(r.classes[1].precision, 0.5);
         assert!((log_loss(&y, &s) - 0.472_287_953_809_176).abs() < 1e-9);
     }
 
     #[test]
     fn zero_division_is_zero() {
-        let r = ClassificationReport::new(&[0, 1], &[0, 0]);
-        assert_eq!(r.class1.precision, 0.0);
-        assert_eq!(r.class1.f1, 0.0);
+        let r = ClassificationReport::new(&[0, 1], &[0, 0], 2);
+        assert_eq!(r.classes[1].precision, 0.0);
+        assert_eq!(r.classes[1].f1, 0.0);
+    }
+
+    #[test]
+    fn three_classes_against_sklearn_values() {
+        // Reference values printed by scikit-learn 1.9.1 for these rows (accuracy_score,
+        // f1_score macro/weighted, roc_auc_score(multi_class="ovr"), log_loss, and the mean of
+        // average_precision_score over the one-vs-rest columns).
+        let y = [0u8, 1, 2, 2, 1, 0];
+        let p = [
+            0.7, 0.2, 0.1, //
+            0.2, 0.5, 0.3, //
+            0.1, 0.3, 0.6, //
+            0.2, 0.5, 0.3, //
+            0.3, 0.4, 0.3, //
+            0.6, 0.3, 0.1,
+        ];
+        let s = Scores::compute(&y, &p, 3, 0.5);
+        assert_eq!(predict_classes(&p, 3, 0.5), [0, 1, 2, 1, 1, 0]);
+        assert_eq!(s.confusion_matrix, vec![vec![2, 0, 0], vec![0, 2, 0], vec![0, 1, 1]]);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(s.accuracy, 0.8333333333333334), "{}", s.accuracy);
+        assert!(close(s.f1_macro, 0.8222222222222223) && close(s.f1_weighted, 0.8222222222222223), "{s:?}");
+        assert!(close(s.roc_auc, 0.8958333333333334), "{}", s.roc_auc);
+        assert!(close(s.pr_auc, 0.7777777777777777), "{}", s.pr_auc);
+        assert!(close(s.log_loss, 0.6986228180384585), "{}", s.log_loss);
+        // Ties go to the first class, as numpy's argmax.
+        assert_eq!(predict_classes(&[0.4, 0.4, 0.2], 3, 0.5), [0]);
     }
 }

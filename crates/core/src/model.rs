@@ -93,6 +93,30 @@ impl LogisticModel {
     }
 }
 
+/// A multinomial logistic regression (more than two classes) stored as plain numbers:
+/// P(k | x) = softmax_k(intercepts[k] + coefficients[k] · x).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultinomialModel {
+    pub features: Vec<String>,
+    /// One row of coefficients per class.
+    pub coefficients: Vec<Vec<f64>>,
+    pub intercepts: Vec<f64>,
+    pub classes: Vec<u8>,
+    pub params: serde_json::Value,
+}
+
+impl MultinomialModel {
+    /// The probability of each class, appended to `out`.
+    pub fn predict_row(&self, x: &[f64], out: &mut Vec<f64>) {
+        let z: Vec<f64> =
+            self.coefficients.iter().zip(&self.intercepts).map(|(w, b)| b + w.iter().zip(x).map(|(w, v)| w * v).sum::<f64>()).collect();
+        let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        out.extend(e.iter().map(|v| v / sum));
+    }
+}
+
 /// Dense row-major feature matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {

@@ -22,11 +22,12 @@ pub fn train_test_of(y: &[u8], test_size: f64, seed: u64) -> (Vec<usize>, Vec<us
     train_test(y, test_size, &mut derive_rng(seed, "split"))
 }
 
-/// Indices of each class (0 and 1), in row order.
-fn by_class(y: &[u8], rows: &[usize]) -> [Vec<usize>; 2] {
-    let mut out = [Vec::new(), Vec::new()];
+/// Indices of each class `0..=max(y)` (at least two), in row order.
+fn by_class(y: &[u8], rows: &[usize]) -> Vec<Vec<usize>> {
+    let k = rows.iter().map(|&i| y[i] as usize + 1).max().unwrap_or(0).max(2);
+    let mut out = vec![Vec::new(); k];
     for &i in rows {
-        out[(y[i] == 1) as usize].push(i);
+        out[y[i] as usize].push(i);
     }
     out
 }
@@ -41,9 +42,9 @@ pub fn train_test(y: &[u8], test_size: f64, rng: &mut ChaCha8Rng) -> (Vec<usize>
     let exact: Vec<f64> = classes.iter().map(|c| c.len() as f64 * n_test as f64 / n as f64).collect();
     let mut take: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
     let mut left = n_test - take.iter().sum::<usize>();
-    let mut order: Vec<usize> = vec![0, 1];
+    let mut order: Vec<usize> = (0..classes.len()).collect();
     order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
-    for &c in order.iter().cycle().take(4) {
+    for &c in order.iter().cycle().take(2 * classes.len()) {
         if left == 0 {
             break;
         }
@@ -105,6 +106,25 @@ mod tests {
         let mut all = [tr, te].concat();
         all.sort_unstable();
         assert_eq!(all, (0..2937).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn ten_classes_are_stratified() {
+        let y: Vec<u8> = (0..1797).map(|i| (i % 10) as u8).collect();
+        let (tr, te) = train_test(&y, 0.2, &mut derive_rng(1, "split"));
+        assert_eq!(te.len(), 360);
+        for c in 0..10u8 {
+            let n = te.iter().filter(|&&i| y[i] == c).count();
+            assert!((35..=37).contains(&n), "class {c}: {n} test rows");
+        }
+        assert_eq!(tr.len() + te.len(), 1797);
+        let rows: Vec<usize> = (0..1797).collect();
+        for (_, val) in stratified_folds(&y, &rows, 5, &mut derive_rng(1, "folds")) {
+            for c in 0..10u8 {
+                let n = val.iter().filter(|&&p| y[p] == c).count();
+                assert!((35..=37).contains(&n), "class {c}: {n} rows in a fold");
+            }
+        }
     }
 
     #[test]

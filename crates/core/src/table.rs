@@ -69,17 +69,27 @@ impl Table {
     }
 
     /// A 0/1 label column.
-    pub fn labels(&self, path: &Path, column: &str) -> Result<Vec<u8>> {
+    /// Class indices `0..k` from `column` (`1.0` reads as 1).
+    pub fn labels(&self, path: &Path, column: &str, k: usize) -> Result<Vec<u8>> {
         let j = self
             .column_index(column)
             .ok_or_else(|| invalid(path, format!("missing column `{column}` (found: {})", self.header.join(", "))))?;
         self.rows
             .iter()
             .enumerate()
-            .map(|(i, r)| match r[j].as_str() {
-                "0" | "0.0" => Ok(0),
-                "1" | "1.0" => Ok(1),
-                v => Err(invalid(path, format!("line {}, column `{column}`: expected 0 or 1, found {v:?}", self.lines.line(i)))),
+            .map(|(i, r)| {
+                let v = r[j].trim();
+                match v.parse::<f64>() {
+                    Ok(x) if x.fract() == 0.0 && x >= 0.0 && (x as usize) < k => Ok(x as u8),
+                    _ => Err(invalid(
+                        path,
+                        format!(
+                            "line {}, column `{column}`: expected a class index 0 to {}, found {v:?}",
+                            self.lines.line(i),
+                            k.saturating_sub(1)
+                        ),
+                    )),
+                }
             })
             .collect()
     }

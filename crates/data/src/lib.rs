@@ -408,11 +408,40 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     // --- types, every row ------------------------------------------------------------------
     let negative = ds.negative();
     let target_raw = text(&df, &ds.target, path)?;
-    let target_what = format!("expected {:?}, {:?} or empty (dataset.positive / dataset.negative)", ds.positive, negative);
+    // Multiclass: the declared classes, else those found (fixed order, saved with the model).
+    let classes: Vec<String> = match (ds.multiclass, ds.classes.is_empty()) {
+        (false, _) => Vec::new(),
+        (true, false) => ds.classes.clone(),
+        (true, true) => dataset::detect_classes(target_raw.iter().flatten()),
+    };
+    if ds.multiclass && !(2..=dataset::MAX_CLASSES).contains(&classes.len()) {
+        return Err(Error::Invalid {
+            path: path.into(),
+            problems: vec![format!(
+                "column `{}`: {} distinct values ({}); a multiclass target needs 2 to {}",
+                ds.target,
+                classes.len(),
+                classes.iter().take(12).cloned().collect::<Vec<_>>().join(", "),
+                dataset::MAX_CLASSES
+            )],
+        });
+    }
+    let target_what = if ds.multiclass {
+        format!("expected one of {} or empty (dataset.classes)", classes.join(", "))
+    } else {
+        format!("expected {:?}, {:?} or empty (dataset.positive / dataset.negative)", ds.positive, negative)
+    };
+    let class_of = |v: &str| -> Option<Result<u8, ()>> {
+        if !ds.multiclass {
+            return dataset::class_of(v, &ds.positive, &negative);
+        }
+        let v = v.trim();
+        (!v.is_empty()).then(|| classes.iter().position(|c| dataset::same_value(c, v)).map(|i| i as u8).ok_or(()))
+    };
     let target: Vec<Option<u8>> = target_raw
         .iter()
         .enumerate()
-        .map(|(i, v)| match v.and_then(|v| dataset::class_of(v, &ds.positive, &negative)) {
+        .map(|(i, v)| match v.and_then(class_of) {
             None => None,
             Some(Ok(c)) => Some(c),
             Some(Err(())) => {
@@ -542,8 +571,11 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         problems.summary("", format!("{} rows after filtering, validation.min_rows requires at least {}", kept.len(), v.min_rows));
     }
     let y: Vec<u8> = kept.iter().map(|&i| target[i].unwrap_or(0)).collect();
-    let labels = ds.class_labels();
-    for class in [1u8, 0] {
+    let target_info = Target::of(ds, &classes);
+    let labels = &target_info.labels;
+    // Binary: the positive class first (as before); multiclass: in class order.
+    let order: Vec<u8> = if ds.multiclass { (0..labels.len() as u8).collect() } else { vec![1, 0] };
+    for class in order {
         let count = y.iter().filter(|&&c| c == class).count();
         if count < v.min_rows_per_class {
             problems.summary(
@@ -680,7 +712,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     Ok(Cleaned {
         gold,
         preprocessing: Preprocessing {
-            target: Target::of(ds),
+            target: target_info,
             id: (!ds.id.is_empty()).then(|| ds.id.clone()),
             continuous: transforms,
             categorical: fills,

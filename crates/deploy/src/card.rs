@@ -46,12 +46,24 @@ impl ModelCard {
             model: m.kind.label().into(),
             predicts: {
                 let t = &pre.target;
+                let multi = (t.n_classes() > 2).then(|| {
+                    let what = if t.description.is_empty() { format!("the class of a {}", t.subject) } else { t.description.clone() };
+                    format!(
+                        "{what}: one probability for each of the {} classes of `{}` ({}) (dataset {})",
+                        t.n_classes(),
+                        t.column,
+                        t.labels.join(", "),
+                        t.dataset
+                    )
+                });
                 let what = if t.description.is_empty() {
                     format!("the probability that a {} is {}", t.subject, t.labels[1])
                 } else {
                     t.description.clone()
                 };
-                format!("{} = P({} = {:?}): {what} (dataset {})", t.probability_of(), t.column, t.positive, t.dataset)
+                multi.unwrap_or_else(|| {
+                    format!("{} = P({} = {:?}): {what} (dataset {})", t.probability_of(), t.column, t.positive, t.dataset)
+                })
             },
             registry: serde_json::json!({
                 "registered": d.promoted, "version": d.version, "stage": d.stage, "alias": d.alias,
@@ -68,12 +80,20 @@ impl ModelCard {
             params: serde_json::json!({ "best": best, "train": params.train }),
             metrics: metrics.cloned(),
             threshold: m.threshold,
-            intended_use: format!(
-                "Rank {} by {} and flag the likely *{}* ones for follow-up; a decision aid, not an automatic gate.",
-                pre.target.subjects(),
-                pre.target.probability_of(),
-                pre.target.labels[1]
-            ),
+            intended_use: if pre.target.n_classes() > 2 {
+                format!(
+                    "Classify {} into {} classes; a decision aid, not an automatic gate.",
+                    pre.target.subjects(),
+                    pre.target.n_classes()
+                )
+            } else {
+                format!(
+                    "Rank {} by {} and flag the likely *{}* ones for follow-up; a decision aid, not an automatic gate.",
+                    pre.target.subjects(),
+                    pre.target.probability_of(),
+                    pre.target.labels[1]
+                )
+            },
             limitations: {
                 // Every fact here is computed from this run's artifacts.
                 let mut l = Vec::new();

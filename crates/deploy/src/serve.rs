@@ -108,17 +108,43 @@ impl ModelDir {
     }
 }
 
-/// Score `input` and write `row,[lead_id,]probability,label` to `output`.
+/// Score `input` and write to `output`: `row,[id,]probability,label` (binary: P(positive),
+/// label 0/1), or `row,[id,]label,p_<class>...` (multiclass: the predicted class's name and one
+/// probability per class).
 pub fn predict(model_dir: &Path, input: &Path, output: &Path, kind: InputKind) -> Result<usize> {
     let md = ModelDir::open(model_dir)?;
     let table = Table::read(input)?;
     let p = md.predict_table(&table, input, kind)?;
     let id_name = md.preprocessing.id.as_deref();
     let id = id_name.and_then(|c| table.column_index(c));
-    let mut s = match (id, id_name) {
-        (Some(_), Some(name)) => format!("row,{name},probability,label\n"),
-        _ => String::from("row,probability,label\n"),
+    let id_header = match (id, id_name) {
+        (Some(_), Some(name)) => format!("{name},"),
+        _ => String::new(),
     };
+    let target = &md.preprocessing.target;
+    let k = target.n_classes();
+    if k > 2 {
+        let mut s = format!("row,{id_header}label");
+        for l in &target.labels {
+            s.push_str(&format!(",p_{l}"));
+        }
+        s.push('\n');
+        let pred = leadflow_core::metrics::predict_classes(&p, k, md.spec.threshold);
+        for (i, (row, c)) in p.chunks(k).zip(&pred).enumerate() {
+            let _ = write!(s, "{},", i + 1);
+            if let Some(j) = id {
+                let _ = write!(s, "{},", table.rows[i][j]);
+            }
+            let _ = write!(s, "{}", target.labels[*c as usize]);
+            for v in row {
+                let _ = write!(s, ",{v}");
+            }
+            s.push('\n');
+        }
+        art::write_atomic(output, s.as_bytes())?;
+        return Ok(pred.len());
+    }
+    let mut s = format!("row,{id_header}probability,label\n");
     for (i, v) in p.iter().enumerate() {
         let label = u8::from(*v >= md.spec.threshold);
         match id {
@@ -195,10 +221,18 @@ pub fn validate(model_dir: &Path, features: &Path, spec: &ValidationSpec) -> Res
     let md = ModelDir::open(model_dir)?;
     let table = Table::read(features)?;
     let p = md.predict_table(&table, features, spec.input)?;
-    let pred: Vec<u8> = leadflow_core::metrics::threshold(&p, md.spec.threshold);
+    let k = md.preprocessing.target.n_classes();
+    let pred: Vec<u8> = leadflow_core::metrics::predict_classes(&p, k, md.spec.threshold);
+    // The probability shown for a row: of class 1 (binary), of the predicted class (multiclass).
+    let shown: Vec<f64> = if k == 2 { p.clone() } else { p.chunks(k).zip(&pred).map(|(r, &c)| r[c as usize]).collect() };
     let (expected, exact) = match (&spec.expected, &spec.labels) {
-        (Some(e), _) => (e.clone(), spec.min_accuracy.is_none()),
-        (None, Some(l)) => (Table::read(l)?.labels(l, &md.preprocessing.target.column)?, spec.min_accuracy.is_none()),
+        (Some(e), _) => {
+            if let Some(bad) = e.iter().find(|&&v| v as usize >= k) {
+                return Err(Error::Validation(format!("expected labels are class indices 0 to {}, found {bad}", k - 1)));
+            }
+            (e.clone(), spec.min_accuracy.is_none())
+        }
+        (None, Some(l)) => (Table::read(l)?.labels(l, &md.preprocessing.target.column, k)?, spec.min_accuracy.is_none()),
         (None, None) => unreachable!("checked above"),
     };
     let default_rows = if exact && spec.expected.is_none() { 10 } else { expected.len() };
@@ -208,7 +242,7 @@ pub fn validate(model_dir: &Path, features: &Path, spec: &ValidationSpec) -> Res
     }
     let mismatches: Vec<Mismatch> = (0..n)
         .filter(|&i| pred[i] != expected[i])
-        .map(|i| Mismatch { row: i + 1, expected: expected[i], predicted: pred[i], probability: p[i] })
+        .map(|i| Mismatch { row: i + 1, expected: expected[i], predicted: pred[i], probability: shown[i] })
         .collect();
     let accuracy = (n > 0).then(|| 1.0 - mismatches.len() as f64 / n as f64);
     let mut checks = Vec::new();

@@ -57,7 +57,8 @@ pub struct BusinessMetrics {
 
 impl BusinessMetrics {
     pub fn from_scores(s: &Scores, target: &Target) -> BusinessMetrics {
-        let [[tn, fp], [fn_, tp]] = s.confusion_matrix;
+        let c = &s.confusion_matrix;
+        let (tn, fp, fn_, tp) = (c[0][0], c[0][1], c[1][0], c[1][1]);
         let div = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         BusinessMetrics {
             positive: target.labels[1].clone(),
@@ -71,6 +72,42 @@ impl BusinessMetrics {
             false_alarm_rate: div(fp, fp + tn),
         }
     }
+}
+
+/// The business view of one model: binary, in the dataset's words; multiclass, per class.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Business {
+    Binary(BusinessMetrics),
+    PerClass(Vec<ClassRow>),
+}
+
+/// One class's test figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassRow {
+    pub class: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+    /// Rows predicted as this class.
+    pub predicted: usize,
+}
+
+pub fn per_class(s: &Scores, target: &Target) -> Vec<ClassRow> {
+    let r = ClassificationReport::from_confusion(&s.confusion_matrix);
+    r.classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ClassRow {
+            class: target.labels.get(i).cloned().unwrap_or_else(|| i.to_string()),
+            precision: c.precision,
+            recall: c.recall,
+            f1: c.f1,
+            support: c.support,
+            predicted: s.confusion_matrix.iter().map(|row| row[i]).sum(),
+        })
+        .collect()
 }
 
 /// The current holder of the role the new model would take.
@@ -94,6 +131,7 @@ pub fn incumbent(
     features: &[String],
     x: &Matrix,
     y: &[u8],
+    k: usize,
 ) -> Result<Option<Incumbent>> {
     let found = params
         .deploy
@@ -124,7 +162,11 @@ pub fn incumbent(
         }
         let model = Model::load(kind, &dir.join(kind.artifact().name)).map_err(|e| e.to_string())?;
         let p = model.predict(x).map_err(|e| e.to_string())?;
-        Ok(Scores::compute(y, &p, t))
+        let per_row = if k == 2 { 1 } else { k };
+        if p.len() != x.n_rows * per_row {
+            return Err(format!("it gives {} probabilities per row, this run's target has {k} classes", p.len() / x.n_rows.max(1)));
+        }
+        Ok(Scores::compute(y, &p, k, t))
     })();
     let (scores, score, note) = match rescored {
         Ok(s) => {
@@ -252,7 +294,8 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     let x = Table::read(&x_path)?.matrix(&x_path, &features)?;
     let pre: Preprocessing = art::read_json(&layout.require(&art::PREPROCESSING)?, "the data stage's preprocessing")?;
     let target = &pre.target;
-    let y = Table::read(&y_path)?.labels(&y_path, &target.column)?;
+    let k = target.n_classes();
+    let y = Table::read(&y_path)?.labels(&y_path, &target.column, k)?;
     if x.n_rows != y.len() {
         return Err(leadflow_core::Error::Invalid {
             path: y_path,
@@ -267,51 +310,78 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     for kind in results.models.keys() {
         let model = Model::load(*kind, &layout.require(&kind.artifact())?)?;
         let p = model.predict(&x)?;
-        scores.insert(*kind, Scores::compute(&y, &p, t));
+        scores.insert(*kind, Scores::compute(&y, &p, k, t));
         probas.insert(*kind, p);
         loaded.insert(*kind, model);
     }
     // One read of the holders: the incumbent is chosen from it, and deploy checks it again.
     let seen = leadflow_mlflow::registry::read_holders(store, &params.deploy.model_name, &params.deploy.compared_aliases())?;
-    let inc = incumbent(store, params, &seen, &features, &x, &y)?;
+    let inc = incumbent(store, params, &seen, &features, &x, &y, k)?;
     let run_ids: BTreeMap<ModelKind, Option<String>> = results.models.iter().map(|(k, r)| (*k, r.run_id.clone())).collect();
     let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), &data_meta.data_version);
     evaluation.holders = seen.iter().map(|(a, v)| (a.clone(), v.as_ref().map(|v| v.version))).collect();
 
     let out = StageDir::begin(layout.stage_dir(StageId::Evaluate))?;
     art::write_json(&out.path(&art::METRICS), &scores)?;
-    for (k, s) in &scores {
+    let rule = if k == 2 { format!("threshold {t}") } else { "predicted class = the most probable".to_string() };
+    for (m, s) in &scores {
         let r = ClassificationReport::from_confusion(&s.confusion_matrix);
         write_text(
-            &out.path(&k.report_txt()),
-            &format!("{} (test split, threshold {t})\n\n{}\n{}", k.label(), r.to_text(), metrics::confusion_text(&s.confusion_matrix)),
+            &out.path(&m.report_txt()),
+            &format!("{} (test split, {rule})\n\n{}\n{}", m.label(), r.to_text(), metrics::confusion_text(&s.confusion_matrix)),
         )?;
     }
-    let business: BTreeMap<ModelKind, BusinessMetrics> =
-        scores.iter().map(|(k, s)| (*k, BusinessMetrics::from_scores(s, target))).collect();
+    let business: BTreeMap<ModelKind, Business> = scores
+        .iter()
+        .map(|(m, s)| {
+            let b =
+                if k == 2 { Business::Binary(BusinessMetrics::from_scores(s, target)) } else { Business::PerClass(per_class(s, target)) };
+            (*m, b)
+        })
+        .collect();
     art::write_json(
         &out.path(&art::BUSINESS_METRICS),
         &serde_json::json!({ "selected": evaluation.selected, "threshold": t, "models": business }),
     )?;
     art::write_json(&out.path(&art::EVALUATION), &evaluation)?;
 
-    // Pictures.
-    let roc: Vec<(String, Vec<(f64, f64)>)> =
-        probas.iter().map(|(k, p)| (format!("{} (AUC {:.3})", k.label(), scores[k].roc_auc), metrics::roc_curve(&y, p))).collect();
+    // Pictures: binary, one curve per model; multiclass, one curve per class (one vs rest) of
+    // the selected model.
+    let sel = evaluation.selected;
+    let (roc, pr, whose) = if k == 2 {
+        let roc =
+            probas.iter().map(|(m, p)| (format!("{} (AUC {:.3})", m.label(), scores[m].roc_auc), metrics::roc_curve(&y, p))).collect();
+        let pr = probas.iter().map(|(m, p)| (format!("{} (AP {:.3})", m.label(), scores[m].pr_auc), metrics::pr_curve(&y, p))).collect();
+        (roc, pr, String::new())
+    } else {
+        let ovr: Vec<(String, Vec<u8>, Vec<f64>)> = (0..k)
+            .map(|c| {
+                let (yc, pc) = metrics::one_vs_rest(&y, &probas[&sel], k, c);
+                (target.labels[c].clone(), yc, pc)
+            })
+            .collect();
+        let roc =
+            ovr.iter().map(|(l, yc, pc)| (format!("{l} (AUC {:.3})", metrics::roc_auc(yc, pc)), metrics::roc_curve(yc, pc))).collect();
+        let pr = ovr
+            .iter()
+            .map(|(l, yc, pc)| (format!("{l} (AP {:.3})", metrics::average_precision(yc, pc)), metrics::pr_curve(yc, pc)))
+            .collect();
+        (roc, pr, format!(", {} one vs rest", sel.label()))
+    };
+    let roc: Vec<(String, Vec<(f64, f64)>)> = roc;
+    let pr: Vec<(String, Vec<(f64, f64)>)> = pr;
     plots::curves(
         &out.path(&art::ROC_PNG),
-        "ROC curve (test split)",
+        &format!("ROC curve (test split{whose})"),
         "False positive rate",
         "True positive rate",
         &roc,
         true,
         SeriesLabelPosition::LowerRight,
     )?;
-    let pr: Vec<(String, Vec<(f64, f64)>)> =
-        probas.iter().map(|(k, p)| (format!("{} (AP {:.3})", k.label(), scores[k].pr_auc), metrics::pr_curve(&y, p))).collect();
     plots::curves(
         &out.path(&art::PR_PNG),
-        "Precision-recall curve (test split)",
+        &format!("Precision-recall curve (test split{whose})"),
         "Recall",
         "Precision",
         &pr,
@@ -338,6 +408,15 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
                     format!("{}: coefficients", k.label()),
                     format!("coefficient (scaled features; + raises {})", target.probability_of()),
                     lr.features.iter().cloned().zip(lr.coefficients.iter().copied()).collect(),
+                ));
+            }
+            Model::Multinomial(lr) => {
+                let n = lr.coefficients.len() as f64;
+                let mean_abs = (0..lr.features.len()).map(|j| lr.coefficients.iter().map(|w| w[j].abs()).sum::<f64>() / n);
+                panels.push((
+                    format!("{}: coefficients", k.label()),
+                    "mean |coefficient| over the classes (scaled features)".to_string(),
+                    lr.features.iter().cloned().zip(mean_abs).collect(),
                 ));
             }
         }
@@ -379,15 +458,25 @@ pub fn report(
     target: &Target,
     ev: &Evaluation,
     scores: &BTreeMap<ModelKind, Scores>,
-    business: &BTreeMap<ModelKind, BusinessMetrics>,
+    business: &BTreeMap<ModelKind, Business>,
     inc: Option<&Incumbent>,
     results: &ModelResults,
 ) -> String {
     let metric = params.evaluate.selection_metric;
-    let mut s = format!(
-        "# leadflow evaluation report: {} (predicts `{}` = {}, \"{}\")\n\n",
-        target.dataset, target.column, target.positive, target.labels[1]
-    );
+    let k = target.n_classes();
+    let mut s = if k == 2 {
+        format!(
+            "# leadflow evaluation report: {} (predicts `{}` = {}, \"{}\")\n\n",
+            target.dataset, target.column, target.positive, target.labels[1]
+        )
+    } else {
+        format!(
+            "# leadflow evaluation report: {} (predicts `{}`, {k} classes: {})\n\n",
+            target.dataset,
+            target.column,
+            target.labels.join(", ")
+        )
+    };
     let decision = if ev.promote {
         format!("✅ **Promote {}** to {} (alias `{}`).", ev.selected.label(), params.deploy.stage.as_str(), params.deploy.stage.alias())
     } else if !ev.gate.passed {
@@ -399,14 +488,20 @@ pub fn report(
     for r in &ev.reasons {
         let _ = writeln!(s, "- {r}");
     }
+    let rule = if k == 2 { format!("threshold {}", ev.threshold) } else { "predicted class = the most probable".to_string() };
     let _ = writeln!(
         s,
-        "\nSelection metric: `{}` on the test split ({} rows), threshold {}. Data version `{}`.\n",
+        "\nSelection metric: `{}` on the test split ({} rows), {rule}. Data version `{}`.\n",
         metric.name(),
         results.split.test_rows,
-        ev.threshold,
         &ev.data_version[..ev.data_version.len().min(12)]
     );
+    if k > 2 {
+        let _ = writeln!(
+            s,
+            "With {k} classes, precision, recall and F1 are macro averages and ROC AUC / PR AUC are one-vs-rest, macro-averaged.\n"
+        );
+    }
     let _ = writeln!(s, "## Metrics (test split)\n");
     let _ = writeln!(
         s,
@@ -442,7 +537,14 @@ pub fn report(
     for c in &ev.gate.checks {
         let _ = writeln!(s, "| {} | {:.4} | {} | {} |", c.metric, c.value, c.threshold, if c.passed { "✅" } else { "❌" });
     }
-    if let Some(b) = business.get(&ev.selected) {
+    if let Some(Business::PerClass(rows)) = business.get(&ev.selected) {
+        let _ = writeln!(s, "\n## Per class ({})\n", ev.selected.label());
+        let _ = writeln!(s, "| class | precision | recall | F1 | support | predicted |\n|---|---:|---:|---:|---:|---:|");
+        for r in rows {
+            let _ = writeln!(s, "| {} | {:.4} | {:.4} | {:.4} | {} | {} |", r.class, r.precision, r.recall, r.f1, r.support, r.predicted);
+        }
+    }
+    if let Some(Business::Binary(b)) = business.get(&ev.selected) {
         let _ = writeln!(s, "\n## Business view ({})\n", ev.selected.label());
         let (rows, pos, neg) = (target.subjects(), &target.labels[1], &target.labels[0]);
         let _ = writeln!(

@@ -12,8 +12,20 @@ use plotters::style::FontStyle;
 use crate::error::{Error, Result};
 
 const FONT: &str = "sans-serif";
-/// Colour-blind-safe pair (Okabe-Ito blue and vermillion).
-pub const COLORS: [RGBColor; 3] = [RGBColor(0, 114, 178), RGBColor(213, 94, 0), RGBColor(0, 158, 115)];
+/// Colour-blind-safe palette (Okabe-Ito, then Tol's muted for classes 9 and 10): blue and
+/// vermillion first, so two models keep their colours.
+pub const COLORS: [RGBColor; 10] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+    RGBColor(240, 228, 66),
+    RGBColor(136, 34, 85),
+    RGBColor(68, 170, 153),
+];
 
 fn fonts() {
     static ONCE: Once = Once::new();
@@ -36,7 +48,7 @@ fn canvas(path: &Path, size: (u32, u32)) -> Result<Area<'_>> {
     Ok(root)
 }
 
-/// Line curves on the unit square (ROC or precision-recall), one series per model.
+/// Line curves on the unit square (ROC or precision-recall), one series per model (or per class).
 pub fn curves(
     path: &Path,
     title: &str,
@@ -98,18 +110,24 @@ pub fn curves(
     root.present().map_err(|e| err(e.to_string()))
 }
 
-/// A 2×2 confusion-matrix heat map with counts and row percentages.
-/// `labels`: display names of the classes, negative first.
-pub fn confusion(path: &Path, title: &str, c: &Confusion, labels: &[String; 2]) -> Result<()> {
+/// A K×K confusion-matrix heat map with counts (and row percentages while the cells are large
+/// enough to hold them). `labels`: display names of the classes, in class order.
+pub fn confusion(path: &Path, title: &str, c: &Confusion, labels: &[String]) -> Result<()> {
     // The PNG is written when the drawing area is dropped: the permit is held until then.
     let _permit = leadflow_core::artifacts::write_permit();
     let err = perr(path);
-    let root = canvas(path, (760, 680))?;
+    let k = c.len().max(1) as i32;
+    // Two classes: 230 px cells; ten: 56 px, still room for a three-digit count.
+    let cell = (460 / k).max(52);
+    let (left, top) = (230i32, 110i32);
+    let size = ((left + k * cell + 40).max(760) as u32, (top + k * cell + 90).max(680) as u32);
+    let root = canvas(path, size)?;
     let caption = (FONT, 28).into_font().style(FontStyle::Bold);
     root.draw(&Text::new(title.to_string(), (30, 20), caption)).map_err(|e| err(e.to_string()))?;
-    let (left, top, cell) = (230i32, 110i32, 230i32);
     let max = c.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
-    let labels = [format!("0: {}", labels[0]), format!("1: {}", labels[1])];
+    let labels: Vec<String> =
+        labels.iter().enumerate().map(|(i, l)| if *l == i.to_string() { l.clone() } else { format!("{i}: {l}") }).collect();
+    let (count_font, show_pct) = if cell >= 120 { (40, true) } else { ((cell * 2 / 5).clamp(14, 30), false) };
     for (t, row) in c.iter().enumerate() {
         let row_total: usize = row.iter().sum();
         for (p, &n) in row.iter().enumerate() {
@@ -121,23 +139,30 @@ pub fn confusion(path: &Path, title: &str, c: &Confusion, labels: &[String; 2]) 
             root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], BLACK.mix(0.3).stroke_width(1)))
                 .map_err(|e| err(e.to_string()))?;
             let ink = if v > 0.55 { WHITE } else { BLACK };
-            let pct = if row_total > 0 { 100.0 * n as f64 / row_total as f64 } else { 0.0 };
-            let big = (FONT, 40).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
-            let small = (FONT, 20).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
-            root.draw(&Text::new(n.to_string(), (x0 + cell / 2, y0 + cell / 2 - 14), big)).map_err(|e| err(e.to_string()))?;
-            root.draw(&Text::new(format!("{pct:.1}% of row"), (x0 + cell / 2, y0 + cell / 2 + 26), small))
-                .map_err(|e| err(e.to_string()))?;
+            let big = (FONT, count_font).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
+            if show_pct {
+                let pct = if row_total > 0 { 100.0 * n as f64 / row_total as f64 } else { 0.0 };
+                let small = (FONT, 20).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
+                root.draw(&Text::new(n.to_string(), (x0 + cell / 2, y0 + cell / 2 - 14), big)).map_err(|e| err(e.to_string()))?;
+                root.draw(&Text::new(format!("{pct:.1}% of row"), (x0 + cell / 2, y0 + cell / 2 + 26), small))
+                    .map_err(|e| err(e.to_string()))?;
+            } else if n > 0 {
+                root.draw(&Text::new(n.to_string(), (x0 + cell / 2, y0 + cell / 2), big)).map_err(|e| err(e.to_string()))?;
+            }
         }
     }
-    let center = |hp| (FONT, 20).into_font().color(&BLACK).pos(Pos::new(hp, VPos::Center));
+    let label_font = if cell >= 120 { 20 } else { 16 };
+    let center = |hp| (FONT, label_font).into_font().color(&BLACK).pos(Pos::new(hp, VPos::Center));
     for (i, l) in labels.iter().enumerate() {
-        root.draw(&Text::new(l.to_string(), (left + i as i32 * cell + cell / 2, top + 2 * cell + 22), center(HPos::Center)))
+        // Column labels are the class indices when cells are narrow; rows carry the names.
+        let col = if cell >= 120 { l.clone() } else { i.to_string() };
+        root.draw(&Text::new(col, (left + i as i32 * cell + cell / 2, top + k * cell + 22), center(HPos::Center)))
             .map_err(|e| err(e.to_string()))?;
-        root.draw(&Text::new(l.to_string(), (left - 12, top + i as i32 * cell + cell / 2), center(HPos::Right)))
+        root.draw(&Text::new(l.clone(), (left - 12, top + i as i32 * cell + cell / 2), center(HPos::Right)))
             .map_err(|e| err(e.to_string()))?;
     }
     let axis = (FONT, 22).into_font().style(FontStyle::Bold).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
-    root.draw(&Text::new("Predicted", (left + cell, top + 2 * cell + 58), axis.clone())).map_err(|e| err(e.to_string()))?;
+    root.draw(&Text::new("Predicted", (left + k * cell / 2, top + k * cell + 58), axis.clone())).map_err(|e| err(e.to_string()))?;
     root.draw(&Text::new("Actual", (left - 12 - 90, top - 30), axis)).map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))
 }
@@ -145,6 +170,9 @@ pub fn confusion(path: &Path, title: &str, c: &Confusion, labels: &[String; 2]) 
 /// Horizontal bar panels (one per model), bars sorted by absolute value.
 /// One importance panel: title, x-axis label, (feature, value) bars.
 pub type ImportancePanel = (String, String, Vec<(String, f64)>);
+
+/// Most bars drawn in one importance panel.
+pub const MAX_BARS: usize = 20;
 
 pub fn importance(path: &Path, panels: &[ImportancePanel]) -> Result<()> {
     // The PNG is written when the drawing area is dropped: the permit is held until then.
@@ -156,6 +184,9 @@ pub fn importance(path: &Path, panels: &[ImportancePanel]) -> Result<()> {
     for (area, (title, x_label, bars)) in areas.iter().zip(panels) {
         let mut bars = bars.clone();
         bars.sort_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
+        // At most the 20 largest: more bars than that are unreadable in one panel.
+        let title = if bars.len() > MAX_BARS { format!("{title} (top {MAX_BARS} of {})", bars.len()) } else { title.clone() };
+        bars.drain(..bars.len().saturating_sub(MAX_BARS));
         let n = bars.len();
         let lo = bars.iter().map(|b| b.1).fold(0.0f64, f64::min);
         let hi = bars.iter().map(|b| b.1).fold(0.0f64, f64::max);

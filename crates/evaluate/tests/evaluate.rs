@@ -236,7 +236,7 @@ fn scikit_learn_agrees_with_our_metrics_on_the_real_test_split() {
     let features: Vec<String> = art::read_json(&layout.path(&art::COLUMNS_LIST), "columns").unwrap();
     let x = table.matrix(&layout.path(&art::X_TEST), &features).unwrap();
     let y_table = leadflow_core::table::Table::read(&layout.path(&art::Y_TEST)).unwrap();
-    let y = y_table.labels(&layout.path(&art::Y_TEST), "lead_indicator").unwrap();
+    let y = y_table.labels(&layout.path(&art::Y_TEST), "lead_indicator", 2).unwrap();
     assert_eq!(y.len(), 441);
     let kinds: Vec<ModelKind> = ModelKind::ALL.to_vec();
     let probas: Vec<Vec<f64>> =

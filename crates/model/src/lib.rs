@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use leadflow_core::error::{Error, Result};
-pub use leadflow_core::model::{sigmoid, LogisticModel, Matrix, ModelKind};
+pub use leadflow_core::model::{sigmoid, LogisticModel, Matrix, ModelKind, MultinomialModel};
 
 /// Build an XGBoost DMatrix in which every cell is a present value (zeros included).
 ///
@@ -66,7 +66,8 @@ impl XgbModel {
         self.booster.save(path).map_err(|e| Error::Invalid { path: path.into(), message: format!("XGBoost cannot save the model: {e}") })
     }
 
-    /// Probabilities of class 1. Regression objectives are clipped to [0, 1].
+    /// Probabilities: of class 1 (binary), or of each class, row-major (`multi:softprob`).
+    /// Regression objectives are clipped to [0, 1].
     pub fn predict(&self, x: &Matrix) -> Result<Vec<f64>> {
         if x.n_rows == 0 {
             return Ok(Vec::new());
@@ -97,11 +98,12 @@ impl XgbModel {
     }
 }
 
-/// Either kind of trained model.
+/// Either kind of trained model (a logistic regression is multinomial for more than two classes).
 #[derive(Debug)]
 pub enum Model {
     Xgboost(XgbModel),
     Logistic(LogisticModel),
+    Multinomial(MultinomialModel),
 }
 
 impl Model {
@@ -112,7 +114,20 @@ impl Model {
         Ok(match kind {
             ModelKind::Xgboost => Model::Xgboost(XgbModel::load(path)?),
             ModelKind::Logistic => {
-                let m: LogisticModel = leadflow_core::artifacts::read_json(path, "a logistic regression model")?;
+                let v: serde_json::Value = leadflow_core::artifacts::read_json(path, "a logistic regression model")?;
+                if v.get("intercepts").is_some() {
+                    let m: MultinomialModel = serde_json::from_value(v)
+                        .map_err(|e| Error::Invalid { path: path.into(), message: format!("not a multinomial logistic model: {e}") })?;
+                    if m.coefficients.len() != m.intercepts.len() || m.coefficients.iter().any(|c| c.len() != m.features.len()) {
+                        return Err(Error::Invalid {
+                            path: path.into(),
+                            message: format!("coefficients do not match {} classes x {} features", m.intercepts.len(), m.features.len()),
+                        });
+                    }
+                    return Ok(Model::Multinomial(m));
+                }
+                let m: LogisticModel = serde_json::from_value(v)
+                    .map_err(|e| Error::Invalid { path: path.into(), message: format!("not a logistic regression model: {e}") })?;
                 if m.coefficients.len() != m.features.len() {
                     return Err(Error::Invalid {
                         path: path.into(),
@@ -127,7 +142,7 @@ impl Model {
     pub fn kind(&self) -> ModelKind {
         match self {
             Model::Xgboost(_) => ModelKind::Xgboost,
-            Model::Logistic(_) => ModelKind::Logistic,
+            Model::Logistic(_) | Model::Multinomial(_) => ModelKind::Logistic,
         }
     }
 
@@ -139,6 +154,16 @@ impl Model {
                     return Err(Error::Model(format!("logistic model expects {} features, got {}", m.coefficients.len(), x.n_cols)));
                 }
                 Ok((0..x.n_rows).map(|i| m.predict_row(x.row(i))).collect())
+            }
+            Model::Multinomial(m) => {
+                if m.features.len() != x.n_cols {
+                    return Err(Error::Model(format!("logistic model expects {} features, got {}", m.features.len(), x.n_cols)));
+                }
+                let mut out = Vec::with_capacity(x.n_rows * m.intercepts.len());
+                for i in 0..x.n_rows {
+                    m.predict_row(x.row(i), &mut out);
+                }
+                Ok(out)
             }
         }
     }

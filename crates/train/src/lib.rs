@@ -18,7 +18,7 @@ use leadflow_core::results::{CvSummary, ModelResult, ModelResults, SplitInfo};
 use leadflow_core::split::{self, derive_rng};
 use leadflow_core::Params;
 use leadflow_mlflow::tracking::{MetricPoint, RunStatus, Tracker};
-use leadflow_model::{Matrix, ModelKind, XgbModel};
+use leadflow_model::{Matrix, Model, ModelKind, XgbModel};
 use polars::prelude::*;
 
 pub use error::{Error, Result};
@@ -173,8 +173,8 @@ struct Trained {
     tracked_params: Vec<(String, String)>,
 }
 
-fn check_folds(model: &'static str, y: &[u8], rows: &[usize], folds: usize) -> Result<()> {
-    for class in [0u8, 1] {
+fn check_folds(model: &'static str, y: &[u8], k: usize, rows: &[usize], folds: usize) -> Result<()> {
+    for class in 0..k as u8 {
         let found = rows.iter().filter(|&&i| y[i] == class).count();
         if found < folds {
             return Err(Error::TooFewRows { model, folds, class, found });
@@ -192,22 +192,34 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     let pre: Preprocessing = art::read_json(&layout.require(&art::PREPROCESSING)?, "the data stage's preprocessing")?;
     let ds = load_gold(&gold_path, &pre)?;
     let names = ds.spec.feature_names();
-    for class in [0u8, 1] {
-        if ds.y.iter().all(|&v| v != class) {
-            return Err(Error::OneClass {
-                path: gold_path,
-                target: pre.target.column.clone(),
-                only: pre.target.labels[usize::from(1 - class)].clone(),
-            });
+    let k = pre.target.n_classes();
+    if k == 2 {
+        for class in [0u8, 1] {
+            if ds.y.iter().all(|&v| v != class) {
+                return Err(Error::OneClass {
+                    path: gold_path,
+                    target: pre.target.column.clone(),
+                    only: pre.target.labels[usize::from(1 - class)].clone(),
+                });
+            }
         }
+    }
+    if let Some(c) = (0..k).find(|&c| ds.y.iter().all(|&v| v as usize != c)) {
+        return Err(Error::Gold {
+            path: gold_path,
+            message: format!(
+                "class {:?} of `{}` has no rows; every declared class needs examples",
+                pre.target.labels[c], pre.target.column
+            ),
+        });
     }
     let tp = &params.train;
     let (train_rows, test_rows) = split::train_test_of(&ds.y, tp.test_size, tp.seed);
     if tp.xgboost.enabled {
-        check_folds("xgboost", &ds.y, &train_rows, tp.xgboost.cv_folds)?;
+        check_folds("xgboost", &ds.y, k, &train_rows, tp.xgboost.cv_folds)?;
     }
     if tp.logistic.enabled {
-        check_folds("logistic", &ds.y, &train_rows, tp.logistic.cv_folds)?;
+        check_folds("logistic", &ds.y, k, &train_rows, tp.logistic.cv_folds)?;
     }
     let x_train = ds.x.select_rows(&train_rows);
     let y_train: Vec<u8> = train_rows.iter().map(|&i| ds.y[i]).collect();
@@ -230,16 +242,16 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
 
     if tp.xgboost.enabled {
         let p = &tp.xgboost;
-        let cands = models::xgb_candidates(p.n_candidates, p, &mut derive_rng(tp.seed, "xgboost/candidates"));
+        let cands = models::xgb_candidates(p.n_candidates, p, k, &mut derive_rng(tp.seed, "xgboost/candidates"));
         let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "xgboost/folds"));
         let res = search::run("xgboost", &cands, &folds, |c, tr, va| {
-            let b = models::xgb_fit(&x_train.select_rows(tr), &pick(&y_train, tr), c, p, tp.seed)?;
+            let b = models::xgb_fit(&x_train.select_rows(tr), &pick(&y_train, tr), c, p, tp.seed, k)?;
             let proba = b.predict(&x_train.select_rows(va))?;
-            Ok(metrics::score(scoring, &pick(&y_train, va), &proba, threshold))
+            Ok(metrics::score(scoring, &pick(&y_train, va), &proba, k, threshold))
         })?;
         let best = res.best();
         tracing::info!("xgboost: best CV {} {:.4} ± {:.4}", scoring.name(), best.mean, best.std);
-        let model = models::xgb_fit(&x_train, &y_train, &best.params, p, tp.seed)?;
+        let model = models::xgb_fit(&x_train, &y_train, &best.params, p, tp.seed, k)?;
         let model_path = out.path(&art::XGB_MODEL);
         let permit = art::write_permit();
         model.save(&model_path).map_err(|e| Error::Write { path: model_path.clone(), source: e.into() })?;
@@ -247,7 +259,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         // Predict with the saved file, exactly as evaluate and predict will.
         let saved = XgbModel::load(&model_path)?;
         let mut tracked: Vec<(String, String)> =
-            models::xgb_config(&best.params, p, tp.seed).into_iter().filter(|(k, _)| k != "nthread" && k != "verbosity").collect();
+            models::xgb_config(&best.params, p, tp.seed, k).into_iter().filter(|(k, _)| k != "nthread" && k != "verbosity").collect();
         tracked.push(("n_candidates".into(), p.n_candidates.to_string()));
         tracked.push(("cv_folds".into(), p.cv_folds.to_string()));
         trained.push(Trained {
@@ -266,23 +278,26 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         let cands = models::lr_candidates(p.n_candidates, p, &mut derive_rng(tp.seed, "logistic/candidates"));
         let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "logistic/folds"));
         let res = search::run("logistic", &cands, &folds, |c, tr, va| {
-            let m = models::lr_fit(&x_train.select_rows(tr), &pick(&y_train, tr), &names, c, p)?;
-            let xv = x_train.select_rows(va);
-            let proba: Vec<f64> = (0..xv.n_rows).map(|i| m.predict_row(xv.row(i))).collect();
-            Ok(metrics::score(scoring, &pick(&y_train, va), &proba, threshold))
+            let m = models::lr_fit(&x_train.select_rows(tr), &pick(&y_train, tr), k, &names, c, p)?;
+            let proba = m.predict(&x_train.select_rows(va))?;
+            Ok(metrics::score(scoring, &pick(&y_train, va), &proba, k, threshold))
         })?;
         let best = res.best();
         tracing::info!("logistic: best CV {} {:.4} ± {:.4}", scoring.name(), best.mean, best.std);
-        let model = models::lr_fit(&x_train, &y_train, &names, &best.params, p)?;
-        art::write_json(&out.path(&art::LR_MODEL), &model)?;
-        let predict = |x: &Matrix| (0..x.n_rows).map(|i| model.predict_row(x.row(i))).collect::<Vec<f64>>();
+        let model = models::lr_fit(&x_train, &y_train, k, &names, &best.params, p)?;
+        match &model {
+            Model::Multinomial(m) => art::write_json(&out.path(&art::LR_MODEL), m)?,
+            Model::Logistic(m) => art::write_json(&out.path(&art::LR_MODEL), m)?,
+            Model::Xgboost(_) => unreachable!("lr_fit fits logistic models"),
+        }
+        let predict = |x: &Matrix| model.predict(x);
         trained.push(Trained {
             kind: ModelKind::Logistic,
             best_params: serde_json::to_value(&best.params).unwrap_or_default(),
             search: serde_json::to_value(&res.candidates).unwrap_or_default(),
             cv: CvSummary { metric: scoring.name().into(), folds: p.cv_folds, candidates: p.n_candidates, mean: best.mean, std: best.std },
-            train_proba: predict(&x_train),
-            test_proba: predict(&x_test),
+            train_proba: predict(&x_train)?,
+            test_proba: predict(&x_test)?,
             tracked_params: vec![
                 ("C".into(), best.params.c.to_string()),
                 ("penalty".into(), best.params.penalty.clone()),
@@ -308,10 +323,10 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     };
     let mut text = String::new();
     for t in &trained {
-        let train_pred = metrics::threshold(&t.train_proba, threshold);
-        let test_pred = metrics::threshold(&t.test_proba, threshold);
-        let train_conf = confusion(&y_train, &train_pred);
-        let test_conf = confusion(&y_test, &test_pred);
+        let train_pred = metrics::predict_classes(&t.train_proba, k, threshold);
+        let test_pred = metrics::predict_classes(&t.test_proba, k, threshold);
+        let train_conf = confusion(&y_train, &train_pred, k);
+        let test_conf = confusion(&y_test, &test_pred, k);
         let _ = write!(
             text,
             "== {} ==\nbest params: {}\nCV {} ({} folds): {:.4} ± {:.4}\n\n-- train split ({} rows) --\n{}\n{}\n-- test split ({} rows) --\n{}\n{}\n",
@@ -340,7 +355,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
                 test_confusion: test_conf,
                 train_report: ClassificationReport::from_confusion(&train_conf),
                 train_confusion: train_conf,
-                test_scores: Scores::compute(&y_test, &t.test_proba, threshold),
+                test_scores: Scores::compute(&y_test, &t.test_proba, k, threshold),
             },
         );
     }

@@ -1,7 +1,7 @@
 //! The two model families: candidates, their search spaces, and single fits.
 
 use leadflow_core::params::{Choice, LogisticParams, Space, XgboostParams};
-use leadflow_model::{LogisticModel, Matrix, XgbModel};
+use leadflow_model::{LogisticModel, Matrix, Model, MultinomialModel, XgbModel};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -36,10 +36,14 @@ fn draw_choice(c: &Choice, rng: &mut ChaCha8Rng) -> String {
     }
 }
 
+/// XGBoost's objective for `k > 2` classes: one probability per class.
+pub const MULTICLASS_OBJECTIVE: &str = "multi:softprob";
+
 /// Draw `n` candidates from the params' space (by default the notebook's: learning_rate
 /// U(0.01, 0.31), min_split_loss U(0, 10), max_depth 3..=9, subsample U(0, 1) kept ≥ 0.01,
-/// objective and eval_metric uniformly). Fixed values draw nothing.
-pub fn xgb_candidates(n: usize, p: &XgboostParams, rng: &mut ChaCha8Rng) -> Vec<XgbCandidate> {
+/// objective and eval_metric uniformly). Fixed values draw nothing. With `k > 2` classes the
+/// objective is `multi:softprob` (not drawn).
+pub fn xgb_candidates(n: usize, p: &XgboostParams, k: usize, rng: &mut ChaCha8Rng) -> Vec<XgbCandidate> {
     (0..n)
         .map(|_| XgbCandidate {
             learning_rate: draw_f64(&p.learning_rate, rng),
@@ -49,7 +53,7 @@ pub fn xgb_candidates(n: usize, p: &XgboostParams, rng: &mut ChaCha8Rng) -> Vec<
                 Space::Between([a, b]) => rng.gen_range(a..=b),
             },
             subsample: draw_f64(&p.subsample, rng).max(0.01),
-            objective: draw_choice(&p.objective, rng),
+            objective: if k > 2 { MULTICLASS_OBJECTIVE.to_string() } else { draw_choice(&p.objective, rng) },
             eval_metric: draw_choice(&p.eval_metric, rng),
         })
         .collect()
@@ -61,7 +65,8 @@ pub fn xgb_candidates(n: usize, p: &XgboostParams, rng: &mut ChaCha8Rng) -> Vec<
 /// a single-round forest does not use, and the statically linked XGBoost lacks `aucpr`'s registration.
 /// One thread per fit: parallelism comes from running fits side by side, which also keeps
 /// XGBoost's thread-local random engine deterministic.
-pub fn xgb_config(c: &XgbCandidate, p: &XgboostParams, seed: u64) -> Vec<(String, String)> {
+pub fn xgb_config(c: &XgbCandidate, p: &XgboostParams, seed: u64, k: usize) -> Vec<(String, String)> {
+    let num_class = (k > 2).then(|| ("num_class", k.to_string()));
     [
         ("booster", "gbtree".to_string()),
         ("tree_method", "hist".into()),
@@ -79,13 +84,14 @@ pub fn xgb_config(c: &XgbCandidate, p: &XgboostParams, seed: u64) -> Vec<(String
         ("verbosity", "0".into()),
     ]
     .into_iter()
+    .chain(num_class)
     .map(|(k, v)| (k.to_string(), v))
     .collect()
 }
 
 /// Fit one random forest (one boosting round of `n_estimators` parallel trees).
-pub fn xgb_fit(x: &Matrix, y: &[u8], c: &XgbCandidate, p: &XgboostParams, seed: u64) -> Result<XgbModel> {
-    XgbModel::fit_one_round(x, y, &xgb_config(c, p, seed)).map_err(|e| Error::Fit { model: "xgboost", message: e.to_string() })
+pub fn xgb_fit(x: &Matrix, y: &[u8], c: &XgbCandidate, p: &XgboostParams, seed: u64, k: usize) -> Result<XgbModel> {
+    XgbModel::fit_one_round(x, y, &xgb_config(c, p, seed, k)).map_err(|e| Error::Fit { model: "xgboost", message: e.to_string() })
 }
 
 /// One point of the logistic-regression space. linfa-logistic offers L2 only (`alpha` = 1/C),
@@ -116,32 +122,60 @@ pub fn lr_candidates(n: usize, p: &LogisticParams, rng: &mut ChaCha8Rng) -> Vec<
     grid
 }
 
-pub fn lr_fit(x: &Matrix, y: &[u8], features: &[String], c: &LrCandidate, p: &LogisticParams) -> Result<LogisticModel> {
+/// Fit a logistic regression: binary (`k == 2`) or multinomial (linfa-logistic's
+/// `MultiLogisticRegression`); every one of the `k` classes must be among `y`.
+pub fn lr_fit(x: &Matrix, y: &[u8], k: usize, features: &[String], c: &LrCandidate, p: &LogisticParams) -> Result<Model> {
     use linfa::traits::Fit;
     let err = |e: String| Error::Fit { model: "logistic", message: e };
     let records = ndarray::Array2::from_shape_vec((x.n_rows, x.n_cols), x.data.clone()).map_err(|e| err(e.to_string()))?;
     let targets = ndarray::Array1::from_vec(y.to_vec());
     let ds = linfa::Dataset::new(records, targets);
+    let params = serde_json::json!({
+        "C": c.c,
+        "penalty": c.penalty,
+        "alpha": c.alpha(),
+        "max_iterations": p.max_iterations,
+        "solver": "lbfgs (linfa-logistic)",
+    });
+    if k > 2 {
+        let fitted = linfa_logistic::MultiLogisticRegression::default()
+            .alpha(c.alpha())
+            .max_iterations(p.max_iterations)
+            .fit(&ds)
+            .map_err(|e| err(e.to_string()))?;
+        // linfa numbers the classes it saw, sorted; a class absent from these rows would shift
+        // every later column, so it is an error here, not a silent mislabelling.
+        let seen: Vec<u8> = fitted.classes().to_vec();
+        if seen != (0..k as u8).collect::<Vec<_>>() {
+            let missing: Vec<String> = (0..k as u8).filter(|c| !seen.contains(c)).map(|c| c.to_string()).collect();
+            return Err(err(format!(
+                "class(es) {} absent from the rows of a fit; every class needs rows in each fold",
+                missing.join(", ")
+            )));
+        }
+        let w = fitted.params();
+        return Ok(Model::Multinomial(MultinomialModel {
+            features: features.to_vec(),
+            coefficients: (0..k).map(|j| w.column(j).to_vec()).collect(),
+            intercepts: fitted.intercept().to_vec(),
+            classes: seen,
+            params,
+        }));
+    }
     let fitted = linfa_logistic::LogisticRegression::default()
         .alpha(c.alpha())
         .max_iterations(p.max_iterations)
         .fit(&ds)
         .map_err(|e| err(e.to_string()))?;
     // linfa-logistic models P(its "positive" class), which is not necessarily class 1: orient the
-    // stored model so that it always gives P(converted = 1).
+    // stored model so that it always gives P(class 1).
     let sign = if fitted.labels().pos.class == 1 { 1.0 } else { -1.0 };
-    Ok(LogisticModel {
+    Ok(Model::Logistic(LogisticModel {
         features: features.to_vec(),
         coefficients: fitted.params().iter().map(|w| sign * w).collect(),
         intercept: sign * fitted.intercept(),
         classes: vec![0, 1],
         positive_class: 1,
-        params: serde_json::json!({
-            "C": c.c,
-            "penalty": c.penalty,
-            "alpha": c.alpha(),
-            "max_iterations": p.max_iterations,
-            "solver": "lbfgs (linfa-logistic)",
-        }),
-    })
+        params,
+    }))
 }
