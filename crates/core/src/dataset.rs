@@ -73,6 +73,9 @@ pub struct DatasetParams {
     /// Unlisted columns: `true` infers their role from the data (reported), `false` keeps them
     /// as ignored columns.
     pub infer: bool,
+    /// Inference: a numeric column with at most this many distinct values is categorical, with
+    /// more it is continuous; 0 makes every numeric column continuous (pixels, counts).
+    pub numeric_levels_max: usize,
     /// A missing categorical value in these columns becomes this value (else the column's mode).
     pub fill: BTreeMap<String, String>,
     /// Keep only rows whose column (trimmed) equals one of the values.
@@ -238,6 +241,7 @@ impl Default for DatasetParams {
             ignore: Vec::new(),
             drop: Vec::new(),
             infer: true,
+            numeric_levels_max: 10,
             fill: BTreeMap::new(),
             filters: Vec::new(),
             derive: Vec::new(),
@@ -284,6 +288,7 @@ pub fn lead() -> DatasetParams {
             "visited_faq",
         ]),
         infer: false,
+        numeric_levels_max: 10,
         fill: [("customer_code".to_string(), "None".to_string())].into(),
         filters: vec![Filter { column: "source".into(), equals: s(&["signup"]) }],
         derive: vec![Derive {

@@ -251,13 +251,11 @@ pub struct ColumnRole {
     pub inferred: Option<String>,
 }
 
-/// Most distinct values a numeric column may have to be inferred categorical (else continuous).
-const MAX_NUMERIC_LEVELS: usize = 10;
 /// Most distinct values a text column may have to be inferred categorical (else ignored).
 const MAX_TEXT_LEVELS: usize = 50;
 
 /// Infer a column's role from its values (every row, trimmed, empty cells ignored).
-fn infer_role(col: &StringChunked) -> (Role, String) {
+fn infer_role(col: &StringChunked, numeric_levels_max: usize) -> (Role, String) {
     let values: Vec<&str> = col.iter().flatten().map(str::trim).filter(|s| !s.is_empty()).collect();
     if values.is_empty() {
         return (Role::Ignored, "every value is empty".into());
@@ -271,8 +269,8 @@ fn infer_role(col: &StringChunked) -> (Role, String) {
         return (Role::Boolean, format!("only yes/no values ({})", distinct.join(", ")));
     }
     if values.iter().all(|v| leadflow_core::features::parse_finite(v).is_some()) {
-        return if k <= MAX_NUMERIC_LEVELS {
-            (Role::Categorical, format!("numbers with only {k} distinct values (at most {MAX_NUMERIC_LEVELS} make a category)"))
+        return if k <= numeric_levels_max {
+            (Role::Categorical, format!("numbers with only {k} distinct values (at most {numeric_levels_max} make a category)"))
         } else {
             (Role::Continuous, format!("numbers, {k} distinct values"))
         };
@@ -295,7 +293,7 @@ fn resolve_roles(ds: &DatasetParams, df: &DataFrame, path: &Path) -> Result<Vec<
         let (role, inferred) = match ds.listed_role(&name) {
             Some(r) => (r, None),
             None if ds.infer => {
-                let (r, why) = infer_role(text(df, &name, path)?);
+                let (r, why) = infer_role(text(df, &name, path)?, ds.numeric_levels_max);
                 (r, Some(why))
             }
             None => (Role::Ignored, Some("not listed in params (dataset.infer = false): carried along, not a feature".into())),

@@ -61,13 +61,13 @@ pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
         return Err(gerr("no rows; the data stage produced an empty gold dataset".into()));
     }
     let target = &pre.target.column;
+    let k = pre.target.n_classes();
     let y: Vec<u8> = col(target)?
         .iter()
         .enumerate()
-        .map(|(i, v)| match v.as_str() {
-            "0" => Ok(0),
-            "1" => Ok(1),
-            other => Err(gerr(format!("line {}, column `{target}`: expected 0 or 1, found {other:?}", shape.line(i)))),
+        .map(|(i, v)| match v.parse::<u8>() {
+            Ok(c) if (c as usize) < k => Ok(c),
+            _ => Err(gerr(format!("line {}, column `{target}`: expected a class index 0 to {}, found {v:?}", shape.line(i), k - 1))),
         })
         .collect::<Result<_>>()?;
     let mut categorical = Vec::new();

@@ -42,14 +42,15 @@ fn the_churn_data_is_what_the_generator_writes() {
 }
 
 #[test]
-fn the_breast_cancer_table_is_scikit_learns_copy() {
+fn the_exported_tables_are_scikit_learns_copies() {
     let Some(py) = leadflow_testkit::python_with("sklearn") else { return };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(example("breast_cancer/export.py"), dir.path().join("export.py")).unwrap();
-    let out = std::process::Command::new(py).arg(dir.path().join("export.py")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let exported = std::fs::read(dir.path().join("breast_cancer.csv")).unwrap();
-    assert!(exported == std::fs::read(example("breast_cancer/breast_cancer.csv")).unwrap(), "the committed export differs");
+    for name in ["breast_cancer", "wine", "digits"] {
+        let out = std::process::Command::new(&py).arg(example("export.py")).args([name, dir.path().to_str().unwrap()]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let exported = std::fs::read(dir.path().join(format!("{name}.csv"))).unwrap();
+        assert!(exported == std::fs::read(example(&format!("{name}/{name}.csv"))).unwrap(), "the committed {name} export differs");
+    }
 }
 
 struct Ran {
@@ -132,4 +133,51 @@ fn breast_cancer_runs_end_to_end_with_inferred_roles() {
     )
     .unwrap();
     assert!(v.passed, "{}", v.to_text());
+}
+
+#[test]
+fn wine_three_named_classes_pass_the_wine_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_example(dir.path(), "wine", "wine.csv");
+    assert!(r.evaluation.gate.passed && r.deployment.promoted, "{:?}", r.evaluation.reasons);
+    let acc = r.evaluation.gate.checks.iter().find(|c| c.metric == "accuracy").unwrap();
+    assert!(acc.value >= 0.80 && acc.threshold == 0.80);
+    assert!(r.report.contains("(predicts `cultivar`, 3 classes: class_0, class_1, class_2)"), "{}", r.report);
+    assert!(r.report.contains("## Per class") && r.report.contains("| class_2 |"), "{}", r.report);
+    assert!(r.card.contains("one probability for each of the 3 classes of `cultivar`"), "{}", r.card);
+    // Predictions name the class and give one probability per class.
+    let out = dir.path().join("scores.csv");
+    let n = leadflow_deploy::predict(&r.layout.model_dir(), &example("wine/wine.csv"), &out, leadflow_deploy::InputKind::Raw).unwrap();
+    assert_eq!(n, 178);
+    let scores = std::fs::read_to_string(&out).unwrap();
+    assert!(scores.starts_with("row,sample_id,label,p_class_0,p_class_1,p_class_2\n1,S000,class_"), "{}", &scores[..120]);
+    // Validation compares class indices; a label the model has no class for is refused.
+    let spec = |labels: &Path| leadflow_deploy::ValidationSpec {
+        labels: Some(labels.to_path_buf()),
+        min_accuracy: Some(0.8),
+        input: leadflow_deploy::InputKind::Encoded,
+        ..Default::default()
+    };
+    let v = leadflow_deploy::validate(&r.layout.model_dir(), &r.layout.path(&art::X_TEST), &spec(&r.layout.path(&art::Y_TEST))).unwrap();
+    assert!(v.passed, "{}", v.to_text());
+    let odd = dir.path().join("y.csv");
+    std::fs::write(&odd, std::fs::read_to_string(r.layout.path(&art::Y_TEST)).unwrap().replacen("\n2\n", "\n3\n", 1)).unwrap();
+    let err = leadflow_deploy::validate(&r.layout.model_dir(), &r.layout.path(&art::X_TEST), &spec(&odd)).unwrap_err().to_string();
+    assert!(err.contains("expected a class index 0 to 2, found \"3\""), "{err}");
+}
+
+#[test]
+fn digits_ten_integer_classes_reach_the_pipelines_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_example(dir.path(), "digits", "digits.csv");
+    let metrics: std::collections::BTreeMap<leadflow_core::model::ModelKind, leadflow_core::metrics::Scores> =
+        art::read_json(&r.layout.path(&art::METRICS), "m").unwrap();
+    let lr = &metrics[&leadflow_core::model::ModelKind::Logistic];
+    assert!(lr.accuracy >= 0.96, "logistic regression test accuracy {}", lr.accuracy);
+    assert_eq!(lr.confusion_matrix.len(), 10);
+    assert!(r.evaluation.gate.passed);
+    // The 10 x 10 heat map is drawn larger than the 2 x 2 one, with room for every cell.
+    let png = std::fs::read(r.layout.path(&leadflow_core::model::ModelKind::Logistic.confusion_png())).unwrap();
+    let (w, h) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    assert!(w >= 230 + 10 * 52 && h >= 110 + 10 * 52, "{w} x {h}");
 }

@@ -332,3 +332,40 @@ fn the_validate_command_checks_without_writing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2, column `spend`: expected a number, found \"one\""));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3, "only the inputs: nothing written");
 }
+
+#[test]
+fn multiclass_targets_declared_or_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    // Integer labels, detected and ordered numerically (10 after 9, `2.0` is class 2).
+    let rows: Vec<String> =
+        (0..40).map(|i| format!("r{i},{i},{},a,yes,{}", i % 5, if i == 7 { "2.0".to_string() } else { (i % 11).to_string() })).collect();
+    let raw = table(dir.path(), &rows);
+    let p = Params::from_toml(&format!("{BASE}multiclass = true\n").replace("positive = \"Yes\"\n", "")).unwrap();
+    let (layout, pre) = run(dir.path(), &raw, &p);
+    assert_eq!(pre.target.classes, (0..11).map(|c| c.to_string()).collect::<Vec<_>>());
+    let y = gold_column(&layout, "label");
+    assert_eq!((y[7].as_str(), y[10].as_str(), y[39].as_str()), ("2", "10", "6"));
+    // Declared string classes: their order is the class order; anything else is refused with
+    // its line, and nothing is written.
+    let named: Vec<String> = (0..30).map(|i| format!("r{i},{i},1,a,yes,{}", ["low", "mid", "high"][i % 3])).collect();
+    let raw = table(dir.path(), &named);
+    let declared = format!("{BASE}multiclass = true\nclasses = [\"low\", \"mid\", \"high\"]\n").replace("positive = \"Yes\"\n", "");
+    let (layout, pre) = run(dir.path(), &raw, &Params::from_toml(&declared).unwrap());
+    assert_eq!(pre.target.labels, ["low", "mid", "high"]);
+    assert_eq!(gold_column(&layout, "label")[..3], ["0", "1", "2"]);
+    let mut odd = named.clone();
+    odd[4] = odd[4].replace(",mid", ",extreme");
+    let before = snapshot(&dir.path().join("artifacts"));
+    let raw = table(dir.path(), &odd);
+    let err = leadflow_data::run(&raw, &Layout::new(dir.path().join("artifacts")), &Params::from_toml(&declared).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 6, column `label`: expected one of low, mid, high or empty (dataset.classes), found \"extreme\""), "{err}");
+    assert_eq!(before, snapshot(&dir.path().join("artifacts")));
+    // A single value is not a multiclass target.
+    let one: Vec<String> = (0..10).map(|i| format!("r{i},{i},1,a,yes,same")).collect();
+    let raw = table(dir.path(), &one);
+    let p = Params::from_toml(&format!("{BASE}multiclass = true\n").replace("positive = \"Yes\"\n", "")).unwrap();
+    let err = leadflow_data::run(&raw, &Layout::new(dir.path().join("other")), &p).unwrap_err().to_string();
+    assert!(err.contains("1 distinct values (same); a multiclass target needs 2 to 255"), "{err}");
+}

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod multiclass;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -42,7 +44,7 @@ impl Env {
     }
 }
 
-fn read_matrix(path: &Path) -> Matrix {
+pub fn read_matrix(path: &Path) -> Matrix {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     let n = lines.next().unwrap().split(',').count();
@@ -96,7 +98,7 @@ fn trains_both_models_writes_the_contract_and_tracks_runs() {
     assert_eq!(lr.positive_class, 1);
 }
 
-fn strip_run_ids(mut v: serde_json::Value) -> serde_json::Value {
+pub fn strip_run_ids(mut v: serde_json::Value) -> serde_json::Value {
     for m in v["models"].as_object_mut().unwrap().values_mut() {
         m["run_id"] = serde_json::Value::Null;
     }
@@ -157,7 +159,7 @@ fn quality_targets_on_the_real_data() {
 }
 
 /// The Python that has xgboost: `LEADFLOW_PYTHON`, else `python3` if it imports xgboost.
-fn python_with_xgboost() -> Option<String> {
+pub fn python_with_xgboost() -> Option<String> {
     let candidates: Vec<String> = std::env::var("LEADFLOW_PYTHON").ok().into_iter().chain(["python3".to_string()]).collect();
     for py in candidates {
         let ok = Command::new(&py).args(["-c", "import xgboost"]).output().map(|o| o.status.success()).unwrap_or(false);
