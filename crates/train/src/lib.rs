@@ -110,9 +110,27 @@ pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
     Ok(Dataset { spec, x, y })
 }
 
+/// Wall time of each part of one train run, in seconds.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    /// Reading and encoding the gold data, the split.
+    pub load: f64,
+    pub xgboost_search: f64,
+    pub xgboost_refit: f64,
+    pub logistic_search: f64,
+    pub logistic_refit: f64,
+    /// Split CSVs, reports, tracking, metadata.
+    pub writes: f64,
+    /// Inside XGBoost's `update` calls, summed over threads (divide by the threads for the floor).
+    pub xgboost_update_cpu: f64,
+    /// Rayon threads the searches ran on.
+    pub threads: usize,
+}
+
 /// What one run of the stage produced.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
+    pub timings: Timings,
     pub train_rows: usize,
     pub test_rows: usize,
     pub features: Vec<String>,
@@ -186,6 +204,14 @@ fn check_folds(model: &'static str, y: &[u8], k: usize, rows: &[usize], folds: u
 /// Run the train stage: read `artifacts/data/`, write `artifacts/train/`, log to `tracker`.
 pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Summary> {
     let clock = RunClock::start();
+    let mut timings = Timings { threads: rayon::current_num_threads(), ..Default::default() };
+    let update_before = leadflow_model::xgboost_update_seconds();
+    let mut lap = std::time::Instant::now();
+    let mut lap_secs = || {
+        let s = lap.elapsed().as_secs_f64();
+        lap = std::time::Instant::now();
+        s
+    };
     let gold_path = layout.require(&art::GOLD)?;
     let fp = leadflow_core::fingerprint::compute(&READS, layout, params, None, env!("CARGO_PKG_VERSION"))?;
     let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
@@ -226,6 +252,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     let x_test = ds.x.select_rows(&test_rows);
     let y_test: Vec<u8> = test_rows.iter().map(|&i| ds.y[i]).collect();
     tracing::info!("gold: {} rows, {} features; split {} train / {} test", ds.y.len(), names.len(), train_rows.len(), test_rows.len());
+    timings.load = lap_secs();
 
     let out = StageDir::begin(layout.stage_dir(StageId::Train))?;
     write_x(&out.path(&art::X_TRAIN), &names, &ds.x, &train_rows)?;
@@ -234,6 +261,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     write_y(&out.path(&art::Y_TEST), &pre.target.column, &ds.y, &test_rows)?;
     art::write_json(&out.path(&art::COLUMNS_LIST), &names)?;
     art::write_json(&out.path(&art::FEATURE_SPEC), &ds.spec)?;
+    timings.writes += lap_secs();
 
     let scoring = tp.scoring;
     let threshold = params.evaluate.threshold;
@@ -249,6 +277,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
             let proba = b.predict(&x_train.select_rows(va))?;
             Ok(metrics::score(scoring, &pick(&y_train, va), &proba, k, threshold))
         })?;
+        timings.xgboost_search = lap_secs();
         let best = res.best();
         tracing::info!("xgboost: best CV {} {:.4} ± {:.4}", scoring.name(), best.mean, best.std);
         let model = models::xgb_fit(&x_train, &y_train, &best.params, p, tp.seed, k)?;
@@ -273,15 +302,25 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         });
     }
 
+    timings.xgboost_refit = if tp.xgboost.enabled { lap_secs() } else { 0.0 };
+
     if tp.logistic.enabled {
         let p = &tp.logistic;
         let cands = models::lr_candidates(p.n_candidates, p, &mut derive_rng(tp.seed, "logistic/candidates"));
         let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "logistic/folds"));
-        let res = search::run("logistic", &cands, &folds, |c, tr, va| {
-            let m = models::lr_fit(&x_train.select_rows(tr), &pick(&y_train, tr), k, &names, c, p)?;
-            let proba = m.predict(&x_train.select_rows(va))?;
-            Ok(metrics::score(scoring, &pick(&y_train, va), &proba, k, threshold))
-        })?;
+        // Candidates that fit the same model (every C of penalty "none") are fitted once.
+        let res = search::run_unique(
+            "logistic",
+            &cands,
+            |c| c.alpha().to_bits(),
+            &folds,
+            |c, tr, va| {
+                let m = models::lr_fit(&x_train.select_rows(tr), &pick(&y_train, tr), k, &names, c, p)?;
+                let proba = m.predict(&x_train.select_rows(va))?;
+                Ok(metrics::score(scoring, &pick(&y_train, va), &proba, k, threshold))
+            },
+        )?;
+        timings.logistic_search = lap_secs();
         let best = res.best();
         tracing::info!("logistic: best CV {} {:.4} ± {:.4}", scoring.name(), best.mean, best.std);
         let model = models::lr_fit(&x_train, &y_train, k, &names, &best.params, p)?;
@@ -308,6 +347,8 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
             ],
         });
     }
+
+    timings.logistic_refit = if tp.logistic.enabled { lap_secs() } else { 0.0 };
 
     // Reports: both models on the same train and test splits.
     let mut results = ModelResults {
@@ -425,7 +466,10 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     leadflow_core::fingerprint::write(out.dir(), fp, None)?;
     out.commit()?;
 
+    timings.writes += lap_secs();
+    timings.xgboost_update_cpu = leadflow_model::xgboost_update_seconds() - update_before;
     Ok(Summary {
+        timings,
         train_rows: train_rows.len(),
         test_rows: test_rows.len(),
         features: names,

@@ -109,3 +109,68 @@ where
     }
     Ok(SearchResult { candidates: out, best })
 }
+
+/// [`run`], fitting each distinct `key` once: candidates with the same key give the same model
+/// (e.g. every C of an unpenalised logistic regression), so they get the same fold scores. The
+/// result lists every candidate, in order, as [`run`] would.
+pub fn run_unique<C, K, F>(
+    name: &'static str,
+    candidates: &[C],
+    key: impl Fn(&C) -> K,
+    folds: &Folds,
+    fit_score: F,
+) -> Result<SearchResult<C>>
+where
+    C: Clone + Sync,
+    K: PartialEq,
+    F: Fn(&C, &[usize], &[usize]) -> Result<f64> + Sync,
+{
+    let mut unique: Vec<C> = Vec::new();
+    let mut keys: Vec<K> = Vec::new();
+    let mut of: Vec<usize> = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        let k = key(c);
+        match keys.iter().position(|x| *x == k) {
+            Some(i) => of.push(i),
+            None => {
+                of.push(unique.len());
+                keys.push(k);
+                unique.push(c.clone());
+            }
+        }
+    }
+    let fitted = run(name, &unique, folds, fit_score)?;
+    let candidates: Vec<CandidateResult<C>> =
+        candidates.iter().zip(&of).map(|(c, &u)| CandidateResult { params: c.clone(), ..fitted.candidates[u].clone() }).collect();
+    let mut best = 0;
+    for (i, r) in candidates.iter().enumerate() {
+        if r.mean > candidates[best].mean {
+            best = i;
+        }
+    }
+    Ok(SearchResult { candidates, best })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_unique_scores_like_run_and_fits_each_key_once() {
+        let folds: Vec<(Vec<usize>, Vec<usize>)> = vec![(vec![0], vec![1]), (vec![1], vec![0])];
+        let cands = [3, 1, 3, 2, 1];
+        let fits = AtomicUsize::new(0);
+        let score = |c: &i32, tr: &[usize], _: &[usize]| {
+            fits.fetch_add(1, Ordering::Relaxed);
+            Ok(f64::from(*c) + tr[0] as f64)
+        };
+        let all = run("t", &cands, &folds, score).unwrap();
+        fits.store(0, Ordering::Relaxed);
+        let once = run_unique("t", &cands, |c| *c, &folds, score).unwrap();
+        assert_eq!(fits.load(Ordering::Relaxed), 3 * 2, "three distinct keys, two folds");
+        assert_eq!(once.best, all.best);
+        for (a, b) in all.candidates.iter().zip(&once.candidates) {
+            assert_eq!((a.params, &a.fold_scores, a.mean, a.std), (b.params, &b.fold_scores, b.mean, b.std));
+        }
+    }
+}
