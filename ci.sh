@@ -16,8 +16,9 @@
 # libclang.so.<ver> in the folders clang-sys searches.
 #
 # Test extras, from PyPI into virtualenvs under target/ (made here, once, before the tests; no test
-# creates one): the Python xgboost package (interop test) and scikit-learn (the metric oracle) in
-# target/py, and mlflow (live-server tests) in target/mlflow.
+# creates one): the Python xgboost package (interop test), scikit-learn (the metric oracle and the
+# example exports) and pandas (the benchmark's Python baseline) in target/py, and mlflow
+# (live-server tests) in target/mlflow.
 #
 # A missing prerequisite is never a pass: under CI=true a test whose prerequisite is missing fails;
 # elsewhere it is listed in target/skipped-tests.txt, printed after the tests.
@@ -103,11 +104,11 @@ fi
 
 # Python test extras, pinned.
 PY=target/py/bin/python
-if ! "$PY" -c 'import xgboost, sklearn' >/dev/null 2>&1; then
-  say "creating target/py with xgboost-cpu and scikit-learn (PyPI)"
+if ! "$PY" -c 'import xgboost, sklearn, pandas' >/dev/null 2>&1; then
+  say "creating target/py with xgboost-cpu, scikit-learn and pandas (PyPI)"
   mkdir -p target
   [ -x "$PY" ] || python3 -m venv target/py
-  if ! "$PY" -m pip install -q --disable-pip-version-check xgboost-cpu==3.2.0 scikit-learn==1.9.1; then
+  if ! "$PY" -m pip install -q --disable-pip-version-check xgboost-cpu==3.2.0 scikit-learn==1.9.1 pandas==3.1.1; then
     if [ "${CI:-}" = "true" ]; then echo "pip install failed" >&2; exit 1; fi
     echo "warning: could not install the Python test extras; the interop and oracle tests will be skipped" >&2
   fi
