@@ -44,6 +44,9 @@ struct Cli {
     /// Skip the Python baseline.
     #[arg(long)]
     no_python: bool,
+    /// Time the data stage only (no train, no baseline).
+    #[arg(long)]
+    data_only: bool,
     /// Also write every figure as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -128,6 +131,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             f.gold_rows = s.rows["gold"];
         }
         let data = median(times);
+        if cli.data_only {
+            println!("{input}: data stage {data:.3} s (median of {}), peak {:.0} MiB", cli.repeat.max(1), mib(peak).unwrap_or(0.0));
+            continue;
+        }
         reset_peak_rss();
         let t = Instant::now();
         let s = leadflow_train::run(&layout, &params, &store)?;

@@ -79,8 +79,16 @@ pub fn run(raw: &Path, layout: &Layout, params: &Params) -> Result<Summary> {
     }
     let fp = fingerprint::compute(&READS, layout, params, Some(raw), env!("CARGO_PKG_VERSION"))?;
     let today = chrono::Utc::now().date_naive();
-    let cleaned = clean(raw, params, today)?;
-    let data_version = leadflow_core::hash::sha256_file(raw)?;
+    // The data version (sha256 of the raw file, a full read) is hashed beside the cleaning.
+    let (cleaned, data_version) = std::thread::scope(|s| {
+        let version = s.spawn(|| leadflow_core::hash::sha256_file(raw));
+        let cleaned = clean(raw, params, today);
+        let version = version
+            .join()
+            .unwrap_or_else(|_| Err(leadflow_core::Error::Invalid { path: raw.into(), message: "hashing the raw file panicked".into() }));
+        (cleaned, version)
+    });
+    let (cleaned, data_version) = (cleaned?, data_version?);
 
     let out = StageDir::begin(layout.stage_dir(StageId::Data))?;
     write_outputs(&out, &cleaned)?;
@@ -152,7 +160,22 @@ fn read_raw(path: &Path, ds: &DatasetParams) -> Result<(DataFrame, Shape)> {
     if md.len() == 0 {
         return Err(Error::EmptyFile { path: path.into() });
     }
-    let shape = csv_shape::check(path).map_err(leadflow_core::Error::from)?;
+    // The structural check and polars' read run side by side (both only read the file); the
+    // check decides first: polars' result is used only for a file the check accepted.
+    let csv_err = |e: PolarsError| Error::Polars { path: path.into(), source: e };
+    let (shape, df) = std::thread::scope(|s| {
+        let read = s.spawn(|| {
+            // Everything as text: parsing is ours, so errors can name the line and column.
+            CsvReadOptions::default()
+                .with_has_header(true)
+                .with_infer_schema_length(Some(0))
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))
+                .and_then(|r| r.finish())
+        });
+        let shape = csv_shape::check(path);
+        (shape, read.join())
+    });
+    let shape = shape.map_err(leadflow_core::Error::from)?;
     if shape.header.iter().all(|n| n.is_empty()) {
         return Err(Error::EmptyFile { path: path.into() });
     }
@@ -174,14 +197,11 @@ fn read_raw(path: &Path, ds: &DatasetParams) -> Result<(DataFrame, Shape)> {
     if shape.records == 0 {
         return Err(Error::NoRows { path: path.into() });
     }
-    let csv_err = |e: PolarsError| Error::Polars { path: path.into(), source: e };
-    // Everything as text: parsing is ours, so errors can name the line and column.
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .map_err(csv_err)?
-        .finish()
+    let df = df
+        .map_err(|_| Error::Csv {
+            path: path.into(),
+            message: "the CSV reader failed on a file the structure check accepted; please report this file".into(),
+        })?
         .map_err(csv_err)?;
     if df.height() != shape.records {
         return Err(Error::Csv {
