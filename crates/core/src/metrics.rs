@@ -262,44 +262,29 @@ fn ovr_macro(y: &[u8], proba: &[f64], k: usize, f: fn(&[u8], &[f64]) -> f64) -> 
 impl Scores {
     /// Metrics of `k`-class flat probabilities (see the module doc); `t` is the binary threshold.
     pub fn compute(y: &[u8], proba: &[f64], k: usize, t: f64) -> Scores {
-        if k > 2 {
-            let pred = predict_classes(proba, k, t);
-            let c = confusion(y, &pred, k);
-            let r = ClassificationReport::from_confusion(&c);
-            return Scores {
-                accuracy: r.accuracy,
-                precision: r.macro_avg.precision,
-                recall: r.macro_avg.recall,
-                f1: r.macro_avg.f1,
-                f1_macro: r.macro_avg.f1,
-                f1_weighted: r.weighted_avg.f1,
-                precision_macro: r.macro_avg.precision,
-                recall_macro: r.macro_avg.recall,
-                precision_weighted: r.weighted_avg.precision,
-                recall_weighted: r.weighted_avg.recall,
-                roc_auc: ovr_macro(y, proba, k, roc_auc),
-                pr_auc: ovr_macro(y, proba, k, average_precision),
-                log_loss: log_loss_multi(y, proba, k),
-                confusion_matrix: c,
-            };
-        }
-        let pred = threshold(proba, t);
-        let c = confusion(y, &pred, 2);
+        let pred = predict_classes(proba, k, t);
+        let c = confusion(y, &pred, k);
         let r = ClassificationReport::from_confusion(&c);
+        // precision / recall / f1: of the positive class (binary), macro averages (multiclass).
+        let (head, roc, pr, ll) = if k == 2 {
+            (r.classes[1], roc_auc(y, proba), average_precision(y, proba), log_loss(y, proba))
+        } else {
+            (r.macro_avg, ovr_macro(y, proba, k, roc_auc), ovr_macro(y, proba, k, average_precision), log_loss_multi(y, proba, k))
+        };
         Scores {
             accuracy: r.accuracy,
-            precision: r.classes[1].precision,
-            recall: r.classes[1].recall,
-            f1: r.classes[1].f1,
+            precision: head.precision,
+            recall: head.recall,
+            f1: head.f1,
             f1_macro: r.macro_avg.f1,
             f1_weighted: r.weighted_avg.f1,
             precision_macro: r.macro_avg.precision,
             recall_macro: r.macro_avg.recall,
             precision_weighted: r.weighted_avg.precision,
             recall_weighted: r.weighted_avg.recall,
-            roc_auc: roc_auc(y, proba),
-            pr_auc: average_precision(y, proba),
-            log_loss: log_loss(y, proba),
+            roc_auc: roc,
+            pr_auc: pr,
+            log_loss: ll,
             confusion_matrix: c,
         }
     }

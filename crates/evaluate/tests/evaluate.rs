@@ -281,12 +281,17 @@ fn scikit_learn_agrees_with_our_metrics_on_the_real_test_split() {
         assert_eq!(s["confusion_matrix"], o["confusion_matrix"], "{kind:?} confusion matrix");
         let report = serde_json::to_value(&results.models[kind].test_report).unwrap();
         for class in ["0", "1", "macro avg", "weighted avg"] {
+            // Ours lists the classes in order under `classes`; scikit-learn keys them by label.
+            let r = match class.parse::<usize>() {
+                Ok(i) => &report["classes"][i],
+                Err(_) => &report[class],
+            };
             for k in ["precision", "recall", "f1-score"] {
                 let ours_key = if k == "f1-score" { "f1" } else { k };
-                let (a, b) = (report[class][ours_key].as_f64().unwrap(), o["report"][class][k].as_f64().unwrap());
+                let (a, b) = (r[ours_key].as_f64().unwrap(), o["report"][class][k].as_f64().unwrap());
                 assert!((a - b).abs() < 1e-9, "{kind:?} report {class} {k}: {a} vs {b}");
             }
-            assert_eq!(report[class]["support"].as_f64(), o["report"][class]["support"].as_f64(), "{kind:?} {class} support");
+            assert_eq!(r["support"].as_f64(), o["report"][class]["support"].as_f64(), "{kind:?} {class} support");
         }
         assert!((report["accuracy"].as_f64().unwrap() - o["report"]["accuracy"].as_f64().unwrap()).abs() < 1e-9);
     }
