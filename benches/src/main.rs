@@ -47,6 +47,9 @@ struct Cli {
     /// Time the data stage only (no train, no baseline).
     #[arg(long)]
     data_only: bool,
+    /// Params file (default: ./params.toml if present, else the built-in defaults: the lead preset).
+    #[arg(long)]
+    params: Option<PathBuf>,
     /// Also write every figure as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -101,7 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     leadflow_core::logging::init(-1);
     let tmp = tempfile::tempdir()?;
     // The lead preset as the committed params give it: what the README's first command runs.
-    let params = Params::load_or_default(None)?;
+    let params = Params::load_or_default(cli.params.as_deref())?;
     if !reset_peak_rss() {
         eprintln!("note: cannot reset the peak-memory counter here; memory figures are cumulative");
     }

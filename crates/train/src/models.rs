@@ -138,11 +138,11 @@ pub fn lr_fit(x: &Matrix, y: &[u8], k: usize, features: &[String], c: &LrCandida
         "solver": "lbfgs (linfa-logistic)",
     });
     if k > 2 {
-        let fitted = linfa_logistic::MultiLogisticRegression::default()
-            .alpha(c.alpha())
-            .max_iterations(p.max_iterations)
-            .fit(&ds)
-            .map_err(|e| err(e.to_string()))?;
+        let mut lr = linfa_logistic::MultiLogisticRegression::default().alpha(c.alpha()).max_iterations(p.max_iterations);
+        if let Some(t) = p.tolerance {
+            lr = lr.gradient_tolerance(t * x.n_rows as f64);
+        }
+        let fitted = lr.fit(&ds).map_err(|e| err(e.to_string()))?;
         // linfa numbers the classes it saw, sorted; a class absent from these rows would shift
         // every later column, so it is an error here, not a silent mislabelling.
         let seen: Vec<u8> = fitted.classes().to_vec();
@@ -162,11 +162,11 @@ pub fn lr_fit(x: &Matrix, y: &[u8], k: usize, features: &[String], c: &LrCandida
             params,
         }));
     }
-    let fitted = linfa_logistic::LogisticRegression::default()
-        .alpha(c.alpha())
-        .max_iterations(p.max_iterations)
-        .fit(&ds)
-        .map_err(|e| err(e.to_string()))?;
+    let mut lr = linfa_logistic::LogisticRegression::default().alpha(c.alpha()).max_iterations(p.max_iterations);
+    if let Some(t) = p.tolerance {
+        lr = lr.gradient_tolerance(t * x.n_rows as f64);
+    }
+    let fitted = lr.fit(&ds).map_err(|e| err(e.to_string()))?;
     // linfa-logistic models P(its "positive" class), which is not necessarily class 1: orient the
     // stored model so that it always gives P(class 1).
     let sign = if fitted.labels().pos.class == 1 { 1.0 } else { -1.0 };
