@@ -333,9 +333,8 @@ struct Problem {
     column: String,
     what: String,
     count: usize,
+    /// The first lines at fault; none for a summary (fractions, row counts).
     examples: Vec<(u64, String)>,
-    /// A summary line instead of per-line examples (fractions, row counts).
-    detail: Option<String>,
 }
 
 const EXAMPLES: usize = 3;
@@ -355,11 +354,11 @@ impl<'a> Problems<'a> {
             }
             return;
         }
-        self.list.push(Problem { column: column.into(), what: what.into(), count: 1, examples: vec![(line, value.into())], detail: None });
+        self.list.push(Problem { column: column.into(), what: what.into(), count: 1, examples: vec![(line, value.into())] });
     }
 
     fn summary(&mut self, column: &str, what: String) {
-        self.list.push(Problem { column: column.into(), what, count: 0, examples: Vec::new(), detail: Some(String::new()) });
+        self.list.push(Problem { column: column.into(), what, count: 0, examples: Vec::new() });
     }
 
     fn into_error(self, path: &Path) -> Option<Error> {
@@ -370,7 +369,7 @@ impl<'a> Problems<'a> {
             .list
             .iter()
             .map(|p| {
-                if p.detail.is_some() {
+                if p.examples.is_empty() {
                     return if p.column.is_empty() { p.what.clone() } else { format!("column `{}`: {}", p.column, p.what) };
                 }
                 let (line, value) = &p.examples[0];
