@@ -163,11 +163,17 @@ fn read_raw(path: &Path, ds: &DatasetParams) -> Result<(DataFrame, Shape)> {
     // The structural check and polars' read run side by side (both only read the file); the
     // check decides first: polars' result is used only for a file the check accepted.
     let csv_err = |e: PolarsError| Error::Polars { path: path.into(), source: e };
+    // Columns params drop are never read (the lead drops 9 of 19): less memory and time. The
+    // header is read alone first; if that fails, everything is read and the check reports why.
+    let projection = csv::Reader::from_path(path).ok().and_then(|mut r| r.headers().ok().cloned()).map(|h| {
+        std::sync::Arc::new(h.iter().enumerate().filter(|(_, n)| !ds.drop.iter().any(|d| d == n)).map(|(i, _)| i).collect::<Vec<_>>())
+    });
     let (shape, df) = std::thread::scope(|s| {
         let read = s.spawn(|| {
             // Everything as text: parsing is ours, so errors can name the line and column.
             CsvReadOptions::default()
                 .with_has_header(true)
+                .with_projection(projection)
                 .with_infer_schema_length(Some(0))
                 .try_into_reader_with_file_path(Some(path.to_path_buf()))
                 .and_then(|r| r.finish())
@@ -306,9 +312,9 @@ fn infer_role(col: &StringChunked, numeric_levels_max: usize) -> (Role, String) 
 }
 
 /// Every header column's role: listed in params, else inferred (`dataset.infer`) or ignored.
-fn resolve_roles(ds: &DatasetParams, df: &DataFrame, path: &Path) -> Result<Vec<ColumnRole>> {
+fn resolve_roles(ds: &DatasetParams, header: &[String], df: &DataFrame, path: &Path) -> Result<Vec<ColumnRole>> {
     let mut out = Vec::new();
-    for name in df.get_column_names() {
+    for name in header {
         let name = name.to_string();
         let (role, inferred) = match ds.listed_role(&name) {
             Some(r) => (r, None),
@@ -397,7 +403,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     let n = df.height();
     let mut rows = BTreeMap::new();
     rows.insert("raw".to_string(), n);
-    let roles = resolve_roles(ds, &df, path)?;
+    let roles = resolve_roles(ds, &shape.header, &df, path)?;
     let with_role = |r: Role| -> Vec<String> {
         let listed: &[String] = match r {
             Role::Continuous => &ds.continuous,
