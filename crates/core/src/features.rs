@@ -219,14 +219,12 @@ impl Preprocessing {
     /// Raw columns a row must have to be scored: continuous and categorical features, and the
     /// sources of derived features.
     pub fn raw_inputs(&self) -> Vec<&str> {
-        let derived: Vec<&str> = self.derive.iter().map(|d| d.name.as_str()).collect();
         let mut out: Vec<&str> = self.continuous.iter().map(|c| c.name.as_str()).collect();
         for c in &self.encoded {
-            match self.derive.iter().find(|d| &d.name == c) {
-                Some(d) if !out.contains(&d.from.as_str()) => out.push(&d.from),
-                Some(_) => {}
-                None if !derived.contains(&c.as_str()) && !out.contains(&c.as_str()) => out.push(c),
-                None => {}
+            // A derived feature needs the column it is derived from.
+            let raw = self.derive.iter().find(|d| &d.name == c).map_or(c.as_str(), |d| d.from.as_str());
+            if !out.contains(&raw) {
+                out.push(raw);
             }
         }
         out

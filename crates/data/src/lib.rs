@@ -185,14 +185,11 @@ fn read_raw(path: &Path, ds: &DatasetParams) -> Result<(DataFrame, Shape)> {
     if shape.header.iter().all(|n| n.is_empty()) {
         return Err(Error::EmptyFile { path: path.into() });
     }
-    let missing: Vec<String> = ds.required_columns().into_iter().filter(|c| !shape.header.contains(c)).collect();
+    let required = ds.required_columns();
+    let missing: Vec<String> = required.iter().filter(|c| !shape.header.contains(c)).cloned().collect();
     if !missing.is_empty() {
-        let unexpected: Vec<&str> = shape
-            .header
-            .iter()
-            .map(String::as_str)
-            .filter(|c| ds.listed_role(c).is_none() && !ds.required_columns().iter().any(|r| r == c))
-            .collect();
+        let unexpected: Vec<&str> =
+            shape.header.iter().map(String::as_str).filter(|c| ds.listed_role(c).is_none() && !required.iter().any(|r| r == c)).collect();
         return Err(Error::MissingColumns {
             path: path.into(),
             missing,

@@ -348,7 +348,8 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     // Pictures: binary, one curve per model; multiclass, one curve per class (one vs rest) of
     // the selected model.
     let sel = evaluation.selected;
-    let (roc, pr, whose) = if k == 2 {
+    type Curves = Vec<(String, Vec<(f64, f64)>)>;
+    let (roc, pr, whose): (Curves, Curves, String) = if k == 2 {
         let roc =
             probas.iter().map(|(m, p)| (format!("{} (AUC {:.3})", m.label(), scores[m].roc_auc), metrics::roc_curve(&y, p))).collect();
         let pr = probas.iter().map(|(m, p)| (format!("{} (AP {:.3})", m.label(), scores[m].pr_auc), metrics::pr_curve(&y, p))).collect();
@@ -368,8 +369,6 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
             .collect();
         (roc, pr, format!(", {} one vs rest", sel.label()))
     };
-    let roc: Vec<(String, Vec<(f64, f64)>)> = roc;
-    let pr: Vec<(String, Vec<(f64, f64)>)> = pr;
     plots::curves(
         &out.path(&art::ROC_PNG),
         &format!("ROC curve (test split{whose})"),
