@@ -108,11 +108,10 @@ pub struct LogisticParams {
     #[serde(rename = "C")]
     pub c: Vec<f64>,
     pub penalty: Vec<String>,
-    /// Stop when the loss gradient per training row is below this (scikit-learn's `tol`, whose
-    /// loss is a mean). Unset: linfa-logistic's default, 1e-4 on the summed loss, which on large
-    /// data runs every one of `max_iterations`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tolerance: Option<f64>,
+    /// Stop when the loss gradient per training row is below this: scikit-learn's `tol` (1e-4),
+    /// whose loss is a mean. (linfa-logistic's own default, 1e-4 on the *summed* loss, tightens
+    /// with every row: on large data it runs every one of `max_iterations`.)
+    pub tolerance: f64,
 }
 
 /// Metrics the search, the selection and the champion comparison can use.
@@ -254,7 +253,7 @@ impl Default for LogisticParams {
             max_iterations: 100,
             c: vec![100.0, 10.0, 1.0, 0.1, 0.01],
             penalty: vec!["none".into(), "l2".into()],
-            tolerance: None,
+            tolerance: 1e-4,
         }
     }
 }
@@ -418,10 +417,8 @@ impl Params {
             if l.c.is_empty() || l.c.iter().any(|c| !(c.is_finite() && *c > 0.0)) {
                 return Err(bad("train.logistic.C", format!("must be a non-empty list of positive numbers, got {:?}", l.c)));
             }
-            if let Some(t) = l.tolerance {
-                if !(t.is_finite() && t > 0.0) {
-                    return Err(bad("train.logistic.tolerance", format!("must be a positive number, got {t}")));
-                }
+            if !(l.tolerance.is_finite() && l.tolerance > 0.0) {
+                return Err(bad("train.logistic.tolerance", format!("must be a positive number, got {}", l.tolerance)));
             }
             if l.penalty.is_empty() || l.penalty.iter().any(|p| p != "none" && p != "l2") {
                 return Err(bad(

@@ -321,15 +321,16 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         let cands = models::lr_candidates(p.n_candidates, p, &mut derive_rng(tp.seed, "logistic/candidates"));
         let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "logistic/folds"));
         // Candidates that fit the same model (every C of penalty "none") are fitted once.
-        let res = search::run_unique(
+        let res = search::run_path(
             "logistic",
             &cands,
             |c| c.alpha().to_bits(),
+            |a, b| b.alpha().total_cmp(&a.alpha()),
             &folds,
-            |c, tr, va| {
-                let m = models::lr_fit(&x_train.select_rows(tr), &pick(&y_train, tr), k, &names, c, p)?;
+            |c, tr, va, start| {
+                let (m, w) = models::lr_fit_from(&x_train.select_rows(tr), &pick(&y_train, tr), k, &names, c, p, start)?;
                 let proba = m.predict(&x_train.select_rows(va))?;
-                Ok(metrics::score(scoring, &pick(&y_train, va), &proba, k, threshold))
+                Ok((metrics::score(scoring, &pick(&y_train, va), &proba, k, threshold), w))
             },
         )?;
         let searched = start.elapsed().as_secs_f64();
@@ -353,6 +354,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
                 ("penalty".into(), best.params.penalty.clone()),
                 ("alpha".into(), best.params.alpha().to_string()),
                 ("max_iterations".into(), p.max_iterations.to_string()),
+                ("tolerance".into(), p.tolerance.to_string()),
                 ("n_candidates".into(), p.n_candidates.to_string()),
                 ("cv_folds".into(), p.cv_folds.to_string()),
             ],

@@ -125,6 +125,28 @@ pub fn lr_candidates(n: usize, p: &LogisticParams, rng: &mut ChaCha8Rng) -> Vec<
 /// Fit a logistic regression: binary (`k == 2`) or multinomial (linfa-logistic's
 /// `MultiLogisticRegression`); every one of the `k` classes must be among `y`.
 pub fn lr_fit(x: &Matrix, y: &[u8], k: usize, features: &[String], c: &LrCandidate, p: &LogisticParams) -> Result<Model> {
+    lr_fit_from(x, y, k, features, c, p, None).map(|(m, _)| m)
+}
+
+/// The solver's own parameters of a fitted logistic regression (weights, then the intercept row,
+/// in linfa's orientation): the starting point of the next fit along a regularisation path.
+#[derive(Debug, Clone)]
+pub enum WarmStart {
+    Binary(ndarray::Array1<f64>),
+    Multinomial(ndarray::Array2<f64>),
+}
+
+/// [`lr_fit`] starting from `warm` (a previous fit's solution on the same columns and classes),
+/// also returning this fit's solution.
+pub fn lr_fit_from(
+    x: &Matrix,
+    y: &[u8],
+    k: usize,
+    features: &[String],
+    c: &LrCandidate,
+    p: &LogisticParams,
+    warm: Option<&WarmStart>,
+) -> Result<(Model, WarmStart)> {
     use linfa::traits::Fit;
     let err = |e: String| Error::Fit { model: "logistic", message: e };
     let records = ndarray::Array2::from_shape_vec((x.n_rows, x.n_cols), x.data.clone()).map_err(|e| err(e.to_string()))?;
@@ -135,12 +157,14 @@ pub fn lr_fit(x: &Matrix, y: &[u8], k: usize, features: &[String], c: &LrCandida
         "penalty": c.penalty,
         "alpha": c.alpha(),
         "max_iterations": p.max_iterations,
+        "tolerance": p.tolerance,
         "solver": "lbfgs (linfa-logistic)",
     });
     if k > 2 {
         let mut lr = linfa_logistic::MultiLogisticRegression::default().alpha(c.alpha()).max_iterations(p.max_iterations);
-        if let Some(t) = p.tolerance {
-            lr = lr.gradient_tolerance(t * x.n_rows as f64);
+        lr = lr.gradient_tolerance(p.tolerance * x.n_rows as f64);
+        if let Some(WarmStart::Multinomial(w)) = warm {
+            lr = lr.initial_params(w.clone());
         }
         let fitted = lr.fit(&ds).map_err(|e| err(e.to_string()))?;
         // linfa numbers the classes it saw, sorted; a class absent from these rows would shift
@@ -154,28 +178,35 @@ pub fn lr_fit(x: &Matrix, y: &[u8], k: usize, features: &[String], c: &LrCandida
             )));
         }
         let w = fitted.params();
-        return Ok(Model::Multinomial(MultinomialModel {
+        let mut solution = w.clone();
+        solution.push_row(fitted.intercept().view()).map_err(|e| err(e.to_string()))?;
+        let model = Model::Multinomial(MultinomialModel {
             features: features.to_vec(),
             coefficients: (0..k).map(|j| w.column(j).to_vec()).collect(),
             intercepts: fitted.intercept().to_vec(),
             classes: seen,
             params,
-        }));
+        });
+        return Ok((model, WarmStart::Multinomial(solution)));
     }
     let mut lr = linfa_logistic::LogisticRegression::default().alpha(c.alpha()).max_iterations(p.max_iterations);
-    if let Some(t) = p.tolerance {
-        lr = lr.gradient_tolerance(t * x.n_rows as f64);
+    lr = lr.gradient_tolerance(p.tolerance * x.n_rows as f64);
+    if let Some(WarmStart::Binary(w)) = warm {
+        lr = lr.initial_params(w.clone());
     }
     let fitted = lr.fit(&ds).map_err(|e| err(e.to_string()))?;
+    let mut solution = fitted.params().to_vec();
+    solution.push(fitted.intercept());
     // linfa-logistic models P(its "positive" class), which is not necessarily class 1: orient the
     // stored model so that it always gives P(class 1).
     let sign = if fitted.labels().pos.class == 1 { 1.0 } else { -1.0 };
-    Ok(Model::Logistic(LogisticModel {
+    let model = Model::Logistic(LogisticModel {
         features: features.to_vec(),
         coefficients: fitted.params().iter().map(|w| sign * w).collect(),
         intercept: sign * fitted.intercept(),
         classes: vec![0, 1],
         positive_class: 1,
         params,
-    }))
+    });
+    Ok((model, WarmStart::Binary(ndarray::Array1::from_vec(solution))))
 }

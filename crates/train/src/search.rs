@@ -125,6 +125,14 @@ where
     K: PartialEq,
     F: Fn(&C, &[usize], &[usize]) -> Result<f64> + Sync,
 {
+    let (unique, of) = distinct(candidates, key);
+    let fitted = run(name, &unique, folds, fit_score)?;
+    let fold_scores: Vec<Vec<f64>> = fitted.candidates.into_iter().map(|c| c.fold_scores).collect();
+    Ok(expand(candidates, &of, &fold_scores))
+}
+
+/// Distinct candidates by `key`, in first-seen order, and each candidate's index among them.
+fn distinct<C: Clone, K: PartialEq>(candidates: &[C], key: impl Fn(&C) -> K) -> (Vec<C>, Vec<usize>) {
     let mut unique: Vec<C> = Vec::new();
     let mut keys: Vec<K> = Vec::new();
     let mut of: Vec<usize> = Vec::with_capacity(candidates.len());
@@ -139,16 +147,71 @@ where
             }
         }
     }
-    let fitted = run(name, &unique, folds, fit_score)?;
-    let candidates: Vec<CandidateResult<C>> =
-        candidates.iter().zip(&of).map(|(c, &u)| CandidateResult { params: c.clone(), ..fitted.candidates[u].clone() }).collect();
+    (unique, of)
+}
+
+/// Every candidate, in order, with the fold scores of its distinct fit; the best by mean.
+fn expand<C: Clone>(candidates: &[C], of: &[usize], fold_scores: &[Vec<f64>]) -> SearchResult<C> {
+    let k = fold_scores.first().map_or(0, Vec::len).max(1);
+    let candidates: Vec<CandidateResult<C>> = candidates
+        .iter()
+        .zip(of)
+        .map(|(c, &u)| {
+            let fs = fold_scores[u].clone();
+            let mean = fs.iter().sum::<f64>() / k as f64;
+            let std = (fs.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / k as f64).sqrt();
+            CandidateResult { params: c.clone(), fold_scores: fs, mean, std }
+        })
+        .collect();
     let mut best = 0;
     for (i, r) in candidates.iter().enumerate() {
         if r.mean > candidates[best].mean {
             best = i;
         }
     }
-    Ok(SearchResult { candidates, best })
+    SearchResult { candidates, best }
+}
+
+/// [`run_unique`] along a path: on each fold the distinct candidates are fitted one after another
+/// in the order `before` gives (e.g. from the strongest regularisation to none), each fit starting
+/// from the previous one's solution (`fit_score(candidate, train, validation, start)` returns the
+/// score and its solution). Folds run side by side; the order within a fold is fixed, so the
+/// outcome does not depend on the number of threads.
+pub fn run_path<C, K, W, F>(
+    name: &'static str,
+    candidates: &[C],
+    key: impl Fn(&C) -> K,
+    before: impl Fn(&C, &C) -> std::cmp::Ordering,
+    folds: &Folds,
+    fit_score: F,
+) -> Result<SearchResult<C>>
+where
+    C: Clone + Sync,
+    K: PartialEq,
+    W: Send,
+    F: Fn(&C, &[usize], &[usize], Option<&W>) -> Result<(f64, W)> + Sync,
+{
+    let (unique, of) = distinct(candidates, key);
+    let mut path: Vec<usize> = (0..unique.len()).collect();
+    path.sort_by(|&a, &b| before(&unique[a], &unique[b]));
+    let progress = Progress::new(name, unique.len() * folds.len());
+    let per_fold: Vec<Vec<f64>> = folds
+        .par_iter()
+        .map(|(tr, va)| {
+            let mut scores = vec![0.0; unique.len()];
+            let mut start: Option<W> = None;
+            for &u in &path {
+                let (s, w) = fit_score(&unique[u], tr, va, start.as_ref())?;
+                scores[u] = s;
+                start = Some(w);
+                progress.tick();
+            }
+            Ok(scores)
+        })
+        .collect::<Result<_>>()?;
+    progress.finish();
+    let fold_scores: Vec<Vec<f64>> = (0..unique.len()).map(|u| per_fold.iter().map(|f| f[u]).collect()).collect();
+    Ok(expand(candidates, &of, &fold_scores))
 }
 
 #[cfg(test)]
@@ -168,6 +231,29 @@ mod tests {
         fits.store(0, Ordering::Relaxed);
         let once = run_unique("t", &cands, |c| *c, &folds, score).unwrap();
         assert_eq!(fits.load(Ordering::Relaxed), 3 * 2, "three distinct keys, two folds");
+        fits.store(0, Ordering::Relaxed);
+        // Along a path (largest key first), each fit starts from the previous one's solution on
+        // its fold; the scores are those of the same fits.
+        let starts = std::sync::Mutex::new(Vec::new());
+        let path = run_path(
+            "t",
+            &cands,
+            |c| *c,
+            |a, b| b.cmp(a),
+            &folds,
+            |c: &i32, tr: &[usize], va: &[usize], start: Option<&i32>| {
+                starts.lock().unwrap().push((tr[0], *c, start.copied()));
+                score(c, tr, va).map(|s| (s, *c))
+            },
+        )
+        .unwrap();
+        let mut starts = starts.into_inner().unwrap();
+        starts.sort();
+        assert_eq!(starts, [(0, 1, Some(2)), (0, 2, Some(3)), (0, 3, None), (1, 1, Some(2)), (1, 2, Some(3)), (1, 3, None)]);
+        assert_eq!(path.best, all.best);
+        for (a, b) in all.candidates.iter().zip(&path.candidates) {
+            assert_eq!((a.params, &a.fold_scores, a.mean, a.std), (b.params, &b.fold_scores, b.mean, b.std));
+        }
         assert_eq!(once.best, all.best);
         for (a, b) in all.candidates.iter().zip(&once.candidates) {
             assert_eq!((a.params, &a.fold_scores, a.mean, a.std), (b.params, &b.fold_scores, b.mean, b.std));

@@ -139,8 +139,8 @@ fn local_engine_end_to_end_on_the_real_data() {
         (art::Y_TRAIN, "29a1c52802cd57f90ba3c148e0ceba3656d96dd6811307ac64de3c2f80350049"),
         (art::Y_TEST, "be540a63fef74e640efad5c32ad924f485f804653a924e27d7accc1a8cac7f48"),
         (art::XGB_MODEL, "860b33bb2a382adf6ab8fb9e3c0e77ea4c7cf7f6c7fe6c425943a214535bc54b"),
-        (art::LR_MODEL, "c4ff38ba9cfb70f599a25df0dc3cd071d429c516f7aa9770d1f0a8b74dc563a8"),
-        (art::METRICS, "005e0c7558e36815dfabe919f3b7cd2f7b08feecfe001befacea58f3850dd305"),
+        (art::LR_MODEL, "108dec4967bf5cdaf0e567d29e456d529cb57d8d9736eaf31f48022ad65ee7b6"),
+        (art::METRICS, "45b065f1ed6441dd6bc009e1b7fbb00b55c32dfde2f6f3eb2793fba069207785"),
     ];
     for (a, want) in pinned {
         let got = leadflow_core::hash::sha256_file(&layout.path(&a)).unwrap();

@@ -318,14 +318,14 @@ fn a_table_of_ones_own_trains_with_its_encoding_split_and_fixed_hyperparameters(
 
 #[test]
 fn a_logistic_tolerance_stops_the_solver_earlier() {
-    // Unset, linfa's own tolerance (1e-4 on the summed loss) applies; a tolerance per row stops
-    // the solver earlier: a different, still fitted model (a loose one, to make the stop certain).
+    // The default (1e-4 per row, scikit-learn's) against a loose one: the solver stops earlier,
+    // a different, still fitted model (loose, to make the stop certain).
     let mut params = quick();
     params.train.xgboost.enabled = false;
     let env = Env::new(None, 2000, &params);
     env.train(&params).unwrap();
     let default = std::fs::read(env.layout().path(&art::LR_MODEL)).unwrap();
-    params.train.logistic.tolerance = Some(0.05);
+    params.train.logistic.tolerance = 0.05;
     let s = env.train(&params).unwrap();
     let loose = std::fs::read(env.layout().path(&art::LR_MODEL)).unwrap();
     assert_ne!(default, loose, "the tolerance reached the solver");
