@@ -115,13 +115,16 @@ if ! "$PY" -c 'import xgboost, sklearn, pandas' >/dev/null 2>&1; then
 fi
 export LEADFLOW_PYTHON="$PWD/target/py/bin/python"
 
-# A real MLflow server for the live-server tests (pinned; about a minute on first use).
-if ! target/mlflow/bin/mlflow --version >/dev/null 2>&1; then
-  say "creating target/mlflow with mlflow==3.5.1 (PyPI)"
+# The real MLflow (client, server, `models serve`) for the MLflow tests, pinned, with xgboost
+# for its xgboost flavour (about a minute on first use).
+MLFLOW_PIN=3.17.2
+if ! target/mlflow/bin/python -c "import mlflow, xgboost; assert mlflow.__version__ == '$MLFLOW_PIN'" >/dev/null 2>&1; then
+  say "creating target/mlflow with mlflow==$MLFLOW_PIN and xgboost-cpu (PyPI)"
+  rm -rf target/mlflow
   python3 -m venv target/mlflow
-  if ! target/mlflow/bin/pip install -q --disable-pip-version-check mlflow==3.5.1 "sqlalchemy<2.1"; then
+  if ! target/mlflow/bin/pip install -q --disable-pip-version-check "mlflow==$MLFLOW_PIN" xgboost-cpu==3.2.0; then
     if [ "${CI:-}" = "true" ]; then echo "pip install mlflow failed" >&2; exit 1; fi
-    echo "warning: could not install mlflow; the live-server tests will try again or skip" >&2
+    echo "warning: could not install mlflow; the MLflow tests will skip" >&2
   fi
 fi
 [ -x target/mlflow/bin/mlflow ] && export LEADFLOW_MLFLOW="$PWD/target/mlflow/bin/mlflow"

@@ -3,6 +3,7 @@
 
 mod card;
 mod error;
+pub mod pyfunc;
 pub mod serve;
 
 use std::collections::BTreeMap;
@@ -74,6 +75,32 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
     copy(&pre_file, &model_dir.dir().join(art::PREPROCESSING.name))?;
     copy(&layout.require(&art::SCALER)?, &model_dir.dir().join(art::SCALER.name))?;
     copy(&layout.require(&art::COLUMNS_LIST)?, &model_dir.dir().join(art::COLUMNS_LIST.name))?;
+    let pre: leadflow_core::features::Preprocessing = art::read_json(&pre_file, "the data stage's preprocessing")?;
+    let feature_spec: leadflow_core::features::FeatureSpec = art::read_json(&spec_file, "a feature spec")?;
+    // What the model is, before any registration: the run's copy of the model directory carries
+    // this (no version), the local one gets the version once registered.
+    let mut deployed = DeployedModel {
+        model_name: name.clone(),
+        kind,
+        file: kind.artifact().name.into(),
+        threshold: evaluation.threshold,
+        features,
+        data_version: data_meta.data_version.clone(),
+        run_id: evaluation.selected_run_id.clone(),
+        version: None,
+        stage: None,
+    };
+    art::write_json(&model_dir.path(&art::MODEL_SPEC), &deployed)?;
+    // An MLflow model: MLmodel, environment, example and the pyfunc loader.
+    pyfunc::MlflowModel {
+        model: &deployed,
+        pre: &pre,
+        spec: &feature_spec,
+        run_id: evaluation.selected_run_id.as_deref(),
+        created: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        model_uuid: leadflow_core::hash::sha256_file(&model_file)?[..32].to_string(),
+    }
+    .write(model_dir.dir())?;
 
     let mut deployment = Deployment {
         promoted: false,
@@ -97,9 +124,17 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
             message: "the selected model has no tracking run id; re-run the train stage".into(),
         })?;
         // The registered source is the run's own artifact folder, which later runs never overwrite.
-        for f in [art::FEATURE_SPEC.name, art::PREPROCESSING.name, art::SCALER.name, art::COLUMNS_LIST.name] {
+        for f in [art::FEATURE_SPEC.name, art::PREPROCESSING.name, art::SCALER.name, art::COLUMNS_LIST.name, art::MODEL_SPEC.name]
+            .into_iter()
+            .chain(pyfunc::FILES.iter().copied())
+        {
             store.log_artifact(&run_id, &model_dir.dir().join(f), "model")?;
         }
+        store.log_artifact(
+            &run_id,
+            &model_dir.dir().join(pyfunc::CODE_DIR).join(format!("{}.py", pyfunc::LOADER_MODULE)),
+            &format!("model/{}", pyfunc::CODE_DIR),
+        )?;
         let source = format!("{}/model", store.artifact_uri(&run_id)?.trim_end_matches('/'));
         let alias = stage.alias();
         let tags = vec![
@@ -161,17 +196,8 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
         tracing::info!("evaluate decided not to promote: registry untouched");
     }
 
-    let deployed = DeployedModel {
-        model_name: name,
-        kind,
-        file: kind.artifact().name.into(),
-        threshold: evaluation.threshold,
-        features,
-        data_version: data_meta.data_version.clone(),
-        run_id: evaluation.selected_run_id.clone(),
-        version: deployment.version,
-        stage: deployment.stage.clone(),
-    };
+    deployed.version = deployment.version;
+    deployed.stage = deployment.stage.clone();
     art::write_json(&model_dir.path(&art::MODEL_SPEC), &deployed)?;
     let metrics: BTreeMap<leadflow_core::model::ModelKind, leadflow_core::metrics::Scores> =
         art::read_json(&layout.require(&art::METRICS)?, "evaluation metrics")?;
@@ -179,7 +205,6 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
     let results: leadflow_core::results::ModelResults = art::read_json(&layout.require(&art::MODEL_RESULTS)?, "train results")?;
     let importance: BTreeMap<leadflow_core::model::ModelKind, leadflow_core::results::Importance> =
         art::read_json(&layout.require(&art::IMPORTANCE_JSON)?, "feature importance")?;
-    let pre: leadflow_core::features::Preprocessing = art::read_json(&pre_file, "the data stage's preprocessing")?;
     let card = card::ModelCard::new(&card::CardInputs {
         params,
         pre: &pre,

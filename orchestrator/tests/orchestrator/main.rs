@@ -18,6 +18,7 @@ use orchestrator::{local, RunOptions};
 
 mod dagger_engine;
 mod examples;
+mod mlflow_model;
 mod promotion;
 mod pull;
 mod setup;
@@ -579,8 +580,8 @@ fn diff_compares_the_last_two_runs_in_both_formats() {
 // ---------------------------------------------------------------------------------------------
 // A real MLflow server (REST tracking + registry) and the real MLflow client on our file store.
 
-/// Pinned; SQLAlchemy 2.1 removed a pool class this MLflow imports, hence `sqlalchemy<2.1`.
-const MLFLOW_VERSION: &str = "3.5.1";
+/// Pinned: the release the exported MLmodel files follow (ci.sh installs it into target/mlflow).
+const MLFLOW_VERSION: &str = leadflow_deploy::pyfunc::MLFLOW_VERSION;
 
 /// The `mlflow` executable: `LEADFLOW_MLFLOW`, else `mlflow` on PATH (as a full path, so the
 /// python beside it is found), else `target/mlflow` made by ci.sh.
@@ -900,7 +901,12 @@ print(json.dumps({
   "version": mv.version, "stage": mv.current_stage, "run_id": mv.run_id, "model": rm.name,
 }))
 "#;
-    let out = std::process::Command::new(&python).args(["-c", script, store.root().to_str().unwrap()]).output().unwrap();
+    let out = std::process::Command::new(&python)
+        .args(["-c", script, store.root().to_str().unwrap()])
+        // MLflow 3.7+ reads a file store only when asked to.
+        .env("MLFLOW_ALLOW_FILE_STORE", "true")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got: serde_json::Value = serde_json::from_slice(out.stdout.rsplit(|b| *b == b'\n').find(|l| l.starts_with(b"{")).unwrap()).unwrap();
     use leadflow_mlflow::tracking::Tracker;
@@ -931,6 +937,7 @@ fn compose_file_matches_the_dockerfile_and_the_environment() {
     let c = &YamlLoader::load_from_str(&repo_file("compose.yaml")).unwrap()[0];
     let mlflow = &c["services"]["mlflow"];
     assert_eq!(mlflow["image"].as_str(), Some(format!("ghcr.io/mlflow/mlflow:v{MLFLOW_VERSION}").as_str()), "same MLflow as the tests");
+    assert!(repo_file("ci.sh").contains(&format!("MLFLOW_PIN={MLFLOW_VERSION}\n")), "ci.sh installs the MLflow the MLmodel files follow");
     let p = &c["services"]["pipeline"];
     assert_eq!(p["build"]["dockerfile"].as_str(), Some("Dockerfile"));
     assert_eq!(p["environment"]["MLFLOW_TRACKING_URI"].as_str(), Some("http://mlflow:5000"));
