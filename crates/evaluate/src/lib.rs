@@ -427,9 +427,12 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     plots::importance(&out.path(&art::IMPORTANCE_PNG), &panels)?;
 
     write_text(&out.path(&art::REPORT), &report(params, target, &evaluation, &scores, &business, inc.as_ref(), &results))?;
+    // The evaluation's own tracking run: why a model was (not) promoted, next to the training runs.
+    let evaluation_run = log_evaluation_run(store, params, &out, &evaluation, &scores, &results)?;
     let mut rows = BTreeMap::new();
     rows.insert("test".to_string(), y.len());
-    let meta = clock.finish(StageId::Evaluate, env!("CARGO_PKG_VERSION"), data_meta.data_version.clone(), params.hash(), rows);
+    let mut meta = clock.finish(StageId::Evaluate, env!("CARGO_PKG_VERSION"), data_meta.data_version.clone(), params.hash(), rows);
+    meta.extra.insert("evaluation_run_id".into(), evaluation_run.clone().into());
     art::write_json(&out.path(&art::EVALUATE_META), &meta)?;
     leadflow_core::fingerprint::write(out.dir(), fp, None)?;
     let dir = out.commit()?;
@@ -445,6 +448,89 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
         return Err(Error::Gate(format!("{}: {}", evaluation.selected.label(), failed.join("; "))));
     }
     Ok(summary)
+}
+
+/// Tag on the evaluation run naming what it is, and on each training run naming its evaluation.
+pub const STAGE_TAG: &str = "leadflow.stage";
+pub const EVALUATION_RUN_TAG: &str = "leadflow.evaluation_run";
+
+/// Log the evaluation as its own run in the experiment: the test metrics of both models
+/// (`<model>_test_<metric>`) and of the champion it was compared with, the decision and its
+/// reasons as tags, links to the training runs, and every output of this stage (report, plots,
+/// metrics, decision) as artifacts. A failure marks the run FAILED and fails the stage.
+fn log_evaluation_run(
+    store: &dyn Store,
+    params: &Params,
+    out: &StageDir,
+    ev: &Evaluation,
+    scores: &BTreeMap<ModelKind, Scores>,
+    results: &ModelResults,
+) -> Result<String> {
+    use leadflow_mlflow::tracking::{MetricPoint, RunStatus};
+    let exp = store.get_or_create_experiment(&params.tracking.experiment_name)?;
+    let metric = &ev.selection_metric;
+    let mut tags = vec![
+        (STAGE_TAG.to_string(), "evaluate".to_string()),
+        (leadflow_core::names::DATA_VERSION_TAG.to_string(), ev.data_version.clone()),
+        ("leadflow.params_hash".to_string(), params.hash()),
+        ("leadflow.selected".to_string(), ev.selected.name().to_string()),
+        ("leadflow.promote".to_string(), ev.promote.to_string()),
+        ("leadflow.gate_passed".to_string(), ev.gate.passed.to_string()),
+        ("leadflow.decision".to_string(), ev.reasons.join("; ")),
+        (leadflow_mlflow::tracking::PID_TAG.to_string(), std::process::id().to_string()),
+        (leadflow_mlflow::tracking::HOST_TAG.to_string(), leadflow_mlflow::tracking::hostname()),
+        (
+            "mlflow.note.content".to_string(),
+            format!("Selected {} ({metric} {:.4}); {}", ev.selected.label(), ev.selected_score, ev.reasons.join("; ")),
+        ),
+    ];
+    for (kind, r) in &results.models {
+        if let Some(id) = &r.run_id {
+            tags.push((format!("leadflow.train_run.{}", kind.name()), id.clone()));
+        }
+    }
+    if let Some(c) = &ev.champion {
+        tags.push(("leadflow.champion_version".into(), c.version.to_string()));
+        tags.push(("leadflow.champion_run".into(), c.run_id.clone()));
+    }
+    let run_id = store.create_run(&exp, "evaluation", &tags)?;
+    let logged = (|| -> Result<()> {
+        let ps = vec![
+            ("selection_metric".to_string(), metric.clone()),
+            ("threshold".to_string(), ev.threshold.to_string()),
+            ("promotion_margin".to_string(), params.evaluate.promotion_margin.to_string()),
+            ("data_version".to_string(), ev.data_version.clone()),
+        ];
+        let mut ms = vec![MetricPoint::now(format!("selected_test_{metric}"), ev.selected_score)];
+        for (kind, s) in scores {
+            for (k, v) in s.named() {
+                ms.push(MetricPoint::now(format!("{}_test_{k}", kind.name()), v));
+            }
+        }
+        if let Some(v) = ev.champion.as_ref().and_then(|c| c.score) {
+            ms.push(MetricPoint::now(format!("champion_test_{metric}"), v));
+        }
+        store.log_batch(&run_id, &ps, &ms, &[])?;
+        for a in art::ALL.iter().filter(|a| a.stage == StageId::Evaluate && a.name != art::EVALUATE_META.name) {
+            let p = out.path(a);
+            if p.is_file() {
+                store.log_artifact(&run_id, &p, "")?;
+            }
+        }
+        // Each training run points at the evaluation that judged it.
+        for r in results.models.values() {
+            if let Some(id) = &r.run_id {
+                store.log_batch(id, &[], &[], &[(EVALUATION_RUN_TAG.to_string(), run_id.clone())])?;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = logged {
+        let _ = store.end_run(&run_id, RunStatus::Failed);
+        return Err(e);
+    }
+    store.end_run(&run_id, RunStatus::Finished)?;
+    Ok(run_id)
 }
 
 fn pct(v: f64) -> String {

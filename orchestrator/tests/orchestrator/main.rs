@@ -747,8 +747,40 @@ fn live_server_checks(server: &mut MlflowServer, dir: &Path, opts: &RunOptions, 
         assert!((h[0].value - r.test_report.weighted_avg.f1).abs() < 1e-9);
     }
     let ordered = rest.search_runs_by_metric(&exp_id, "test_f1_weighted", true).unwrap();
-    assert_eq!(ordered.len(), 2);
+    assert_eq!(ordered.len(), 3, "two training runs and the evaluation");
     assert!(ordered[0].metrics["test_f1_weighted"] >= ordered[1].metrics["test_f1_weighted"]);
+    assert!(!ordered[2].metrics.contains_key("test_f1_weighted"), "the evaluation run sorts last");
+
+    // The evaluation run, through the REST API: metrics of both models, the decision, links to
+    // the training runs (and back), the report and the plots as artifacts.
+    let layout = Layout::new(&opts.artifacts_dir);
+    let meta = leadflow_core::meta::read(&layout.path(&art::EVALUATE_META)).unwrap();
+    let eval_id = meta.extra["evaluation_run_id"].as_str().unwrap().to_string();
+    let run = api(&server.url, &format!("runs/get?run_id={eval_id}"))["run"].clone();
+    assert_eq!(run["info"]["run_name"], "evaluation");
+    assert_eq!(run["info"]["status"], "FINISHED");
+    let tag =
+        |k: &str| run["data"]["tags"].as_array().unwrap().iter().find(|t| t["key"] == k).map(|t| t["value"].as_str().unwrap().to_string());
+    let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
+    assert_eq!(tag("leadflow.stage").as_deref(), Some("evaluate"));
+    assert_eq!(tag("leadflow.promote"), Some(ev.promote.to_string()));
+    assert_eq!(tag("leadflow.decision"), Some(ev.reasons.join("; ")));
+    let scores: std::collections::BTreeMap<leadflow_core::model::ModelKind, leadflow_core::metrics::Scores> =
+        art::read_json(&layout.path(&art::METRICS), "m").unwrap();
+    let metric = |k: &str| run["data"]["metrics"].as_array().unwrap().iter().find(|m| m["key"] == k).map(|m| m["value"].as_f64().unwrap());
+    for (kind, r) in &results.models {
+        let id = r.run_id.clone().unwrap();
+        assert_eq!(tag(&format!("leadflow.train_run.{}", kind.name())), Some(id.clone()));
+        let back = api(&server.url, &format!("runs/get?run_id={id}"))["run"]["data"]["tags"].clone();
+        assert!(back.as_array().unwrap().iter().any(|t| t["key"] == "leadflow.evaluation_run" && t["value"] == eval_id.as_str()));
+        let want = scores[kind].f1_weighted;
+        assert!((metric(&format!("{}_test_f1_weighted", kind.name())).unwrap() - want).abs() < 1e-12);
+    }
+    let listed = api(&server.url, &format!("artifacts/list?run_id={eval_id}"));
+    let files: Vec<&str> = listed["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    for a in [art::REPORT, art::ROC_PNG, art::PR_PNG, art::CONFUSION_XGB_PNG, art::IMPORTANCE_PNG, art::EVALUATION, art::METRICS] {
+        assert!(files.contains(&a.name), "{} not logged: {files:?}", a.name);
+    }
     rest.set_tag(&ordered[0].run_id, "reviewed", "yes").unwrap();
     let tags = api(&server.url, &format!("runs/get?run_id={}", ordered[0].run_id))["run"]["data"]["tags"].clone();
     assert!(tags.as_array().unwrap().iter().any(|t| t["key"] == "reviewed" && t["value"] == "yes"));
