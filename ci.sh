@@ -116,13 +116,14 @@ fi
 export LEADFLOW_PYTHON="$PWD/target/py/bin/python"
 
 # The real MLflow (client, server, `models serve`) for the MLflow tests, pinned, with xgboost
-# for its xgboost flavour (about a minute on first use).
+# for its xgboost flavour and nbconvert + ipykernel to execute the example notebook (about a
+# minute on first use).
 MLFLOW_PIN=3.17.2
-if ! target/mlflow/bin/python -c "import mlflow, xgboost; assert mlflow.__version__ == '$MLFLOW_PIN'" >/dev/null 2>&1; then
-  say "creating target/mlflow with mlflow==$MLFLOW_PIN and xgboost-cpu (PyPI)"
+if ! target/mlflow/bin/python -c "import mlflow, xgboost, nbconvert, ipykernel; assert mlflow.__version__ == '$MLFLOW_PIN'" >/dev/null 2>&1; then
+  say "creating target/mlflow with mlflow==$MLFLOW_PIN, xgboost-cpu, nbconvert and ipykernel (PyPI)"
   rm -rf target/mlflow
   python3 -m venv target/mlflow
-  if ! target/mlflow/bin/pip install -q --disable-pip-version-check "mlflow==$MLFLOW_PIN" xgboost-cpu==3.2.0; then
+  if ! target/mlflow/bin/pip install -q --disable-pip-version-check "mlflow==$MLFLOW_PIN" xgboost-cpu==3.2.0 nbconvert==7.17.2 ipykernel==7.4.0; then
     if [ "${CI:-}" = "true" ]; then echo "pip install mlflow failed" >&2; exit 1; fi
     echo "warning: could not install mlflow; the MLflow tests will skip" >&2
   fi

@@ -970,6 +970,15 @@ fn compose_file_matches_the_dockerfile_and_the_environment() {
     let mlflow = &c["services"]["mlflow"];
     assert_eq!(mlflow["image"].as_str(), Some(format!("ghcr.io/mlflow/mlflow:v{MLFLOW_VERSION}").as_str()), "same MLflow as the tests");
     assert!(repo_file("ci.sh").contains(&format!("MLFLOW_PIN={MLFLOW_VERSION}\n")), "ci.sh installs the MLflow the MLmodel files follow");
+    // Jupyter beside MLflow, on the same server, with the pipeline's artifacts and the same MLflow.
+    let j = &c["services"]["jupyter"];
+    assert_eq!(j["build"]["dockerfile"].as_str(), Some("notebooks/Dockerfile"));
+    assert_eq!(j["environment"]["MLFLOW_TRACKING_URI"].as_str(), Some("http://mlflow:5000"));
+    let mounts: Vec<&str> = j["volumes"].as_vec().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert!(mounts.contains(&"./notebooks:/work/notebooks") && mounts.contains(&"./artifacts:/work/artifacts:ro"), "{mounts:?}");
+    assert_eq!(j["environment"]["LEADFLOW_ARTIFACTS"].as_str(), Some("/work/artifacts"));
+    assert!(repo_file("notebooks/Dockerfile").contains(&format!("FROM ghcr.io/mlflow/mlflow:v{MLFLOW_VERSION}\n")));
+    assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks/explore.ipynb").is_file());
     let p = &c["services"]["pipeline"];
     assert_eq!(p["build"]["dockerfile"].as_str(), Some("Dockerfile"));
     assert_eq!(p["environment"]["MLFLOW_TRACKING_URI"].as_str(), Some("http://mlflow:5000"));

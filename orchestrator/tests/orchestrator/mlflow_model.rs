@@ -280,3 +280,43 @@ fn a_live_mlflow_server_hands_our_model_to_the_mlflow_client_and_to_models_serve
     assert_same("mlflow models serve", &first, &serde_json::json!({ "columns": columns, "predictions": predictions }));
     drop(serving);
 }
+
+#[test]
+fn the_example_notebook_runs_green_against_a_pipeline_run() {
+    let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(bin) = mlflow() else { return };
+    let jupyter = bin.parent().unwrap().join("jupyter");
+    if !jupyter.is_file() {
+        leadflow_testkit::skip(&format!("jupyter beside {} (./ci.sh installs nbconvert into target/mlflow)", bin.display()));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = leadflow_testkit::committed_sample();
+    let opts = options(dir.path(), &raw);
+    local::run(&opts, &leadflow_testkit::quick_params()).unwrap();
+    let notebook = Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks/explore.ipynb");
+    let executed = dir.path().join("explore.out.ipynb");
+    // nbconvert exits non-zero on the first cell that raises.
+    let out = std::process::Command::new(&jupyter)
+        .args(["nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=300"])
+        .arg(&notebook)
+        .arg("--output")
+        .arg(&executed)
+        .current_dir(notebook.parent().unwrap())
+        .env("PATH", path_with(bin.parent().unwrap()))
+        .env("MLFLOW_TRACKING_URI", format!("file://{}", dir.path().join("mlruns").display()))
+        .env("LEADFLOW_ARTIFACTS", &opts.artifacts_dir)
+        .env("LEADFLOW_RAW", &raw)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the notebook failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let nb: serde_json::Value = serde_json::from_slice(&std::fs::read(&executed).unwrap()).unwrap();
+    let outputs: Vec<&serde_json::Value> =
+        nb["cells"].as_array().unwrap().iter().flat_map(|c| c["outputs"].as_array().into_iter().flatten()).collect();
+    assert!(outputs.iter().all(|o| o["output_type"] != "error"), "a cell raised");
+    let images = outputs.iter().filter(|o| o["data"]["image/png"].is_string()).count();
+    assert_eq!(images, 3, "metrics, scores/calibration and importance plots drawn");
+    let text: String = outputs.iter().filter_map(|o| o["text"].as_array()).flatten().filter_map(|t| t.as_str()).collect();
+    let d: Deployment = art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::DEPLOYMENT), "d").unwrap();
+    assert!(text.contains(&format!("models:/{}@{}", d.model_name, d.alias.unwrap())), "loaded the registered model: {text}");
+}
