@@ -45,7 +45,7 @@ ARG GIT_COMMIT=""
 ARG LEADFLOW_CODE_ID=""
 ENV LEADFLOW_GIT_COMMIT=${GIT_COMMIT} \
     LEADFLOW_CODE_ID=${LEADFLOW_CODE_ID} \
-    MLFLOW_TRACKING_URI=/app/mlruns \
+    MLFLOW_TRACKING_URI=sqlite:////app/mlruns/mlflow.db \
     RUST_BACKTRACE=0
 RUN mkdir -p /app/artifacts /app/mlruns && chown -R leadflow:leadflow /app
 USER leadflow

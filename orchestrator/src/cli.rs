@@ -11,7 +11,7 @@ use crate::{history, EngineChoice, Force, RunOptions};
 
 /// leadflow: run the pipeline (data -> train -> evaluate -> deploy) on the table params describe
 /// (the lead-conversion preset by default) and leave
-/// every output in artifacts/ and the tracking store (./mlruns or $MLFLOW_TRACKING_URI).
+/// every output in artifacts/ and the tracking store (./mlruns/mlflow.db or $MLFLOW_TRACKING_URI).
 ///
 /// Stages whose inputs, params and code are unchanged (and whose outputs are intact) are skipped.
 #[derive(Debug, Parser)]

@@ -47,7 +47,12 @@ pub const SECRET_ENV: &[&str] = &[TOKEN_ENV, PASSWORD_ENV];
 /// Where the stages track runs: a host folder mounted at its own path, or a remote server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanStore {
-    Local(PathBuf),
+    /// An embedded store: its host directory (mounted at the same path, exported back) and the
+    /// `MLFLOW_TRACKING_URI` the stages get (the directory, or `sqlite:///` + the database).
+    Local {
+        dir: PathBuf,
+        uri: String,
+    },
     Remote(String),
 }
 
@@ -81,7 +86,15 @@ impl Plan {
             params: params.map(abs).transpose()?,
             artifacts: abs(artifacts)?,
             store: match store {
-                StoreLocation::Local(p) => PlanStore::Local(abs(p)?),
+                StoreLocation::Local(p) => {
+                    let dir = abs(p)?;
+                    PlanStore::Local { uri: dir.to_string_lossy().to_string(), dir }
+                }
+                StoreLocation::Sqlite(db) => {
+                    let db = abs(db)?;
+                    let dir = db.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+                    PlanStore::Local { uri: StoreLocation::sqlite_uri(&db), dir }
+                }
                 StoreLocation::Remote(u) => PlanStore::Remote(u.clone()),
             },
             stages,
@@ -184,16 +197,16 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
             )
             .with_workdir(APP);
         match &plan.store {
-            PlanStore::Local(store) => {
-                std::fs::create_dir_all(store)?;
-                let store = store.to_string_lossy().to_string();
+            PlanStore::Local { dir, uri } => {
+                std::fs::create_dir_all(dir)?;
+                let store = dir.to_string_lossy().to_string();
                 ctr = ctr
                     .with_directory_opts(
                         store.clone(),
                         host.directory(store.clone()),
                         dagger_sdk::ContainerWithDirectoryOptsBuilder::default().owner(IMAGE_OWNER).build().map_err(opts_err)?,
                     )
-                    .with_env_variable(TRACKING_URI_ENV, store);
+                    .with_env_variable(TRACKING_URI_ENV, uri.clone());
             }
             PlanStore::Remote(uri) => {
                 // Credentials never appear in a query: the engine reads them from this process's
@@ -258,8 +271,8 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
         let artifacts = plan.artifacts.to_string_lossy().to_string();
         ctr.directory(ARTIFACTS_IN).export(artifacts.clone()).await.map_err(derr("exporting artifacts"))?;
         eprintln!("[dagger  ] exported {ARTIFACTS_IN} -> {artifacts}");
-        if let PlanStore::Local(store) = &plan.store {
-            let store = store.to_string_lossy().to_string();
+        if let PlanStore::Local { dir, .. } = &plan.store {
+            let store = dir.to_string_lossy().to_string();
             ctr.directory(store.clone()).export(store.clone()).await.map_err(derr("exporting the tracking store"))?;
             eprintln!("[dagger  ] exported the tracking store -> {store}");
         }

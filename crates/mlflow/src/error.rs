@@ -10,6 +10,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The embedded SQLite store (the database file is named; SQLite's message is the source).
+    #[error("tracking store {path}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("tracking store: {0}")]
     Tracking(String),
     #[error("model registry: {0}")]

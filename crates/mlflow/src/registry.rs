@@ -113,7 +113,7 @@ pub enum Cas {
 
 /// The first alias whose holder is neither the expected one nor `version` itself (a re-deploy of
 /// the same decision is idempotent).
-fn changed_holder(expected: &Holders, version: u64, now_of: impl Fn(&str) -> Result<Option<u64>>) -> Result<Option<Cas>> {
+pub(crate) fn changed_holder(expected: &Holders, version: u64, now_of: impl Fn(&str) -> Result<Option<u64>>) -> Result<Option<Cas>> {
     for (alias, &want) in expected {
         let now = now_of(alias)?;
         if now != want && now != Some(version) {
@@ -158,7 +158,7 @@ pub fn check_alias(alias: &str) -> Result<()> {
     }
 }
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.contains('/') || name.contains("..") || name.starts_with('.') {
         return Err(reg_err(format!("invalid registered model name {name:?}")));
     }

@@ -1,4 +1,4 @@
-//! The store a pipeline uses: the embedded file store or an MLflow server, as one trait object.
+//! The store a pipeline uses: the embedded SQLite or file store or an MLflow server, as one trait object.
 
 use crate::error::Result;
 use crate::registry::Registry;
@@ -9,10 +9,11 @@ use crate::tracking::{FileStore, StoreLocation, Tracker};
 pub trait Store: Tracker + Registry {}
 impl<T: Tracker + Registry> Store for T {}
 
-/// Open the store `MLFLOW_TRACKING_URI` names (default: `./mlruns`).
+/// Open the store `MLFLOW_TRACKING_URI` names (default: the SQLite store `./mlruns/mlflow.db`).
 pub fn open_store(loc: &StoreLocation) -> Result<Box<dyn Store>> {
     match loc {
         StoreLocation::Local(p) => Ok(Box::new(FileStore::open(p)?)),
+        StoreLocation::Sqlite(p) => Ok(Box::new(crate::sqlite::SqliteStore::open(p)?)),
         StoreLocation::Remote(url) => Ok(Box::new(RestStore::new(url))),
     }
 }

@@ -26,6 +26,8 @@ use crate::yaml::{self, Value};
 pub const TRACKING_URI_ENV: &str = "MLFLOW_TRACKING_URI";
 /// Default embedded store, relative to the working directory.
 pub const DEFAULT_STORE: &str = "mlruns";
+/// The embedded SQLite database's file name inside [`DEFAULT_STORE`].
+pub const DEFAULT_DB: &str = "mlflow.db";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
@@ -465,7 +467,11 @@ impl Tracker for FileStore {
 /// Where the tracking store is, as configured by `MLFLOW_TRACKING_URI` (or the default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreLocation {
+    /// MLflow's file layout in this directory (a path or `file://` URI, as MLflow reads them).
     Local(PathBuf),
+    /// The embedded SQLite store: this database file in MLflow's schema, artifacts beside it
+    /// (`sqlite:///relative.db`, `sqlite:////absolute.db`, as MLflow writes them).
+    Sqlite(PathBuf),
     Remote(String),
 }
 
@@ -474,12 +480,28 @@ impl StoreLocation {
         StoreLocation::parse(std::env::var(TRACKING_URI_ENV).ok().as_deref())
     }
 
+    /// Unset: the embedded SQLite store `mlruns/mlflow.db`, unless `./mlruns` already holds a
+    /// file store (made by an earlier leadflow), which is then used as it is.
     pub fn parse(uri: Option<&str>) -> StoreLocation {
         match uri.map(str::trim) {
-            None | Some("") => StoreLocation::Local(PathBuf::from(DEFAULT_STORE)),
+            None | Some("") => {
+                let dir = PathBuf::from(DEFAULT_STORE);
+                let file_store = dir.join("0").join("meta.yaml").is_file() && !dir.join(DEFAULT_DB).exists();
+                if file_store {
+                    StoreLocation::Local(dir)
+                } else {
+                    StoreLocation::Sqlite(dir.join(DEFAULT_DB))
+                }
+            }
             Some(u) if u.starts_with("http://") || u.starts_with("https://") => StoreLocation::Remote(u.trim_end_matches('/').to_string()),
+            Some(u) if u.starts_with("sqlite:///") => StoreLocation::Sqlite(PathBuf::from(&u["sqlite:///".len()..])),
             Some(u) => StoreLocation::Local(PathBuf::from(u.strip_prefix("file://").unwrap_or(u))),
         }
+    }
+
+    /// As an `MLFLOW_TRACKING_URI` value for `path` (absolute paths keep their leading slash).
+    pub fn sqlite_uri(db: &Path) -> String {
+        format!("sqlite:///{}", db.display())
     }
 }
 
@@ -566,7 +588,11 @@ mod tests {
 
     #[test]
     fn location_parsing() {
-        assert_eq!(StoreLocation::parse(None), StoreLocation::Local("mlruns".into()));
+        // (The crate's directory holds no ./mlruns file store.)
+        assert_eq!(StoreLocation::parse(None), StoreLocation::Sqlite("mlruns/mlflow.db".into()));
+        assert_eq!(StoreLocation::parse(Some("sqlite:///mlflow.db")), StoreLocation::Sqlite("mlflow.db".into()));
+        assert_eq!(StoreLocation::parse(Some("sqlite:////abs/m.db")), StoreLocation::Sqlite("/abs/m.db".into()));
+        assert_eq!(StoreLocation::sqlite_uri(std::path::Path::new("/abs/m.db")), "sqlite:////abs/m.db");
         assert_eq!(StoreLocation::parse(Some("http://127.0.0.1:5000/")), StoreLocation::Remote("http://127.0.0.1:5000".into()));
         assert_eq!(StoreLocation::parse(Some("file:///x/mlruns")), StoreLocation::Local("/x/mlruns".into()));
     }

@@ -6,7 +6,7 @@ use leadflow_mlflow::tracking::StoreLocation;
 /// leadflow train stage: tune, fit and track the XGBoost random forest and the logistic
 /// regression on artifacts/data/train_data_gold.csv; writes artifacts/train/.
 ///
-/// Tracking goes to $MLFLOW_TRACKING_URI (default ./mlruns, MLflow's file layout).
+/// Tracking goes to $MLFLOW_TRACKING_URI (default ./mlruns/mlflow.db, SQLite in MLflow's schema).
 #[derive(Debug, Parser)]
 #[command(name = "leadflow-train", version)]
 struct Cli {

@@ -215,6 +215,30 @@ fn field<'a>(chain: &'a [Field], name: &str, path: &str) -> &'a Field {
 }
 
 #[test]
+fn dagger_engine_mounts_and_exports_the_sqlite_stores_folder_and_names_the_database() {
+    // The default embedded store is one database file: its folder (database and mlartifacts/) is
+    // mounted at its host path, owned by the image's user, and exported back; the stages get
+    // the sqlite:/// URI of the same absolute path, so artifact paths recorded inside the
+    // container are valid on the host.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mlruns").join("mlflow.db");
+    let store = StoreLocation::Sqlite(db.clone());
+    let plan = dagger::Plan::new(&repo(), &committed_sample(), None, &dir.path().join("artifacts"), &store, StageId::ALL.to_vec()).unwrap();
+    let (reports, queries) = run_against_fake(&plan, None, &[]);
+    assert!(reports.unwrap().iter().all(|r| r.ok()));
+    let chain = export_of(&queries, &dir.path().join("artifacts"));
+    let folder = dir.path().join("mlruns");
+    let folder = folder.to_str().unwrap();
+    assert_eq!(field(&chain, "withDirectory", folder).arg_str("owner").as_deref(), Some(IMAGE_OWNER));
+    let uri = format!("sqlite:///{}", db.display());
+    assert!(chain.iter().any(|f| f.name == "withEnvVariable"
+        && f.arg_str("name").as_deref() == Some("MLFLOW_TRACKING_URI")
+        && f.arg_str("value").as_deref() == Some(uri.as_str())));
+    let store_chain = export_of(&queries, Path::new(folder));
+    assert_eq!(store_chain[store_chain.len() - 2].arg_str("path").as_deref(), Some(folder));
+}
+
+#[test]
 fn dagger_engine_contract_builds_the_dockerfile_runs_four_stages_in_order_and_exports() {
     let dir = tempfile::tempdir().unwrap();
     let raw = committed_sample();

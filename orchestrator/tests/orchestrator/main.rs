@@ -19,6 +19,7 @@ use orchestrator::{local, RunOptions};
 mod dagger_engine;
 mod examples;
 mod mlflow_model;
+mod mlflow_store;
 mod promotion;
 mod pull;
 mod setup;
@@ -601,7 +602,7 @@ fn mlflow() -> Option<PathBuf> {
 struct MlflowServer {
     child: std::process::Child,
     url: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl MlflowServer {
@@ -619,21 +620,29 @@ impl MlflowServer {
             .stderr(log)
             .spawn()
             .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
+        let log = dir.path().join("server.log");
+        let mut server = MlflowServer::adopt(child, format!("http://127.0.0.1:{port}"), log);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A started `mlflow server` process, once it answers `/health` (its log shown if not).
+    fn adopt(child: std::process::Child, url: String, log: PathBuf) -> MlflowServer {
+        let server = MlflowServer { child, url, _dir: None };
         let started = std::time::Instant::now();
         loop {
-            if ureq_get(&format!("{url}/health")).is_some() {
+            if ureq_get(&format!("{}/health", server.url)).is_some() {
                 break;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(180),
                 "mlflow server did not answer: {}",
-                std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+                std::fs::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(500));
         }
-        eprintln!("mlflow server up at {url} after {:.1}s", started.elapsed().as_secs_f64());
-        MlflowServer { child, url, _dir: dir }
+        eprintln!("mlflow server up at {} after {:.1}s", server.url, started.elapsed().as_secs_f64());
+        server
     }
 
     /// Stop it by its PID (SIGTERM, then SIGKILL), so no worker keeps the port.
@@ -839,7 +848,7 @@ fn live_server_checks(server: &mut MlflowServer, dir: &Path, opts: &RunOptions, 
 
     // The server answers but cannot store artifacts (its artifact folder replaced by a file):
     // train fails, and marks the run it opened FAILED on the server.
-    let store_dir = server._dir.path().join("artifacts");
+    let store_dir = server._dir.as_ref().unwrap().path().join("artifacts");
     std::fs::remove_dir_all(&store_dir).unwrap();
     std::fs::write(&store_dir, b"not a folder").unwrap();
     let before: Vec<String> =
@@ -875,7 +884,7 @@ fn live_server_checks(server: &mut MlflowServer, dir: &Path, opts: &RunOptions, 
     // The token is in no artifact, run metadata, model card, history, nor in the server's store
     // (runs' params and tags, registry, uploaded artifacts).
     assert_eq!(files_with_secret(dir), Vec::<PathBuf>::new());
-    assert_eq!(files_with_secret(server._dir.path()), Vec::<PathBuf>::new());
+    assert_eq!(files_with_secret(server._dir.as_ref().unwrap().path()), Vec::<PathBuf>::new());
 }
 
 #[test]
@@ -906,7 +915,7 @@ fn server_stopped_mid_run_fails_cleanly_without_hanging() {
 }
 
 #[test]
-fn the_real_mlflow_client_reads_the_embedded_store() {
+fn the_real_mlflow_client_reads_the_file_store_with_its_opt_in() {
     // The Dagger tests set MLflow credentials in the environment, which our client reads.
     let _env = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let Some(bin) = mlflow() else { return };

@@ -9,6 +9,7 @@ use leadflow_core::model::ModelKind;
 use leadflow_core::params::Stage;
 use leadflow_core::results::Deployment;
 use leadflow_core::Params;
+use leadflow_mlflow::tracking::StoreLocation;
 use orchestrator::local;
 
 use super::{mlflow, options, ENV_LOCK};
@@ -21,6 +22,11 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/orchestrator/mlflow_load.py")
 }
 
+/// The embedded store of a test: the default kind, SQLite.
+fn db(dir: &Path) -> PathBuf {
+    dir.join("mlruns").join("mlflow.db")
+}
+
 /// A pipeline whose promoted model is `kind`, registered in Production (alias `champion`).
 fn run(dir: &Path, raw: &Path, mut params: Params, kind: ModelKind) -> (Layout, Deployment) {
     params.train.xgboost.enabled = kind == ModelKind::Xgboost;
@@ -30,7 +36,8 @@ fn run(dir: &Path, raw: &Path, mut params: Params, kind: ModelKind) -> (Layout, 
     params.train.xgboost.n_estimators = params.train.xgboost.n_estimators.min(20);
     params.deploy.stage = Stage::Production;
     params.evaluate.min_accuracy = 0.0;
-    let opts = options(dir, raw);
+    let mut opts = options(dir, raw);
+    opts.tracking = StoreLocation::Sqlite(db(dir));
     local::run(&opts, &params).unwrap();
     let layout = Layout::new(&opts.artifacts_dir);
     let d: Deployment = art::read_json(&layout.path(&art::DEPLOYMENT), "d").unwrap();
@@ -84,13 +91,12 @@ fn check(python: &Path, dir: &Path, layout: &Layout, d: &Deployment, raw: &Path)
         format!("runs:/{run_id}/model"),
         layout.model_dir().display().to_string(),
     ];
-    let tracking = format!("file://{}", dir.join("mlruns").display());
+    let tracking = StoreLocation::sqlite_uri(&db(dir));
     let out = std::process::Command::new(python)
         .arg(script())
         .args([&tracking, raw.to_str().unwrap(), layout.path(&art::X_TEST).to_str().unwrap()])
         .args(&uris)
-        // Until the embedded store is SQLite: MLflow 3.7+ reads a file store only when asked.
-        .env("MLFLOW_ALLOW_FILE_STORE", "true")
+        .env_remove("MLFLOW_ALLOW_FILE_STORE")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -292,7 +298,8 @@ fn the_example_notebook_runs_green_against_a_pipeline_run() {
     }
     let dir = tempfile::tempdir().unwrap();
     let raw = leadflow_testkit::committed_sample();
-    let opts = options(dir.path(), &raw);
+    let mut opts = options(dir.path(), &raw);
+    opts.tracking = StoreLocation::Sqlite(db(dir.path()));
     local::run(&opts, &leadflow_testkit::quick_params()).unwrap();
     let notebook = Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks/explore.ipynb");
     let executed = dir.path().join("explore.out.ipynb");
@@ -304,7 +311,7 @@ fn the_example_notebook_runs_green_against_a_pipeline_run() {
         .arg(&executed)
         .current_dir(notebook.parent().unwrap())
         .env("PATH", path_with(bin.parent().unwrap()))
-        .env("MLFLOW_TRACKING_URI", format!("file://{}", dir.path().join("mlruns").display()))
+        .env("MLFLOW_TRACKING_URI", StoreLocation::sqlite_uri(&db(dir.path())))
         .env("LEADFLOW_ARTIFACTS", &opts.artifacts_dir)
         .env("LEADFLOW_RAW", &raw)
         .output()
