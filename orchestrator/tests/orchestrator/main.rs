@@ -282,7 +282,7 @@ fn staleness_from_code_and_foreign_registry_changes_the_lock_and_slices() {
 
     // Someone else moves the registry (a version registered and aliased by another pipeline):
     // evaluate and deploy are stale, data and train are not.
-    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+    let store = leadflow_mlflow::sqlite::SqliteStore::open(sqlite_db(dir.path())).unwrap();
     let results: leadflow_core::results::ModelResults =
         art::read_json(&Layout::new(dir.path().join("artifacts")).path(&art::MODEL_RESULTS), "r").unwrap();
     let run_id = results.models.values().next().unwrap().run_id.clone().unwrap();
@@ -380,7 +380,8 @@ fn pipeline(dir: &Path, params: &Path) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"));
     c.args(["--engine", "local", "--params", params.to_str().unwrap(), "--raw", committed_sample().to_str().unwrap()])
         .args(["--artifacts-dir", dir.join("artifacts").to_str().unwrap()])
-        .env("MLFLOW_TRACKING_URI", dir.join("mlruns"))
+        // The default kind of store: SQLite (kills and interrupts land in its transactions).
+        .env("MLFLOW_TRACKING_URI", StoreLocation::sqlite_uri(&sqlite_db(dir)))
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -407,8 +408,12 @@ fn outcome(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
+fn sqlite_db(dir: &Path) -> PathBuf {
+    dir.join("mlruns").join("mlflow.db")
+}
+
 fn assert_consistent_runs(dir: &Path) {
-    let store = FileStore::open(dir.join("mlruns")).unwrap();
+    let store = leadflow_mlflow::sqlite::SqliteStore::open(sqlite_db(dir)).unwrap();
     use leadflow_mlflow::tracking::{RunStatus, Tracker};
     for exp in ["0", "1"] {
         for r in store.search_runs(exp).unwrap() {
@@ -419,7 +424,7 @@ fn assert_consistent_runs(dir: &Path) {
 
 fn assert_consistent_store(dir: &Path) {
     assert_consistent_runs(dir);
-    let store = FileStore::open(dir.join("mlruns")).unwrap();
+    let store = leadflow_mlflow::sqlite::SqliteStore::open(sqlite_db(dir)).unwrap();
     let versions = store.list_versions("lead_model").unwrap();
     assert_eq!(versions.len(), 1, "no duplicate versions: {versions:?}");
     let leftovers: Vec<String> = std::fs::read_dir(dir.join("artifacts"))

@@ -243,6 +243,33 @@ fn a_live_mlflow_server_hands_our_model_to_the_mlflow_client_and_to_models_serve
     for uri in &uris {
         assert_same(&format!("live server, {uri}"), &want, &got[uri]);
     }
+    // The other kind, multiclass, through the same server (its own registered model).
+    let wine_dir = tempfile::tempdir().unwrap();
+    let wine = example("wine/wine.csv");
+    let mut wine_params = Params::load(&example("wine/params.toml")).unwrap();
+    let other = if d.kind == ModelKind::Xgboost { ModelKind::Logistic } else { ModelKind::Xgboost };
+    wine_params.train.xgboost.enabled = other == ModelKind::Xgboost;
+    wine_params.train.logistic.enabled = other == ModelKind::Logistic;
+    wine_params.deploy.stage = Stage::Production;
+    let mut wine_opts = options(wine_dir.path(), &wine);
+    wine_opts.tracking = opts.tracking.clone();
+    local::run(&wine_opts, &wine_params).unwrap();
+    let wine_layout = Layout::new(&wine_opts.artifacts_dir);
+    let wd: Deployment = art::read_json(&wine_layout.path(&art::DEPLOYMENT), "d").unwrap();
+    assert!(wd.promoted && wd.kind == other, "{wd:?}");
+    let wine_uri = format!("models:/{}@champion", wd.model_name);
+    let out = std::process::Command::new(&python)
+        .arg(script())
+        .args([&server.url, wine.to_str().unwrap(), wine_layout.path(&art::X_TEST).to_str().unwrap(), &wine_uri])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(out.stdout.rsplit(|b| *b == b'\n').find(|l| l.starts_with(b"{")).unwrap()).unwrap();
+    assert_same(
+        &format!("live server, {wine_uri} ({})", other.name()),
+        &ours(&wine_layout, &wine, &wine_dir.path().join("ours.csv")),
+        &got[&wine_uri],
+    );
 
     // `mlflow models serve` on the champion answers /invocations with the same predictions.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
