@@ -230,16 +230,6 @@ fn kv_map(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn status_of(s: &str) -> RunStatus {
-    match s {
-        "RUNNING" => RunStatus::Running,
-        "SCHEDULED" => RunStatus::Scheduled,
-        "FINISHED" => RunStatus::Finished,
-        "FAILED" => RunStatus::Failed,
-        _ => RunStatus::Killed,
-    }
-}
-
 fn int(v: &Value) -> i64 {
     v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0)
 }
@@ -251,7 +241,7 @@ fn run_record(run: &Value) -> RunRecord {
         run_id: info["run_id"].as_str().unwrap_or("").into(),
         experiment_id: info["experiment_id"].as_str().unwrap_or("").into(),
         run_name: info["run_name"].as_str().unwrap_or("").into(),
-        status: status_of(info["status"].as_str().unwrap_or("")),
+        status: RunStatus::parse(info["status"].as_str().unwrap_or("")),
         start_time: int(&info["start_time"]),
         end_time: info.get("end_time").map(int),
         artifact_uri: info["artifact_uri"].as_str().unwrap_or("").into(),

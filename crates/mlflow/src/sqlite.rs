@@ -35,16 +35,6 @@ fn reg_err(msg: impl Into<String>) -> Error {
     Error::Registry(msg.into())
 }
 
-fn status_of(s: &str) -> RunStatus {
-    match s {
-        "RUNNING" => RunStatus::Running,
-        "SCHEDULED" => RunStatus::Scheduled,
-        "FINISHED" => RunStatus::Finished,
-        "FAILED" => RunStatus::Failed,
-        _ => RunStatus::Killed,
-    }
-}
-
 impl SqliteStore {
     /// Open (creating it in MLflow's schema if it does not exist) the database `db`; artifacts go
     /// to `mlartifacts/` beside it (MLflow's own default folder name).
@@ -121,7 +111,7 @@ impl SqliteStore {
                         run_id: r.get(0)?,
                         experiment_id: r.get::<_, i64>(1)?.to_string(),
                         run_name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                        status: status_of(&r.get::<_, String>(3)?),
+                        status: RunStatus::parse(&r.get::<_, String>(3)?),
                         start_time: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
                         end_time: r.get(5)?,
                         artifact_uri: r.get::<_, Option<String>>(6)?.unwrap_or_default(),

@@ -60,6 +60,17 @@ impl RunStatus {
         })
     }
     /// MLflow's name in the REST API.
+    /// MLflow's status name (anything unknown reads as KILLED).
+    pub fn parse(s: &str) -> RunStatus {
+        match s {
+            "RUNNING" => RunStatus::Running,
+            "SCHEDULED" => RunStatus::Scheduled,
+            "FINISHED" => RunStatus::Finished,
+            "FAILED" => RunStatus::Failed,
+            _ => RunStatus::Killed,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "RUNNING",

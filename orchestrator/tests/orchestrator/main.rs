@@ -958,8 +958,19 @@ print(json.dumps({
     use leadflow_mlflow::tracking::Tracker;
     let exp = store.get_or_create_experiment("lead-conversion").unwrap();
     let ours = store.search_runs(&exp).unwrap();
+    assert_client_saw(&got, &ours);
+    let d: Deployment = art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::DEPLOYMENT), "d").unwrap();
+    assert_eq!(got["version"].as_str().or(got["version"].as_i64().map(|_| "")).map(|_| ()), Some(()));
+    assert_eq!(got["version"].to_string().trim_matches('"'), d.version.unwrap().to_string());
+    assert_eq!(got["stage"], "Staging");
+    assert_eq!(got["run_id"].as_str(), d.run_id.as_deref());
+}
+
+/// What the real MLflow client printed (`{"runs": {id: {name, status, params, metrics}}}`) is
+/// every run of ours, finished, with its params and metrics.
+fn assert_client_saw(got: &serde_json::Value, ours: &[leadflow_mlflow::tracking::RunRecord]) {
     assert_eq!(got["runs"].as_object().unwrap().len(), ours.len());
-    for r in &ours {
+    for r in ours {
         let g = &got["runs"][&r.run_id];
         assert_eq!(g["name"], r.run_name.as_str());
         assert_eq!(g["status"], "FINISHED");
@@ -970,11 +981,6 @@ print(json.dumps({
             assert!((g["metrics"][k].as_f64().unwrap() - v).abs() < 1e-12, "metric {k}");
         }
     }
-    let d: Deployment = art::read_json(&Layout::new(&opts.artifacts_dir).path(&art::DEPLOYMENT), "d").unwrap();
-    assert_eq!(got["version"].as_str().or(got["version"].as_i64().map(|_| "")).map(|_| ()), Some(()));
-    assert_eq!(got["version"].to_string().trim_matches('"'), d.version.unwrap().to_string());
-    assert_eq!(got["stage"], "Staging");
-    assert_eq!(got["run_id"].as_str(), d.run_id.as_deref());
 }
 
 #[test]
