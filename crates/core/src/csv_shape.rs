@@ -82,6 +82,12 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// The shape of `records` rows not read from a file (e.g. an HTTP body), row `i` counted as
+    /// line `first_line + i`.
+    pub fn in_memory(header: Vec<String>, records: usize, first_line: u64) -> Shape {
+        Shape { header, records, lines: Some((0..records as u64).map(|i| first_line + i).collect()) }
+    }
+
     /// The line (1-based, the header is line 1) data record `i` starts on.
     pub fn line(&self, i: usize) -> u64 {
         match &self.lines {

@@ -35,6 +35,13 @@ impl Table {
         Ok(Table { header: shape.header.clone(), rows, lines: shape })
     }
 
+    /// A table not read from a file (e.g. a request body); row `i` is reported as line
+    /// `first_line + i`.
+    pub fn from_rows(header: Vec<String>, rows: Vec<Vec<String>>, first_line: u64) -> Table {
+        let lines = crate::csv_shape::Shape::in_memory(header.clone(), rows.len(), first_line);
+        Table { header, rows, lines }
+    }
+
     /// The line (1-based) row `i` starts on in the file it was read from.
     pub fn line(&self, i: usize) -> u64 {
         self.lines.line(i)

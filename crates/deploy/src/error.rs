@@ -6,6 +6,15 @@ pub enum Error {
     Input { path: PathBuf, message: String },
     #[error("validation failed: {0}")]
     Validation(String),
+    /// The scoring server could not start or serve.
+    #[error("serve: {0}")]
+    Serve(String),
+    #[error("serve: cannot listen on {addr}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("writing {path}")]
     Write {
         path: PathBuf,

@@ -5,6 +5,7 @@ mod card;
 mod error;
 pub mod pyfunc;
 pub mod serve;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -63,6 +63,37 @@ enum Cmd {
         #[arg(long)]
         min_accuracy: Option<f64>,
     },
+    /// Serve a model over HTTP in MLflow's scoring protocol: POST /invocations (JSON
+    /// dataframe_split / dataframe_records / instances / inputs, or CSV), GET /ping, /health,
+    /// /version, /metrics. With --model name@alias it follows the alias: a new version is loaded
+    /// in the background and swapped in atomically.
+    Serve {
+        /// An exported model directory.
+        #[arg(long, conflicts_with = "model", default_value = "artifacts/model")]
+        model_dir: PathBuf,
+        /// A registered model as name@alias (from $MLFLOW_TRACKING_URI), e.g. lead_model@champion.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 5001)]
+        port: u16,
+        /// What request rows are (auto: decided by the columns).
+        #[arg(long, value_enum, default_value_t = InputKind::Auto)]
+        input_kind: InputKind,
+        /// Largest request body, MiB (larger: 413).
+        #[arg(long, default_value_t = 8)]
+        max_body_mib: usize,
+        /// Most rows in one request (more: 400).
+        #[arg(long, default_value_t = 10_000)]
+        max_rows: usize,
+        /// A request that takes longer is answered 503.
+        #[arg(long, default_value_t = 10.0)]
+        timeout_seconds: f64,
+        /// How often the registry alias is checked for a new version.
+        #[arg(long, default_value_t = 5.0)]
+        poll_seconds: f64,
+    },
     /// Show registered versions (or the one holding an alias).
     Show {
         #[arg(long, default_value = "lead_model")]
@@ -104,6 +135,26 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 bail!("validation failed for {} ({} of {} compared rows differ)", model_dir.display(), v.mismatches.len(), v.rows_compared);
             }
             println!("validation passed");
+            Ok(())
+        }
+        Some(Cmd::Serve { model_dir, model, host, port, input_kind, max_body_mib, max_rows, timeout_seconds, poll_seconds }) => {
+            leadflow_core::logging::init(0);
+            let source = match model {
+                Some(m) => {
+                    let Some((name, alias)) = m.split_once('@') else {
+                        bail!("--model takes name@alias (e.g. lead_model@champion), got {m:?}");
+                    };
+                    leadflow_deploy::server::ModelSource::Registry { name: name.into(), alias: alias.into() }
+                }
+                None => leadflow_deploy::server::ModelSource::Dir(model_dir),
+            };
+            let mut opts = leadflow_deploy::server::ServeOptions::new(source);
+            opts.input = input_kind;
+            opts.max_body_bytes = max_body_mib * 1024 * 1024;
+            opts.max_rows = max_rows;
+            opts.request_timeout = std::time::Duration::from_secs_f64(timeout_seconds);
+            opts.poll = std::time::Duration::from_secs_f64(poll_seconds);
+            leadflow_deploy::server::run(opts, &format!("{host}:{port}"))?;
             Ok(())
         }
         Some(Cmd::Show { name, alias }) => {

@@ -486,3 +486,6 @@ fn an_os_error_is_reported_once_with_its_path() {
     assert!(stderr.contains("nope.csv"), "{stderr}");
     assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
 }
+
+#[path = "deploy/server.rs"]
+mod server;

@@ -990,6 +990,13 @@ fn compose_file_matches_the_dockerfile_and_the_environment() {
     let mlflow = &c["services"]["mlflow"];
     assert_eq!(mlflow["image"].as_str(), Some(format!("ghcr.io/mlflow/mlflow:v{MLFLOW_VERSION}").as_str()), "same MLflow as the tests");
     assert!(repo_file("ci.sh").contains(&format!("MLFLOW_PIN={MLFLOW_VERSION}\n")), "ci.sh installs the MLflow the MLmodel files follow");
+    // The serving service runs the pipeline image's deploy binary against the same server.
+    let sv = &c["services"]["serve"];
+    assert_eq!(sv["build"]["dockerfile"].as_str(), Some("Dockerfile"));
+    assert_eq!(sv["environment"]["MLFLOW_TRACKING_URI"].as_str(), Some("http://mlflow:5000"));
+    let cmd: Vec<&str> = sv["command"].as_vec().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(&cmd[..2], ["leadflow-deploy", "serve"]);
+    assert!(cmd.contains(&"0.0.0.0") && cmd.contains(&"lead_model@challenger"), "{cmd:?}");
     // Jupyter beside MLflow, on the same server, with the pipeline's artifacts and the same MLflow.
     let j = &c["services"]["jupyter"];
     assert_eq!(j["build"]["dockerfile"].as_str(), Some("notebooks/Dockerfile"));
