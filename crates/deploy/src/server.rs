@@ -94,12 +94,17 @@ fn bad(message: impl Into<String>) -> (StatusCode, String) {
     (StatusCode::BAD_REQUEST, message.into())
 }
 
-/// A JSON cell as the CSV text `predict` would read.
+/// A JSON cell as the CSV text `predict` would read. A whole number is written without a
+/// fraction (`2.0` -> "2"), so a numeric code sent as a float finds its level, as in the MLflow
+/// loader; for a number column the value is the same either way.
 fn cell(v: &Value) -> std::result::Result<String, String> {
     Ok(match v {
         Value::Null => String::new(),
         Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if n.is_f64() && x.fract() == 0.0 && x.abs() < 9.0e15 => format!("{}", x as i64),
+            _ => n.to_string(),
+        },
         Value::String(s) => s.clone(),
         other => return Err(format!("cells must be numbers, strings, booleans or null, found {other}")),
     })

@@ -3,6 +3,7 @@
 //! and the exported directory, and predicts what `leadflow-deploy predict` predicts.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use leadflow_core::artifacts::{self as art, Layout};
 use leadflow_core::model::ModelKind;
@@ -312,6 +313,36 @@ fn a_live_mlflow_server_hands_our_model_to_the_mlflow_client_and_to_models_serve
     let first: Vec<(String, Vec<String>)> = want.iter().map(|(c, v)| (c.clone(), v[..n].to_vec())).collect();
     assert_same("mlflow models serve", &first, &serde_json::json!({ "columns": columns, "predictions": predictions }));
     drop(serving);
+
+    // leadflow's own server on the same registry reference, through the server's registry and
+    // artifact proxy: the same predictions for the same request body.
+    let rest: Arc<dyn leadflow_mlflow::Store> = Arc::new(leadflow_mlflow::rest::RestStore::new(&server.url));
+    let source = leadflow_deploy::server::ModelSource::Registry { name: d.model_name.clone(), alias: "champion".into() };
+    let cache = dir.path().join("serve-cache");
+    let loaded = leadflow_deploy::server::load(&source, Some(rest.as_ref()), &cache).unwrap();
+    assert_eq!(loaded.version, d.version);
+    assert!(cache.join(format!("v{}", d.version.unwrap())).join("model.json").is_file(), "fetched through the artifact proxy");
+    let srv = leadflow_deploy::server::Server::new(loaded, leadflow_deploy::server::ServeOptions::new(source));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap()).unwrap();
+            leadflow_deploy::server::serve(l, srv, Some(rest), cache).await.unwrap();
+        });
+    });
+    let ours_url = format!("http://{}", rx.recv().unwrap());
+    let answer: serde_json::Value = ureq::post(&format!("{ours_url}/invocations"))
+        .set("Content-Type", "application/json")
+        .send_string(&dataframe_split(&layout, &raw, n).to_string())
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let records = answer["predictions"].as_array().unwrap();
+    let predictions: serde_json::Map<String, serde_json::Value> =
+        columns.iter().map(|c| (c.clone(), records.iter().map(|r| r[c].clone()).collect())).collect();
+    assert_same("leadflow-deploy serve", &first, &serde_json::json!({ "columns": columns, "predictions": predictions }));
 }
 
 #[test]

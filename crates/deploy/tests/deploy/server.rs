@@ -97,6 +97,8 @@ fn every_input_format_scores_like_predict() {
         ("inputs (columns)", "application/json", json!({ "inputs": columns }).to_string()),
         ("inputs (records)", "application/json", json!({ "inputs": records }).to_string()),
         ("csv", "text/csv", csv_body.clone()),
+        // Every number as a float (2.0 for the customer_group code 2), as pandas would send it.
+        ("floats", "application/json", json!({"dataframe_split": {"columns": header, "data": rows.iter().map(|r| r.iter().map(|v| match v.parse::<f64>() { Ok(x) if !v.is_empty() => json!(x), _ => typed(v) }).collect::<Vec<_>>()).collect::<Vec<_>>()}}).to_string()),
     ];
     for (what, ct, body) in bodies {
         let (status, answer) = post(&url, ct, &body);
@@ -122,9 +124,9 @@ fn every_input_format_scores_like_predict() {
     assert_eq!(version["model_name"], "lead_model");
     assert_eq!(version["features"].as_array().unwrap().len(), xh.len());
     let metrics = ureq::get(&format!("{url}/metrics")).call().unwrap().into_string().unwrap();
-    assert!(metrics.contains("leadflow_requests_total 7\n"), "{metrics}");
-    assert!(metrics.contains(&format!("leadflow_rows_scored_total {}\n", 6 * n + 5)), "{metrics}");
-    assert!(metrics.contains("leadflow_request_duration_seconds_bucket{le=\"+Inf\"} 7\n"), "{metrics}");
+    assert!(metrics.contains("leadflow_requests_total 8\n"), "{metrics}");
+    assert!(metrics.contains(&format!("leadflow_rows_scored_total {}\n", 7 * n + 5)), "{metrics}");
+    assert!(metrics.contains("leadflow_request_duration_seconds_bucket{le=\"+Inf\"} 8\n"), "{metrics}");
 }
 
 #[test]
