@@ -1002,8 +1002,8 @@ fn compose_file_matches_the_dockerfile_and_the_environment() {
     assert_eq!(j["build"]["dockerfile"].as_str(), Some("notebooks/Dockerfile"));
     assert_eq!(j["environment"]["MLFLOW_TRACKING_URI"].as_str(), Some("http://mlflow:5000"));
     let mounts: Vec<&str> = j["volumes"].as_vec().unwrap().iter().filter_map(|v| v.as_str()).collect();
-    assert!(mounts.contains(&"./notebooks:/work/notebooks") && mounts.contains(&"./artifacts:/work/artifacts:ro"), "{mounts:?}");
-    assert_eq!(j["environment"]["LEADFLOW_ARTIFACTS"].as_str(), Some("/work/artifacts"));
+    assert!(mounts.contains(&"./notebooks:/lab/notebooks") && mounts.contains(&"./artifacts:/lab/artifacts:ro"), "{mounts:?}");
+    assert_eq!(j["environment"]["LEADFLOW_ARTIFACTS"].as_str(), Some("/lab/artifacts"));
     assert!(repo_file("notebooks/Dockerfile").contains(&format!("FROM ghcr.io/mlflow/mlflow:v{MLFLOW_VERSION}\n")));
     assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks/explore.ipynb").is_file());
     let p = &c["services"]["pipeline"];
