@@ -16,3 +16,9 @@ pub const SCORE_TAG: &str = "leadflow.score";
 pub const COMPARED_WITH_TAG: &str = "leadflow.compared_with";
 pub const COMPARED_SCORE_TAG: &str = "leadflow.compared_score";
 pub const MARGIN_TAG: &str = "leadflow.margin";
+/// On tracking runs: the stage that logged the run (`train`, `evaluate`).
+pub const STAGE_TAG: &str = "leadflow.stage";
+/// On tracking runs: the params hash the run was made with.
+pub const PARAMS_HASH_TAG: &str = "leadflow.params_hash";
+/// On a training run: the evaluation run that judged it.
+pub const EVALUATION_RUN_TAG: &str = "leadflow.evaluation_run";

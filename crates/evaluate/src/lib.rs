@@ -450,10 +450,6 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     Ok(summary)
 }
 
-/// Tag on the evaluation run naming what it is, and on each training run naming its evaluation.
-pub const STAGE_TAG: &str = "leadflow.stage";
-pub const EVALUATION_RUN_TAG: &str = "leadflow.evaluation_run";
-
 /// Log the evaluation as its own run in the experiment: the test metrics of both models
 /// (`<model>_test_<metric>`) and of the champion it was compared with, the decision and its
 /// reasons as tags, links to the training runs, and every output of this stage (report, plots,
@@ -470,9 +466,9 @@ fn log_evaluation_run(
     let exp = store.get_or_create_experiment(&params.tracking.experiment_name)?;
     let metric = &ev.selection_metric;
     let mut tags = vec![
-        (STAGE_TAG.to_string(), "evaluate".to_string()),
+        (leadflow_core::names::STAGE_TAG.to_string(), "evaluate".to_string()),
         (leadflow_core::names::DATA_VERSION_TAG.to_string(), ev.data_version.clone()),
-        ("leadflow.params_hash".to_string(), params.hash()),
+        (leadflow_core::names::PARAMS_HASH_TAG.to_string(), params.hash()),
         ("leadflow.selected".to_string(), ev.selected.name().to_string()),
         ("leadflow.promote".to_string(), ev.promote.to_string()),
         ("leadflow.gate_passed".to_string(), ev.gate.passed.to_string()),
@@ -520,7 +516,7 @@ fn log_evaluation_run(
         // Each training run points at the evaluation that judged it.
         for r in results.models.values() {
             if let Some(id) = &r.run_id {
-                store.log_batch(id, &[], &[], &[(EVALUATION_RUN_TAG.to_string(), run_id.clone())])?;
+                store.log_batch(id, &[], &[], &[(leadflow_core::names::EVALUATION_RUN_TAG.to_string(), run_id.clone())])?;
             }
         }
         Ok(())

@@ -49,10 +49,6 @@ impl SqliteStore {
         Ok(store)
     }
 
-    pub fn db(&self) -> &Path {
-        &self.db
-    }
-
     fn connect(&self) -> Result<Connection> {
         let c = Connection::open(&self.db).map_err(|e| sql_err(&self.db, e))?;
         c.busy_timeout(Duration::from_secs(60)).map_err(|e| sql_err(&self.db, e))?;

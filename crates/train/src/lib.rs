@@ -434,10 +434,10 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     for t in &trained {
         let r = results.models.get_mut(&t.kind).expect("inserted above");
         let mut tags = vec![
-            ("leadflow.stage".to_string(), "train".to_string()),
+            (leadflow_core::names::STAGE_TAG.to_string(), "train".to_string()),
             (leadflow_core::names::MODEL_TAG.to_string(), t.kind.name().to_string()),
             (leadflow_core::names::DATA_VERSION_TAG.to_string(), data_meta.data_version.clone()),
-            ("leadflow.params_hash".to_string(), params.hash()),
+            (leadflow_core::names::PARAMS_HASH_TAG.to_string(), params.hash()),
             (leadflow_mlflow::tracking::PID_TAG.to_string(), std::process::id().to_string()),
             (leadflow_mlflow::tracking::HOST_TAG.to_string(), leadflow_mlflow::tracking::hostname()),
         ];

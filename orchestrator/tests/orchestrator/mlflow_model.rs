@@ -298,20 +298,15 @@ fn a_live_mlflow_server_hands_our_model_to_the_mlflow_client_and_to_models_serve
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     let n = 200;
+    let body = dataframe_split(&layout, &raw, n).to_string();
     let answer: serde_json::Value = ureq::post(&format!("{base}/invocations"))
         .set("Content-Type", "application/json")
-        .send_string(&dataframe_split(&layout, &raw, n).to_string())
+        .send_string(&body)
         .unwrap_or_else(|e| panic!("{e}: {}", std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default()))
         .into_json()
         .unwrap();
-    // MLflow returns a DataFrame as records: {"predictions": [{"probability": .., "label": ..}, ...]}.
-    let records = answer["predictions"].as_array().unwrap();
-    assert_eq!(records.len(), n);
-    let columns: Vec<String> = records[0].as_object().unwrap().keys().cloned().collect();
-    let predictions: serde_json::Map<String, serde_json::Value> =
-        columns.iter().map(|c| (c.clone(), records.iter().map(|r| r[c].clone()).collect())).collect();
     let first: Vec<(String, Vec<String>)> = want.iter().map(|(c, v)| (c.clone(), v[..n].to_vec())).collect();
-    assert_same("mlflow models serve", &first, &serde_json::json!({ "columns": columns, "predictions": predictions }));
+    assert_same_records("mlflow models serve", &first, &answer, n);
     drop(serving);
 
     // leadflow's own server on the same registry reference, through the server's registry and
@@ -335,14 +330,22 @@ fn a_live_mlflow_server_hands_our_model_to_the_mlflow_client_and_to_models_serve
     let ours_url = format!("http://{}", rx.recv().unwrap());
     let answer: serde_json::Value = ureq::post(&format!("{ours_url}/invocations"))
         .set("Content-Type", "application/json")
-        .send_string(&dataframe_split(&layout, &raw, n).to_string())
+        .send_string(&body)
         .unwrap()
         .into_json()
         .unwrap();
+    assert_same_records("leadflow-deploy serve", &first, &answer, n);
+}
+
+/// A scoring server's answer, a DataFrame as MLflow returns it (`{"predictions": [{"probability":
+/// .., "label": ..}, ...]}`), compared column by column with ours.
+fn assert_same_records(what: &str, want: &[(String, Vec<String>)], answer: &serde_json::Value, n: usize) {
     let records = answer["predictions"].as_array().unwrap();
+    assert_eq!(records.len(), n, "{what}");
+    let columns: Vec<String> = records[0].as_object().unwrap().keys().cloned().collect();
     let predictions: serde_json::Map<String, serde_json::Value> =
         columns.iter().map(|c| (c.clone(), records.iter().map(|r| r[c].clone()).collect())).collect();
-    assert_same("leadflow-deploy serve", &first, &serde_json::json!({ "columns": columns, "predictions": predictions }));
+    assert_same(what, want, &serde_json::json!({ "columns": columns, "predictions": predictions }));
 }
 
 #[test]
