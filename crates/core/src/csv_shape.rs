@@ -18,7 +18,7 @@
 //! | a UTF-8 byte-order mark before the header | accepted and ignored |
 //! | a quoted field spanning lines | accepted; later errors still name the right line |
 
-use std::io::BufRead;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Why a CSV file could not be checked: it could not be read, or its structure is at fault.
@@ -100,8 +100,7 @@ impl Shape {
 /// Check the structure of the CSV file at `path` (comma-separated, `"` quotes). An empty file
 /// gives an empty header and no records; the caller decides whether that is an error.
 pub fn check(path: &Path) -> Result<Shape> {
-    let file = std::fs::File::open(path).map_err(io_at(path))?;
-    check_reader(std::io::BufReader::with_capacity(1 << 16, file), path)
+    Records::open(path)?.drain()
 }
 
 fn fail(path: &Path, line: u64, fault: Fault) -> CsvError {
@@ -109,116 +108,384 @@ fn fail(path: &Path, line: u64, fault: Fault) -> CsvError {
 }
 
 /// [`check`] on any reader; `path` names the source in errors.
-pub fn check_reader(mut r: impl BufRead, path: &Path) -> Result<Shape> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut line_no: u64 = 0;
-    // Quote state carries across lines: a quoted field may contain line breaks.
-    let mut in_quotes = false;
-    let mut field_start = true;
-    let mut fields = 1usize;
-    let mut record_line = 0u64;
-    let mut quote_line = 0u64;
-    let mut header_raw: Vec<u8> = Vec::new();
-    let mut header: Option<Vec<String>> = None;
-    let mut records = 0usize;
-    let mut lines: Option<Vec<u64>> = None;
-    loop {
-        buf.clear();
-        if r.read_until(b'\n', &mut buf).map_err(io_at(path))? == 0 {
-            break;
-        }
-        line_no += 1;
-        let mut body: &[u8] = &buf;
-        if line_no == 1 {
-            body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-        }
-        if let Err(e) = std::str::from_utf8(body) {
-            let at = e.valid_up_to();
-            return Err(fail(path, line_no, Fault::InvalidUtf8 { byte: body[at], column: at + 1 }));
-        }
-        if body.contains(&0) {
-            return Err(fail(path, line_no, Fault::Nul));
-        }
-        body = body.strip_suffix(b"\n").unwrap_or(body);
-        body = body.strip_suffix(b"\r").unwrap_or(body);
-        if !in_quotes {
-            if body.is_empty() {
-                return Err(fail(path, line_no, Fault::BlankLine));
-            }
-            record_line = line_no;
-            fields = 1;
-            field_start = true;
-        }
-        let mut i = 0;
-        while i < body.len() {
-            let b = body[i];
-            if in_quotes {
-                if b == b'"' {
-                    if body.get(i + 1) == Some(&b'"') {
-                        i += 1;
-                    } else {
-                        in_quotes = false;
-                    }
-                }
-            } else {
-                match b {
-                    b'"' if field_start => {
-                        in_quotes = true;
-                        quote_line = line_no;
-                        field_start = false;
-                    }
-                    b',' => {
-                        fields += 1;
-                        field_start = true;
-                    }
-                    b'\r' => return Err(fail(path, line_no, Fault::BareCr)),
-                    _ => field_start = false,
-                }
-            }
-            i += 1;
-        }
-        if header.is_none() {
-            header_raw.extend_from_slice(body);
-            if in_quotes {
-                header_raw.push(b'\n');
-                continue;
-            }
-            let names = decode_header(&header_raw);
-            for (j, n) in names.iter().enumerate() {
-                if let Some(k) = names[..j].iter().position(|m| m == n) {
-                    return Err(fail(path, record_line, Fault::DuplicateColumn { name: n.clone(), first: k + 1, second: j + 1 }));
-                }
-            }
-            header = Some(names);
-            continue;
-        }
-        if in_quotes {
-            continue;
-        }
-        let expected = header.as_ref().map_or(0, Vec::len);
-        if fields != expected {
-            return Err(fail(path, record_line, Fault::FieldCount { found: fields, expected }));
-        }
-        if lines.is_none() && record_line != records as u64 + 2 {
-            lines = Some((0..records as u64).map(|i| i + 2).collect());
-        }
-        if let Some(v) = lines.as_mut() {
-            v.push(record_line);
-        }
-        records += 1;
-    }
-    if in_quotes {
-        return Err(fail(path, quote_line, Fault::UnterminatedQuote));
-    }
-    Ok(Shape { header: header.unwrap_or_default(), records, lines })
+pub fn check_reader(r: impl Read, path: &Path) -> Result<Shape> {
+    Records::new(r, path)?.drain()
 }
 
-fn decode_header(raw: &[u8]) -> Vec<String> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(raw);
-    let mut rec = csv::StringRecord::new();
-    match rdr.read_record(&mut rec) {
-        Ok(true) => rec.iter().map(|s| s.trim().to_string()).collect(),
-        _ => Vec::new(),
+/// One pass over a CSV file: the structure check of [`check`] and, for each record it accepts,
+/// the record's fields (quotes removed, `""` read as `"`). Reading a file this way costs one
+/// pass, not a check and then a second reader. A fault stops the reading with its line; the
+/// records given before it belong to a file that is refused as a whole, so a caller acts on
+/// what it read only once [`Records::next_record`] has given `None`.
+pub struct Records<R> {
+    r: R,
+    path: PathBuf,
+    /// Read-ahead: bytes `pos..end` of `buf` are not consumed yet; `eof` once `r` is exhausted.
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    eof: bool,
+    line_no: u64,
+    header: Vec<String>,
+    /// The current record when it spans lines or has quotes: its fields decoded into `data`.
+    data: Vec<u8>,
+    /// The current record's fields: byte ranges in its line or in `data`.
+    spans: Vec<(usize, usize)>,
+    record_line: u64,
+    records: usize,
+    lines: Option<Vec<u64>>,
+    /// A reader of a file's middle part: no header, no byte-order mark, no line map.
+    part: bool,
+    /// Bytes read from `r` so far.
+    read: u64,
+}
+
+/// One data record: its fields, its index among the data records and the line it starts on.
+pub struct Record<'a> {
+    data: &'a str,
+    spans: &'a [(usize, usize)],
+    pub index: usize,
+    pub line: u64,
+}
+
+impl Record<'_> {
+    /// Field `j` (0-based, header order), untrimmed.
+    pub fn get(&self, j: usize) -> &str {
+        let (start, end) = self.spans[j];
+        &self.data[start..end]
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+}
+
+impl Records<std::fs::File> {
+    /// Open `path` and read its header (an empty file has an empty header and no records).
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(io_at(path))?;
+        Records::new(file, path)
+    }
+}
+
+/// How a physical line ended.
+#[derive(Clone, Copy)]
+enum Ending {
+    Lf,
+    CrLf,
+    Eof,
+}
+
+const READ_AHEAD: usize = 1 << 20;
+
+/// Where [`Records::read_record`] left the record: one line in `buf`, or decoded in `data`.
+enum Kept {
+    Line(usize, usize),
+    Decoded,
+}
+
+/// The checks every line gets, UTF-8 and no NUL byte; the line as text.
+fn line_text<'a>(bytes: &'a [u8], path: &Path, line: u64) -> Result<&'a str> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        fail(path, line, Fault::InvalidUtf8 { byte: bytes[at], column: at + 1 })
+    })?;
+    if memchr::memchr(0, bytes).is_some() {
+        return Err(fail(path, line, Fault::Nul));
+    }
+    Ok(text)
+}
+
+/// The fields of a line without quotes: cut at its commas (found eight bytes at a time).
+fn split_commas(line: &[u8], spans: &mut Vec<(usize, usize)>) {
+    const LO7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const COMMAS: u64 = 0x2C2C_2C2C_2C2C_2C2C;
+    let mut field = 0;
+    let mut words = line.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) ^ COMMAS;
+        // 0x80 exactly in the bytes of `x` that are zero (no carry crosses bytes).
+        let mut zero = !(((x & LO7) + LO7) | x | LO7);
+        while zero != 0 {
+            let p = base + (zero.trailing_zeros() / 8) as usize;
+            spans.push((field, p));
+            field = p + 1;
+            zero &= zero - 1;
+        }
+        base += 8;
+    }
+    for (k, &b) in words.remainder().iter().enumerate() {
+        if b == b',' {
+            spans.push((field, base + k));
+            field = base + k + 1;
+        }
+    }
+    spans.push((field, line.len()));
+}
+
+impl<R: Read> Records<R> {
+    fn unread(r: R, path: &Path) -> Self {
+        Records {
+            r,
+            path: path.into(),
+            buf: vec![0; READ_AHEAD],
+            pos: 0,
+            end: 0,
+            eof: false,
+            line_no: 0,
+            header: Vec::new(),
+            data: Vec::with_capacity(1024),
+            spans: Vec::new(),
+            record_line: 0,
+            records: 0,
+            lines: None,
+            part: false,
+            read: 0,
+        }
+    }
+
+    /// Read the header from `r`; `path` names the source in errors.
+    pub fn new(r: R, path: &Path) -> Result<Self> {
+        let mut me = Records::unread(r, path);
+        if let Some(kind) = me.read_record()? {
+            // Names are decoded like any record (quotes removed), then trimmed.
+            let bytes = match kind {
+                Kept::Line(start, end) => {
+                    let line = &me.buf[start..end];
+                    line_text(line, path, me.line_no)?;
+                    split_commas(line, &mut me.spans);
+                    line
+                }
+                Kept::Decoded => &me.data[..],
+            };
+            let names: Vec<String> = me.spans.iter().map(|&(a, b)| String::from_utf8_lossy(&bytes[a..b]).trim().to_string()).collect();
+            for (j, n) in names.iter().enumerate() {
+                if let Some(k) = names[..j].iter().position(|m| m == n) {
+                    return Err(fail(path, me.record_line, Fault::DuplicateColumn { name: n.clone(), first: k + 1, second: j + 1 }));
+                }
+            }
+            me.header = names;
+        }
+        Ok(me)
+    }
+
+    /// A reader of part of a file that starts at a record's first byte (so that parts can be
+    /// read side by side): `header` is the file's, lines are counted from 1 at the part's start
+    /// (add the lines before it), record indices from 0. [`Records::lines_read`] says how many
+    /// lines the part had. A part that starts inside a quoted field reads wrongly: the caller
+    /// knows a part's start is sound when the part before it ended outside quotes, that is
+    /// when reading it gave no [`Fault::UnterminatedQuote`].
+    pub fn part(r: R, path: &Path, header: Vec<String>) -> Self {
+        Records { header, part: true, ..Records::unread(r, path) }
+    }
+
+    /// Data records read so far.
+    pub fn records_read(&self) -> usize {
+        self.records
+    }
+
+    /// Physical lines read so far.
+    pub fn lines_read(&self) -> u64 {
+        self.line_no
+    }
+
+    /// Bytes of the input consumed so far (after the header: where the first record starts).
+    pub fn offset(&self) -> u64 {
+        self.read - (self.end - self.pos) as u64
+    }
+
+    /// Header names, trimmed (empty for an empty file).
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// The next data record, or `None` after the last one. A structural fault is an error with
+    /// its line.
+    pub fn next_record(&mut self) -> Result<Option<Record<'_>>> {
+        let Some(kind) = self.read_record()? else { return Ok(None) };
+        let data: &str = match kind {
+            Kept::Line(start, end) => {
+                let bytes = &self.buf[start..end];
+                let line = line_text(bytes, &self.path, self.line_no)?;
+                split_commas(bytes, &mut self.spans);
+                line
+            }
+            // Each line was checked; decoded fields are cut at ASCII delimiters: still UTF-8.
+            Kept::Decoded => line_text(&self.data, &self.path, self.record_line)?,
+        };
+        let expected = self.header.len();
+        if self.spans.len() != expected {
+            return Err(fail(&self.path, self.record_line, Fault::FieldCount { found: self.spans.len(), expected }));
+        }
+        if !self.part && self.lines.is_none() && self.record_line != self.records as u64 + 2 {
+            self.lines = Some((0..self.records as u64).map(|i| i + 2).collect());
+        }
+        if let Some(v) = self.lines.as_mut() {
+            v.push(self.record_line);
+        }
+        let index = self.records;
+        self.records += 1;
+        Ok(Some(Record { data, spans: &self.spans, index, line: self.record_line }))
+    }
+
+    /// Read every remaining record; the file's shape.
+    pub fn drain(mut self) -> Result<Shape> {
+        while self.next_record()?.is_some() {}
+        Ok(Shape { header: self.header, records: self.records, lines: self.lines })
+    }
+
+    /// The next physical line: its byte range in `buf` without the line break, and the break.
+    fn next_line(&mut self) -> Result<Option<(usize, usize, Ending)>> {
+        loop {
+            if let Some(k) = memchr::memchr(b'\n', &self.buf[self.pos..self.end]) {
+                let (start, nl) = (self.pos, self.pos + k);
+                self.pos = nl + 1;
+                self.line_no += 1;
+                return Ok(Some(if nl > start && self.buf[nl - 1] == b'\r' {
+                    (start, nl - 1, Ending::CrLf)
+                } else {
+                    (start, nl, Ending::Lf)
+                }));
+            }
+            if self.eof {
+                if self.pos == self.end {
+                    return Ok(None);
+                }
+                let (start, mut end) = (self.pos, self.end);
+                self.pos = self.end;
+                self.line_no += 1;
+                if self.buf[end - 1] == b'\r' {
+                    end -= 1;
+                }
+                return Ok(Some((start, end, Ending::Eof)));
+            }
+            // Keep the unfinished line, make room (a line longer than the buffer grows it), read.
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+            if self.end == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            let n = loop {
+                match self.r.read(&mut self.buf[self.end..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io_at(&self.path)(e)),
+                }
+            };
+            if n == 0 {
+                self.eof = true;
+            } else {
+                self.end += n;
+                self.read += n as u64;
+            }
+        }
+    }
+
+    fn check_line(&self, start: usize, end: usize) -> Result<()> {
+        line_text(&self.buf[start..end], &self.path, self.line_no).map(drop)
+    }
+
+    /// Read one record (one or more physical lines); `None` at the end of the input. A record
+    /// that is one line without quotes is left in `buf` (its checks and fields are the caller's:
+    /// checked once, where its text is used); any other is checked line by line and decoded.
+    fn read_record(&mut self) -> Result<Option<Kept>> {
+        self.data.clear();
+        self.spans.clear();
+        let Some((mut start, end, mut ending)) = self.next_line()? else { return Ok(None) };
+        if self.line_no == 1 && !self.part && self.buf[start..end].starts_with(b"\xEF\xBB\xBF") {
+            start += 3;
+        }
+        if start == end {
+            return Err(fail(&self.path, self.line_no, Fault::BlankLine));
+        }
+        self.record_line = self.line_no;
+        if memchr::memchr2(b'"', b'\r', &self.buf[start..end]).is_none() {
+            return Ok(Some(Kept::Line(start, end)));
+        }
+        self.check_line(start, end)?;
+        // Quotes carry across lines: a quoted field may contain line breaks.
+        let (mut in_quotes, mut field_start, mut quote_line, mut field) = (false, true, 0, 0);
+        let mut body_range = (start, end);
+        loop {
+            let body = &self.buf[body_range.0..body_range.1];
+            let data = &mut self.data;
+            let mut i = 0;
+            while i < body.len() {
+                if in_quotes {
+                    match memchr::memchr(b'"', &body[i..]) {
+                        None => {
+                            data.extend_from_slice(&body[i..]);
+                            i = body.len();
+                        }
+                        Some(k) => {
+                            let q = i + k;
+                            data.extend_from_slice(&body[i..q]);
+                            if body.get(q + 1) == Some(&b'"') {
+                                data.push(b'"');
+                                i = q + 2;
+                            } else {
+                                in_quotes = false;
+                                i = q + 1;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if field_start && body[i] == b'"' {
+                    in_quotes = true;
+                    quote_line = self.line_no;
+                    field_start = false;
+                    i += 1;
+                    continue;
+                }
+                match memchr::memchr3(b',', b'"', b'\r', &body[i..]) {
+                    None => {
+                        data.extend_from_slice(&body[i..]);
+                        field_start = false;
+                        i = body.len();
+                    }
+                    Some(k) => {
+                        let p = i + k;
+                        data.extend_from_slice(&body[i..p]);
+                        match body[p] {
+                            b',' => {
+                                self.spans.push((field, data.len()));
+                                field = data.len();
+                                field_start = true;
+                            }
+                            b'"' => {
+                                data.push(b'"');
+                                field_start = false;
+                            }
+                            _ => return Err(fail(&self.path, self.line_no, Fault::BareCr)),
+                        }
+                        i = p + 1;
+                    }
+                }
+            }
+            if !in_quotes {
+                self.spans.push((field, data.len()));
+                return Ok(Some(Kept::Decoded));
+            }
+            // A quoted field runs on: its line break is part of its value.
+            match ending {
+                Ending::Lf => data.push(b'\n'),
+                Ending::CrLf => data.extend_from_slice(b"\r\n"),
+                Ending::Eof => {}
+            }
+            let Some((s, e, k)) = self.next_line()? else {
+                return Err(fail(&self.path, quote_line, Fault::UnterminatedQuote));
+            };
+            self.check_line(s, e)?;
+            body_range = (s, e);
+            ending = k;
+        }
     }
 }
 
@@ -243,6 +510,32 @@ mod tests {
         assert_eq!(s.header, ["a", "b,c"]);
         assert_eq!((s.records, s.line(0)), (1, 2));
         assert_eq!(shape(b"").unwrap().records, 0);
+    }
+
+    fn records(s: &[u8]) -> Vec<(u64, Vec<String>)> {
+        let mut r = Records::new(s, Path::new("t.csv")).unwrap();
+        let mut out = Vec::new();
+        while let Some(rec) = r.next_record().unwrap() {
+            out.push((rec.line, (0..rec.len()).map(|j| rec.get(j).to_string()).collect()));
+        }
+        out
+    }
+
+    #[test]
+    fn records_give_fields_unquoted() {
+        let got = records(b"a,b,c\n1,,x y\r\n\"q,\"\"r\"\"\",\"multi\r\nline\",\"\"\n\"x\"y, \"z,3\n");
+        let want: Vec<(u64, Vec<&str>)> =
+            vec![(2, vec!["1", "", "x y"]), (3, vec!["q,\"r\"", "multi\r\nline", ""]), (5, vec!["xy", " \"z", "3"])];
+        let want: Vec<(u64, Vec<String>)> = want.into_iter().map(|(l, v)| (l, v.into_iter().map(String::from).collect())).collect();
+        assert_eq!(got, want);
+        // Commas found eight bytes at a time: every position in a word, and in the remainder.
+        let line = "a,bb,,ccc,dddd,e,ffffffff,,g,".to_string();
+        let header: String = (0..line.split(',').count()).map(|j| format!("h{j}")).collect::<Vec<_>>().join(",");
+        let got = records(format!("{header}\n{line}\n").as_bytes());
+        assert_eq!(got[0].1, line.split(',').map(String::from).collect::<Vec<_>>());
+        // No final line break; a header-only file.
+        assert_eq!(records(b"a\n1"), vec![(2, vec!["1".to_string()])]);
+        assert!(records(b"a,b\n").is_empty());
     }
 
     #[test]

@@ -110,9 +110,19 @@ impl CategoricalFill {
     /// The cleaned value of a raw cell; `Err` with a message when a boolean column holds
     /// something else.
     pub fn apply(&self, raw: Option<&str>) -> std::result::Result<String, String> {
-        let v = fill_categorical(raw, &self.mode, self.fill.as_deref());
+        self.apply_ref(raw).map(str::to_string)
+    }
+
+    /// [`CategoricalFill::apply`] without copying the value.
+    pub fn apply_ref<'a>(&'a self, raw: Option<&'a str>) -> std::result::Result<&'a str, String> {
+        let v = match raw.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => s,
+            None => self.fill.as_deref().unwrap_or(&self.mode),
+        };
         if self.boolean {
-            return dataset::parse_bool(&v).map(|b| b.to_string()).ok_or_else(|| format!("expected yes/no (true/false, 1/0), found {v:?}"));
+            return dataset::parse_bool(v)
+                .map(|b| if b { "true" } else { "false" })
+                .ok_or_else(|| format!("expected yes/no (true/false, 1/0), found {v:?}"));
         }
         Ok(v)
     }

@@ -18,13 +18,6 @@ pub enum Error {
     AllFiltered { path: PathBuf, step: &'static str, hint: String },
     #[error("{path}: cannot read as CSV: {message}")]
     Csv { path: PathBuf, message: String },
-    /// polars refused the file or an operation on it; its error is the cause.
-    #[error("{path}: cannot read as CSV")]
-    Polars {
-        path: PathBuf,
-        #[source]
-        source: polars::prelude::PolarsError,
-    },
     #[error("writing {path}")]
     Write {
         path: PathBuf,

@@ -10,21 +10,21 @@
 
 mod error;
 pub mod generate;
+mod scan;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
-use leadflow_core::csv_shape::{self, Shape};
 use leadflow_core::dataset::{self, DatasetParams, FitOn, Impute, Outliers, Processing, Role, Scaling};
-use leadflow_core::features::{fill_categorical, CategoricalFill, ContinuousTransform, Preprocessing, Scale, Target};
+use leadflow_core::features::{CategoricalFill, ContinuousTransform, Preprocessing, Scale, Target};
 use leadflow_core::fingerprint;
 use leadflow_core::meta::RunClock;
 use leadflow_core::Params;
-use polars::prelude::*;
 
 pub use error::{Error, Result};
+use scan::{parse_date, Scan, TextColumn};
 
 /// What the data stage reads: the raw file (given to the fingerprint), the `dataset` params and,
 /// when preprocessing is fitted on the training split, the split's `test_size` and `seed`.
@@ -132,7 +132,7 @@ pub fn validate(raw: &Path, params: &Params) -> Result<String> {
 
 /// The cleaned data and everything fitted on the way, before anything is written.
 pub struct Cleaned {
-    pub gold: DataFrame,
+    pub gold: Gold,
     pub preprocessing: Preprocessing,
     pub outlier_summary: Vec<OutlierRow>,
     pub roles: Vec<ColumnRole>,
@@ -150,78 +150,6 @@ pub struct OutlierRow {
     pub mean: f64,
     pub min: f64,
     pub max: f64,
-}
-
-/// Read the raw file as text columns, after refusing any structural fault (duplicated header
-/// column, ragged row, unterminated quote, NUL, non-UTF-8, bare CR; see
-/// [`leadflow_core::csv_shape`]). The returned shape maps row indices to file lines.
-fn read_raw(path: &Path, ds: &DatasetParams) -> Result<(DataFrame, Shape)> {
-    let md = std::fs::metadata(path).map_err(|_| Error::MissingFile { path: path.into() })?;
-    if md.len() == 0 {
-        return Err(Error::EmptyFile { path: path.into() });
-    }
-    // The structural check and polars' read run side by side (both only read the file); the
-    // check decides first: polars' result is used only for a file the check accepted.
-    let csv_err = |e: PolarsError| Error::Polars { path: path.into(), source: e };
-    // Columns params drop are never read (the lead drops 9 of 19): less memory and time. The
-    // header is read alone first; if that fails, everything is read and the check reports why.
-    let projection = csv::Reader::from_path(path).ok().and_then(|mut r| r.headers().ok().cloned()).map(|h| {
-        std::sync::Arc::new(h.iter().enumerate().filter(|(_, n)| !ds.drop.iter().any(|d| d == n)).map(|(i, _)| i).collect::<Vec<_>>())
-    });
-    let (shape, df) = std::thread::scope(|s| {
-        let read = s.spawn(|| {
-            // Everything as text: parsing is ours, so errors can name the line and column.
-            CsvReadOptions::default()
-                .with_has_header(true)
-                .with_projection(projection)
-                .with_infer_schema_length(Some(0))
-                .try_into_reader_with_file_path(Some(path.to_path_buf()))
-                .and_then(|r| r.finish())
-        });
-        let shape = csv_shape::check(path);
-        (shape, read.join())
-    });
-    let shape = shape.map_err(leadflow_core::Error::from)?;
-    if shape.header.iter().all(|n| n.is_empty()) {
-        return Err(Error::EmptyFile { path: path.into() });
-    }
-    let required = ds.required_columns();
-    let missing: Vec<String> = required.iter().filter(|c| !shape.header.contains(c)).cloned().collect();
-    if !missing.is_empty() {
-        let unexpected: Vec<&str> =
-            shape.header.iter().map(String::as_str).filter(|c| ds.listed_role(c).is_none() && !required.iter().any(|r| r == c)).collect();
-        return Err(Error::MissingColumns {
-            path: path.into(),
-            missing,
-            unexpected: unexpected.join(", "),
-            found: shape.header.join(", "),
-        });
-    }
-    if shape.records == 0 {
-        return Err(Error::NoRows { path: path.into() });
-    }
-    let df = df
-        .map_err(|_| Error::Csv {
-            path: path.into(),
-            message: "the CSV reader failed on a file the structure check accepted; please report this file".into(),
-        })?
-        .map_err(csv_err)?;
-    if df.height() != shape.records {
-        return Err(Error::Csv {
-            path: path.into(),
-            message: format!("read {} rows where the structure check counted {}; please report this file", df.height(), shape.records),
-        });
-    }
-    Ok((df, shape))
-}
-
-fn text<'a>(df: &'a DataFrame, name: &str, path: &Path) -> Result<&'a StringChunked> {
-    df.column(name).and_then(|c| c.str()).map_err(|e| Error::Csv { path: path.into(), message: format!("column `{name}`: {e}") })
-}
-
-/// `2024-01-1` and `2024-01-01` both parse (chrono accepts one-digit days and months).
-fn parse_date(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
 }
 
 fn mean(v: impl Iterator<Item = f64>) -> (f64, usize) {
@@ -258,7 +186,7 @@ fn median(v: &[Option<f64>]) -> f64 {
 
 /// Most frequent value; ties go to the smallest (pandas' `mode()[0]`).
 fn mode<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut counts: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
     for v in values {
         *counts.entry(v).or_default() += 1;
     }
@@ -278,7 +206,7 @@ pub struct ColumnRole {
 const MAX_TEXT_LEVELS: usize = 50;
 
 /// Infer a column's role from its values (every row, trimmed, empty cells ignored).
-fn infer_role(col: &StringChunked, numeric_levels_max: usize) -> (Role, String) {
+fn infer_role(col: &TextColumn, numeric_levels_max: usize) -> (Role, String) {
     let values: Vec<&str> = col.iter().flatten().map(str::trim).filter(|s| !s.is_empty()).collect();
     if values.is_empty() {
         return (Role::Ignored, "every value is empty".into());
@@ -309,98 +237,31 @@ fn infer_role(col: &StringChunked, numeric_levels_max: usize) -> (Role, String) 
 }
 
 /// Every header column's role: listed in params, else inferred (`dataset.infer`) or ignored.
-fn resolve_roles(ds: &DatasetParams, header: &[String], df: &DataFrame, path: &Path) -> Result<Vec<ColumnRole>> {
+fn resolve_roles(ds: &DatasetParams, scan: &Scan) -> Result<Vec<ColumnRole>> {
     let mut out = Vec::new();
-    for name in header {
+    for (j, name) in scan.header.iter().enumerate() {
         let name = name.to_string();
-        let (role, inferred) = match ds.listed_role(&name) {
-            Some(r) => (r, None),
-            None if ds.infer => {
-                let (r, why) = infer_role(text(df, &name, path)?, ds.numeric_levels_max);
+        let (role, inferred) = match (ds.listed_role(&name), scan.every_row[j].as_ref()) {
+            (Some(r), _) => (r, None),
+            (None, Some(col)) => {
+                let (r, why) = infer_role(col, ds.numeric_levels_max);
                 (r, Some(why))
             }
-            None => (Role::Ignored, Some("not listed in params (dataset.infer = false): carried along, not a feature".into())),
+            (None, None) => (Role::Ignored, Some("not listed in params (dataset.infer = false): carried along, not a feature".into())),
         };
         out.push(ColumnRole { column: name, role, inferred });
     }
     Ok(out)
 }
 
-/// Every violation found in one pass, reported together.
-struct Problems<'a> {
-    shape: &'a Shape,
-    list: Vec<Problem>,
-}
-
-struct Problem {
-    column: String,
-    what: String,
-    count: usize,
-    /// The first lines at fault; none for a summary (fractions, row counts).
-    examples: Vec<(u64, String)>,
-}
-
-const EXAMPLES: usize = 3;
-
-impl<'a> Problems<'a> {
-    fn new(shape: &'a Shape) -> Self {
-        Problems { shape, list: Vec::new() }
-    }
-
-    /// A bad value in `column` at row `i`.
-    fn at(&mut self, column: &str, what: &str, i: usize, value: &str) {
-        let line = self.shape.line(i);
-        if let Some(p) = self.list.iter_mut().find(|p| p.column == column && p.what == what) {
-            p.count += 1;
-            if p.examples.len() < EXAMPLES {
-                p.examples.push((line, value.to_string()));
-            }
-            return;
-        }
-        self.list.push(Problem { column: column.into(), what: what.into(), count: 1, examples: vec![(line, value.into())] });
-    }
-
-    fn summary(&mut self, column: &str, what: String) {
-        self.list.push(Problem { column: column.into(), what, count: 0, examples: Vec::new() });
-    }
-
-    fn into_error(self, path: &Path) -> Option<Error> {
-        if self.list.is_empty() {
-            return None;
-        }
-        let lines: Vec<String> = self
-            .list
-            .iter()
-            .map(|p| {
-                if p.examples.is_empty() {
-                    return if p.column.is_empty() { p.what.clone() } else { format!("column `{}`: {}", p.column, p.what) };
-                }
-                let (line, value) = &p.examples[0];
-                let mut s = format!("line {line}, column `{}`: {}, found {value:?}", p.column, p.what);
-                if p.count > 1 {
-                    let more: Vec<String> = p.examples[1..].iter().map(|(l, v)| format!("line {l}: {v:?}")).collect();
-                    s.push_str(&format!(
-                        " ({} such values in all; also {}{})",
-                        p.count,
-                        more.join(", "),
-                        if p.count > p.examples.len() { ", ..." } else { "" }
-                    ));
-                }
-                s
-            })
-            .collect();
-        Some(Error::Invalid { path: path.into(), problems: lines })
-    }
-}
-
 /// Validate and clean the raw file (no output written).
 pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> {
     let ds = &params.dataset;
-    let (df, shape) = read_raw(path, ds)?;
-    let n = df.height();
+    let (min, max) = params.date_window(today);
+    let mut scan = scan::scan(path, ds, (min, max))?;
     let mut rows = BTreeMap::new();
-    rows.insert("raw".to_string(), n);
-    let roles = resolve_roles(ds, &shape.header, &df, path)?;
+    rows.insert("raw".to_string(), scan.records);
+    let roles = resolve_roles(ds, &scan)?;
     let with_role = |r: Role| -> Vec<String> {
         let listed: &[String] = match r {
             Role::Continuous => &ds.continuous,
@@ -423,17 +284,27 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     let raw_categorical: Vec<String> =
         ds.categorical.iter().filter(|c| !derived.contains(&c.as_str())).cloned().chain(inferred_cat.iter().cloned()).collect();
     let encoded: Vec<String> = ds.categorical.iter().cloned().chain(booleans.iter().cloned()).chain(inferred_cat.iter().cloned()).collect();
-    let mut problems = Problems::new(&shape);
 
-    // --- types, every row ------------------------------------------------------------------
-    let negative = ds.negative();
-    let target_raw = text(&df, &ds.target, path)?;
-    // Multiclass: the declared classes, else those found (fixed order, saved with the model).
-    let classes: Vec<String> = match (ds.multiclass, ds.classes.is_empty()) {
-        (false, _) => Vec::new(),
-        (true, false) => ds.classes.clone(),
-        (true, true) => dataset::detect_classes(target_raw.iter().flatten()),
+    // Inferred columns were kept for every row; from here on only the candidates' rows count.
+    for (j, r) in roles.iter().enumerate() {
+        if let Some(all) = scan.every_row[j].take() {
+            if r.role != Role::Dropped {
+                scan.text[j] = Some(all.select(&scan.index));
+            }
+        }
+    }
+    let header = &scan.header;
+    let text = |name: &str| -> Result<&TextColumn> {
+        header
+            .iter()
+            .position(|h| h == name)
+            .and_then(|j| scan.text[j].as_ref())
+            .ok_or_else(|| Error::Csv { path: path.into(), message: format!("column `{name}` is not read (it is dropped or absent)") })
     };
+    let mut problems = std::mem::replace(&mut scan.problems, scan::Problems::new());
+
+    // --- classes -----------------------------------------------------------------------------
+    let classes = scan.classes.clone();
     if ds.multiclass && !(2..=dataset::MAX_CLASSES).contains(&classes.len()) {
         return Err(Error::Invalid {
             path: path.into(),
@@ -446,91 +317,17 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
             )],
         });
     }
-    let target_what = if ds.multiclass {
-        format!("expected one of {} or empty (dataset.classes)", classes.join(", "))
-    } else {
-        format!("expected {:?}, {:?} or empty (dataset.positive / dataset.negative)", ds.positive, negative)
-    };
-    let class_of = |v: &str| -> Option<Result<u8, ()>> {
-        if !ds.multiclass {
-            return dataset::class_of(v, &ds.positive, &negative);
-        }
-        let v = v.trim();
-        (!v.is_empty()).then(|| classes.iter().position(|c| dataset::same_value(c, v)).map(|i| i as u8).ok_or(()))
-    };
-    let target: Vec<Option<u8>> = target_raw
-        .iter()
-        .enumerate()
-        .map(|(i, v)| match v.and_then(class_of) {
-            None => None,
-            Some(Ok(c)) => Some(c),
-            Some(Err(())) => {
-                problems.at(&ds.target, &target_what, i, v.unwrap_or("").trim());
-                None
-            }
-        })
-        .collect();
-    let dates: Option<Vec<Option<NaiveDate>>> = if ds.date.is_empty() {
-        None
-    } else {
-        let col = text(&df, &ds.date, path)?;
-        Some(
-            col.iter()
-                .enumerate()
-                .map(|(i, v)| match v.map(str::trim) {
-                    None | Some("") => None,
-                    Some(s) => {
-                        let d = parse_date(s);
-                        if d.is_none() {
-                            problems.at(&ds.date, "expected a date YYYY-MM-DD", i, s);
-                        }
-                        d
-                    }
-                })
-                .collect(),
-        )
-    };
-    let mut numeric: Vec<Vec<Option<f64>>> = Vec::new();
-    for c in &continuous {
-        let col = text(&df, c, path)?;
-        numeric.push(
-            col.iter()
-                .enumerate()
-                .map(|(i, v)| match v.map(str::trim) {
-                    None | Some("") => None,
-                    Some(s) => {
-                        let x = leadflow_core::features::parse_finite(s);
-                        if x.is_none() {
-                            problems.at(c, "expected a number", i, s);
-                        }
-                        x
-                    }
-                })
-                .collect(),
-        );
-    }
-    for c in &booleans {
-        for (i, v) in text(&df, c, path)?.iter().enumerate() {
-            if let Some(s) = v.map(str::trim).filter(|s| !s.is_empty()) {
-                if dataset::parse_bool(s).is_none() {
-                    problems.at(c, "expected yes/no (true/false, 1/0)", i, s);
-                }
-            }
-        }
+    // Values of inferred continuous columns: every one is a number (that is how it was inferred).
+    let mut numeric = std::mem::take(&mut scan.numeric);
+    for c in &continuous[ds.continuous.len()..] {
+        numeric.push(text(c)?.iter().map(|v| v.and_then(|s| leadflow_core::features::parse_finite(s.trim()))).collect());
     }
 
-    // --- filters ------------------------------------------------------------------------------
-    let mut keep = vec![true; n];
-    let fail_filtered = |problems: Problems<'_>, step: &'static str, hint: String| -> Error {
+    // --- filters (applied as the file was read; what each left) ------------------------------
+    let fail_filtered = |problems: scan::Problems, step: &'static str, hint: String| -> Error {
         problems.into_error(path).unwrap_or(Error::AllFiltered { path: path.into(), step, hint })
     };
-    let (mut dmin, mut dmax) = (None, None);
-    if let Some(dates) = &dates {
-        let (min, max) = params.date_window(today);
-        for (k, d) in keep.iter_mut().zip(dates) {
-            *k = d.is_some_and(|d| d >= min && d <= max);
-        }
-        let after = keep.iter().filter(|&&b| b).count();
+    if let Some(after) = scan.after_date {
         rows.insert("after_date_filter".into(), after);
         if after == 0 {
             return Err(fail_filtered(
@@ -539,26 +336,13 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
                 format!("no {} within [{min}, {max}] (params dataset.min_date / dataset.max_date)", ds.date),
             ));
         }
-        let window = dates.iter().zip(&keep).filter(|(_, &k)| k).filter_map(|(d, _)| *d);
-        dmin = window.clone().min();
-        dmax = window.max();
     }
-    let ids = if ds.id.is_empty() { None } else { Some(text(&df, &ds.id, path)?) };
-    for (i, k) in keep.iter_mut().enumerate() {
-        *k = *k && target[i].is_some() && ids.is_none_or(|ids| ids.get(i).is_some_and(|s| !s.trim().is_empty()));
-    }
-    let after = keep.iter().filter(|&&b| b).count();
-    rows.insert("after_target_filter".into(), after);
-    if after == 0 {
+    rows.insert("after_target_filter".into(), scan.after_target);
+    if scan.after_target == 0 {
         let what = if ds.id.is_empty() { format!("an empty {}", ds.target) } else { format!("an empty {} or {}", ds.target, ds.id) };
         return Err(fail_filtered(problems, "dropping unlabelled rows", format!("every row left has {what}")));
     }
-    for f in &ds.filters {
-        let col = text(&df, &f.column, path)?;
-        for (i, k) in keep.iter_mut().enumerate() {
-            *k = *k && col.get(i).map(str::trim).is_some_and(|v| f.equals.iter().any(|e| e == v));
-        }
-        let after = keep.iter().filter(|&&b| b).count();
+    for (f, &after) in ds.filters.iter().zip(&scan.after_filter) {
         if after == 0 {
             return Err(fail_filtered(
                 problems,
@@ -567,30 +351,27 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
             ));
         }
     }
-    if !ds.filters.is_empty() {
-        rows.insert("after_filters".into(), keep.iter().filter(|&&b| b).count());
+    if let Some(&after) = scan.after_filter.last() {
+        rows.insert("after_filters".into(), after);
     }
+    let m = scan.lines.len();
+    let mut kept: Vec<usize> = (0..m).collect();
     if ds.processing.drop_duplicates {
-        let kept_cols: Vec<&StringChunked> =
-            roles.iter().filter(|c| c.role != Role::Dropped).map(|c| text(&df, &c.column, path)).collect::<Result<_>>()?;
+        let kept_cols: Vec<&TextColumn> =
+            roles.iter().filter(|c| c.role != Role::Dropped).map(|c| text(&c.column)).collect::<Result<_>>()?;
         let mut seen = std::collections::HashSet::new();
-        for (i, k) in keep.iter_mut().enumerate() {
-            if *k {
-                let key: Vec<&str> = kept_cols.iter().map(|c| c.get(i).map(str::trim).unwrap_or("")).collect();
-                *k = seen.insert(key);
-            }
-        }
-        rows.insert("after_drop_duplicates".into(), keep.iter().filter(|&&b| b).count());
+        kept.retain(|&i| seen.insert(kept_cols.iter().map(|c| c.get(i).map(str::trim).unwrap_or("")).collect::<Vec<&str>>()));
+        rows.insert("after_drop_duplicates".into(), kept.len());
     }
-    let kept: Vec<usize> = (0..n).filter(|&i| keep[i]).collect();
     rows.insert("gold".into(), kept.len());
+    let line = |i: usize| scan.lines[i];
 
     // --- rules on the kept rows ---------------------------------------------------------------
     let v = &ds.validation;
     if kept.len() < v.min_rows {
         problems.summary("", format!("{} rows after filtering, validation.min_rows requires at least {}", kept.len(), v.min_rows));
     }
-    let y: Vec<u8> = kept.iter().map(|&i| target[i].unwrap_or(0)).collect();
+    let y: Vec<u8> = kept.iter().map(|&i| scan.target[i]).collect();
     let target_info = Target::of(ds, &classes);
     let labels = &target_info.labels;
     // Binary: the positive class first (as before); multiclass: in class order.
@@ -615,18 +396,18 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         for &i in &kept {
             if let Some(x) = numeric[j][i] {
                 if x < *lo || x > *hi {
-                    problems.at(c, &format!("outside the allowed range [{lo}, {hi}]"), i, &x.to_string());
+                    problems.at(c, &format!("outside the allowed range [{lo}, {hi}]"), line(i), &x.to_string());
                 }
             }
         }
     }
     for (c, allowed) in &v.allowed {
-        let col = text(&df, c, path)?;
+        let col = text(c)?;
         let what = format!("not one of the allowed values ({})", allowed.join(", "));
         for &i in &kept {
             if let Some(s) = col.get(i).map(str::trim).filter(|s| !s.is_empty()) {
                 if !allowed.iter().any(|a| a == s) {
-                    problems.at(c, &what, i, s);
+                    problems.at(c, &what, line(i), s);
                 }
             }
         }
@@ -634,7 +415,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     if !v.max_missing.is_empty() {
         for r in roles.iter().filter(|r| r.role != Role::Dropped) {
             let Some(&max) = v.max_missing.get(&r.column).or_else(|| v.max_missing.get("*")) else { continue };
-            let col = text(&df, &r.column, path)?;
+            let col = text(&r.column)?;
             let missing = kept.iter().filter(|&&i| col.get(i).is_none_or(|s| s.trim().is_empty())).count();
             let frac = missing as f64 / kept.len().max(1) as f64;
             if frac > max {
@@ -663,71 +444,101 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         }
     };
     rows.insert("fitted_on".into(), fit.len());
-    let polars_err = |e: PolarsError| Error::Polars { path: path.into(), source: e };
 
-    // --- continuous: clip, summarise, impute, scale -----------------------------------------
-    let mut transforms = Vec::new();
-    let mut outlier_summary = Vec::new();
-    let mut scaled_cols = Vec::new();
-    for (c, values) in continuous.iter().zip(&numeric) {
-        let (t, row) = fit_continuous(c, &fit.iter().map(|&i| values[i]).collect::<Vec<_>>(), &ds.processing);
-        outlier_summary.push(row);
-        // The gold values are the fitted transform applied to the raw values, exactly as serving
-        // applies it to new rows.
-        let scaled: Vec<f64> = kept.iter().map(|&i| t.apply(values[i])).collect();
-        scaled_cols.push(Column::new(c.as_str().into(), scaled));
-        transforms.push(t);
+    // --- continuous: clip, summarise, impute, scale; categorical, boolean, carried-along: ----
+    // --- fill, mode. Each column is fitted on its own, side by side. ------------------------
+    enum Fitted {
+        Continuous(ContinuousTransform, OutlierRow, Vec<f64>),
+        Categorical(CategoricalFill, usize, TextColumn),
     }
-
-    // --- categorical, boolean, carried-along: fill, mode -------------------------------------
-    let mut fills = Vec::new();
-    let mut cat_cols = Vec::new();
-    let mut missing = BTreeMap::new();
-    for (c, boolean, feature) in raw_categorical
+    let categorical: Vec<(&String, bool, bool)> = raw_categorical
         .iter()
         .map(|c| (c, false, true))
         .chain(booleans.iter().map(|c| (c, true, true)))
         .chain(ignored.iter().map(|c| (c, false, false)))
-    {
-        let col = text(&df, c, path)?;
+        .collect();
+    let fit_one = |job: usize| -> Result<Fitted> {
+        if let Some((c, values)) = continuous.get(job).zip(numeric.get(job)) {
+            let (t, row) = fit_continuous(c, &fit.iter().map(|&i| values[i]).collect::<Vec<_>>(), &ds.processing);
+            // The gold values are the fitted transform applied to the raw values, exactly as
+            // serving applies it to new rows.
+            let scaled: Vec<f64> = kept.iter().map(|&i| t.apply(values[i])).collect();
+            return Ok(Fitted::Continuous(t, row, scaled));
+        }
+        let (c, boolean, feature) = categorical[job - continuous.len()];
+        let col = text(c)?;
         let fill = ds.fill.get(c).cloned();
-        missing.insert(c.clone(), kept.iter().filter(|&&i| col.get(i).is_none_or(|s| s.trim().is_empty())).count());
-        let norm = |s: &str| if boolean { dataset::parse_bool(s).map(|b| b.to_string()).unwrap_or_default() } else { s.to_string() };
+        let missing = kept.iter().filter(|&&i| col.get(i).is_none_or(|s| s.trim().is_empty())).count();
         // The mode is fitted on the values present (after a constant fill), then every cell is
         // filled by the same rule serving applies (`CategoricalFill::apply`).
-        let present: Vec<String> =
-            fit.iter().map(|&i| norm(&fill_categorical(col.get(i), "", fill.as_deref()))).filter(|s| !s.is_empty()).collect();
-        let mode = mode(present.iter().map(String::as_str)).unwrap_or_default();
+        let present = fit.iter().filter_map(|&i| {
+            let v = col.get(i).map(str::trim).filter(|s| !s.is_empty()).or(fill.as_deref())?;
+            if boolean {
+                dataset::parse_bool(v).map(|b| if b { "true" } else { "false" })
+            } else {
+                Some(v).filter(|v| !v.is_empty())
+            }
+        });
+        let mode = mode(present).unwrap_or_default();
         let f = CategoricalFill { name: c.clone(), mode, fill, boolean, feature };
-        let filled: Vec<String> = kept.iter().map(|&i| f.apply(col.get(i)).unwrap_or_default()).collect();
-        cat_cols.push(Column::new(c.as_str().into(), filled));
-        fills.push(f);
+        let filled = TextColumn::collect(kept.iter().map(|&i| f.apply_ref(col.get(i)).unwrap_or_default()));
+        Ok(Fitted::Categorical(f, missing, filled))
+    };
+    let fitted: Vec<Result<Fitted>> = {
+        use rayon::prelude::*;
+        (0..continuous.len() + categorical.len()).into_par_iter().map(fit_one).collect()
+    };
+    let (mut transforms, mut outlier_summary, mut scaled_cols) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut fills, mut cat_cols, mut missing) = (Vec::new(), Vec::new(), BTreeMap::new());
+    for f in fitted {
+        match f? {
+            Fitted::Continuous(t, row, scaled) => {
+                outlier_summary.push(row);
+                scaled_cols.push((t.name.clone(), GoldColumn::Number(scaled)));
+                transforms.push(t);
+            }
+            Fitted::Categorical(f, n, filled) => {
+                missing.insert(f.name.clone(), n);
+                cat_cols.push((f.name.clone(), GoldColumn::Text(filled)));
+                fills.push(f);
+            }
+        }
     }
     let mut derived_cols = Vec::new();
     for d in &ds.derive {
-        let src = cat_cols.iter().find(|c| c.name().as_str() == d.from).and_then(|c| c.str().ok()).ok_or_else(|| Error::Csv {
+        let src = cat_cols.iter().find_map(|(name, c)| match c {
+            GoldColumn::Text(t) if *name == d.from => Some(t),
+            _ => None,
+        });
+        let src = src.ok_or_else(|| Error::Csv {
             path: path.into(),
             message: format!("`{}` (the source of derived `{}`) is not a categorical column", d.from, d.name),
         })?;
-        let vals: Vec<&str> = src.iter().map(|s| d.apply(s.unwrap_or(""))).collect();
-        derived_cols.push(Column::new(d.name.as_str().into(), vals));
+        let vals = TextColumn::collect((0..src.len()).map(|i| d.apply(src.get(i).unwrap_or(""))));
+        derived_cols.push((d.name.clone(), GoldColumn::Text(vals)));
     }
 
     // Gold order: id, target, categorical and boolean, carried-along, date, continuous, derived.
     let mut columns = Vec::new();
-    if let Some(ids) = ids {
-        let v: Vec<String> = kept.iter().map(|&i| ids.get(i).unwrap_or("").trim().to_string()).collect();
-        columns.push(Column::new(ds.id.as_str().into(), v));
+    if !ds.id.is_empty() {
+        let ids = text(&ds.id)?;
+        columns.push((ds.id.clone(), GoldColumn::Text(TextColumn::collect(kept.iter().map(|&i| ids.get(i).unwrap_or("").trim())))));
     }
-    columns.push(Column::new(ds.target.as_str().into(), y.iter().map(|c| c.to_string()).collect::<Vec<_>>()));
+    let class_text: Vec<String> = (0..=u8::MAX).map(|c| c.to_string()).collect();
+    columns.push((ds.target.clone(), GoldColumn::Text(TextColumn::collect(y.iter().map(|&c| class_text[c as usize].as_str())))));
     columns.extend(cat_cols);
-    if let Some(dates) = &dates {
-        let v: Vec<String> = kept.iter().map(|&i| dates[i].map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()).collect();
-        columns.push(Column::new(ds.date.as_str().into(), v));
+    if let Some(dates) = &scan.dates {
+        // Few distinct dates: each formatted once.
+        let mut text: HashMap<NaiveDate, String> = HashMap::new();
+        for &i in &kept {
+            text.entry(dates[i]).or_insert_with(|| dates[i].format("%Y-%m-%d").to_string());
+        }
+        columns.push((ds.date.clone(), GoldColumn::Text(TextColumn::collect(kept.iter().map(|&i| text[&dates[i]].as_str())))));
     }
     columns.extend(scaled_cols);
+    let derived = derived_cols.len();
     columns.extend(derived_cols);
-    let gold = DataFrame::new(kept.len(), columns).map_err(polars_err)?;
+    let gold = Gold { columns, derived, rows: kept.len() };
 
     Ok(Cleaned {
         gold,
@@ -746,8 +557,8 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         outlier_summary,
         roles,
         rows,
-        min_date: dmin,
-        max_date: dmax,
+        min_date: scan.min_date,
+        max_date: scan.max_date,
         missing,
     })
 }
@@ -822,12 +633,88 @@ fn numeric_mode(v: &[Option<f64>]) -> f64 {
     best
 }
 
-fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
-    // Streamed, not atomic: the file is inside the stage's temporary directory, renamed with it.
-    let _permit = art::write_permit();
-    let file = std::fs::File::create(path).map_err(|e| Error::Write { path: path.into(), source: e.into() })?;
-    let mut w = std::io::BufWriter::new(file);
-    CsvWriter::new(&mut w).include_header(true).finish(df).map_err(|e| Error::Write { path: path.into(), source: e.into() })
+/// The gold table, columns in gold order; the last `derived` columns are derived (the training
+/// data is the gold table without them).
+pub struct Gold {
+    columns: Vec<(String, GoldColumn)>,
+    derived: usize,
+    rows: usize,
+}
+
+enum GoldColumn {
+    Text(TextColumn),
+    Number(Vec<f64>),
+}
+
+impl Gold {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Column names, in gold order.
+    pub fn names(&self) -> Vec<String> {
+        self.columns.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Write the training data (without derived columns) and the gold table, formatting each
+    /// row once. The format is polars' CSV writer's (the data stage's writer before): floats
+    /// in their shortest round-trip form by `zmij` (what polars uses), strings quoted only when
+    /// they hold a comma, quote or line break (an empty string as `""`), `\n` line endings.
+    fn write(&self, training: &Path, gold: &Path) -> Result<()> {
+        use std::io::Write;
+        // Streamed, not atomic: the files are inside the stage's temporary directory, renamed
+        // with it.
+        let _permit = art::write_permit();
+        let create = |p: &Path| -> Result<std::io::BufWriter<std::fs::File>> {
+            let f = std::fs::File::create(p).map_err(|e| Error::Write { path: p.into(), source: e.into() })?;
+            Ok(std::io::BufWriter::with_capacity(1 << 20, f))
+        };
+        let (mut t, mut g) = (create(training)?, create(gold)?);
+        fn write_err(p: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+            move |e| Error::Write { path: p.into(), source: e.into() }
+        }
+        let kept = self.columns.len() - self.derived;
+        let mut line: Vec<u8> = Vec::with_capacity(1024);
+        let mut number = zmij::Buffer::new();
+        for i in 0..=self.rows {
+            line.clear();
+            for (k, (name, c)) in self.columns.iter().enumerate() {
+                if k == kept {
+                    line.push(b'\n');
+                    t.write_all(&line).map_err(write_err(training))?;
+                    line.pop();
+                }
+                if k > 0 {
+                    line.push(b',');
+                }
+                match (i, c) {
+                    (0, _) => push_csv_text(&mut line, name),
+                    (_, GoldColumn::Text(c)) => push_csv_text(&mut line, c.get(i - 1).unwrap_or("")),
+                    (_, GoldColumn::Number(v)) => line.extend_from_slice(number.format(v[i - 1]).as_bytes()),
+                }
+            }
+            line.push(b'\n');
+            if self.derived == 0 {
+                t.write_all(&line).map_err(write_err(training))?;
+            }
+            g.write_all(&line).map_err(write_err(gold))?;
+        }
+        t.flush().map_err(write_err(training))?;
+        g.flush().map_err(write_err(gold))
+    }
+}
+
+/// A CSV field as polars writes it (quote style "necessary").
+fn push_csv_text(line: &mut Vec<u8>, s: &str) {
+    if s.is_empty() {
+        line.extend_from_slice(b"\"\"");
+    } else if memchr::memchr3(b',', b'\n', b'\r', s.as_bytes()).is_some() || s.contains('"') {
+        line.push(b'"');
+        line.extend_from_slice(s.replace('"', "\"\"").as_bytes());
+        line.push(b'"');
+    } else {
+        line.extend_from_slice(s.as_bytes());
+    }
 }
 
 fn write_text(path: &Path, s: &str) -> Result<()> {
@@ -852,14 +739,9 @@ fn write_outputs(out: &StageDir, c: &Cleaned) -> Result<()> {
     art::write_json(&out.path(&art::ROLES), &c.roles)?;
     art::write_json(&out.path(&art::PREPROCESSING), &c.preprocessing)?;
 
-    let mut gold = c.gold.clone();
-    let derived: Vec<String> = c.preprocessing.derive.iter().map(|d| d.name.clone()).collect();
-    let mut training = gold.drop_many(derived);
-    let cols: Vec<String> = training.get_column_names().iter().map(|s| s.to_string()).collect();
-    art::write_json(&out.path(&art::COLUMNS_DRIFT), &cols)?;
-    write_csv(&mut training, &out.path(&art::TRAINING_DATA))?;
-    write_csv(&mut gold, &out.path(&art::GOLD))?;
-    Ok(())
+    let names = c.gold.names();
+    art::write_json(&out.path(&art::COLUMNS_DRIFT), &names[..names.len() - c.gold.derived])?;
+    c.gold.write(&out.path(&art::TRAINING_DATA), &out.path(&art::GOLD))
 }
 
 fn csv_field(s: &str) -> String {
