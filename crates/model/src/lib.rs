@@ -8,14 +8,24 @@ use leadflow_core::error::{Error, Result};
 pub use leadflow_core::model::{sigmoid, LogisticModel, Matrix, ModelKind, MultinomialModel};
 
 /// Build an XGBoost DMatrix in which every cell is a present value (zeros included).
+pub fn dmatrix(x: &Matrix) -> Result<xgboost_rs::DMatrix> {
+    dmatrix_rows(x, None)
+}
+
+/// [`dmatrix`] of some rows of `x` (all when `None`), without copying them as f64 first.
 ///
 /// `DMatrix::from_dense` in xgboost-rs treats 0.0 as missing, unlike Python's xgboost with a
-/// dense array (missing = NaN); going through CSR with explicit entries keeps the semantics equal.
-pub fn dmatrix(x: &Matrix) -> Result<xgboost_rs::DMatrix> {
-    let indptr: Vec<usize> = (0..=x.n_rows).map(|r| r * x.n_cols).collect();
-    let indices: Vec<usize> = (0..x.n_rows).flat_map(|_| 0..x.n_cols).collect();
-    let data: Vec<f32> = x.data.iter().map(|&v| v as f32).collect();
-    xgboost_rs::DMatrix::from_csr(&indptr, &indices, &data, Some(x.n_cols))
+/// dense array (missing = NaN). XGBoost's array-interface constructor (`from_col_major_f32`,
+/// given row-major strides) takes `missing = NaN` as Python does: one f32 copy of the rows, no
+/// index arrays (a CSR with explicit entries cost four times the memory).
+pub fn dmatrix_rows(x: &Matrix, rows: Option<&[usize]>) -> Result<xgboost_rs::DMatrix> {
+    let data: Vec<f32> = match rows {
+        None => x.data.iter().map(|&v| v as f32).collect(),
+        Some(rows) => rows.iter().flat_map(|&r| x.row(r).iter().map(|&v| v as f32)).collect(),
+    };
+    let n_rows = rows.map_or(x.n_rows, <[usize]>::len);
+    let width = std::mem::size_of::<f32>();
+    xgboost_rs::DMatrix::from_col_major_f32(&data, x.n_cols * width, width, n_rows, x.n_cols, 1, f32::NAN)
         .map_err(|e| Error::Model(format!("building XGBoost matrix: {e}")))
 }
 
@@ -51,8 +61,13 @@ impl XgbModel {
     /// Fit with exactly one boosting round (`update` once; `Booster::train` in xgboost-rs would
     /// run 16) — a random forest when `num_parallel_tree` > 1. `config` is XGBoost's parameters.
     pub fn fit_one_round(x: &Matrix, y: &[u8], config: &[(String, String)]) -> Result<XgbModel> {
+        XgbModel::fit_one_round_rows(x, None, y, config)
+    }
+
+    /// [`XgbModel::fit_one_round`] on some rows of `x` (`y` holds their labels).
+    pub fn fit_one_round_rows(x: &Matrix, rows: Option<&[usize]>, y: &[u8], config: &[(String, String)]) -> Result<XgbModel> {
         let fit_err = |e: xgboost_rs::XGBError| Error::Model(format!("XGBoost fit failed: {e}"));
-        let mut d = dmatrix(x)?;
+        let mut d = dmatrix_rows(x, rows)?;
         let labels: Vec<f32> = y.iter().map(|&v| f32::from(v)).collect();
         d.set_labels(&labels).map_err(fit_err)?;
         let cfg: std::collections::HashMap<String, String> = config.iter().cloned().collect();
@@ -71,10 +86,15 @@ impl XgbModel {
     /// Probabilities: of class 1 (binary), or of each class, row-major (`multi:softprob`).
     /// Regression objectives are clipped to [0, 1].
     pub fn predict(&self, x: &Matrix) -> Result<Vec<f64>> {
-        if x.n_rows == 0 {
+        self.predict_rows(x, None)
+    }
+
+    /// [`XgbModel::predict`] of some rows of `x`.
+    pub fn predict_rows(&self, x: &Matrix, rows: Option<&[usize]>) -> Result<Vec<f64>> {
+        if rows.map_or(x.n_rows, <[usize]>::len) == 0 {
             return Ok(Vec::new());
         }
-        let d = dmatrix(x)?;
+        let d = dmatrix_rows(x, rows)?;
         let p = self.booster.predict(&d).map_err(|e| Error::Model(format!("XGBoost prediction failed: {e}")))?;
         Ok(p.into_iter().map(|v| f64::from(v).clamp(0.0, 1.0)).collect())
     }

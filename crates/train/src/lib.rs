@@ -40,50 +40,68 @@ pub struct Dataset {
 }
 
 /// Read the gold CSV and encode it as the data stage's saved preprocessing says (one-hot with or
-/// without the first level, or ordinal).
+/// without the first level, or ordinal). Only the columns the model uses are read, and values
+/// are read in place (no copy per cell), so the load holds little more than polars' column
+/// buffers and the encoded matrix.
 pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
     let gerr = |m: String| Error::Gold { path: path.into(), message: m };
     if !path.is_file() {
         return Err(leadflow_core::Error::MissingArtifact { path: path.into(), stage: "data" }.into());
     }
     let shape = leadflow_core::csv_shape::check(path).map_err(leadflow_core::Error::from)?;
+    let target = &pre.target.column;
+    let continuous: Vec<&str> = pre.continuous.iter().map(|t| t.name.as_str()).collect();
+    let needed: Vec<&str> =
+        std::iter::once(target.as_str()).chain(pre.encoded.iter().map(String::as_str)).chain(continuous.iter().copied()).collect();
+    if let Some(c) = needed.iter().find(|c| !shape.header.iter().any(|h| h == *c)) {
+        return Err(gerr(format!("required column `{c}` is missing")));
+    }
+    let mut wanted: Vec<PlSmallStr> = Vec::new();
+    for c in &needed {
+        if !wanted.iter().any(|w| w.as_str() == *c) {
+            wanted.push(PlSmallStr::from(*c));
+        }
+    }
     let df = CsvReadOptions::default()
         .with_has_header(true)
+        .with_columns(Some(wanted.into()))
         .with_infer_schema_length(Some(0))
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(|r| r.finish())
         .map_err(|e| Error::GoldCsv { path: path.into(), source: e })?;
-    let col = |name: &str| -> Result<Vec<String>> {
-        let c = df.column(name).and_then(|c| c.str().cloned()).map_err(|_| gerr(format!("required column `{name}` is missing")))?;
-        Ok(c.iter().map(|v| v.unwrap_or("").trim().to_string()).collect())
+    let col = |name: &str| -> Result<&StringChunked> {
+        df.column(name).and_then(|c| c.str()).map_err(|_| gerr(format!("required column `{name}` is missing")))
     };
-    if df.height() == 0 {
+    fn values(c: &StringChunked) -> impl Iterator<Item = &str> {
+        c.iter().map(|v| v.unwrap_or("").trim())
+    }
+    let n = df.height();
+    if n == 0 {
         return Err(gerr("no rows; the data stage produced an empty gold dataset".into()));
     }
-    let target = &pre.target.column;
     let k = pre.target.n_classes();
-    let y: Vec<u8> = col(target)?
-        .iter()
+    let y: Vec<u8> = values(col(target)?)
         .enumerate()
         .map(|(i, v)| match v.parse::<u8>() {
             Ok(c) if (c as usize) < k => Ok(c),
             _ => Err(gerr(format!("line {}, column `{target}`: expected a class index 0 to {}, found {v:?}", shape.line(i), k - 1))),
         })
         .collect::<Result<_>>()?;
-    let mut categorical = Vec::new();
-    let mut cat_values = Vec::new();
-    for c in &pre.encoded {
-        let v = col(c)?;
-        categorical.push((c.as_str(), v.clone()));
-        cat_values.push(v);
-    }
-    let continuous: Vec<&str> = pre.continuous.iter().map(|t| t.name.as_str()).collect();
+    let cat_cols: Vec<&StringChunked> = pre.encoded.iter().map(|c| col(c)).collect::<Result<_>>()?;
+    // The spec's levels are fitted on each column's distinct values.
+    let categorical: Vec<(&str, Vec<String>)> = pre
+        .encoded
+        .iter()
+        .zip(&cat_cols)
+        .map(|(name, c)| {
+            let distinct: std::collections::BTreeSet<&str> = values(c).collect();
+            (name.as_str(), distinct.into_iter().map(String::from).collect())
+        })
+        .collect();
     let spec = FeatureSpec::fit(&continuous, &categorical, pre);
     let mut numeric = Vec::new();
     for &c in &continuous {
-        let v = col(c)?;
-        let parsed: Vec<f64> = v
-            .iter()
+        let parsed: Vec<f64> = values(col(c)?)
             .enumerate()
             .map(|(i, s)| {
                 leadflow_core::features::parse_finite(s)
@@ -93,16 +111,17 @@ pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
         numeric.push(parsed);
     }
     let mut x = Matrix::new(spec.n_features());
-    x.data.reserve(df.height() * spec.n_features());
+    x.data.reserve(n * spec.n_features());
     let mut row = Vec::with_capacity(spec.n_features());
     let mut nums = Vec::with_capacity(numeric.len());
-    let mut cats: Vec<&str> = Vec::with_capacity(cat_values.len());
-    for i in 0..df.height() {
+    let mut cats: Vec<&str> = Vec::with_capacity(cat_cols.len());
+    let mut cat_values: Vec<_> = cat_cols.iter().map(|c| values(c)).collect();
+    for i in 0..n {
         row.clear();
         nums.clear();
         nums.extend(numeric.iter().map(|c| c[i]));
         cats.clear();
-        cats.extend(cat_values.iter().map(|c| c[i].as_str()));
+        cats.extend(cat_values.iter_mut().map(|c| c.next().unwrap_or("")));
         spec.encode_values(&nums, &cats, &mut row)
             .map_err(|u| gerr(format!("column `{}`: level {:?} missing from its own fit", u.column, u.value)))?;
         x.push_row(&row);
@@ -150,29 +169,33 @@ pub struct ModelSummary {
     pub best_params: serde_json::Value,
 }
 
-fn fmt_f(v: f64) -> String {
-    // Shortest representation that round-trips: deterministic and exact.
-    format!("{v}")
-}
-
 fn write_text(path: &Path, s: &str) -> Result<()> {
     Ok(art::write_atomic(path, s.as_bytes())?)
 }
 
-fn write_x(path: &Path, names: &[String], x: &Matrix, rows: &[usize]) -> Result<()> {
-    let mut s = names.join(",");
-    s.push('\n');
-    for &i in rows {
-        let r = x.row(i);
-        for (j, v) in r.iter().enumerate() {
+/// Write rows of `x` as CSV, streamed (the file is inside the stage's temporary directory,
+/// renamed with it): a 250k-row split never sits in memory as text.
+fn write_x(path: &Path, names: &[String], x: &Matrix, rows: impl Iterator<Item = usize>) -> Result<()> {
+    use std::io::Write;
+    let _permit = art::write_permit();
+    let werr = |e: std::io::Error| Error::Write { path: path.into(), source: e.into() };
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).map_err(werr)?);
+    let mut line = names.join(",");
+    line.push('\n');
+    w.write_all(line.as_bytes()).map_err(werr)?;
+    for i in rows {
+        line.clear();
+        for (j, v) in x.row(i).iter().enumerate() {
             if j > 0 {
-                s.push(',');
+                line.push(',');
             }
-            s.push_str(&fmt_f(*v));
+            // Shortest representation that round-trips: deterministic and exact.
+            let _ = write!(line, "{v}");
         }
-        s.push('\n');
+        line.push('\n');
+        w.write_all(line.as_bytes()).map_err(werr)?;
     }
-    write_text(path, &s)
+    w.flush().map_err(werr)
 }
 
 fn write_y(path: &Path, target: &str, y: &[u8], rows: &[usize]) -> Result<()> {
@@ -253,13 +276,15 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     let x_train = ds.x.select_rows(&train_rows);
     let y_train: Vec<u8> = train_rows.iter().map(|&i| ds.y[i]).collect();
     let x_test = ds.x.select_rows(&test_rows);
+    // From here on the split copies are used; the whole matrix is not kept beside them.
+    let ds = Dataset { x: Matrix::new(0), ..ds };
     let y_test: Vec<u8> = test_rows.iter().map(|&i| ds.y[i]).collect();
     tracing::info!("gold: {} rows, {} features; split {} train / {} test", ds.y.len(), names.len(), train_rows.len(), test_rows.len());
     timings.load = lap_secs();
 
     let out = StageDir::begin(layout.stage_dir(StageId::Train))?;
-    write_x(&out.path(&art::X_TRAIN), &names, &ds.x, &train_rows)?;
-    write_x(&out.path(&art::X_TEST), &names, &ds.x, &test_rows)?;
+    write_x(&out.path(&art::X_TRAIN), &names, &x_train, 0..x_train.n_rows)?;
+    write_x(&out.path(&art::X_TEST), &names, &x_test, 0..x_test.n_rows)?;
     write_y(&out.path(&art::Y_TRAIN), &pre.target.column, &ds.y, &train_rows)?;
     write_y(&out.path(&art::Y_TEST), &pre.target.column, &ds.y, &test_rows)?;
     art::write_json(&out.path(&art::COLUMNS_LIST), &names)?;
@@ -279,8 +304,8 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         let cands = models::xgb_candidates(p.n_candidates, p, k, &mut derive_rng(tp.seed, "xgboost/candidates"));
         let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "xgboost/folds"));
         let res = search::run("xgboost", &cands, &folds, |c, tr, va| {
-            let b = models::xgb_fit(&x_train.select_rows(tr), &pick(&y_train, tr), c, p, tp.seed, k)?;
-            let proba = b.predict(&x_train.select_rows(va))?;
+            let b = models::xgb_fit_rows(&x_train, Some(tr), &pick(&y_train, tr), c, p, tp.seed, k)?;
+            let proba = b.predict_rows(&x_train, Some(va))?;
             Ok(metrics::score(scoring, &pick(&y_train, va), &proba, k, threshold))
         })?;
         timings.xgboost_search = lap_secs();
