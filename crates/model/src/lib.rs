@@ -29,6 +29,33 @@ pub fn dmatrix_rows(x: &Matrix, rows: Option<&[usize]>) -> Result<xgboost_rs::DM
         .map_err(|e| Error::Model(format!("building XGBoost matrix: {e}")))
 }
 
+/// Rows ready for XGBoost (and their labels, to fit on): built once, then fitted on or predicted
+/// for any number of times. XGBoost keeps the quantile cuts and binned matrix of `hist` with
+/// the matrix, so fits after the first on the same rows skip building them.
+pub struct XgbRows {
+    d: xgboost_rs::DMatrix,
+}
+
+impl XgbRows {
+    /// Some rows of `x` (all when `None`), with labels when `y` (one per row) is given.
+    pub fn new(x: &Matrix, rows: Option<&[usize]>, y: Option<&[u8]>) -> Result<XgbRows> {
+        let mut d = dmatrix_rows(x, rows)?;
+        if let Some(y) = y {
+            let labels: Vec<f32> = y.iter().map(|&v| f32::from(v)).collect();
+            d.set_labels(&labels).map_err(|e| Error::Model(format!("XGBoost labels: {e}")))?;
+        }
+        Ok(XgbRows { d })
+    }
+
+    pub fn len(&self) -> usize {
+        self.d.num_rows()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// An XGBoost booster loaded from its JSON model file.
 pub struct XgbModel {
     booster: xgboost_rs::Booster,
@@ -61,19 +88,17 @@ impl XgbModel {
     /// Fit with exactly one boosting round (`update` once; `Booster::train` in xgboost-rs would
     /// run 16) — a random forest when `num_parallel_tree` > 1. `config` is XGBoost's parameters.
     pub fn fit_one_round(x: &Matrix, y: &[u8], config: &[(String, String)]) -> Result<XgbModel> {
-        XgbModel::fit_one_round_rows(x, None, y, config)
+        XgbModel::fit_one_round_on(&XgbRows::new(x, None, Some(y))?, config)
     }
 
-    /// [`XgbModel::fit_one_round`] on some rows of `x` (`y` holds their labels).
-    pub fn fit_one_round_rows(x: &Matrix, rows: Option<&[usize]>, y: &[u8], config: &[(String, String)]) -> Result<XgbModel> {
+    /// [`XgbModel::fit_one_round`] on rows already made ready (with labels).
+    pub fn fit_one_round_on(rows: &XgbRows, config: &[(String, String)]) -> Result<XgbModel> {
         let fit_err = |e: xgboost_rs::XGBError| Error::Model(format!("XGBoost fit failed: {e}"));
-        let mut d = dmatrix_rows(x, rows)?;
-        let labels: Vec<f32> = y.iter().map(|&v| f32::from(v)).collect();
-        d.set_labels(&labels).map_err(fit_err)?;
+        let d = &rows.d;
         let cfg: std::collections::HashMap<String, String> = config.iter().cloned().collect();
-        let mut b = xgboost_rs::Booster::new_with_json_config(&[&d], cfg).map_err(fit_err)?;
+        let mut b = xgboost_rs::Booster::new_with_json_config(&[d], cfg).map_err(fit_err)?;
         let start = std::time::Instant::now();
-        b.update(&d, 0).map_err(fit_err)?;
+        b.update(d, 0).map_err(fit_err)?;
         UPDATE_NANOS.fetch_add(start.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(XgbModel { booster: b })
     }
@@ -94,8 +119,15 @@ impl XgbModel {
         if rows.map_or(x.n_rows, <[usize]>::len) == 0 {
             return Ok(Vec::new());
         }
-        let d = dmatrix_rows(x, rows)?;
-        let p = self.booster.predict(&d).map_err(|e| Error::Model(format!("XGBoost prediction failed: {e}")))?;
+        self.predict_on(&XgbRows::new(x, rows, None)?)
+    }
+
+    /// [`XgbModel::predict`] of rows already made ready.
+    pub fn predict_on(&self, rows: &XgbRows) -> Result<Vec<f64>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p = self.booster.predict(&rows.d).map_err(|e| Error::Model(format!("XGBoost prediction failed: {e}")))?;
         Ok(p.into_iter().map(|v| f64::from(v).clamp(0.0, 1.0)).collect())
     }
 

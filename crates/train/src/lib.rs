@@ -18,7 +18,7 @@ use leadflow_core::results::{CvSummary, ModelResult, ModelResults, SplitInfo};
 use leadflow_core::split::{self, derive_rng};
 use leadflow_core::Params;
 use leadflow_mlflow::tracking::{MetricPoint, RunStatus, Tracker};
-use leadflow_model::{Matrix, Model, ModelKind, XgbModel};
+use leadflow_model::{Matrix, Model, ModelKind, XgbModel, XgbRows};
 use polars::prelude::*;
 
 pub use error::{Error, Result};
@@ -303,10 +303,16 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         let p = &tp.xgboost;
         let cands = models::xgb_candidates(p.n_candidates, p, k, &mut derive_rng(tp.seed, "xgboost/candidates"));
         let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "xgboost/folds"));
-        let res = search::run("xgboost", &cands, &folds, |c, tr, va| {
-            let b = models::xgb_fit_rows(&x_train, Some(tr), &pick(&y_train, tr), c, p, tp.seed, k)?;
-            let proba = b.predict_rows(&x_train, Some(va))?;
-            Ok(metrics::score(scoring, &pick(&y_train, va), &proba, k, threshold))
+        // One matrix per fold, shared by its candidates: XGBoost bins it once.
+        let prepare = |tr: &[usize], va: &[usize]| -> Result<(XgbRows, XgbRows, Vec<u8>)> {
+            let fit_err = |e: leadflow_core::Error| Error::Fit { model: "xgboost", message: e.to_string() };
+            let train = XgbRows::new(&x_train, Some(tr), Some(&pick(&y_train, tr))).map_err(fit_err)?;
+            Ok((train, XgbRows::new(&x_train, Some(va), None).map_err(fit_err)?, pick(&y_train, va)))
+        };
+        let res = search::run_per_fold("xgboost", &cands, &folds, prepare, |(train, va, y_va), c| {
+            let b = models::xgb_fit_on(train, c, p, tp.seed, k)?;
+            let proba = b.predict_on(va)?;
+            Ok(metrics::score(scoring, y_va, &proba, k, threshold))
         })?;
         timings.xgboost_search = lap_secs();
         Some(res)

@@ -1,7 +1,7 @@
 //! The two model families: candidates, their search spaces, and single fits.
 
 use leadflow_core::params::{Choice, LogisticParams, Space, XgboostParams};
-use leadflow_model::{LogisticModel, Matrix, Model, MultinomialModel, XgbModel};
+use leadflow_model::{LogisticModel, Matrix, Model, MultinomialModel, XgbModel, XgbRows};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -91,21 +91,13 @@ pub fn xgb_config(c: &XgbCandidate, p: &XgboostParams, seed: u64, k: usize) -> V
 
 /// Fit one random forest (one boosting round of `n_estimators` parallel trees).
 pub fn xgb_fit(x: &Matrix, y: &[u8], c: &XgbCandidate, p: &XgboostParams, seed: u64, k: usize) -> Result<XgbModel> {
-    xgb_fit_rows(x, None, y, c, p, seed, k)
+    let rows = XgbRows::new(x, None, Some(y)).map_err(|e| Error::Fit { model: "xgboost", message: e.to_string() })?;
+    xgb_fit_on(&rows, c, p, seed, k)
 }
 
-/// [`xgb_fit`] on some rows of `x` (`y` holds their labels): no copy of the rows but XGBoost's.
-pub fn xgb_fit_rows(
-    x: &Matrix,
-    rows: Option<&[usize]>,
-    y: &[u8],
-    c: &XgbCandidate,
-    p: &XgboostParams,
-    seed: u64,
-    k: usize,
-) -> Result<XgbModel> {
-    XgbModel::fit_one_round_rows(x, rows, y, &xgb_config(c, p, seed, k))
-        .map_err(|e| Error::Fit { model: "xgboost", message: e.to_string() })
+/// [`xgb_fit`] on rows made ready once (and shared by several fits).
+pub fn xgb_fit_on(rows: &XgbRows, c: &XgbCandidate, p: &XgboostParams, seed: u64, k: usize) -> Result<XgbModel> {
+    XgbModel::fit_one_round_on(rows, &xgb_config(c, p, seed, k)).map_err(|e| Error::Fit { model: "xgboost", message: e.to_string() })
 }
 
 /// One point of the logistic-regression space. linfa-logistic offers L2 only (`alpha` = 1/C),

@@ -94,9 +94,14 @@ where
         })
         .collect::<Result<Vec<f64>>>()?;
     progress.finish();
+    Ok(collect(candidates, k, |c, f| scores[c * k + f]))
+}
+
+/// Each candidate's fold scores (`score(candidate, fold)`), mean and std; the best one.
+fn collect<C: Clone>(candidates: &[C], k: usize, score: impl Fn(usize, usize) -> f64) -> SearchResult<C> {
     let mut out = Vec::with_capacity(candidates.len());
     for (c, cand) in candidates.iter().enumerate() {
-        let fs = scores[c * k..(c + 1) * k].to_vec();
+        let fs: Vec<f64> = (0..k).map(|f| score(c, f)).collect();
         let mean = fs.iter().sum::<f64>() / k as f64;
         let std = (fs.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / k as f64).sqrt();
         out.push(CandidateResult { params: cand.clone(), fold_scores: fs, mean, std });
@@ -107,7 +112,37 @@ where
             best = i;
         }
     }
-    Ok(SearchResult { candidates: out, best })
+    SearchResult { candidates: out, best }
+}
+
+/// [`run`] with what a fold's fits share built once per fold: `prepare(train, validation)`
+/// (e.g. XGBoost's matrices, whose quantile cuts are then computed once, not once per
+/// candidate), then `fit_score(&prepared, candidate)` for each candidate in order. Folds run
+/// side by side; the result is [`run`]'s.
+pub fn run_per_fold<C, X, P, F>(name: &'static str, candidates: &[C], folds: &Folds, prepare: P, fit_score: F) -> Result<SearchResult<C>>
+where
+    C: Clone + Sync,
+    P: Fn(&[usize], &[usize]) -> Result<X> + Sync,
+    F: Fn(&X, &C) -> Result<f64> + Sync,
+{
+    let k = folds.len();
+    let progress = Progress::new(name, candidates.len() * k);
+    let per_fold: Vec<Vec<f64>> = (0..k)
+        .into_par_iter()
+        .map(|f| {
+            let prepared = prepare(&folds[f].0, &folds[f].1)?;
+            candidates
+                .iter()
+                .map(|c| {
+                    let s = fit_score(&prepared, c);
+                    progress.tick();
+                    s
+                })
+                .collect::<Result<Vec<f64>>>()
+        })
+        .collect::<Result<_>>()?;
+    progress.finish();
+    Ok(collect(candidates, k, |c, f| per_fold[f][c]))
 }
 
 /// [`run`], fitting each distinct `key` once: candidates with the same key give the same model
@@ -256,6 +291,31 @@ mod tests {
         }
         assert_eq!(once.best, all.best);
         for (a, b) in all.candidates.iter().zip(&once.candidates) {
+            assert_eq!((a.params, &a.fold_scores, a.mean, a.std), (b.params, &b.fold_scores, b.mean, b.std));
+        }
+    }
+
+    #[test]
+    fn run_per_fold_scores_like_run_and_prepares_each_fold_once() {
+        let folds: Vec<(Vec<usize>, Vec<usize>)> = vec![(vec![0, 2], vec![1]), (vec![1], vec![0]), (vec![2], vec![0, 1])];
+        let cands = [3, 1, 3, 2];
+        let score = |c: &i32, tr: &[usize], va: &[usize]| Ok(f64::from(*c) * tr[0] as f64 + va.len() as f64);
+        let all = run("t", &cands, &folds, score).unwrap();
+        let prepared = AtomicUsize::new(0);
+        let per_fold = run_per_fold(
+            "t",
+            &cands,
+            &folds,
+            |tr, va| {
+                prepared.fetch_add(1, Ordering::Relaxed);
+                Ok((tr.to_vec(), va.to_vec()))
+            },
+            |(tr, va): &(Vec<usize>, Vec<usize>), c| score(c, tr, va),
+        )
+        .unwrap();
+        assert_eq!(prepared.load(Ordering::Relaxed), folds.len());
+        assert_eq!(per_fold.best, all.best);
+        for (a, b) in all.candidates.iter().zip(&per_fold.candidates) {
             assert_eq!((a.params, &a.fold_scores, a.mean, a.std), (b.params, &b.fold_scores, b.mean, b.std));
         }
     }
