@@ -358,10 +358,12 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
             |c| c.alpha().to_bits(),
             |a, b| b.alpha().total_cmp(&a.alpha()),
             &folds,
-            |c, tr, va, start| {
-                let (m, w) = models::lr_fit_from(&x_train.select_rows(tr), &pick(&y_train, tr), k, &names, c, p, start)?;
-                let proba = m.predict(&x_train.select_rows(va))?;
-                Ok((metrics::score(scoring, &pick(&y_train, va), &proba, k, threshold), w))
+            // A fold's rows are copied once, for all its fits.
+            |tr, va| Ok((models::LrRows::new(&x_train, Some(tr), &pick(&y_train, tr))?, x_train.select_rows(va), pick(&y_train, va))),
+            |c, (train, va, y_va), start| {
+                let (m, w) = models::lr_fit_from(train, k, &names, c, p, start)?;
+                let proba = m.predict(va)?;
+                Ok((metrics::score(scoring, y_va, &proba, k, threshold), w))
             },
         )?;
         let searched = start.elapsed().as_secs_f64();

@@ -131,7 +131,31 @@ pub fn lr_candidates(n: usize, p: &LogisticParams, rng: &mut ChaCha8Rng) -> Vec<
 /// Fit a logistic regression: binary (`k == 2`) or multinomial (linfa-logistic's
 /// `MultiLogisticRegression`); every one of the `k` classes must be among `y`.
 pub fn lr_fit(x: &Matrix, y: &[u8], k: usize, features: &[String], c: &LrCandidate, p: &LogisticParams) -> Result<Model> {
-    lr_fit_from(x, y, k, features, c, p, None).map(|(m, _)| m)
+    lr_fit_from(&LrRows::new(x, None, y)?, k, features, c, p, None).map(|(m, _)| m)
+}
+
+/// Rows ready for linfa (with their labels): built once per fold and fitted on by every
+/// candidate along the regularisation path, not copied per fit.
+pub struct LrRows {
+    ds: linfa::Dataset<f64, u8, ndarray::Ix1>,
+}
+
+impl LrRows {
+    /// Some rows of `x` (all when `None`); `y` holds their labels.
+    pub fn new(x: &Matrix, rows: Option<&[usize]>, y: &[u8]) -> Result<LrRows> {
+        let data: Vec<f64> = match rows {
+            None => x.data.clone(),
+            Some(rows) => rows.iter().flat_map(|&r| x.row(r).iter().copied()).collect(),
+        };
+        let n = rows.map_or(x.n_rows, <[usize]>::len);
+        let records =
+            ndarray::Array2::from_shape_vec((n, x.n_cols), data).map_err(|e| Error::Fit { model: "logistic", message: e.to_string() })?;
+        Ok(LrRows { ds: linfa::Dataset::new(records, ndarray::Array1::from_vec(y.to_vec())) })
+    }
+
+    fn n_rows(&self) -> usize {
+        self.ds.records().nrows()
+    }
 }
 
 /// The solver's own parameters of a fitted logistic regression (weights, then the intercept row,
@@ -145,8 +169,7 @@ pub enum WarmStart {
 /// [`lr_fit`] starting from `warm` (a previous fit's solution on the same columns and classes),
 /// also returning this fit's solution.
 pub fn lr_fit_from(
-    x: &Matrix,
-    y: &[u8],
+    rows: &LrRows,
     k: usize,
     features: &[String],
     c: &LrCandidate,
@@ -155,9 +178,7 @@ pub fn lr_fit_from(
 ) -> Result<(Model, WarmStart)> {
     use linfa::traits::Fit;
     let err = |e: String| Error::Fit { model: "logistic", message: e };
-    let records = ndarray::Array2::from_shape_vec((x.n_rows, x.n_cols), x.data.clone()).map_err(|e| err(e.to_string()))?;
-    let targets = ndarray::Array1::from_vec(y.to_vec());
-    let ds = linfa::Dataset::new(records, targets);
+    let ds = &rows.ds;
     let params = serde_json::json!({
         "C": c.c,
         "penalty": c.penalty,
@@ -168,11 +189,11 @@ pub fn lr_fit_from(
     });
     if k > 2 {
         let mut lr = linfa_logistic::MultiLogisticRegression::default().alpha(c.alpha()).max_iterations(p.max_iterations);
-        lr = lr.gradient_tolerance(p.tolerance * x.n_rows as f64);
+        lr = lr.gradient_tolerance(p.tolerance * rows.n_rows() as f64);
         if let Some(WarmStart::Multinomial(w)) = warm {
             lr = lr.initial_params(w.clone());
         }
-        let fitted = lr.fit(&ds).map_err(|e| err(e.to_string()))?;
+        let fitted = lr.fit(ds).map_err(|e| err(e.to_string()))?;
         // linfa numbers the classes it saw, sorted; a class absent from these rows would shift
         // every later column, so it is an error here, not a silent mislabelling.
         let seen: Vec<u8> = fitted.classes().to_vec();
@@ -196,11 +217,11 @@ pub fn lr_fit_from(
         return Ok((model, WarmStart::Multinomial(solution)));
     }
     let mut lr = linfa_logistic::LogisticRegression::default().alpha(c.alpha()).max_iterations(p.max_iterations);
-    lr = lr.gradient_tolerance(p.tolerance * x.n_rows as f64);
+    lr = lr.gradient_tolerance(p.tolerance * rows.n_rows() as f64);
     if let Some(WarmStart::Binary(w)) = warm {
         lr = lr.initial_params(w.clone());
     }
-    let fitted = lr.fit(&ds).map_err(|e| err(e.to_string()))?;
+    let fitted = lr.fit(ds).map_err(|e| err(e.to_string()))?;
     let mut solution = fitted.params().to_vec();
     solution.push(fitted.intercept());
     // linfa-logistic models P(its "positive" class), which is not necessarily class 1: orient the

@@ -212,19 +212,21 @@ fn expand<C: Clone>(candidates: &[C], of: &[usize], fold_scores: &[Vec<f64>]) ->
 /// from the previous one's solution (`fit_score(candidate, train, validation, start)` returns the
 /// score and its solution). Folds run side by side; the order within a fold is fixed, so the
 /// outcome does not depend on the number of threads.
-pub fn run_path<C, K, W, F>(
+pub fn run_path<C, K, W, X, P, F>(
     name: &'static str,
     candidates: &[C],
     key: impl Fn(&C) -> K,
     before: impl Fn(&C, &C) -> std::cmp::Ordering,
     folds: &Folds,
+    prepare: P,
     fit_score: F,
 ) -> Result<SearchResult<C>>
 where
     C: Clone + Sync,
     K: PartialEq,
     W: Send,
-    F: Fn(&C, &[usize], &[usize], Option<&W>) -> Result<(f64, W)> + Sync,
+    P: Fn(&[usize], &[usize]) -> Result<X> + Sync,
+    F: Fn(&C, &X, Option<&W>) -> Result<(f64, W)> + Sync,
 {
     let (unique, of) = distinct(candidates, key);
     let mut path: Vec<usize> = (0..unique.len()).collect();
@@ -233,10 +235,11 @@ where
     let per_fold: Vec<Vec<f64>> = folds
         .par_iter()
         .map(|(tr, va)| {
+            let prepared = prepare(tr, va)?;
             let mut scores = vec![0.0; unique.len()];
             let mut start: Option<W> = None;
             for &u in &path {
-                let (s, w) = fit_score(&unique[u], tr, va, start.as_ref())?;
+                let (s, w) = fit_score(&unique[u], &prepared, start.as_ref())?;
                 scores[u] = s;
                 start = Some(w);
                 progress.tick();
@@ -276,7 +279,8 @@ mod tests {
             |c| *c,
             |a, b| b.cmp(a),
             &folds,
-            |c: &i32, tr: &[usize], va: &[usize], start: Option<&i32>| {
+            |tr, va| Ok((tr.to_vec(), va.to_vec())),
+            |c: &i32, (tr, va): &(Vec<usize>, Vec<usize>), start: Option<&i32>| {
                 starts.lock().unwrap().push((tr[0], *c, start.copied()));
                 score(c, tr, va).map(|s| (s, *c))
             },
