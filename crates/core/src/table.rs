@@ -21,16 +21,15 @@ impl Table {
     /// Read a CSV table after its structure check ([`crate::csv_shape`]): a duplicated header
     /// column, a ragged row, an unterminated quote or bad encoding fails with the line.
     pub fn read(path: &Path) -> Result<Table> {
-        let shape = crate::csv_shape::check(path)?;
+        // One pass: the structure check gives the fields of the records it accepts.
+        let mut records = crate::csv_shape::Records::open(path)?;
+        let mut rows = Vec::new();
+        while let Some(r) = records.next_record()? {
+            rows.push((0..r.len()).map(|j| r.get(j).trim().to_string()).collect());
+        }
+        let shape = records.drain()?;
         if shape.header.iter().all(String::is_empty) {
             return Err(invalid(path, "file is empty; expected a CSV header".into()));
-        }
-        let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(std::io::BufReader::new(file));
-        let mut rows = Vec::with_capacity(shape.records);
-        for (i, rec) in rdr.records().enumerate() {
-            let rec = rec.map_err(|e| invalid(path, format!("line {}: {e}", shape.line(i))))?;
-            rows.push(rec.iter().map(|v| v.trim().to_string()).collect());
         }
         Ok(Table { header: shape.header.clone(), rows, lines: shape })
     }
