@@ -80,12 +80,17 @@ pub fn git_commit() -> Option<String> {
             return Some(c.trim().to_string());
         }
     }
-    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).stderr(std::process::Stdio::null()).output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (!s.is_empty()).then_some(s)
+    // Asked once per process (a `git` process costs milliseconds; stages ask several times).
+    static HEAD: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HEAD.get_or_init(|| {
+        let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).stderr(std::process::Stdio::null()).output().ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
+        (!s.is_empty()).then_some(s)
+    })
+    .clone()
 }
 
 /// Read a stage's `run.json`.
