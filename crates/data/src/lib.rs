@@ -647,10 +647,6 @@ enum GoldColumn {
 }
 
 impl Gold {
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     /// Column names, in gold order.
     pub fn names(&self) -> Vec<String> {
         self.columns.iter().map(|(n, _)| n.clone()).collect()

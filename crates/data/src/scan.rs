@@ -590,29 +590,21 @@ fn scan_in_parts(path: &Path, ds: &DatasetParams, window: (NaiveDate, NaiveDate)
     if results.len() > 1 && results[..results.len() - 1].iter().any(quote_open) {
         results = read_parts(&starts[..1]);
     }
-    let mut joined: Option<Part> = None;
+    let mut part = Part::new(&plan);
     let (mut lines, mut records) = (header_lines, 0usize);
     for r in results {
-        let part = r.map_err(|e| match e {
+        let next = r.map_err(|e| match e {
             CsvError::Shape(mut s) => {
                 s.line += lines;
                 shape_err(CsvError::Shape(s))
             }
             e => shape_err(e),
         })?;
-        let (l, n) = (part.lines_read, part.records);
-        match joined.as_mut() {
-            Some(j) => j.join(part, lines, records),
-            None => {
-                let mut first = Part::new(&plan);
-                first.join(part, lines, records);
-                joined = Some(first);
-            }
-        }
+        let (l, n) = (next.lines_read, next.records);
+        part.join(next, lines, records);
         lines += l;
         records += n;
     }
-    let Some(part) = joined else { return Err(Error::NoRows { path: path.into() }) };
     if part.records == 0 {
         return Err(Error::NoRows { path: path.into() });
     }

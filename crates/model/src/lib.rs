@@ -7,18 +7,14 @@ use std::path::Path;
 use leadflow_core::error::{Error, Result};
 pub use leadflow_core::model::{sigmoid, LogisticModel, Matrix, ModelKind, MultinomialModel};
 
-/// Build an XGBoost DMatrix in which every cell is a present value (zeros included).
-pub fn dmatrix(x: &Matrix) -> Result<xgboost_rs::DMatrix> {
-    dmatrix_rows(x, None)
-}
-
-/// [`dmatrix`] of some rows of `x` (all when `None`), without copying them as f64 first.
+/// An XGBoost DMatrix of some rows of `x` (all when `None`) in which every cell is a present
+/// value (zeros included), without copying the rows as f64 first.
 ///
 /// `DMatrix::from_dense` in xgboost-rs treats 0.0 as missing, unlike Python's xgboost with a
 /// dense array (missing = NaN). XGBoost's array-interface constructor (`from_col_major_f32`,
 /// given row-major strides) takes `missing = NaN` as Python does: one f32 copy of the rows, no
 /// index arrays (a CSR with explicit entries cost four times the memory).
-pub fn dmatrix_rows(x: &Matrix, rows: Option<&[usize]>) -> Result<xgboost_rs::DMatrix> {
+fn dmatrix_rows(x: &Matrix, rows: Option<&[usize]>) -> Result<xgboost_rs::DMatrix> {
     let data: Vec<f32> = match rows {
         None => x.data.iter().map(|&v| v as f32).collect(),
         Some(rows) => rows.iter().flat_map(|&r| x.row(r).iter().map(|&v| v as f32)).collect(),
@@ -111,15 +107,10 @@ impl XgbModel {
     /// Probabilities: of class 1 (binary), or of each class, row-major (`multi:softprob`).
     /// Regression objectives are clipped to [0, 1].
     pub fn predict(&self, x: &Matrix) -> Result<Vec<f64>> {
-        self.predict_rows(x, None)
-    }
-
-    /// [`XgbModel::predict`] of some rows of `x`.
-    pub fn predict_rows(&self, x: &Matrix, rows: Option<&[usize]>) -> Result<Vec<f64>> {
-        if rows.map_or(x.n_rows, <[usize]>::len) == 0 {
+        if x.n_rows == 0 {
             return Ok(Vec::new());
         }
-        self.predict_on(&XgbRows::new(x, rows, None)?)
+        self.predict_on(&XgbRows::new(x, None, None)?)
     }
 
     /// [`XgbModel::predict`] of rows already made ready.
