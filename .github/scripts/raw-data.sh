@@ -7,7 +7,7 @@
 # $GITHUB_STEP_SUMMARY. LEADFLOW_PULL overrides the pull command and LEADFLOW_CHECKOUT the folder
 # it runs in (the workflow test uses both).
 set -uo pipefail
-cd "${LEADFLOW_CHECKOUT:-$(dirname "$0")/../..}"
+cd "${LEADFLOW_CHECKOUT:-$(dirname "$0")/../..}" || exit 1
 
 PULL="${LEADFLOW_PULL:-cargo run --quiet -p orchestrator -- pull}"
 LOCK=data/raw/raw_data.csv.lock

@@ -33,6 +33,9 @@ use leadflow_mlflow::tracking::{StoreLocation, TRACKING_URI_ENV};
 
 use crate::{print_stage, Error, Result, StageReport};
 
+/// The Dockerfile stage the pipeline runs in (its `serve` target is the release image).
+pub const IMAGE_TARGET: &str = "runtime";
+
 /// Where things live inside the image (see the Dockerfile).
 pub const APP: &str = "/app";
 pub const ARTIFACTS_IN: &str = "/app/artifacts";
@@ -183,6 +186,7 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
             .docker_build_opts(
                 dagger_sdk::DirectoryDockerBuildOptsBuilder::default()
                     .build_args(vec![dagger_sdk::BuildArg { name: "LEADFLOW_CODE_ID".into(), value: code_id }])
+                    .target(IMAGE_TARGET)
                     .build()
                     .map_err(opts_err)?,
             )

@@ -272,7 +272,8 @@ pub fn find_repo_root(start: &Path) -> Option<PathBuf> {
 }
 
 /// The up-to-date prefix of the selected stages (skipped) and the rest, which must run — for the
-/// Dagger engine, which runs everything from the first stale stage inside the container.
+/// Dagger engine, which runs everything from the first stale stage inside the container. An
+/// up-to-date stage whose recorded result is a failure ends the run with that failure.
 pub fn split_up_to_date(
     opts: &RunOptions,
     params: &leadflow_core::Params,
@@ -290,6 +291,11 @@ pub fn split_up_to_date(
                     message: "up to date (checked on the host)".into(),
                 });
                 stages.remove(0);
+            }
+            leadflow_core::fingerprint::Status::UpToDateFailed(message) => {
+                eprintln!("[{:<8}] up to date; its recorded result is a failure (--force {s} runs it again):", s.name());
+                skipped.push(StageReport { stage: s, outcome: Outcome::Failed, seconds: 0.0, message: message.clone() });
+                return Err(Error::Stage { stage: s, message, reports: skipped });
             }
             leadflow_core::fingerprint::Status::Stale(why) => {
                 eprintln!("[{:<8}] stale ({why}): running from here", s.name());

@@ -32,6 +32,14 @@ pub fn run(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
                 reports.push(r);
                 continue;
             }
+            Status::UpToDateFailed(message) => {
+                // The recorded result is a failure (a rejected model): fail again, the same way.
+                let r = StageReport { stage, outcome: Outcome::Failed, seconds: t.elapsed().as_secs_f64(), message: message.clone() };
+                eprintln!("[{:<8}] up to date; its recorded result is a failure (--force {stage} runs it again):", stage.name());
+                print_stage(&r);
+                reports.push(r);
+                return Err(Error::Stage { stage, message, reports });
+            }
             Status::Stale(why) => eprintln!("[{:<8}] running ({why}) ...", stage.name()),
         }
         let mut holder_changed = false;

@@ -70,10 +70,16 @@ fn run_dagger(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
         Error::Dagger(format!("no Dockerfile found from {} upwards; run from the leadflow checkout", opts.repo_root.display()))
     })?;
     let registry = open_store(&opts.tracking)?;
-    let (mut skipped, stages) = crate::split_up_to_date(opts, params, Some(registry.as_ref()))?;
-    for r in &skipped {
+    let split = crate::split_up_to_date(opts, params, Some(registry.as_ref()));
+    let reports: &[StageReport] = match &split {
+        Ok((skipped, _)) => skipped,
+        Err(Error::Stage { reports, .. }) => reports,
+        Err(_) => &[],
+    };
+    for r in reports {
         crate::print_stage(r);
     }
+    let (mut skipped, stages) = split?;
     if stages.is_empty() {
         return Ok(skipped);
     }

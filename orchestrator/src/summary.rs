@@ -138,7 +138,11 @@ pub fn summary(layout: &Layout, reports: &[StageReport], started_at: DateTime<Ut
                 let _ = writeln!(s, "registry: unchanged (not promoted){deploy}");
             }
         }
-        let _ = writeln!(s, "model:    {}{deploy}", layout.model_dir().display());
+        if layout.model_dir().is_dir() {
+            let _ = writeln!(s, "model:    {}{deploy}", layout.model_dir().display());
+        } else {
+            let _ = writeln!(s, "model:    none exported (nothing promoted){deploy}");
+        }
     }
     if layout.path(&art::REPORT).is_file() {
         let _ = writeln!(s, "report:   {}{}", layout.path(&art::REPORT).display(), fresh(StageId::Evaluate).suffix());

@@ -292,6 +292,25 @@ pub fn remove_stale_temps(root: &Path) -> Result<usize> {
     Ok(n)
 }
 
+/// Remove an output directory as one step: it is renamed to a temporary name first (removed
+/// with the other leftovers if the process dies before it is gone), so no reader ever sees it
+/// half deleted. Nothing to do when it is absent.
+pub fn remove_dir(dest: &Path) -> Result<()> {
+    recover(dest)?;
+    if !dest.exists() {
+        return Ok(());
+    }
+    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("stage");
+    let doomed = dest.with_file_name(format!(".{name}.tmp-removed-{}", std::process::id()));
+    {
+        let _guard = COMMIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        std::fs::rename(dest, &doomed).at(dest)?;
+        sync_dir(dest.parent());
+    }
+    std::fs::remove_dir_all(&doomed).at(&doomed)?;
+    Ok(())
+}
+
 impl StageDir {
     pub fn begin(dest: impl Into<PathBuf>) -> Result<StageDir> {
         let dest = dest.into();

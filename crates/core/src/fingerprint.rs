@@ -102,6 +102,10 @@ pub struct Fingerprint {
     /// Hashes of the stage's outputs, to detect deleted or edited files.
     #[serde(default)]
     pub outputs: BTreeMap<String, String>,
+    /// The stage committed its outputs and then failed (evaluate's quality gate): the error it
+    /// returned. A skipped stage replays it, so running a failing pipeline twice fails twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// Compute a stage's fingerprint from its current inputs. `raw` is the data stage's input file.
@@ -126,7 +130,7 @@ pub fn compute(reads: &Reads, layout: &Layout, p: &Params, raw: Option<&Path>, c
     let params = Params::section_hash(&(reads.params)(p));
     let code = code_identity(crate_version);
     let key = crate::hash::sha256_hex(serde_json::to_string(&(stage.name(), &inputs, &params, &code)).unwrap_or_default().as_bytes());
-    Ok(Fingerprint { stage: stage.name().into(), key, inputs, params, code, registry: None, outputs: BTreeMap::new() })
+    Ok(Fingerprint { stage: stage.name().into(), key, inputs, params, code, registry: None, outputs: BTreeMap::new(), failure: None })
 }
 
 /// Hash every file of a finished stage directory (except the fingerprint and run metadata).
@@ -144,7 +148,8 @@ pub fn output_hashes(dir: &Path) -> Result<BTreeMap<String, String>> {
 }
 
 /// Fill in the output hashes and write `fingerprint.json` into a stage directory being built.
-/// `model_dir` is the deploy stage's second output (the model directory), hashed under `model/`.
+/// `model_dir` is the deploy stage's second output (the model directory), hashed under `model/`;
+/// a deploy that promoted nothing exports none.
 pub fn write(dir: &Path, mut fp: Fingerprint, model_dir: Option<&Path>) -> Result<()> {
     fp.outputs = all_outputs(dir, model_dir)?;
     art::write_json(&dir.join(FILE), &fp)
@@ -152,7 +157,7 @@ pub fn write(dir: &Path, mut fp: Fingerprint, model_dir: Option<&Path>) -> Resul
 
 fn all_outputs(dir: &Path, model_dir: Option<&Path>) -> Result<BTreeMap<String, String>> {
     let mut out = output_hashes(dir)?;
-    if let Some(m) = model_dir {
+    if let Some(m) = model_dir.filter(|m| m.exists()) {
         for (k, v) in output_hashes(m)? {
             out.insert(format!("{}/{k}", art::MODEL_DIR), v);
         }
@@ -168,6 +173,9 @@ pub fn read(dir: &Path) -> Option<Fingerprint> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     UpToDate,
+    /// Up to date, and its recorded result is this failure: skipping it fails again with the
+    /// same message (a rejected model stays rejected until something it depends on changes).
+    UpToDateFailed(String),
     Stale(String),
 }
 
@@ -216,5 +224,8 @@ pub fn check(
             return Ok(Status::Stale("the registry changed".into()));
         }
     }
-    Ok(Status::UpToDate)
+    Ok(match stored.failure {
+        Some(message) => Status::UpToDateFailed(message),
+        None => Status::UpToDate,
+    })
 }

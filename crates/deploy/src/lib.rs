@@ -53,16 +53,72 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
     std::fs::copy(from, to).map(|_| ()).map_err(|e| Error::Write { path: to.into(), source: e.into() })
 }
 
-/// Run the deploy stage.
+/// Run the deploy stage. When evaluate promoted, register the chosen model, move its stage and
+/// alias (compare-and-swap) and export `artifacts/model/`; otherwise leave the registry alone and
+/// export no model directory (one left by an earlier run is removed), so nothing rejected can be
+/// mistaken for an accepted model.
 pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deployment> {
     let clock = RunClock::start();
     let evaluation: Evaluation = art::read_json(&layout.require(&art::EVALUATION)?, "an evaluation")?;
     let mut fp = leadflow_core::fingerprint::compute(&READS, layout, params, None, env!("CARGO_PKG_VERSION"))?;
     let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
     let kind = evaluation.selected;
-    let model_file = layout.require(&kind.artifact())?;
     // Refuse a corrupt model before anything is registered.
-    leadflow_model::Model::load(kind, &model_file)?;
+    leadflow_model::Model::load(kind, &layout.require(&kind.artifact())?)?;
+    let (deployment, model_dir) = if evaluation.promote {
+        let (deployment, dir) = promote(layout, params, store, &evaluation, &data_meta.data_version)?;
+        (deployment, Some(dir))
+    } else {
+        tracing::info!("evaluate decided not to promote: registry untouched, no model directory exported");
+        let deployment = Deployment {
+            promoted: false,
+            model_name: params.deploy.model_name.clone(),
+            kind,
+            run_id: evaluation.selected_run_id.clone(),
+            version: None,
+            created: false,
+            stage: None,
+            alias: None,
+            previous_holder: None,
+            archived: vec![],
+            source: None,
+            reasons: evaluation.reasons.clone(),
+            superseded_by: None,
+        };
+        (deployment, None)
+    };
+
+    let out = StageDir::begin(layout.stage_dir(StageId::Deploy))?;
+    art::write_json(&out.path(&art::DEPLOYMENT), &deployment)?;
+    let meta = clock.finish(StageId::Deploy, env!("CARGO_PKG_VERSION"), data_meta.data_version, params.hash(), BTreeMap::new());
+    art::write_json(&out.path(&art::DEPLOY_META), &meta)?;
+    // The registry state this deploy leaves: the next run's evaluate and deploy are up to date
+    // against it.
+    fp.registry = Some(leadflow_mlflow::registry::state(store, params));
+    leadflow_core::fingerprint::write(out.dir(), fp, model_dir.as_ref().map(StageDir::dir))?;
+    // The model directory first: a deploy record never names a model directory that is not there.
+    match model_dir {
+        Some(dir) => {
+            dir.commit()?;
+        }
+        None => art::remove_dir(&layout.model_dir())?,
+    }
+    out.commit()?;
+    Ok(deployment)
+}
+
+/// Fill the model directory, register the chosen run's model, tag it with its evidence and move
+/// its stage and alias if the holders evaluate compared with still hold. Returns the deployment
+/// and the model directory, not yet committed.
+fn promote(
+    layout: &Layout,
+    params: &Params,
+    store: &dyn Store,
+    evaluation: &Evaluation,
+    data_version: &str,
+) -> Result<(Deployment, StageDir)> {
+    let kind = evaluation.selected;
+    let model_file = layout.require(&kind.artifact())?;
     let spec_file = layout.require(&art::FEATURE_SPEC)?;
     let pre_file = layout.require(&art::PREPROCESSING)?;
     let features: Vec<String> = art::read_json(&layout.require(&art::COLUMNS_LIST)?, "a feature list")?;
@@ -86,7 +142,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
         file: kind.artifact().name.into(),
         threshold: evaluation.threshold,
         features,
-        data_version: data_meta.data_version.clone(),
+        data_version: data_version.to_string(),
         run_id: evaluation.selected_run_id.clone(),
         version: None,
         stage: None,
@@ -103,99 +159,82 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
     }
     .write(model_dir.dir())?;
 
-    let mut deployment = Deployment {
-        promoted: false,
-        model_name: name.clone(),
-        kind,
-        run_id: evaluation.selected_run_id.clone(),
-        version: None,
-        created: false,
-        stage: None,
-        alias: None,
-        previous_holder: None,
-        archived: vec![],
-        source: None,
-        reasons: evaluation.reasons.clone(),
-        superseded_by: None,
-    };
-
-    if evaluation.promote {
-        let run_id = evaluation.selected_run_id.clone().ok_or_else(|| Error::Input {
-            path: layout.path(&art::EVALUATION),
-            message: "the selected model has no tracking run id; re-run the train stage".into(),
-        })?;
-        // The registered source is the run's own artifact folder, which later runs never overwrite.
-        for f in [art::FEATURE_SPEC.name, art::PREPROCESSING.name, art::SCALER.name, art::COLUMNS_LIST.name, art::MODEL_SPEC.name]
-            .into_iter()
-            .chain(pyfunc::FILES.iter().copied())
-        {
-            store.log_artifact(&run_id, &model_dir.dir().join(f), "model")?;
-        }
-        store.log_artifact(
-            &run_id,
-            &model_dir.dir().join(pyfunc::CODE_DIR).join(format!("{}.py", pyfunc::LOADER_MODULE)),
-            &format!("model/{}", pyfunc::CODE_DIR),
-        )?;
-        let source = format!("{}/model", store.artifact_uri(&run_id)?.trim_end_matches('/'));
-        let alias = stage.alias();
-        let tags = vec![
-            (MODEL_TAG.to_string(), kind.name().to_string()),
-            (DATA_VERSION_TAG.to_string(), data_meta.data_version.clone()),
-            (format!("leadflow.test_{}", evaluation.selection_metric), format!("{}", evaluation.selected_score)),
-        ];
-        let (mv, created) = store.register_version(&name, &source, &run_id, &tags)?;
-        let none = || "none".to_string();
-        let champion = evaluation.champion.as_ref();
-        let evidence = [
-            (METRIC_TAG, evaluation.selection_metric.clone()),
-            (SCORE_TAG, format!("{}", evaluation.selected_score)),
-            (COMPARED_WITH_TAG, champion.map(|c| c.version.to_string()).unwrap_or_else(none)),
-            (COMPARED_SCORE_TAG, champion.and_then(|c| c.score).map(|v| format!("{v}")).unwrap_or_else(none)),
-            (MARGIN_TAG, format!("{}", params.evaluate.promotion_margin)),
-        ];
-        for (k, v) in &evidence {
-            store.set_version_tag(&name, mv.version, k, v)?;
-        }
-        // Compare-and-swap: stage and alias move only if the holders evaluate compared with still
-        // hold (checked and moved under the registry lock for the file store).
-        let promotion = match store.promote_if(&name, mv.version, stage.as_str(), alias, &evaluation.holders)? {
-            Cas::Promoted(p) => p,
-            Cas::HolderChanged { alias, expected, now } => return Err(Error::HolderChanged { alias, expected, now }),
-        };
-        let superseded_by = promotion.holder_after.filter(|&v| v != mv.version);
-        if let Some(v) = superseded_by {
-            tracing::warn!(
-                "lost race: right after {name} v{} took @{alias}, v{v} held it (another pipeline promoted in the same instant; MLflow has no conditional update)",
-                mv.version
-            );
-        }
-        let archived = promotion.archived.clone();
-        let previous_holder = promotion.previous_alias_holder.or_else(|| archived.iter().copied().max()).filter(|&v| v != mv.version);
-        if let Some(p) = previous_holder {
-            store.set_version_tag(&name, mv.version, PREVIOUS_HOLDER_TAG, &p.to_string())?;
-        }
-        tracing::info!(
-            "registered {name} v{} ({}) -> {} / @{alias}{}",
-            mv.version,
-            if created { "new" } else { "already registered" },
-            stage.as_str(),
-            previous_holder.map(|p| format!(", previously v{p}")).unwrap_or_default()
-        );
-        deployment = Deployment {
-            promoted: true,
-            version: Some(mv.version),
-            created,
-            stage: Some(stage.as_str().into()),
-            alias: Some(alias.into()),
-            previous_holder,
-            archived,
-            source: Some(source),
-            superseded_by,
-            ..deployment
-        };
-    } else {
-        tracing::info!("evaluate decided not to promote: registry untouched");
+    let run_id = evaluation.selected_run_id.clone().ok_or_else(|| Error::Input {
+        path: layout.path(&art::EVALUATION),
+        message: "the selected model has no tracking run id; re-run the train stage".into(),
+    })?;
+    // The registered source is the run's own artifact folder, which later runs never overwrite.
+    for f in [art::FEATURE_SPEC.name, art::PREPROCESSING.name, art::SCALER.name, art::COLUMNS_LIST.name, art::MODEL_SPEC.name]
+        .into_iter()
+        .chain(pyfunc::FILES.iter().copied())
+    {
+        store.log_artifact(&run_id, &model_dir.dir().join(f), "model")?;
     }
+    store.log_artifact(
+        &run_id,
+        &model_dir.dir().join(pyfunc::CODE_DIR).join(format!("{}.py", pyfunc::LOADER_MODULE)),
+        &format!("model/{}", pyfunc::CODE_DIR),
+    )?;
+    let source = format!("{}/model", store.artifact_uri(&run_id)?.trim_end_matches('/'));
+    let alias = stage.alias();
+    let tags = vec![
+        (MODEL_TAG.to_string(), kind.name().to_string()),
+        (DATA_VERSION_TAG.to_string(), data_version.to_string()),
+        (format!("leadflow.test_{}", evaluation.selection_metric), format!("{}", evaluation.selected_score)),
+    ];
+    let (mv, created) = store.register_version(&name, &source, &run_id, &tags)?;
+    let none = || "none".to_string();
+    let champion = evaluation.champion.as_ref();
+    let evidence = [
+        (METRIC_TAG, evaluation.selection_metric.clone()),
+        (SCORE_TAG, format!("{}", evaluation.selected_score)),
+        (COMPARED_WITH_TAG, champion.map(|c| c.version.to_string()).unwrap_or_else(none)),
+        (COMPARED_SCORE_TAG, champion.and_then(|c| c.score).map(|v| format!("{v}")).unwrap_or_else(none)),
+        (MARGIN_TAG, format!("{}", params.evaluate.promotion_margin)),
+    ];
+    for (k, v) in &evidence {
+        store.set_version_tag(&name, mv.version, k, v)?;
+    }
+    // Compare-and-swap: stage and alias move only if the holders evaluate compared with still
+    // hold (checked and moved under the registry lock for the file store).
+    let promotion = match store.promote_if(&name, mv.version, stage.as_str(), alias, &evaluation.holders)? {
+        Cas::Promoted(p) => p,
+        Cas::HolderChanged { alias, expected, now } => return Err(Error::HolderChanged { alias, expected, now }),
+    };
+    let superseded_by = promotion.holder_after.filter(|&v| v != mv.version);
+    if let Some(v) = superseded_by {
+        tracing::warn!(
+            "lost race: right after {name} v{} took @{alias}, v{v} held it (another pipeline promoted in the same instant; MLflow has no conditional update)",
+            mv.version
+        );
+    }
+    let archived = promotion.archived.clone();
+    let previous_holder = promotion.previous_alias_holder.or_else(|| archived.iter().copied().max()).filter(|&v| v != mv.version);
+    if let Some(p) = previous_holder {
+        store.set_version_tag(&name, mv.version, PREVIOUS_HOLDER_TAG, &p.to_string())?;
+    }
+    tracing::info!(
+        "registered {name} v{} ({}) -> {} / @{alias}{}",
+        mv.version,
+        if created { "new" } else { "already registered" },
+        stage.as_str(),
+        previous_holder.map(|p| format!(", previously v{p}")).unwrap_or_default()
+    );
+    let deployment = Deployment {
+        promoted: true,
+        model_name: name,
+        kind,
+        run_id: Some(run_id),
+        version: Some(mv.version),
+        created,
+        stage: Some(stage.as_str().into()),
+        alias: Some(alias.into()),
+        previous_holder,
+        archived,
+        source: Some(source),
+        reasons: evaluation.reasons.clone(),
+        superseded_by,
+    };
 
     deployed.version = deployment.version;
     deployed.stage = deployment.stage.clone();
@@ -218,18 +257,63 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Deploy
     });
     art::write_json(&model_dir.path(&art::MODEL_CARD_JSON), &card)?;
     art::write_atomic(&model_dir.path(&art::MODEL_CARD_MD), card.to_markdown().as_bytes())?;
+    Ok((deployment, model_dir))
+}
 
-    let out = StageDir::begin(layout.stage_dir(StageId::Deploy))?;
-    art::write_json(&out.path(&art::DEPLOYMENT), &deployment)?;
-    let meta = clock.finish(StageId::Deploy, env!("CARGO_PKG_VERSION"), data_meta.data_version, params.hash(), BTreeMap::new());
-    art::write_json(&out.path(&art::DEPLOY_META), &meta)?;
-    // The registry state this deploy leaves: the next run's evaluate and deploy are up to date
-    // against it.
-    fp.registry = Some(leadflow_mlflow::registry::state(store, params));
-    leadflow_core::fingerprint::write(out.dir(), fp, Some(model_dir.dir()))?;
-    model_dir.commit()?;
-    out.commit()?;
-    Ok(deployment)
+/// What [`promote_exported`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Release {
+    pub model_name: String,
+    pub version: u64,
+    pub stage: String,
+    pub alias: String,
+    /// The alias's holder before, if another version held it.
+    pub previous_holder: Option<u64>,
+    pub archived: Vec<u64>,
+}
+
+/// Promote the registered version an exported model directory names (its `model.json`) to
+/// `stage` and that stage's alias — the release workflow's step. A compare-and-swap like deploy's:
+/// the alias's holder is read, and the move happens only if it still holds (on an MLflow server,
+/// re-read right before the move). The version must exist and be this model (same run id).
+pub fn promote_exported(store: &dyn Registry, model_dir: &Path, stage: leadflow_core::params::Stage) -> Result<Release> {
+    let spec = model_dir.join(art::MODEL_SPEC.name);
+    let model: DeployedModel = art::read_json(&spec, "an exported model")?;
+    let version = model.version.ok_or_else(|| Error::Input {
+        path: spec.clone(),
+        message: "this model directory names no registered version (its run did not promote it)".into(),
+    })?;
+    let name = model.model_name.clone();
+    let registered = store.get_version(&name, version)?;
+    if model.run_id.as_deref().is_some_and(|r| r != registered.run_id) {
+        return Err(Error::Input {
+            path: spec,
+            message: format!(
+                "{name} v{version} in this registry comes from run {}, this model from run {}: another registry?",
+                registered.run_id,
+                model.run_id.unwrap_or_default()
+            ),
+        });
+    }
+    let alias = stage.alias();
+    let expected: leadflow_core::results::Holders =
+        std::iter::once((alias.to_string(), store.get_by_alias(&name, alias)?.map(|v| v.version))).collect();
+    let promotion = match store.promote_if(&name, version, stage.as_str(), alias, &expected)? {
+        Cas::Promoted(p) => p,
+        Cas::HolderChanged { alias, expected, now } => return Err(Error::HolderChanged { alias, expected, now }),
+    };
+    let previous_holder = promotion.previous_alias_holder.filter(|&v| v != version);
+    if let Some(p) = previous_holder {
+        store.set_version_tag(&name, version, PREVIOUS_HOLDER_TAG, &p.to_string())?;
+    }
+    Ok(Release {
+        model_name: name,
+        version,
+        stage: stage.as_str().into(),
+        alias: alias.into(),
+        previous_holder,
+        archived: promotion.archived,
+    })
 }
 
 /// Registry lookups for the command line (`leadflow-deploy show`).

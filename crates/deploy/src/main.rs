@@ -94,6 +94,15 @@ enum Cmd {
         #[arg(long, default_value_t = 5.0)]
         poll_seconds: f64,
     },
+    /// Promote the registered version an exported model directory names to a registry stage
+    /// and its alias (compare-and-swap, as deploy does): the release workflow's step.
+    Promote {
+        #[arg(long, default_value = "artifacts/model")]
+        model_dir: PathBuf,
+        /// Staging (alias challenger) or Production (alias champion).
+        #[arg(long, value_enum, default_value = "production")]
+        stage: StageArg,
+    },
     /// Show registered versions (or the one holding an alias).
     Show {
         #[arg(long, default_value = "lead_model")]
@@ -101,6 +110,12 @@ enum Cmd {
         #[arg(long)]
         alias: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum StageArg {
+    Staging,
+    Production,
 }
 
 fn main() -> std::process::ExitCode {
@@ -155,6 +170,25 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             opts.request_timeout = std::time::Duration::from_secs_f64(timeout_seconds);
             opts.poll = std::time::Duration::from_secs_f64(poll_seconds);
             leadflow_deploy::server::run(opts, &format!("{host}:{port}"))?;
+            Ok(())
+        }
+        Some(Cmd::Promote { model_dir, stage }) => {
+            leadflow_core::logging::init(0);
+            let stage = match stage {
+                StageArg::Staging => leadflow_core::params::Stage::Staging,
+                StageArg::Production => leadflow_core::params::Stage::Production,
+            };
+            let store = open_store(&StoreLocation::from_env())?;
+            let r = leadflow_deploy::promote_exported(store.as_ref(), &model_dir, stage)?;
+            eprintln!(
+                "{} v{} -> {} (@{}){}",
+                r.model_name,
+                r.version,
+                r.stage,
+                r.alias,
+                r.previous_holder.map(|p| format!(", previously v{p}")).unwrap_or_default()
+            );
+            println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(())
         }
         Some(Cmd::Show { name, alias }) => {

@@ -119,8 +119,9 @@ fn not_promoted_leaves_the_registry_alone_and_exits_zero() {
     let d = env.deploy(&params).unwrap();
     assert!(!d.promoted && d.version.is_none());
     assert!(env.store().list_versions("lead_model").unwrap().is_empty());
-    let card: serde_json::Value = art::read_json(&env.layout().path(&art::MODEL_CARD_JSON), "card").unwrap();
-    assert_eq!(card["registry"]["registered"], false);
+    // Nothing rejected is exported: no model directory (a stale one would be removed).
+    assert!(!env.layout().model_dir().exists());
+    assert!(art::read_json::<serde_json::Value>(&env.layout().path(&art::DEPLOYMENT), "d").unwrap()["reasons"].is_array());
     // And through the binary: exit code 0.
     let out = Command::new(env!("CARGO_BIN_EXE_leadflow-deploy"))
         .args(["--artifacts-dir", env.layout().root().to_str().unwrap()])

@@ -2,8 +2,13 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("quality gate failed: {0} (the report was still written; see artifacts/evaluate/report.md)")]
-    Gate(String),
+    #[error("quality gate failed: {failed} (the report was still written; see {})", report.display())]
+    Gate {
+        /// The model and the checks it failed.
+        failed: String,
+        /// Where the stage wrote its report.
+        report: PathBuf,
+    },
     #[error("the train stage produced no model to evaluate ({path})")]
     NoModels { path: PathBuf },
     #[error("plotting {path}: {message}")]

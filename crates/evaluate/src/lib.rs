@@ -434,20 +434,31 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     let mut meta = clock.finish(StageId::Evaluate, env!("CARGO_PKG_VERSION"), data_meta.data_version.clone(), params.hash(), rows);
     meta.extra.insert("evaluation_run_id".into(), evaluation_run.clone().into());
     art::write_json(&out.path(&art::EVALUATE_META), &meta)?;
+    // A failed gate is this stage's recorded result: an up-to-date rerun replays it.
+    let gate_error = gate_error(&evaluation, layout.path(&art::REPORT));
+    fp.failure = gate_error.as_ref().map(|e| e.to_string());
     leadflow_core::fingerprint::write(out.dir(), fp, None)?;
     let dir = out.commit()?;
-    let summary = Summary { evaluation: evaluation.clone(), metrics: scores, report: dir.join(art::REPORT.name) };
-    if !evaluation.gate.passed {
-        let failed: Vec<String> = evaluation
-            .gate
-            .checks
-            .iter()
-            .filter(|c| !c.passed)
-            .map(|c| format!("{} {:.4} < threshold {} (params evaluate.min_{})", c.metric, c.value, c.threshold, c.metric))
-            .collect();
-        return Err(Error::Gate(format!("{}: {}", evaluation.selected.label(), failed.join("; "))));
+    match gate_error {
+        Some(e) => Err(e),
+        None => Ok(Summary { evaluation, metrics: scores, report: dir.join(art::REPORT.name) }),
     }
-    Ok(summary)
+}
+
+/// The quality-gate failure of `evaluation`, if its gate failed; `report` is where the stage
+/// writes its report.
+fn gate_error(evaluation: &Evaluation, report: PathBuf) -> Option<Error> {
+    if evaluation.gate.passed {
+        return None;
+    }
+    let failed: Vec<String> = evaluation
+        .gate
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{} {:.4} < threshold {} (params evaluate.min_{})", c.metric, c.value, c.threshold, c.metric))
+        .collect();
+    Some(Error::Gate { failed: format!("{}: {}", evaluation.selected.label(), failed.join("; ")), report })
 }
 
 /// Log the evaluation as its own run in the experiment: the test metrics of both models

@@ -261,6 +261,12 @@ fn dagger_engine_contract_builds_the_dockerfile_runs_four_stages_in_order_and_ex
     assert!(excluded.contains(&"target/".to_string()) && excluded.contains(&".git/".to_string()));
     assert_eq!(chain[2].name, "dockerBuild");
     assert!(chain[2].args["buildArgs"].contains("LEADFLOW_CODE_ID"), "{:?}", chain[2].args);
+    // The pipeline's image is the Dockerfile's `runtime` stage, not the release's `serve`.
+    assert_eq!(chain[2].arg_str("target").as_deref(), Some(dagger::IMAGE_TARGET), "{:?}", chain[2].args);
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    assert!(dockerfile.lines().last().is_some_and(|l| !l.starts_with("FROM")));
+    let last_stage = dockerfile.lines().filter(|l| l.starts_with("FROM ")).next_back().unwrap();
+    assert!(last_stage.ends_with(&format!(" AS {}", dagger::IMAGE_TARGET)), "the default target is the pipeline's: {last_stage}");
     // ...the four stages in order, with the arguments each binary takes, each allowed to fail
     // (expect: ANY) so that a failure is a result and not the end of the chain...
     let execs: Vec<&Field> = chain.iter().filter(|f| f.name == "withExec").collect();
@@ -310,7 +316,7 @@ fn the_image_user_is_the_owner_the_engine_is_given() {
     let (uid, gid) = IMAGE_OWNER.split_once(':').unwrap();
     assert!(dockerfile.contains(&format!("groupadd --gid {gid} leadflow")), "{dockerfile}");
     assert!(dockerfile.contains(&format!("useradd --create-home --uid {uid} --gid {gid} leadflow")), "{dockerfile}");
-    assert!(dockerfile.lines().any(|l| l.trim() == "USER leadflow"));
+    assert!(dockerfile.lines().any(|l| l.trim() == format!("USER {IMAGE_OWNER}")));
 }
 
 #[test]

@@ -16,12 +16,15 @@ use leadflow_mlflow::tracking::{FileStore, StoreLocation};
 use leadflow_testkit::{committed_sample, quick_params, real_data};
 use orchestrator::{local, RunOptions};
 
+mod checks;
 mod dagger_engine;
 mod examples;
+mod gate;
 mod mlflow_model;
 mod mlflow_store;
 mod promotion;
 mod pull;
+mod release;
 mod setup;
 mod tidy;
 mod workflow;
@@ -338,8 +341,12 @@ fn only_stale_stages_rerun() {
     let limits = layout.path(&art::DATE_LIMITS);
     std::fs::write(&limits, "{}").unwrap();
     assert_eq!(ran(&local::run(&opts, &p).unwrap())[0], "data");
-    std::fs::write(layout.model_dir().join("model_card.md"), "edited").unwrap();
+    std::fs::write(layout.path(&art::DEPLOYMENT), "{}").unwrap();
     assert_eq!(ran(&local::run(&opts, &p).unwrap()), ["deploy"]);
+    if layout.model_dir().is_dir() {
+        std::fs::write(layout.model_dir().join("model_card.md"), "edited").unwrap();
+        assert_eq!(ran(&local::run(&opts, &p).unwrap()), ["deploy"]);
+    }
 
     // What the Dagger engine would send to the container: the stale suffix only.
     let store = FileStore::open(dir.path().join("mlruns")).unwrap();
@@ -993,14 +1000,15 @@ fn compose_file_matches_the_dockerfile_and_the_environment() {
     // The serving service runs the pipeline image's deploy binary against the same server.
     let sv = &c["services"]["serve"];
     assert_eq!(sv["build"]["dockerfile"].as_str(), Some("Dockerfile"));
-    assert_eq!(sv["environment"]["MLFLOW_TRACKING_URI"].as_str(), Some("http://mlflow:5000"));
+    let default_server = Some("${MLFLOW_TRACKING_URI:-http://mlflow:5000}");
+    assert_eq!(sv["environment"]["MLFLOW_TRACKING_URI"].as_str(), default_server);
     let cmd: Vec<&str> = sv["command"].as_vec().unwrap().iter().filter_map(|v| v.as_str()).collect();
     assert_eq!(&cmd[..2], ["leadflow-deploy", "serve"]);
     assert!(cmd.contains(&"0.0.0.0") && cmd.contains(&"lead_model@challenger"), "{cmd:?}");
     // Jupyter beside MLflow, on the same server, with the pipeline's artifacts and the same MLflow.
     let j = &c["services"]["jupyter"];
     assert_eq!(j["build"]["dockerfile"].as_str(), Some("notebooks/Dockerfile"));
-    assert_eq!(j["environment"]["MLFLOW_TRACKING_URI"].as_str(), Some("http://mlflow:5000"));
+    assert_eq!(j["environment"]["MLFLOW_TRACKING_URI"].as_str(), default_server);
     let mounts: Vec<&str> = j["volumes"].as_vec().unwrap().iter().filter_map(|v| v.as_str()).collect();
     assert!(mounts.contains(&"./notebooks:/lab/notebooks") && mounts.contains(&"./artifacts:/lab/artifacts:ro"), "{mounts:?}");
     assert_eq!(j["environment"]["LEADFLOW_ARTIFACTS"].as_str(), Some("/lab/artifacts"));
@@ -1008,7 +1016,14 @@ fn compose_file_matches_the_dockerfile_and_the_environment() {
     assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../notebooks/explore.ipynb").is_file());
     let p = &c["services"]["pipeline"];
     assert_eq!(p["build"]["dockerfile"].as_str(), Some("Dockerfile"));
-    assert_eq!(p["environment"]["MLFLOW_TRACKING_URI"].as_str(), Some("http://mlflow:5000"));
+    assert_eq!(p["environment"]["MLFLOW_TRACKING_URI"].as_str(), default_server);
+    // On a Linux host: the host user's ids, the host reachable, the input from a variable.
+    assert_eq!(p["user"].as_str(), Some("${LEADFLOW_UID:-10001}:${LEADFLOW_GID:-10001}"));
+    assert!(dockerfile_user_is(10001));
+    for s in ["pipeline", "serve", "jupyter"] {
+        let hosts: Vec<&str> = c["services"][s]["extra_hosts"].as_vec().unwrap().iter().filter_map(|v| v.as_str()).collect();
+        assert_eq!(hosts, ["host.docker.internal:host-gateway"], "{s}");
+    }
     for var in [leadflow_mlflow::rest::TOKEN_ENV, leadflow_mlflow::rest::USERNAME_ENV, leadflow_mlflow::rest::PASSWORD_ENV] {
         assert!(!p["environment"][var].is_badvalue(), "{var} passed through");
     }
@@ -1020,6 +1035,12 @@ fn compose_file_matches_the_dockerfile_and_the_environment() {
         assert!(dockerfile.contains(&format!("target/release/{bin}")), "{bin} not in the image");
     }
     assert!(cmd.contains("--artifacts-dir /app/artifacts") && dockerfile.contains("WORKDIR /app"));
-    assert!(dockerfile.contains("COPY data/sample/ /app/data/sample/") && cmd.contains("/app/data/sample/raw_data.csv"));
+    assert!(cmd.contains("--raw /app/input/raw_data.csv"), "{cmd}");
     assert_eq!(p["volumes"][0].as_str(), Some("./artifacts:/app/artifacts"));
+    assert_eq!(p["volumes"][1].as_str(), Some("${LEADFLOW_RAW:-./data/sample/raw_data.csv}:/app/input/raw_data.csv:ro"));
+}
+
+/// The Dockerfile's runtime user has this uid (compose's default `user:`).
+fn dockerfile_user_is(uid: u32) -> bool {
+    repo_file("Dockerfile").contains(&format!("useradd --create-home --uid {uid} "))
 }

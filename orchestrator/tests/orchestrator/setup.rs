@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every Debian package ci.sh provides, in its order (build, then test prerequisites).
-const ALL: &[&str] = &["cmake", "g++", "make", "libclang-dev", "python3-venv", "procps"];
+const ALL: &[&str] = &["cmake", "g++", "make", "libclang-dev", "python3-venv", "procps", "shellcheck", "docker-compose"];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -55,6 +55,8 @@ fn prerequisite_detection_is_not_fooled_by_look_alikes() {
             ("make", OK),
             ("python3-venv", OK),
             ("procps", OK),
+            ("shellcheck", OK),
+            ("docker-compose", OK),
         ],
         &["usr/lib/llvm-14/lib/libclang-cpp.so.14", "usr/lib/x86_64-linux-gnu/libclang-cpp.so.14"],
     );
@@ -127,7 +129,15 @@ fn setup_only(root: &Path, bin: &Path, installs: bool) -> (i32, String, Vec<Stri
 #[test]
 fn setup_installs_what_is_missing_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
-    let fresh = [("libclang-cpp14", OK), ("g++", OK), ("make", OK), ("python3-venv", OK), ("procps", OK)];
+    let fresh = [
+        ("libclang-cpp14", OK),
+        ("g++", OK),
+        ("make", OK),
+        ("python3-venv", OK),
+        ("procps", OK),
+        ("shellcheck", OK),
+        ("docker-compose", OK),
+    ];
     let root = fake_root(&dir.path().join("fresh"), &fresh, &["usr/lib/llvm-14/lib/libclang-cpp.so.14"]);
     let (code, err, calls) = setup_only(&root, &dir.path().join("bin"), true);
     assert_eq!(code, 0, "{err}");
