@@ -39,6 +39,15 @@ enum Cmd {
         #[arg(long, value_name = "DIR", default_value = DEFAULT_ARTIFACTS_DIR, env = "LEADFLOW_ARTIFACTS_DIR")]
         artifacts_dir: PathBuf,
     },
+    /// Write the pull-request report of the last run (Markdown: decision, this run beside the
+    /// champion, the gate, data version, model card headline, curves as Mermaid charts).
+    Report {
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_ARTIFACTS_DIR, env = "LEADFLOW_ARTIFACTS_DIR")]
+        artifacts_dir: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Download the pinned public raw file and verify its size and sha256 (like `dvc pull`).
     Pull {
         /// Lock file naming URL, size and checksum.
@@ -108,6 +117,14 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Some(Cmd::Diff { run_a, run_b, format, artifacts_dir }) => diff(run_a, run_b, format, artifacts_dir),
         Some(Cmd::Run(a)) => run(a),
+        Some(Cmd::Report { artifacts_dir, output }) => {
+            let body = crate::report::render(&Layout::new(&artifacts_dir))?;
+            match output {
+                Some(p) => leadflow_core::artifacts::write_atomic(&p, body.as_bytes())?,
+                None => print!("{body}"),
+            }
+            Ok(())
+        }
         Some(Cmd::Pull { lock, url }) => {
             leadflow_core::logging::init(0);
             match crate::pull::pull(&lock, url.as_deref())? {

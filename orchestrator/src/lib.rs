@@ -11,6 +11,7 @@ pub mod history;
 pub mod local;
 pub mod pipeline;
 pub mod pull;
+pub mod report;
 pub mod summary;
 
 use std::path::{Path, PathBuf};

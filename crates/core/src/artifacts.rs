@@ -134,6 +134,8 @@ pub const CLASS_REPORT_LR: Artifact =
 pub const IMPORTANCE_PNG: Artifact = a(Evaluate, "feature_importance.png", Png, "XGBoost gain and LR coefficients");
 pub const IMPORTANCE_JSON: Artifact =
     a(Evaluate, "feature_importance.json", Json, "per model: the numbers of the importance plot (XGBoost mean gain, LR coefficients)");
+pub const CURVES_JSON: Artifact =
+    a(Evaluate, "curves.json", Json, "ROC and precision-recall curves on a fixed grid (for reports that cannot show images)");
 pub const EVALUATE_META: Artifact = a(Evaluate, RUN_META, Json, "run metadata of the evaluate stage");
 
 // --- deploy stage ---
@@ -181,6 +183,7 @@ pub const ALL: &[Artifact] = &[
     CLASS_REPORT_LR,
     IMPORTANCE_PNG,
     IMPORTANCE_JSON,
+    CURVES_JSON,
     EVALUATE_META,
     DEPLOYMENT,
     DEPLOY_META,

@@ -168,6 +168,37 @@ pub fn pr_curve(y: &[u8], scores: &[f64]) -> Vec<(f64, f64)> {
     pts
 }
 
+/// `n + 1` evenly spaced points from 0 to 1.
+pub fn unit_grid(n: usize) -> Vec<f64> {
+    (0..=n).map(|i| i as f64 / n as f64).collect()
+}
+
+/// A ROC curve (from [`roc_curve`]) read at each false positive rate of `grid`: linear between
+/// the curve's points, the highest true positive rate where several share that rate.
+pub fn roc_on_grid(curve: &[(f64, f64)], grid: &[f64]) -> Vec<f64> {
+    grid.iter()
+        .map(|&g| {
+            let below = curve.iter().rposition(|&(x, _)| x <= g);
+            let above = curve.iter().position(|&(x, _)| x > g);
+            match (below, above) {
+                (Some(b), Some(a)) => {
+                    let ((x0, y0), (x1, y1)) = (curve[b], curve[a]);
+                    y0 + (y1 - y0) * (g - x0) / (x1 - x0)
+                }
+                (Some(b), None) => curve[b].1,
+                (None, Some(a)) => curve[a].1,
+                (None, None) => f64::NAN,
+            }
+        })
+        .collect()
+}
+
+/// A precision-recall curve (from [`pr_curve`]) read at each recall of `grid`, interpolated as
+/// usual: the best precision reached at that recall or higher.
+pub fn pr_on_grid(curve: &[(f64, f64)], grid: &[f64]) -> Vec<f64> {
+    grid.iter().map(|&g| curve.iter().filter(|&&(r, _)| r >= g).map(|&(_, p)| p).fold(0.0, f64::max)).collect()
+}
+
 fn counts(y: &[u8]) -> (usize, usize) {
     let pos = y.iter().filter(|&&v| v == 1).count();
     (pos, y.len() - pos)
@@ -390,5 +421,25 @@ mod tests {
         assert!(close(s.log_loss, 0.6986228180384585), "{}", s.log_loss);
         // Ties go to the first class, as numpy's argmax.
         assert_eq!(predict_classes(&[0.4, 0.4, 0.2], 3, 0.5), [0]);
+    }
+
+    #[test]
+    fn curves_read_on_a_grid() {
+        // y = 1 1 0 1 0 at decreasing scores: ROC (0,0) (0,1/3) (0,2/3) (1/2,2/3) (1/2,1) (1,1).
+        let y = [1, 1, 0, 1, 0];
+        let p = [0.9, 0.8, 0.7, 0.6, 0.5];
+        let roc = roc_curve(&y, &p);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        let grid = unit_grid(4);
+        assert_eq!(grid, [0.0, 0.25, 0.5, 0.75, 1.0]);
+        // At fpr 0 the best tpr is 2/3; halfway to fpr 0.5 the line from (0, 2/3) to (0.5, 2/3).
+        let got = roc_on_grid(&roc, &grid);
+        let want = [2.0 / 3.0, 2.0 / 3.0, 1.0, 1.0, 1.0];
+        assert!(got.iter().zip(want).all(|(a, b)| close(*a, b)), "{got:?}");
+        // PR points (recall, precision): (1/3,1) (2/3,1) (2/3,2/3) (1,3/4) (1,3/5); interpolated
+        // precision = the best at that recall or above.
+        let got = pr_on_grid(&pr_curve(&y, &p), &grid);
+        let want = [1.0, 1.0, 1.0, 0.75, 0.75];
+        assert!(got.iter().zip(want).all(|(a, b)| close(*a, b)), "{got:?}");
     }
 }

@@ -99,6 +99,28 @@ pub struct ChampionInfo {
     pub run_id: String,
     pub alias: String,
     pub score: Option<f64>,
+    /// Every metric of the champion re-scored on this run's test split (absent when it could
+    /// not be re-scored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<crate::metrics::Scores>,
+}
+
+/// `curves.json`: ROC and precision-recall curves read on one grid, so a report can draw them
+/// without images (a pull-request comment). Binary: one curve per model; multiclass: one per
+/// class (one vs rest) of the selected model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvesOnGrid {
+    /// The x values: false positive rate for ROC, recall for precision-recall.
+    pub grid: Vec<f64>,
+    pub roc: Vec<NamedCurve>,
+    pub pr: Vec<NamedCurve>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedCurve {
+    pub name: String,
+    /// True positive rate (ROC) or precision (PR) at each grid point.
+    pub values: Vec<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -224,6 +224,7 @@ pub fn decide(
         run_id: inc.version.run_id.clone(),
         alias: inc.alias.clone(),
         score: inc.score,
+        scores: inc.scores.clone(),
     });
     match incumbent {
         None => reasons.push("no champion in the registry yet: the first good model is promoted".into()),
@@ -369,6 +370,16 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
             .collect();
         (roc, pr, format!(", {} one vs rest", sel.label()))
     };
+    let grid = metrics::unit_grid(100);
+    let on_grid = |curves: &Curves, read: fn(&[(f64, f64)], &[f64]) -> Vec<f64>| {
+        curves.iter().map(|(name, pts)| leadflow_core::results::NamedCurve { name: name.clone(), values: read(pts, &grid) }).collect()
+    };
+    let curves = leadflow_core::results::CurvesOnGrid {
+        roc: on_grid(&roc, metrics::roc_on_grid),
+        pr: on_grid(&pr, metrics::pr_on_grid),
+        grid: grid.clone(),
+    };
+    art::write_json(&out.path(&art::CURVES_JSON), &curves)?;
     plots::curves(
         &out.path(&art::ROC_PNG),
         &format!("ROC curve (test split{whose})"),

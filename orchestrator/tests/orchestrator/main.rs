@@ -25,6 +25,7 @@ mod mlflow_store;
 mod promotion;
 mod pull;
 mod release;
+mod report;
 mod setup;
 mod tidy;
 mod workflow;
