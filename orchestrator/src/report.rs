@@ -96,7 +96,9 @@ fn short(hash: &str) -> &str {
 /// This run's selected model beside the champion it was compared with, metric by metric.
 fn comparison(s: &mut String, ev: &Evaluation, metrics: &BTreeMap<ModelKind, Scores>) {
     let Some(ours) = metrics.get(&ev.selected) else { return };
-    let rows: [(&str, fn(&Scores) -> f64, bool); 8] = [
+    /// Name, how to read it, whether higher is better.
+    type Row = (&'static str, fn(&Scores) -> f64, bool);
+    let rows: [Row; 8] = [
         ("accuracy", |m| m.accuracy, true),
         ("precision", |m| m.precision, true),
         ("recall", |m| m.recall, true),

@@ -299,6 +299,7 @@ pub fn remove_stale_temps(root: &Path) -> Result<usize> {
 /// with the other leftovers if the process dies before it is gone), so no reader ever sees it
 /// half deleted. Nothing to do when it is absent.
 pub fn remove_dir(dest: &Path) -> Result<()> {
+    let _permit = write_permit();
     recover(dest)?;
     if !dest.exists() {
         return Ok(());

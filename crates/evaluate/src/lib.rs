@@ -371,7 +371,8 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
         (roc, pr, format!(", {} one vs rest", sel.label()))
     };
     let grid = metrics::unit_grid(100);
-    let on_grid = |curves: &Curves, read: fn(&[(f64, f64)], &[f64]) -> Vec<f64>| {
+    type ReadOnGrid = fn(&[(f64, f64)], &[f64]) -> Vec<f64>;
+    let on_grid = |curves: &Curves, read: ReadOnGrid| {
         curves.iter().map(|(name, pts)| leadflow_core::results::NamedCurve { name: name.clone(), values: read(pts, &grid) }).collect()
     };
     let curves = leadflow_core::results::CurvesOnGrid {

@@ -265,7 +265,7 @@ fn dagger_engine_contract_builds_the_dockerfile_runs_four_stages_in_order_and_ex
     assert_eq!(chain[2].arg_str("target").as_deref(), Some(dagger::IMAGE_TARGET), "{:?}", chain[2].args);
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
     assert!(dockerfile.lines().last().is_some_and(|l| !l.starts_with("FROM")));
-    let last_stage = dockerfile.lines().filter(|l| l.starts_with("FROM ")).next_back().unwrap();
+    let last_stage = dockerfile.lines().rfind(|l| l.starts_with("FROM ")).unwrap();
     assert!(last_stage.ends_with(&format!(" AS {}", dagger::IMAGE_TARGET)), "the default target is the pipeline's: {last_stage}");
     // ...the four stages in order, with the arguments each binary takes, each allowed to fail
     // (expect: ANY) so that a failure is a result and not the end of the chain...

@@ -31,7 +31,7 @@ fn stderr(o: &Output) -> String {
 
 /// The `error:` line the binary ends with.
 fn error_line(o: &Output) -> String {
-    stderr(o).lines().filter(|l| l.starts_with("error:")).next_back().unwrap_or_default().to_string()
+    stderr(o).lines().rfind(|l| l.starts_with("error:")).unwrap_or_default().to_string()
 }
 
 fn with_evaluate(extra: &str) -> String {

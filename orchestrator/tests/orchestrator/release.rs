@@ -3,7 +3,6 @@
 
 use leadflow_core::artifacts::{self as art, Layout};
 use leadflow_core::params::Stage;
-use leadflow_mlflow::registry::Registry;
 use leadflow_testkit::{committed_sample, quick_params};
 
 #[test]
