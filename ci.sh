@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # leadflow's test command: installs what a fresh Debian machine lacks, then runs every test.
 #
-#   ./ci.sh                 install prerequisites, then run `cargo test --workspace`
+#   ./ci.sh                 install prerequisites, then rustfmt, clippy and `cargo test --workspace`
 #   ./ci.sh --setup-only    only install the build prerequisites (before `cargo run -p orchestrator`)
 #   ./ci.sh --check-prereqs print the missing Debian packages, one a line, install nothing
 #                           (exit 1 if any is missing). LEADFLOW_PREREQ_ROOT=DIR checks the dpkg
@@ -158,6 +158,13 @@ elif [ "${CI:-}" = "true" ]; then
 else
   echo "real dataset: not found (real-data tests are skipped and listed at the end)"
 fi
+
+# Style and lints first, as the lint job does: a formatting slip or a clippy warning fails here
+# too, not only on GitHub.
+say "cargo fmt --check"
+cargo fmt --all --check
+say "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
 say "cargo test --workspace"
 export RUST_BACKTRACE=0

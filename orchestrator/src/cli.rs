@@ -1,49 +1,64 @@
-//! The `orchestrator` command line: arguments, `diff`, and the call to [`crate::pipeline::run`].
+//! The `leadflow` command line: argument definitions only (uv's `uv-cli` style). What each
+//! command does is in `commands/`, one file a command.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use leadflow_core::artifacts::{Layout, StageId, DEFAULT_ARTIFACTS_DIR};
-use leadflow_mlflow::tracking::StoreLocation;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use leadflow_core::artifacts::{StageId, DEFAULT_ARTIFACTS_DIR};
+use leadflow_deploy::InputKind;
 
-use crate::{history, EngineChoice, Force, RunOptions};
+use crate::{EngineChoice, Force};
 
-/// leadflow: run the pipeline (data -> train -> evaluate -> deploy) on the table params describe
-/// (the lead-conversion preset by default) and leave
-/// every output in artifacts/ and the tracking store (./mlruns/mlflow.db or $MLFLOW_TRACKING_URI).
+/// leadflow: train, evaluate, register and serve tabular classification models (the
+/// lead-conversion model by default), reproducibly.
 ///
-/// Stages whose inputs, params and code are unchanged (and whose outputs are intact) are skipped.
+/// Without a command it runs the pipeline (data -> train -> evaluate -> deploy) on the table the
+/// params describe; stages whose inputs, params and code are unchanged are skipped.
 #[derive(Debug, Parser)]
-#[command(name = "orchestrator", version, args_conflicts_with_subcommands = true)]
-struct Cli {
+#[command(name = "leadflow", version, args_conflicts_with_subcommands = true, propagate_version = true)]
+pub struct Cli {
     #[command(subcommand)]
-    cmd: Option<Cmd>,
+    pub cmd: Option<Cmd>,
     #[command(flatten)]
-    run: RunArgs,
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Params file; default: ./params.toml if present, else the built-in lead preset.
+    #[arg(long, value_name = "FILE", env = "LEADFLOW_PARAMS", global = true)]
+    pub params: Option<PathBuf>,
+    /// Root of the artifacts tree.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_ARTIFACTS_DIR, env = "LEADFLOW_ARTIFACTS_DIR", global = true)]
+    pub artifacts_dir: PathBuf,
+    /// Tracking store and registry: an MLflow server (http://...), sqlite:///path/mlflow.db, or a
+    /// folder. Default: $MLFLOW_TRACKING_URI, else the store the last run in --artifacts-dir
+    /// used, else ./mlruns/mlflow.db.
+    #[arg(long, value_name = "URI", global = true)]
+    pub tracking_uri: Option<String>,
+    /// More log output (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
-enum Cmd {
+pub enum Cmd {
     /// Run the pipeline (the default).
     Run(RunArgs),
-    /// Compare two recorded pipeline runs: params that differ, metrics side by side.
-    Diff {
-        /// Run id (or unique prefix); default: the second-to-last run.
-        run_a: Option<String>,
-        /// Run id (or unique prefix); default: the last run.
-        run_b: Option<String>,
-        /// table (terminal) or md (Markdown, for a pull-request comment).
-        #[arg(long, value_enum, default_value = "table")]
-        format: DiffFormat,
-        #[arg(long, value_name = "DIR", default_value = DEFAULT_ARTIFACTS_DIR, env = "LEADFLOW_ARTIFACTS_DIR")]
-        artifacts_dir: PathBuf,
-    },
-    /// Write the pull-request report of the last run (Markdown: decision, this run beside the
-    /// champion, the gate, data version, model card headline, curves as Mermaid charts).
+    /// List the recorded pipeline runs: id, start, status, what ran, score, decision.
+    History,
+    /// Compare two recorded runs: params that differ, metrics side by side.
+    Diff(DiffArgs),
+    /// Write the pull-request report of the last run (decision, this run beside the champion,
+    /// the gate, data version, model card headline, curves as Mermaid charts).
     Report {
-        #[arg(long, value_name = "DIR", default_value = DEFAULT_ARTIFACTS_DIR, env = "LEADFLOW_ARTIFACTS_DIR")]
-        artifacts_dir: PathBuf,
         /// Write here instead of standard output.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -57,43 +72,210 @@ enum Cmd {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Raw data: check a file against the params, or write synthetic data.
+    #[command(subcommand)]
+    Data(DataCmd),
+    /// The exported or registered model: score, check, serve, show, promote.
+    #[command(subcommand)]
+    Model(ModelCmd),
+    /// Run one stage, always (no up-to-date check): what a container runs, and for debugging.
+    Stage {
+        #[arg(value_parser = parse_stage)]
+        stage: StageId,
+        /// Raw CSV, for the data stage (default: $LEADFLOW_RAW, else the committed sample).
+        #[arg(long, value_name = "CSV")]
+        raw: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum DiffFormat {
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Run options")]
+pub struct RunArgs {
+    /// Where the stages run.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub engine: EngineChoice,
+    /// Raw CSV (default: $LEADFLOW_RAW, else the committed lead sample data/sample/raw_data.csv).
+    #[arg(long, value_name = "CSV")]
+    pub raw: Option<PathBuf>,
+    /// First stage to run.
+    #[arg(long, value_parser = parse_stage, default_value = "data")]
+    pub from: StageId,
+    /// Last stage to run.
+    #[arg(long, value_parser = parse_stage, default_value = "deploy")]
+    pub to: StageId,
+    /// Re-run stages even when up to date: all (`--force`) or one (`--force train`).
+    #[arg(long, value_name = "STAGE", num_args = 0..=1, default_missing_value = "all", value_parser = parse_force)]
+    pub force: Option<Force>,
+    /// Seconds the Dagger engine may take to answer its first query (a first start may pull the
+    /// engine image).
+    #[arg(long, default_value_t = 300)]
+    pub dagger_timeout: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// Run id (or unique prefix); default: the second-to-last run that did something.
+    pub run_a: Option<String>,
+    /// Run id (or unique prefix); default: the last run that did something.
+    pub run_b: Option<String>,
+    /// table (terminal) or md (Markdown, for a pull-request comment).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: DiffFormat,
+    /// Also pair runs in which every stage was up to date (no-op reruns).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DiffFormat {
     Table,
     Md,
 }
 
-#[derive(Debug, clap::Args)]
-struct RunArgs {
-    /// Where the stages run.
-    #[arg(long, value_enum, default_value = "auto")]
-    engine: EngineChoice,
-    /// Params file (default: ./params.toml if present, else built-in defaults).
-    #[arg(long, value_name = "FILE", env = "LEADFLOW_PARAMS")]
-    params: Option<PathBuf>,
-    /// Raw CSV (default: $LEADFLOW_RAW, else the committed lead sample data/sample/raw_data.csv).
-    #[arg(long, value_name = "CSV")]
-    raw: Option<PathBuf>,
-    /// First stage to run.
-    #[arg(long, value_parser = parse_stage, default_value = "data")]
-    from: StageId,
-    /// Last stage to run.
-    #[arg(long, value_parser = parse_stage, default_value = "deploy")]
-    to: StageId,
-    /// Re-run stages even when up to date: all (`--force`) or one (`--force train`).
-    #[arg(long, value_name = "STAGE", num_args = 0..=1, default_missing_value = "all", value_parser = parse_force)]
-    force: Option<Force>,
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_ARTIFACTS_DIR, env = "LEADFLOW_ARTIFACTS_DIR")]
-    artifacts_dir: PathBuf,
-    /// Seconds the Dagger engine may take to answer its first query (a first start may pull the
-    /// engine image).
-    #[arg(long, default_value_t = 300)]
-    dagger_timeout: u64,
-    /// More log output.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
+#[derive(Debug, Subcommand)]
+pub enum DataCmd {
+    /// Check a raw file against the params' dataset (columns, types, validation rules) without
+    /// running the stage: every violation listed, nothing written, non-zero exit if any.
+    Validate {
+        /// Raw CSV (default: $LEADFLOW_RAW, else the committed sample).
+        #[arg(long, value_name = "CSV")]
+        raw: Option<PathBuf>,
+    },
+    /// Write synthetic data from the project's own generators (deterministic per seed).
+    Generate {
+        /// Which schema: the lead raw schema or the churn example's.
+        #[arg(long, value_enum, default_value_t = Schema::Lead)]
+        schema: Schema,
+        /// Number of rows.
+        #[arg(long, default_value_t = 2000)]
+        rows: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Output CSV.
+        #[arg(long, short, default_value = leadflow_data::DEFAULT_RAW)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Schema {
+    Lead,
+    Churn,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCmd {
+    /// Score a CSV: raw rows of the training table or encoded feature rows (X_test.csv shape).
+    Predict {
+        /// An exported model directory (default: <artifacts-dir>/model).
+        #[arg(long, value_name = "DIR")]
+        model_dir: Option<PathBuf>,
+        /// CSV to score.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write row,[id,]probability,label (multiclass: label,p_<class>...).
+        #[arg(long, default_value = "predictions.csv")]
+        output: PathBuf,
+        /// What the input rows are (auto: decided by the columns).
+        #[arg(long, value_enum, default_value_t = InputKind::Auto)]
+        input_kind: InputKind,
+    },
+    /// Check a model's predictions against labels and/or a minimum accuracy (default: the last
+    /// run's test split); non-zero exit with the differing rows when they disagree.
+    Check {
+        /// An exported model directory (default: <artifacts-dir>/model).
+        #[arg(long, value_name = "DIR")]
+        model_dir: Option<PathBuf>,
+        /// Feature CSV or raw rows (default: <artifacts-dir>/train/X_test.csv).
+        #[arg(long)]
+        features: Option<PathBuf>,
+        /// What the feature CSV's rows are (auto: decided by the columns).
+        #[arg(long, value_enum, default_value_t = InputKind::Auto)]
+        input_kind: InputKind,
+        /// Labels CSV (default, without --expected: <artifacts-dir>/train/y_test.csv).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Expected labels (class indices) of the first rows, e.g. 1,0,0,1.
+        #[arg(long, value_delimiter = ',')]
+        expected: Option<Vec<u8>>,
+        /// Compare only the first N rows.
+        #[arg(long)]
+        rows: Option<usize>,
+        /// Minimum accuracy against the labels.
+        #[arg(long)]
+        min_accuracy: Option<f64>,
+    },
+    /// Serve a model over HTTP in MLflow's scoring protocol (POST /invocations; GET /ping,
+    /// /health, /version, /metrics). With --model name@alias it follows the alias.
+    Serve(ServeArgs),
+    /// Show the registered versions of the params' model (or the one holding an alias).
+    Show {
+        /// Registered model name (default: the params' deploy.model_name).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    /// Promote the registered version an exported model directory names to a registry stage and
+    /// its alias (compare-and-swap): the release workflow's step.
+    Promote {
+        /// An exported model directory (default: <artifacts-dir>/model).
+        #[arg(long, value_name = "DIR")]
+        model_dir: Option<PathBuf>,
+        /// Staging (alias challenger) or Production (alias champion).
+        #[arg(long, value_enum, default_value = "production")]
+        stage: RegistryStage,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// An exported model directory (default: <artifacts-dir>/model).
+    #[arg(long, value_name = "DIR", conflicts_with = "model")]
+    pub model_dir: Option<PathBuf>,
+    /// A registered model as name@alias, e.g. lead_model@challenger.
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 5001)]
+    pub port: u16,
+    /// What request rows are (auto: decided by the columns).
+    #[arg(long, value_enum, default_value_t = InputKind::Auto)]
+    pub input_kind: InputKind,
+    /// Largest request body, MiB (larger: 413).
+    #[arg(long, default_value_t = 8)]
+    pub max_body_mib: usize,
+    /// Most rows in one request (more: 400).
+    #[arg(long, default_value_t = 10_000)]
+    pub max_rows: usize,
+    /// A request that takes longer is answered 503.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout_seconds: f64,
+    /// How often the registry alias is checked for a new version.
+    #[arg(long, default_value_t = 5.0)]
+    pub poll_seconds: f64,
+}
+
+/// Registry stages (not pipeline stages): where `promote` moves a version.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RegistryStage {
+    Staging,
+    Production,
+}
+
+impl From<RegistryStage> for leadflow_core::params::Stage {
+    fn from(s: RegistryStage) -> Self {
+        match s {
+            RegistryStage::Staging => leadflow_core::params::Stage::Staging,
+            RegistryStage::Production => leadflow_core::params::Stage::Production,
+        }
+    }
 }
 
 fn parse_stage(s: &str) -> Result<StageId, String> {
@@ -106,77 +288,4 @@ fn parse_force(s: &str) -> Result<Force, String> {
     } else {
         parse_stage(s).map(Force::Stage)
     }
-}
-
-/// The `orchestrator` binary: parse the arguments, run, report.
-pub fn main() -> std::process::ExitCode {
-    leadflow_core::logging::exit(real_main(Cli::parse()))
-}
-
-fn real_main(cli: Cli) -> anyhow::Result<()> {
-    match cli.cmd {
-        Some(Cmd::Diff { run_a, run_b, format, artifacts_dir }) => diff(run_a, run_b, format, artifacts_dir),
-        Some(Cmd::Run(a)) => run(a),
-        Some(Cmd::Report { artifacts_dir, output }) => {
-            let body = crate::report::render(&Layout::new(&artifacts_dir))?;
-            match output {
-                Some(p) => leadflow_core::artifacts::write_atomic(&p, body.as_bytes())?,
-                None => print!("{body}"),
-            }
-            Ok(())
-        }
-        Some(Cmd::Pull { lock, url }) => {
-            leadflow_core::logging::init(0);
-            match crate::pull::pull(&lock, url.as_deref())? {
-                crate::pull::PullOutcome::AlreadyPresent(p) => println!("{} is present and matches {}", p.display(), lock.display()),
-                crate::pull::PullOutcome::Downloaded(p) => println!("downloaded and verified {}", p.display()),
-            }
-            Ok(())
-        }
-        None => run(cli.run),
-    }
-}
-
-fn diff(a: Option<String>, b: Option<String>, format: DiffFormat, artifacts_dir: PathBuf) -> anyhow::Result<()> {
-    let runs = history::list(&Layout::new(&artifacts_dir));
-    let pick = |key: Option<String>, from_end: usize| -> anyhow::Result<&history::PipelineRun> {
-        match key {
-            Some(k) => history::find(&runs, &k).map_err(anyhow::Error::msg),
-            None => runs.len().checked_sub(from_end).map(|i| &runs[i]).ok_or_else(|| {
-                anyhow::anyhow!("need at least two recorded runs in {}/{} (found {})", artifacts_dir.display(), history::DIR, runs.len())
-            }),
-        }
-    };
-    let (ra, rb) = match (a, b) {
-        (Some(a), Some(b)) => (pick(Some(a), 0)?, pick(Some(b), 0)?),
-        (Some(a), None) => (pick(Some(a), 0)?, pick(None, 1)?),
-        (None, _) => (pick(None, 2)?, pick(None, 1)?),
-    };
-    let d = history::diff(ra, rb);
-    match format {
-        DiffFormat::Table => print!("{}", d.to_table()),
-        DiffFormat::Md => print!("{}", d.to_markdown()),
-    }
-    Ok(())
-}
-
-fn run(args: RunArgs) -> anyhow::Result<()> {
-    leadflow_core::logging::init(args.verbose.min(3) as i8);
-    if args.from > args.to {
-        anyhow::bail!("--from {} comes after --to {}", args.from, args.to);
-    }
-    let params = leadflow_core::Params::load_or_default(args.params.as_deref())?;
-    let opts = RunOptions {
-        params_path: args.params.clone(),
-        raw: leadflow_data::resolve_raw(args.raw.as_deref()),
-        from: args.from,
-        to: args.to,
-        artifacts_dir: args.artifacts_dir.clone(),
-        tracking: StoreLocation::from_env(),
-        repo_root: std::env::current_dir()?,
-        connect_timeout: Duration::from_secs(args.dagger_timeout),
-        force: args.force.unwrap_or_default(),
-    };
-    crate::pipeline::run(&opts, &params, args.engine)?;
-    Ok(())
 }

@@ -1,5 +1,6 @@
-//! Pipeline-run history (`artifacts/.history/<id>.json`) and `orchestrator diff`: params that
-//! differ and metrics side by side with deltas, like `dvc params diff` + `dvc metrics diff`.
+//! Pipeline-run history (`artifacts/.history/<id>.json`), `leadflow history` (one line a run) and
+//! `leadflow diff`: params that differ and metrics side by side with deltas, like
+//! `dvc params diff` + `dvc metrics diff`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -37,6 +38,71 @@ pub struct PipelineRun {
     /// Metrics from the artifacts the run left (`<model>.<metric>`, `selected.*`).
     pub metrics: BTreeMap<String, f64>,
     pub decision: Option<String>,
+    /// The registry version this run's deploy promoted, if it did.
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+impl PipelineRun {
+    /// ok, FAILED, or killed (a stage was interrupted).
+    pub fn status(&self) -> &'static str {
+        if self.ok {
+            "ok"
+        } else if self.stages.iter().any(|s| s.status == crate::Outcome::Interrupted.word()) {
+            "killed"
+        } else {
+            "FAILED"
+        }
+    }
+
+    /// Every stage was up to date: the run changed nothing (a no-op rerun).
+    pub fn no_op(&self) -> bool {
+        !self.stages.is_empty() && self.stages.iter().all(|s| s.status == crate::Outcome::UpToDate.word())
+    }
+
+    /// `<id> (FAILED)` for a run that failed, the id otherwise.
+    pub fn label(&self) -> String {
+        match self.status() {
+            "ok" => self.id.clone(),
+            st => format!("{} ({st})", self.id),
+        }
+    }
+}
+
+/// `leadflow history`: one line a run, newest last — id, start, status, stages that ran, the
+/// selected model's score, the decision and the version promoted.
+pub fn to_table(runs: &[PipelineRun]) -> String {
+    let mut s = format!("{:<28} {:<20} {:<7} {:<27} {:<24} {}\n", "id", "started (UTC)", "status", "ran", "selected", "decision");
+    for r in runs {
+        // Stages that ran, and the one that failed (or was killed) marked as such.
+        let ran: Vec<String> = r
+            .stages
+            .iter()
+            .filter(|st| st.status != crate::Outcome::UpToDate.word())
+            .map(|st| if st.status == crate::Outcome::Ran.word() { st.stage.clone() } else { format!("{}:{}", st.stage, st.status) })
+            .collect();
+        let ran = if r.no_op() {
+            "nothing (up to date)".to_string()
+        } else if ran.is_empty() {
+            "-".into()
+        } else {
+            ran.join(",")
+        };
+        let selected = r
+            .metrics
+            .iter()
+            .find(|(k, _)| k.starts_with("selected.test_"))
+            .map(|(k, v)| format!("{} {v:.4}", k.trim_start_matches("selected.test_")))
+            .unwrap_or_else(|| "-".into());
+        let decision = match (&r.decision, r.version) {
+            (Some(d), Some(v)) => format!("{d} -> v{v}"),
+            (Some(d), None) => d.clone(),
+            (None, _) => "-".into(),
+        };
+        let started = r.started_at.get(..19).unwrap_or(&r.started_at).replace('T', " ");
+        let _ = writeln!(s, "{:<28} {:<20} {:<7} {:<27} {:<24} {decision}", r.id, started, r.status(), ran, selected);
+    }
+    s
 }
 
 fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, serde_json::Value>) {
@@ -85,6 +151,11 @@ pub fn record(
         decision = Some(format!("{} {}", if e.promote { "promote" } else { "keep" }, e.selected.name()));
     }
     let data_version = leadflow_core::meta::read(&layout.path(&art::DATA_META)).ok().map(|m| m.data_version);
+    let deployed_now = reports.iter().any(|r| r.stage == leadflow_core::artifacts::StageId::Deploy && r.outcome == crate::Outcome::Ran);
+    let version = deployed_now
+        .then(|| art::read_json::<leadflow_core::results::Deployment>(&layout.path(&art::DEPLOYMENT), "deployment").ok())
+        .flatten()
+        .and_then(|d| d.version);
     let run = PipelineRun {
         id: id.clone(),
         started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -98,6 +169,7 @@ pub fn record(
         params: flat,
         metrics,
         decision,
+        version,
     };
     let path = layout.root().join(DIR).join(format!("{id}.json"));
     art::write_json(&path, &run)?;
@@ -148,7 +220,7 @@ pub fn diff(a: &PipelineRun, b: &PipelineRun) -> Diff {
         .collect();
     let mkeys: BTreeSet<&String> = a.metrics.keys().chain(b.metrics.keys()).collect();
     let metrics = mkeys.into_iter().map(|k| (k.clone(), a.metrics.get(k).copied(), b.metrics.get(k).copied())).collect();
-    Diff { a: a.id.clone(), b: b.id.clone(), params, metrics }
+    Diff { a: a.label(), b: b.label(), params, metrics }
 }
 
 fn num(v: Option<f64>) -> String {

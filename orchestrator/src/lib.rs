@@ -6,6 +6,7 @@
 //!   binaries inside it, and exports `artifacts/` and the tracking store back to the host.
 
 pub mod cli;
+pub mod commands;
 pub mod dagger;
 pub mod history;
 pub mod local;

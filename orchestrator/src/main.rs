@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    orchestrator::cli::main()
+    orchestrator::commands::main()
 }

@@ -28,6 +28,9 @@ pub fn lock_artifacts(root: &Path) -> Result<std::fs::File> {
 pub fn run(opts: &RunOptions, params: &Params, choice: EngineChoice) -> Result<Vec<StageReport>> {
     let _lock = lock_artifacts(&opts.artifacts_dir)?;
     leadflow_core::artifacts::remove_stale_temps(&opts.artifacts_dir)?;
+    // Later commands (show, serve, history) find this run's store from anywhere.
+    let record = opts.artifacts_dir.join(crate::commands::TRACKING_RECORD);
+    leadflow_core::artifacts::write_atomic(&record, format!("{}\n", opts.tracking.absolute_uri()).as_bytes())?;
     let started_at = chrono::Utc::now();
     let port = std::env::var("DAGGER_SESSION_PORT").ok();
     let (engine, why) = choose_engine(choice, port.as_deref());

@@ -71,6 +71,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         None => run(cli.run),
         Some(Cmd::Run(args)) => run(args),
         Some(Cmd::Validate { raw, stage }) => {
+            eprintln!("note: `leadflow-data validate` moved to `leadflow data validate` (this spelling goes in the next release)");
             stage.init_logging();
             let params = stage.load_params()?;
             let raw = leadflow_data::resolve_raw(raw.as_deref());
@@ -79,6 +80,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Generate { schema, rows, seed, out }) => {
+            eprintln!("note: `leadflow-data generate` moved to `leadflow data generate` (this spelling goes in the next release)");
             match schema {
                 Schema::Lead => leadflow_data::generate::generate(&out, rows, seed),
                 Schema::Churn => leadflow_data::generate::churn(&out, rows, seed),

@@ -316,14 +316,30 @@ pub fn promote_exported(store: &dyn Registry, model_dir: &Path, stage: leadflow_
     })
 }
 
-/// Registry lookups for the command line (`leadflow-deploy show`).
+/// The version holding `alias`, or an error that says what does exist: the model's aliases and
+/// their versions, or that no such model is registered.
+pub fn version_by_alias(store: &dyn Registry, name: &str, alias: &str) -> Result<leadflow_mlflow::registry::ModelVersion> {
+    leadflow_mlflow::registry::check_alias(alias)?;
+    if let Some(v) = store.get_by_alias(name, alias)? {
+        return Ok(v);
+    }
+    let versions = store.list_versions(name)?;
+    let held: Vec<String> = versions.iter().flat_map(|v| v.aliases.iter().map(move |a| format!("@{a} (v{})", v.version))).collect();
+    let what = match (versions.is_empty(), held.is_empty()) {
+        (true, _) => format!("no model {name:?} is registered in this store"),
+        (false, true) => format!("model {name:?} has {} version(s) and no alias", versions.len()),
+        (false, false) => format!("model {name:?} has {}", held.join(", ")),
+    };
+    Err(leadflow_mlflow::Error::Registry(format!(
+        "model {name:?} has no version with alias {alias:?}: {what} (a pipeline run sets @challenger; a release, or deploy.stage = \"Production\", sets @champion)"
+    ))
+    .into())
+}
+
+/// Registry lookups for the command line (`leadflow model show`).
 pub fn describe(store: &dyn Registry, name: &str, alias: Option<&str>) -> Result<serde_json::Value> {
     if let Some(a) = alias {
-        leadflow_mlflow::registry::check_alias(a)?;
-        let v = store
-            .get_by_alias(name, a)?
-            .ok_or_else(|| leadflow_mlflow::Error::Registry(format!("model {name:?} has no version with alias {a:?}")))?;
-        return Ok(version_json(&v));
+        return Ok(version_json(&version_by_alias(store, name, a)?));
     }
     let versions = store.list_versions(name)?;
     Ok(serde_json::Value::Array(versions.iter().map(version_json).collect()))

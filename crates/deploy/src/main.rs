@@ -136,12 +136,14 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         None => deploy(&cli.stage),
         Some(Cmd::Run { stage }) => deploy(&stage),
         Some(Cmd::Predict { model_dir, input, output, input_kind }) => {
+            renamed("predict");
             leadflow_core::logging::init(0);
             let n = leadflow_deploy::predict(&model_dir, &input, &output, input_kind)?;
             println!("scored {n} rows -> {}", output.display());
             Ok(())
         }
         Some(Cmd::Validate { model_dir, features, input_kind, labels, expected, rows, min_accuracy }) => {
+            renamed("check");
             leadflow_core::logging::init(0);
             let spec = leadflow_deploy::ValidationSpec { expected, labels, rows, min_accuracy, input: input_kind };
             let v = leadflow_deploy::validate(&model_dir, &features, &spec)?;
@@ -153,6 +155,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Serve { model_dir, model, host, port, input_kind, max_body_mib, max_rows, timeout_seconds, poll_seconds }) => {
+            renamed("serve");
             leadflow_core::logging::init(0);
             let source = match model {
                 Some(m) => {
@@ -173,6 +176,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Promote { model_dir, stage }) => {
+            renamed("promote");
             leadflow_core::logging::init(0);
             let stage = match stage {
                 StageArg::Staging => leadflow_core::params::Stage::Staging,
@@ -192,12 +196,18 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Show { name, alias }) => {
+            renamed("show");
             let store = open_store(&StoreLocation::from_env())?;
             let v = leadflow_deploy::describe(store.as_ref(), &name, alias.as_deref())?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             Ok(())
         }
     }
+}
+
+/// The same command under `leadflow`, which is where it lives now.
+fn renamed(new: &str) {
+    eprintln!("note: `leadflow-deploy` subcommands moved to `leadflow model {new}` (this spelling goes in the next release)");
 }
 
 fn deploy(stage: &StageArgs) -> anyhow::Result<()> {

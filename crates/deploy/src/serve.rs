@@ -35,6 +35,15 @@ pub struct ModelDir {
 
 impl ModelDir {
     pub fn open(dir: &Path) -> Result<ModelDir> {
+        if !dir.is_dir() {
+            return Err(Error::Input {
+                path: dir.to_path_buf(),
+                message:
+                    "no model directory here: a pipeline run exports one only when it promotes a model (its deploy/deployment.json says \
+                          why not); give --model-dir, or serve the registry's version with --model name@alias"
+                        .into(),
+            });
+        }
         let need = |name: &str| -> Result<std::path::PathBuf> {
             let p = dir.join(name);
             if p.is_file() {

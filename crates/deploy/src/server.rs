@@ -36,6 +36,9 @@ pub enum ModelSource {
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub source: ModelSource,
+    /// The registry a `name@alias` source is read from (default: `MLFLOW_TRACKING_URI`); it must
+    /// exist — serving never creates a store.
+    pub tracking: leadflow_mlflow::tracking::StoreLocation,
     /// What request rows are (auto: decided by the columns, as `predict`).
     pub input: InputKind,
     pub max_body_bytes: usize,
@@ -55,6 +58,7 @@ impl ServeOptions {
             max_rows: 10_000,
             request_timeout: Duration::from_secs(10),
             poll: Duration::from_secs(5),
+            tracking: leadflow_mlflow::tracking::StoreLocation::from_env(),
         }
     }
 }
@@ -368,9 +372,7 @@ pub fn load(source: &ModelSource, store: Option<&dyn leadflow_mlflow::Store>, ca
         }
         ModelSource::Registry { name, alias } => {
             let store = store.ok_or_else(|| Error::Serve("a registry model needs a tracking store".into()))?;
-            let v = store
-                .get_by_alias(name, alias)?
-                .ok_or_else(|| Error::Serve(format!("model {name:?} has no version with alias {alias:?}")))?;
+            let v = crate::version_by_alias(store, name, alias)?;
             let dir = fetch(store, &v.source, cache, v.version)?;
             let model = ModelDir::open(&dir)?;
             Ok(Loaded { model, version: Some(v.version), run_id: Some(v.run_id.clone()), source: v.source })
@@ -476,9 +478,7 @@ pub async fn serve(
 /// Load the model, bind `addr` and serve until SIGTERM/Ctrl-C (the `serve` command).
 pub fn run(opts: ServeOptions, addr: &str) -> Result<()> {
     let store: Option<Arc<dyn leadflow_mlflow::Store>> = match opts.source {
-        ModelSource::Registry { .. } => {
-            Some(Arc::from(leadflow_mlflow::open_store(&leadflow_mlflow::tracking::StoreLocation::from_env())?))
-        }
+        ModelSource::Registry { .. } => Some(Arc::from(leadflow_mlflow::open_existing_store(&opts.tracking)?)),
         ModelSource::Dir(_) => None,
     };
     let cache = std::env::temp_dir().join(format!("leadflow-serve-{}", std::process::id()));

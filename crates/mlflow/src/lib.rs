@@ -18,4 +18,4 @@ pub mod tracking;
 mod yaml;
 
 pub use error::{Error, Result};
-pub use store::{open_store, Store};
+pub use store::{open_existing_store, open_store, Store};

@@ -17,3 +17,17 @@ pub fn open_store(loc: &StoreLocation) -> Result<Box<dyn Store>> {
         StoreLocation::Remote(url) => Ok(Box::new(RestStore::new(url))),
     }
 }
+
+/// Open a store that must already exist (for commands that only read): a local store that is not
+/// there is an error naming where it was looked for, and nothing is created.
+pub fn open_existing_store(loc: &StoreLocation) -> Result<Box<dyn Store>> {
+    if let Some(p) = loc.local_path() {
+        if !p.exists() {
+            return Err(crate::Error::Tracking(format!(
+                "no tracking store at {}: run the pipeline first, or name the store with --tracking-uri or MLFLOW_TRACKING_URI",
+                p.display()
+            )));
+        }
+    }
+    open_store(loc)
+}

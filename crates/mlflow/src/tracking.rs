@@ -506,7 +506,34 @@ impl StoreLocation {
             }
             Some(u) if u.starts_with("http://") || u.starts_with("https://") => StoreLocation::Remote(u.trim_end_matches('/').to_string()),
             Some(u) if u.starts_with("sqlite:///") => StoreLocation::Sqlite(PathBuf::from(&u["sqlite:///".len()..])),
-            Some(u) => StoreLocation::Local(PathBuf::from(u.strip_prefix("file://").unwrap_or(u))),
+            Some(u) => {
+                let dir = PathBuf::from(u.strip_prefix("file://").unwrap_or(u));
+                // A folder that holds the embedded database is that database, not a file store.
+                if dir.join(DEFAULT_DB).is_file() && !dir.join("0").join("meta.yaml").is_file() {
+                    StoreLocation::Sqlite(dir.join(DEFAULT_DB))
+                } else {
+                    StoreLocation::Local(dir)
+                }
+            }
+        }
+    }
+
+    /// As a tracking URI that names the same store from any working directory (local paths made
+    /// absolute), for recording which store a run used.
+    pub fn absolute_uri(&self) -> String {
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        match self {
+            StoreLocation::Local(p) => abs(p).display().to_string(),
+            StoreLocation::Sqlite(p) => StoreLocation::sqlite_uri(&abs(p)),
+            StoreLocation::Remote(u) => u.clone(),
+        }
+    }
+
+    /// Where the store lives on this machine, if it is local.
+    pub fn local_path(&self) -> Option<&Path> {
+        match self {
+            StoreLocation::Local(p) | StoreLocation::Sqlite(p) => Some(p),
+            StoreLocation::Remote(_) => None,
         }
     }
 

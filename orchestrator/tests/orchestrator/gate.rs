@@ -15,7 +15,7 @@ use leadflow_testkit::{committed_sample, quick_params_toml};
 fn leadflow(dir: &Path, params: &str, extra: &[&str]) -> Output {
     let params_file = dir.join("params.toml");
     std::fs::write(&params_file, params).unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+    std::process::Command::new(env!("CARGO_BIN_EXE_leadflow"))
         .args(["--engine", "local", "--params", params_file.to_str().unwrap(), "--raw", committed_sample().to_str().unwrap()])
         .args(["--artifacts-dir", dir.join("out").to_str().unwrap()])
         .args(extra)

@@ -17,6 +17,7 @@ use leadflow_testkit::{committed_sample, quick_params, real_data};
 use orchestrator::{local, RunOptions};
 
 mod checks;
+mod cli;
 mod dagger_engine;
 mod examples;
 mod gate;
@@ -244,13 +245,13 @@ fn engine_choice_says_why() {
 
 #[test]
 fn binary_help_and_bad_stage() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator")).arg("--help").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadflow")).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     for flag in ["--engine", "--params", "--raw", "--from", "--to", "--artifacts-dir"] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator")).args(["--from", "serve"]).output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadflow")).args(["--from", "serve"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown stage"));
 }
@@ -385,7 +386,7 @@ fn write_quick_params(dir: &Path) -> PathBuf {
 }
 
 fn pipeline(dir: &Path, params: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_leadflow"));
     c.args(["--engine", "local", "--params", params.to_str().unwrap(), "--raw", committed_sample().to_str().unwrap()])
         .args(["--artifacts-dir", dir.join("artifacts").to_str().unwrap()])
         // The default kind of store: SQLite (kills and interrupts land in its transactions).
@@ -555,40 +556,6 @@ fn interrupt_stops_cleanly() {
     let out = pipeline(dir.path(), &params).arg("-vv").stderr(std::process::Stdio::piped()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.matches("up to date").count() >= 4, "{stderr}");
-}
-
-#[test]
-fn diff_compares_the_last_two_runs_in_both_formats() {
-    let dir = tempfile::tempdir().unwrap();
-    let params = write_quick_params(dir.path());
-    assert!(pipeline(dir.path(), &params).status().unwrap().success());
-    let mut text = std::fs::read_to_string(&params).unwrap();
-    text.push_str("[evaluate]\nthreshold = 0.6\n");
-    std::fs::write(&params, text).unwrap();
-    assert!(pipeline(dir.path(), &params).status().unwrap().success());
-    let diff = |fmt: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
-            .args(["diff", "--format", fmt, "--artifacts-dir", dir.path().join("artifacts").to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let table = diff("table");
-    assert!(table.contains("evaluate.threshold") && table.contains("0.5") && table.contains("0.6"), "{table}");
-    assert!(table.contains("xgboost.test_f1_weighted"), "{table}");
-    assert!(!table.contains("train.seed"), "only params that differ: {table}");
-    let md = diff("md");
-    assert!(md.contains("| `evaluate.threshold` | 0.5 | 0.6 |"), "{md}");
-    assert!(md.contains("| metric | A | B | change |"), "{md}");
-    // Named runs (prefixes) work too.
-    let runs = orchestrator::history::list(&Layout::new(dir.path().join("artifacts")));
-    assert_eq!(runs.len(), 2);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
-        .args(["diff", &runs[1].id, &runs[0].id, "--artifacts-dir", dir.path().join("artifacts").to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("A = {}", runs[1].id)));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ fn concurrent_pipelines_never_move_an_alias_past_a_model_they_did_not_compare_wi
             let toml = format!("[train]\nseed = {seed}\n{}[deploy]\nstage = \"Production\"\n", leadflow_testkit::quick_params_toml());
             std::fs::write(&params, toml).unwrap();
             barrier
-                .command(env!("CARGO_BIN_EXE_orchestrator"))
+                .command(env!("CARGO_BIN_EXE_leadflow"))
                 .args(["--engine", "local", "--params", params.to_str().unwrap(), "--raw", committed_sample().to_str().unwrap()])
                 .args(["--artifacts-dir", dir.join("artifacts").to_str().unwrap()])
                 .env("MLFLOW_TRACKING_URI", &store_path)

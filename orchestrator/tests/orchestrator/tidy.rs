@@ -41,7 +41,9 @@ fn binaries_only_call_their_library() {
     // The orchestrator binary is a thin shell over the library (uv's style): no logic in main.rs.
     let main = repo_file("orchestrator/src/main.rs");
     assert!(main.lines().count() < 10, "{main}");
-    assert!(main.contains("orchestrator::cli::main()"), "{main}");
+    assert!(main.contains("orchestrator::commands::main()"), "{main}");
+    let old = repo_file("orchestrator/src/bin/orchestrator.rs");
+    assert!(old.lines().count() < 10 && old.contains("orchestrator::commands::main_old_spelling()"), "{old}");
 }
 
 #[test]

@@ -150,8 +150,8 @@ fn workflows_parse_and_run_the_commands_the_readme_gives() {
         .any(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/download-artifact@"))
             && s["with"]["name"].as_str() == Some("model")));
     let v = runs("validate");
-    assert!(v.contains("leadflow-deploy -- validate") && v.contains("X_test.csv") && v.contains("--min-accuracy"), "{v}");
-    assert!(readme.contains("leadflow-deploy -- validate"));
+    assert!(v.contains("-p orchestrator -- model check") && v.contains("X_test.csv") && v.contains("--min-accuracy"), "{v}");
+    assert!(readme.contains("-p orchestrator -- model check"));
     // ...and exact labels of the first test rows, when the pipeline ran on the pinned data.
     let exact = steps("validate")
         .into_iter()
@@ -159,7 +159,7 @@ fn workflows_parse_and_run_the_commands_the_readme_gives() {
         .expect("a validate step with --expected");
     assert_eq!(exact["if"].as_str(), Some("needs.pipeline.outputs.data == 'pinned'"));
     let run = exact["run"].as_str().unwrap();
-    assert!(run.contains("leadflow-deploy -- validate") && run.contains("$(cat data/raw/expected_labels.txt)"), "{run}");
+    assert!(run.contains("-p orchestrator -- model check") && run.contains("$(cat data/raw/expected_labels.txt)"), "{run}");
 }
 
 /// Run `.github/scripts/raw-data.sh` in `checkout` with `pull` as the pull command; returns the
@@ -226,7 +226,7 @@ fn the_release_workflow_ships_the_model_ci_validated() {
     let downloads = uses("actions/download-artifact@");
     assert!(downloads.iter().all(|d| d["with"]["run-id"].as_str() == Some("${{ steps.ci.outputs.run_id }}")));
     assert!(downloads.iter().any(|d| d["with"]["name"].as_str() == Some("model")));
-    let promote = run("leadflow-deploy -- promote --model-dir model --stage production");
+    let promote = run("-p orchestrator -- model promote --model-dir model --stage production");
     assert_eq!(promote["if"].as_str(), Some("env.MLFLOW_TRACKING_URI != ''"));
     assert_eq!(run("No MLFLOW_TRACKING_URI secret")["if"].as_str(), Some("env.MLFLOW_TRACKING_URI == ''"));
     let build = uses("docker/build-push-action@")[0];

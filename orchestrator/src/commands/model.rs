@@ -1,0 +1,80 @@
+//! `leadflow model predict|check|serve|show|promote`: the exported or registered model.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use leadflow_core::artifacts as art;
+
+use crate::cli::{GlobalArgs, ModelCmd, ServeArgs};
+
+pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
+    let layout = g.layout();
+    let model_dir = |d: Option<PathBuf>| d.unwrap_or_else(|| layout.model_dir());
+    match cmd {
+        ModelCmd::Predict { model_dir: d, input, output, input_kind } => {
+            let n = leadflow_deploy::predict(&model_dir(d), &input, &output, input_kind)?;
+            super::out(format!("scored {n} rows -> {}\n", output.display()))?;
+            Ok(())
+        }
+        ModelCmd::Check { model_dir: d, features, input_kind, labels, expected, rows, min_accuracy } => {
+            let dir = model_dir(d);
+            let features = features.unwrap_or_else(|| layout.path(&art::X_TEST));
+            let labels = labels.or_else(|| expected.is_none().then(|| layout.path(&art::Y_TEST)));
+            let spec = leadflow_deploy::ValidationSpec { expected, labels, rows, min_accuracy, input: input_kind };
+            let v = leadflow_deploy::validate(&dir, &features, &spec)?;
+            super::out(v.to_text())?;
+            if !v.passed {
+                bail!("check failed for {} ({} of {} compared rows differ)", dir.display(), v.mismatches.len(), v.rows_compared);
+            }
+            super::out("check passed\n".into())?;
+            Ok(())
+        }
+        ModelCmd::Serve(a) => serve(g, a),
+        ModelCmd::Show { name, alias } => {
+            let name = match name {
+                Some(n) => n,
+                None => g.params()?.deploy.model_name,
+            };
+            let store = leadflow_mlflow::open_existing_store(&g.tracking())?;
+            let v = leadflow_deploy::describe(store.as_ref(), &name, alias.as_deref())?;
+            super::out(serde_json::to_string_pretty(&v)? + "\n")?;
+            Ok(())
+        }
+        ModelCmd::Promote { model_dir: d, stage } => {
+            let store = leadflow_mlflow::open_existing_store(&g.tracking())?;
+            let r = leadflow_deploy::promote_exported(store.as_ref(), &model_dir(d), stage.into())?;
+            eprintln!(
+                "{} v{} -> {} (@{}){}",
+                r.model_name,
+                r.version,
+                r.stage,
+                r.alias,
+                r.previous_holder.map(|p| format!(", previously v{p}")).unwrap_or_default()
+            );
+            super::out(serde_json::to_string_pretty(&r)? + "\n")?;
+            Ok(())
+        }
+    }
+}
+
+fn serve(g: &GlobalArgs, a: ServeArgs) -> anyhow::Result<()> {
+    use leadflow_deploy::server::{ModelSource, ServeOptions};
+    let source = match a.model {
+        Some(m) => {
+            let Some((name, alias)) = m.split_once('@') else {
+                bail!("--model takes name@alias (e.g. lead_model@challenger), got {m:?}");
+            };
+            ModelSource::Registry { name: name.into(), alias: alias.into() }
+        }
+        None => ModelSource::Dir(a.model_dir.unwrap_or_else(|| g.layout().model_dir())),
+    };
+    let mut opts = ServeOptions::new(source);
+    opts.tracking = g.tracking();
+    opts.input = a.input_kind;
+    opts.max_body_bytes = a.max_body_mib * 1024 * 1024;
+    opts.max_rows = a.max_rows;
+    opts.request_timeout = std::time::Duration::from_secs_f64(a.timeout_seconds);
+    opts.poll = std::time::Duration::from_secs_f64(a.poll_seconds);
+    leadflow_deploy::server::run(opts, &format!("{}:{}", a.host, a.port))?;
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! `leadflow stage <name>`: one stage, always run (no up-to-date check), through the same entry
+//! point as the local engine.
+
+use std::path::PathBuf;
+
+use leadflow_core::artifacts::StageId;
+
+use crate::cli::GlobalArgs;
+
+pub fn stage(g: &GlobalArgs, stage: StageId, raw: Option<PathBuf>) -> anyhow::Result<()> {
+    let params = g.params()?;
+    let store = leadflow_mlflow::open_store(&g.tracking())?;
+    let raw = leadflow_data::resolve_raw(raw.as_deref());
+    match crate::local::run_stage(stage, &raw, &g.layout(), &params, store.as_ref()) {
+        Ok(message) => {
+            eprintln!("[{:<8}] ok  {message}", stage.name());
+            Ok(())
+        }
+        Err(f) => Err(anyhow::anyhow!("stage `{stage}` failed: {}", f.message)),
+    }
+}
