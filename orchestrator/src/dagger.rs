@@ -110,7 +110,7 @@ impl Plan {
 
     /// The command that runs `stage` inside the container.
     pub fn command(&self, stage: StageId) -> Vec<String> {
-        let mut c = vec![format!("leadflow-{}", stage.name())];
+        let mut c = vec![crate::stages::stage(stage).binary().to_string()];
         if stage == StageId::Data {
             c.push("--raw".into());
             c.push(format!("{DATA_IN}/{}", self.raw_name()));
@@ -312,6 +312,7 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
                     stage: f.stage,
                     message: format!("exit code {} in the container: {}", f.code, tail(&f.stderr, 20)),
                     reports,
+                    cause: None,
                 }),
             }
         }

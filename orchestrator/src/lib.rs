@@ -13,6 +13,7 @@ pub mod local;
 pub mod pipeline;
 pub mod pull;
 pub mod report;
+pub mod stages;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
@@ -108,12 +109,7 @@ pub fn stage_status(
 
 /// What each stage reads, as the stage crate declares it.
 pub fn reads(stage: StageId) -> &'static leadflow_core::fingerprint::Reads {
-    match stage {
-        StageId::Data => &leadflow_data::READS,
-        StageId::Train => &leadflow_train::READS,
-        StageId::Evaluate => &leadflow_evaluate::READS,
-        StageId::Deploy => &leadflow_deploy::READS,
-    }
+    stages::stage(stage).reads()
 }
 
 impl RunOptions {
@@ -171,7 +167,15 @@ impl StageReport {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("stage `{stage}` failed: {message}")]
-    Stage { stage: StageId, message: String, reports: Vec<StageReport> },
+    Stage {
+        stage: StageId,
+        message: String,
+        reports: Vec<StageReport>,
+        /// The stage crate's own error, typed, when the stage ran in this process (a container's
+        /// stage and a replayed recorded failure have only their message). Not chained as a
+        /// `source`: `message` already is its whole chain.
+        cause: Option<Box<stages::StageError>>,
+    },
     #[error("Dagger engine: {0}")]
     Dagger(String),
     #[error("data pull: {0}")]
@@ -297,7 +301,7 @@ pub fn split_up_to_date(
             leadflow_core::fingerprint::Status::UpToDateFailed(message) => {
                 eprintln!("[{:<8}] up to date; its recorded result is a failure (--force {s} runs it again):", s.name());
                 skipped.push(StageReport { stage: s, outcome: Outcome::Failed, seconds: 0.0, message: message.clone() });
-                return Err(Error::Stage { stage: s, message, reports: skipped });
+                return Err(Error::Stage { stage: s, message, reports: skipped, cause: None });
             }
             leadflow_core::fingerprint::Status::Stale(why) => {
                 eprintln!("[{:<8}] stale ({why}): running from here", s.name());

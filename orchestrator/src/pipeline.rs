@@ -97,9 +97,9 @@ fn run_dagger(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
             skipped.append(&mut r);
             Ok(skipped)
         }
-        Err(Error::Stage { stage, message, mut reports }) => {
+        Err(Error::Stage { stage, message, mut reports, cause }) => {
             skipped.append(&mut reports);
-            Err(Error::Stage { stage, message, reports: skipped })
+            Err(Error::Stage { stage, message, reports: skipped, cause })
         }
         Err(e) => Err(e),
     }

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 /// Everything that can go wrong in the data stage; each message names the file and the place.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: file not found (pass --raw, set LEADFLOW_RAW, or run `orchestrator pull` for the pinned public file)")]
+    #[error("{path}: file not found (pass --raw, set LEADFLOW_RAW, or run `leadflow pull` for the pinned public file)")]
     MissingFile { path: PathBuf },
     #[error("{path}: file is empty; expected a CSV header and rows")]
     EmptyFile { path: PathBuf },

@@ -11,11 +11,8 @@ pub fn stage(g: &GlobalArgs, stage: StageId, raw: Option<PathBuf>) -> anyhow::Re
     let params = g.params()?;
     let store = leadflow_mlflow::open_store(&g.tracking())?;
     let raw = leadflow_data::resolve_raw(raw.as_deref());
-    match crate::local::run_stage(stage, &raw, &g.layout(), &params, store.as_ref()) {
-        Ok(message) => {
-            eprintln!("[{:<8}] ok  {message}", stage.name());
-            Ok(())
-        }
-        Err(f) => Err(anyhow::anyhow!("stage `{stage}` failed: {}", f.message)),
-    }
+    let cx = crate::stages::StageContext { raw: &raw, layout: &g.layout(), params: &params, store: store.as_ref() };
+    let message = crate::stages::stage(stage).run(&cx).map_err(|e| anyhow::anyhow!("stage `{stage}` failed: {}", e.chain()))?;
+    eprintln!("[{:<8}] ok  {message}", stage.name());
+    Ok(())
 }

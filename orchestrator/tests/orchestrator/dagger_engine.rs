@@ -343,7 +343,7 @@ fn a_failing_stage_is_exported_then_reported_with_its_exit_code_and_stderr() {
     let store = StoreLocation::Local(dir.path().join("mlruns"));
     let plan = dagger::Plan::new(&repo(), &committed_sample(), None, &artifacts, &store, StageId::ALL.to_vec()).unwrap();
     let (result, queries) = run_against_fake(&plan, Some("leadflow-evaluate"), &[]);
-    let Err(orchestrator::Error::Stage { stage, message, reports }) = result else { panic!("expected a stage failure: {result:?}") };
+    let Err(orchestrator::Error::Stage { stage, message, reports, .. }) = result else { panic!("expected a stage failure: {result:?}") };
     assert_eq!(stage, StageId::Evaluate);
     assert!(message.contains("exit code 3") && message.contains("quality gate failed: f1_weighted 0.41 < 0.90"), "{message}");
     let status: Vec<(StageId, bool)> = reports.iter().map(|r| (r.stage, r.ok())).collect();

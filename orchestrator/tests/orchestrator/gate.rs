@@ -97,7 +97,7 @@ fn the_dagger_engines_up_to_date_prefix_replays_a_recorded_failure() {
     let orchestrator::Error::Stage { message, .. } = err else { panic!("{err}") };
     let store = leadflow_mlflow::open_store(&opts.tracking).unwrap();
     match orchestrator::split_up_to_date(&opts, &strict, Some(store.as_ref())) {
-        Err(orchestrator::Error::Stage { stage, message: replayed, reports }) => {
+        Err(orchestrator::Error::Stage { stage, message: replayed, reports, .. }) => {
             assert_eq!(stage, leadflow_core::artifacts::StageId::Evaluate);
             assert_eq!(replayed, message);
             let outcomes: Vec<_> = reports.iter().map(|r| (r.stage.name(), r.outcome)).collect();

@@ -261,3 +261,30 @@ fn stages_write_artifacts_only_under_the_write_permit() {
         }
     }
 }
+
+#[test]
+fn only_the_stage_seam_calls_into_the_stage_crates() {
+    // Both engines and every command reach a stage through `orchestrator::stages` (the `Stage`
+    // trait); a per-stage match calling stage crates anywhere else is the old dispatch coming back.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let calls = ["leadflow_data::run(", "leadflow_train::run(", "leadflow_evaluate::run(", "leadflow_deploy::run(", "::READS"];
+    let mut stack = vec![root.clone()];
+    let mut seen = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            let hits: Vec<&str> = calls.iter().copied().filter(|c| text.contains(c)).collect();
+            if p.ends_with("stages.rs") {
+                seen = hits.len();
+            } else {
+                assert!(hits.is_empty(), "{} calls a stage crate directly ({hits:?}); go through orchestrator::stages", p.display());
+            }
+        }
+    }
+    assert_eq!(seen, calls.len(), "stages.rs is where the stage crates are called");
+}
