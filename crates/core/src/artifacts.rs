@@ -108,9 +108,9 @@ pub const Y_TRAIN: Artifact = a(Train, "y_train.csv", Csv, "training target (lea
 pub const Y_TEST: Artifact = a(Train, "y_test.csv", Csv, "test target (lead_indicator)");
 pub const COLUMNS_LIST: Artifact = a(Train, "columns_list.json", Json, "feature names in model order");
 pub const FEATURE_SPEC: Artifact = a(Train, "feature_spec.json", Json, "how gold rows become features (one-hot levels)");
-pub const XGB_MODEL: Artifact = a(Train, "lead_model_xgboost.json", Json, "XGBoost random forest in XGBoost's JSON model format");
+pub const XGB_MODEL: Artifact = a(Train, "model_xgboost.json", Json, "XGBoost random forest in XGBoost's JSON model format");
 pub const LR_MODEL: Artifact =
-    a(Train, "lead_model_lr.json", Json, "logistic regression: features, coefficients, intercept, classes, params");
+    a(Train, "model_logistic.json", Json, "logistic regression: features, coefficients, intercept, classes, params");
 pub const MODEL_RESULTS: Artifact = a(Train, "model_results.json", Json, "per model: best params, CV mean/std, test classification report");
 pub const TRAIN_REPORTS: Artifact = a(Train, "reports.txt", Text, "train and test classification reports and confusion matrices, as text");
 pub const TRAIN_META: Artifact = a(Train, RUN_META, Json, "run metadata of the train stage");

@@ -56,6 +56,14 @@ impl ModelKind {
         }
     }
 
+    /// How to load the saved model file `file` outside leadflow (the model card says it).
+    pub fn how_to_load(self, file: &str) -> String {
+        match self {
+            ModelKind::Xgboost => format!("Python: xgboost.Booster(model_file=\"{file}\") (XGBoost's JSON model format)"),
+            ModelKind::Logistic => format!("P = sigmoid(intercept + coefficients · features), from {file} (plain JSON)"),
+        }
+    }
+
     /// The train-stage artifact holding this model.
     pub fn artifact(self) -> crate::artifacts::Artifact {
         match self {

@@ -4,7 +4,6 @@ use std::fmt::Write as _;
 
 use leadflow_core::features::Preprocessing;
 use leadflow_core::metrics::Scores;
-use leadflow_core::model::ModelKind;
 use leadflow_core::results::{DeployedModel, Deployment, Importance, ModelResults};
 use leadflow_core::Params;
 use serde::Serialize;
@@ -121,11 +120,8 @@ impl ModelCard {
                 l
             },
             how_to_load: vec![
-                format!("leadflow-deploy predict --model-dir <this dir> --input {}.csv --output scores.csv", pre.target.subjects()),
-                match m.kind {
-                    ModelKind::Xgboost => format!("Python: xgboost.Booster(model_file=\"{}\") (XGBoost's JSON model format)", m.file),
-                    ModelKind::Logistic => format!("P = sigmoid(intercept + coefficients · features), from {} (plain JSON)", m.file),
-                },
+                format!("leadflow model predict --model-dir <this dir> --input {}.csv --output scores.csv", pre.target.subjects()),
+                m.kind.how_to_load(&m.file),
             ],
         }
     }

@@ -146,21 +146,26 @@ pub fn incumbent(
             Some(t) => t.parse().map_err(|e| format!("its `{MODEL_TAG}` tag: {e}"))?,
             None => return Err(format!("version has no `{MODEL_TAG}` tag")),
         };
-        // Local sources are read in place; a server's are downloaded first.
+        // Local sources are read in place; a server's are downloaded first. The model file is
+        // the one the version's model.json names (older versions used older file names).
         let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let dir = match version.source.strip_prefix("file://") {
-            Some(p) => PathBuf::from(p),
-            None => {
-                store.download(&version.source, &[art::FEATURE_SPEC.name, kind.artifact().name], tmp.path()).map_err(|e| e.to_string())?;
-                tmp.path().to_path_buf()
-            }
-        };
+        let local = version.source.strip_prefix("file://").map(PathBuf::from);
+        let dir = local.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+        if local.is_none() {
+            store.download(&version.source, &[art::FEATURE_SPEC.name, art::MODEL_SPEC.name], &dir).map_err(|e| e.to_string())?;
+        }
+        let file = art::read_json::<leadflow_core::results::DeployedModel>(&dir.join(art::MODEL_SPEC.name), "a model spec")
+            .map(|m| m.file)
+            .unwrap_or_else(|_| kind.artifact().name.to_string());
+        if local.is_none() {
+            store.download(&version.source, &[file.as_str()], &dir).map_err(|e| e.to_string())?;
+        }
         let spec: leadflow_core::features::FeatureSpec =
             art::read_json(&dir.join(art::FEATURE_SPEC.name), "a feature spec").map_err(|e| e.to_string())?;
         if spec.feature_names() != features {
             return Err("its features differ from this run's".into());
         }
-        let model = Model::load(kind, &dir.join(kind.artifact().name)).map_err(|e| e.to_string())?;
+        let model = Model::load(kind, &dir.join(&file)).map_err(|e| e.to_string())?;
         let p = model.predict(x).map_err(|e| e.to_string())?;
         let per_row = if k == 2 { 1 } else { k };
         if p.len() != x.n_rows * per_row {
@@ -405,32 +410,8 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     let mut panels: Vec<plots::ImportancePanel> = Vec::new();
     let mut importance = BTreeMap::new();
     for (k, m) in &loaded {
-        match m {
-            Model::Xgboost(b) => {
-                let gain = b.gain_importance(features.len())?;
-                panels.push((
-                    format!("{}: feature importance", k.label()),
-                    "mean split gain".to_string(),
-                    features.iter().cloned().zip(gain).collect(),
-                ));
-            }
-            Model::Logistic(lr) => {
-                panels.push((
-                    format!("{}: coefficients", k.label()),
-                    format!("coefficient (scaled features; + raises {})", target.probability_of()),
-                    lr.features.iter().cloned().zip(lr.coefficients.iter().copied()).collect(),
-                ));
-            }
-            Model::Multinomial(lr) => {
-                let n = lr.coefficients.len() as f64;
-                let mean_abs = (0..lr.features.len()).map(|j| lr.coefficients.iter().map(|w| w[j].abs()).sum::<f64>() / n);
-                panels.push((
-                    format!("{}: coefficients", k.label()),
-                    "mean |coefficient| over the classes (scaled features)".to_string(),
-                    lr.features.iter().cloned().zip(mean_abs).collect(),
-                ));
-            }
-        }
+        let imp = m.importance(&features, &target.probability_of())?;
+        panels.push((format!("{}: {}", k.label(), imp.title), imp.measure, imp.values));
     }
     for (k, (_, measure, values)) in loaded.keys().zip(&panels) {
         importance.insert(*k, leadflow_core::results::Importance { measure: measure.clone(), values: Vec::clone(values) });

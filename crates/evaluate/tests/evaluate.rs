@@ -177,11 +177,11 @@ fn corrupt_model_file_is_a_clear_error_and_changes_nothing() {
     let before = std::fs::read(env.layout().path(&art::EVALUATION)).unwrap();
     std::fs::write(env.layout().path(&art::XGB_MODEL), b"{ not json").unwrap();
     let err = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap_err().to_string();
-    assert!(err.contains("lead_model_xgboost.json") && err.contains("XGBoost JSON model"), "{err}");
+    assert!(err.contains("model_xgboost.json") && err.contains("XGBoost JSON model"), "{err}");
     assert_eq!(std::fs::read(env.layout().path(&art::EVALUATION)).unwrap(), before);
     std::fs::write(env.layout().path(&art::XGB_MODEL), b"{\"learner\": 1}").unwrap();
     let err = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap_err().to_string();
-    assert!(err.contains("lead_model_xgboost.json"), "{err}");
+    assert!(err.contains("model_xgboost.json"), "{err}");
 }
 
 /// A Python with scikit-learn, or a skip.

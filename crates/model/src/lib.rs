@@ -221,4 +221,42 @@ impl Model {
             }
         }
     }
+
+    /// What the model says about its features, for the report and the card: XGBoost's mean
+    /// split gain per feature; a logistic regression's coefficients (binary: signed, toward the
+    /// positive class, whose probability `positive` names; multinomial: mean |coefficient| over
+    /// the classes).
+    pub fn importance(&self, features: &[String], positive: &str) -> Result<Importance> {
+        Ok(match self {
+            Model::Xgboost(b) => Importance {
+                title: "feature importance",
+                measure: "mean split gain".into(),
+                values: features.iter().cloned().zip(b.gain_importance(features.len())?).collect(),
+            },
+            Model::Logistic(lr) => Importance {
+                title: "coefficients",
+                measure: format!("coefficient (scaled features; + raises {positive})"),
+                values: lr.features.iter().cloned().zip(lr.coefficients.iter().copied()).collect(),
+            },
+            Model::Multinomial(lr) => {
+                let n = lr.coefficients.len() as f64;
+                let mean_abs = (0..lr.features.len()).map(|j| lr.coefficients.iter().map(|w| w[j].abs()).sum::<f64>() / n);
+                Importance {
+                    title: "coefficients",
+                    measure: "mean |coefficient| over the classes (scaled features)".into(),
+                    values: lr.features.iter().cloned().zip(mean_abs).collect(),
+                }
+            }
+        })
+    }
+}
+
+/// A model's view of its features ([`Model::importance`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Importance {
+    /// What the numbers are, in a plot title ("feature importance", "coefficients").
+    pub title: &'static str,
+    /// Their unit, on the plot's axis.
+    pub measure: String,
+    pub values: Vec<(String, f64)>,
 }

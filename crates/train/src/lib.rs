@@ -3,8 +3,10 @@
 //! reported on the same test split, and tracked MLflow-style (one run per model).
 
 mod error;
-pub mod models;
+pub mod learner;
+pub mod logistic;
 pub mod search;
+pub mod xgboost;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,14 +16,17 @@ use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::features::{FeatureSpec, Preprocessing};
 use leadflow_core::meta::RunClock;
 use leadflow_core::metrics::{self, confusion, ClassificationReport, Scores};
-use leadflow_core::results::{CvSummary, ModelResult, ModelResults, SplitInfo};
-use leadflow_core::split::{self, derive_rng};
+use leadflow_core::results::{ModelResult, ModelResults, SplitInfo};
+use leadflow_core::split;
 use leadflow_core::Params;
 use leadflow_mlflow::tracking::{MetricPoint, RunStatus, Tracker};
-use leadflow_model::{Matrix, Model, ModelKind, XgbModel, XgbRows};
+use leadflow_model::{Matrix, ModelKind};
 use polars::prelude::*;
 
 pub use error::{Error, Result};
+
+/// Every model kind, in the order they are trained and reported: one module each.
+pub static LEARNERS: [&dyn learner::Learner; 2] = [&xgboost::Forest, &logistic::Logistic];
 
 /// What the train stage reads: the gold data, the data version, `train` params, the evaluate
 /// threshold (its test reports) and `tracking` (where its runs go).
@@ -134,12 +139,11 @@ pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
 pub struct Timings {
     /// Reading and encoding the gold data, the split.
     pub load: f64,
-    pub xgboost_search: f64,
-    pub xgboost_refit: f64,
-    pub logistic_search: f64,
-    pub logistic_refit: f64,
-    /// Wall time from the end of the XGBoost search to both models refitted: the XGBoost refit
-    /// runs beside the logistic search and refit, so this is less than their sum.
+    /// Each model kind's search and refit.
+    pub search: BTreeMap<ModelKind, f64>,
+    pub refit: BTreeMap<ModelKind, f64>,
+    /// Wall time from the end of the first search to every model refitted: each refit runs
+    /// beside the next search, so this is less than the sum of the rest.
     pub after_search: f64,
     /// Split CSVs, reports, tracking, metadata.
     pub writes: f64,
@@ -206,17 +210,6 @@ fn write_y(path: &Path, target: &str, y: &[u8], rows: &[usize]) -> Result<()> {
     write_text(path, &s)
 }
 
-/// One trained model, before tracking.
-struct Trained {
-    kind: ModelKind,
-    best_params: serde_json::Value,
-    search: serde_json::Value,
-    cv: CvSummary,
-    train_proba: Vec<f64>,
-    test_proba: Vec<f64>,
-    tracked_params: Vec<(String, String)>,
-}
-
 fn check_folds(model: &'static str, y: &[u8], k: usize, rows: &[usize], folds: usize) -> Result<()> {
     for class in 0..k as u8 {
         let found = rows.iter().filter(|&&i| y[i] == class).count();
@@ -267,11 +260,9 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     }
     let tp = &params.train;
     let (train_rows, test_rows) = split::train_test_of(&ds.y, tp.test_size, tp.seed);
-    if tp.xgboost.enabled {
-        check_folds("xgboost", &ds.y, k, &train_rows, tp.xgboost.cv_folds)?;
-    }
-    if tp.logistic.enabled {
-        check_folds("logistic", &ds.y, k, &train_rows, tp.logistic.cv_folds)?;
+    let learners: Vec<&dyn learner::Learner> = LEARNERS.iter().copied().filter(|l| l.enabled(tp)).collect();
+    for l in &learners {
+        check_folds(l.kind().name(), &ds.y, k, &train_rows, l.cv_folds(tp))?;
     }
     let x_train = ds.x.select_rows(&train_rows);
     let y_train: Vec<u8> = train_rows.iter().map(|&i| ds.y[i]).collect();
@@ -293,119 +284,14 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
 
     let scoring = tp.scoring;
     let threshold = params.evaluate.threshold;
-    let local_rows: Vec<usize> = (0..y_train.len()).collect();
-    let mut trained = Vec::new();
-
-    // The XGBoost search uses every core; then the XGBoost refit (one thread) runs beside the
-    // logistic search and refit, so no core idles. Every part is seeded and independent, so
-    // the overlap changes no result.
-    let xgb_search = if tp.xgboost.enabled {
-        let p = &tp.xgboost;
-        let cands = models::xgb_candidates(p.n_candidates, p, k, &mut derive_rng(tp.seed, "xgboost/candidates"));
-        let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "xgboost/folds"));
-        // One matrix per fold, shared by its candidates: XGBoost bins it once.
-        let prepare = |tr: &[usize], va: &[usize]| -> Result<(XgbRows, XgbRows, Vec<u8>)> {
-            let fit_err = |e: leadflow_core::Error| Error::Fit { model: "xgboost", message: e.to_string() };
-            let train = XgbRows::new(&x_train, Some(tr), Some(&pick(&y_train, tr))).map_err(fit_err)?;
-            Ok((train, XgbRows::new(&x_train, Some(va), None).map_err(fit_err)?, pick(&y_train, va)))
-        };
-        let res = search::run_per_fold("xgboost", &cands, &folds, prepare, |(train, va, y_va), c| {
-            let b = models::xgb_fit_on(train, c, p, tp.seed, k)?;
-            let proba = b.predict_on(va)?;
-            Ok(metrics::score(scoring, y_va, &proba, k, threshold))
-        })?;
-        timings.xgboost_search = lap_secs();
-        Some(res)
-    } else {
-        None
-    };
-    let xgb_refit = |res: search::SearchResult<models::XgbCandidate>| -> Result<(Trained, f64)> {
-        let start = std::time::Instant::now();
-        let p = &tp.xgboost;
-        let best = res.best();
-        tracing::info!("xgboost: best CV {} {:.4} ± {:.4}", scoring.name(), best.mean, best.std);
-        let model = models::xgb_fit(&x_train, &y_train, &best.params, p, tp.seed, k)?;
-        let model_path = out.path(&art::XGB_MODEL);
-        let permit = art::write_permit();
-        model.save(&model_path).map_err(|e| Error::Write { path: model_path.clone(), source: e.into() })?;
-        drop(permit);
-        // Predict with the saved file, exactly as evaluate and predict will.
-        let saved = XgbModel::load(&model_path)?;
-        let mut tracked: Vec<(String, String)> =
-            models::xgb_config(&best.params, p, tp.seed, k).into_iter().filter(|(k, _)| k != "nthread" && k != "verbosity").collect();
-        tracked.push(("n_candidates".into(), p.n_candidates.to_string()));
-        tracked.push(("cv_folds".into(), p.cv_folds.to_string()));
-        let t = Trained {
-            kind: ModelKind::Xgboost,
-            best_params: serde_json::to_value(&best.params).unwrap_or_default(),
-            search: serde_json::to_value(&res.candidates).unwrap_or_default(),
-            cv: CvSummary { metric: scoring.name().into(), folds: p.cv_folds, candidates: p.n_candidates, mean: best.mean, std: best.std },
-            train_proba: saved.predict(&x_train)?,
-            test_proba: saved.predict(&x_test)?,
-            tracked_params: tracked,
-        };
-        Ok((t, start.elapsed().as_secs_f64()))
-    };
-    let logistic = || -> Result<(Trained, f64, f64)> {
-        let start = std::time::Instant::now();
-        let p = &tp.logistic;
-        let cands = models::lr_candidates(p.n_candidates, p, &mut derive_rng(tp.seed, "logistic/candidates"));
-        let folds = split::stratified_folds(&y_train, &local_rows, p.cv_folds, &mut derive_rng(tp.seed, "logistic/folds"));
-        // Candidates that fit the same model (every C of penalty "none") are fitted once.
-        let res = search::run_path(
-            "logistic",
-            &cands,
-            |c| c.alpha().to_bits(),
-            |a, b| b.alpha().total_cmp(&a.alpha()),
-            &folds,
-            // A fold's rows are copied once, for all its fits.
-            |tr, va| Ok((models::LrRows::new(&x_train, Some(tr), &pick(&y_train, tr))?, x_train.select_rows(va), pick(&y_train, va))),
-            |c, (train, va, y_va), start| {
-                let (m, w) = models::lr_fit_from(train, k, &names, c, p, start)?;
-                let proba = m.predict(va)?;
-                Ok((metrics::score(scoring, y_va, &proba, k, threshold), w))
-            },
-        )?;
-        let searched = start.elapsed().as_secs_f64();
-        let best = res.best();
-        tracing::info!("logistic: best CV {} {:.4} ± {:.4}", scoring.name(), best.mean, best.std);
-        let model = models::lr_fit(&x_train, &y_train, k, &names, &best.params, p)?;
-        match &model {
-            Model::Multinomial(m) => art::write_json(&out.path(&art::LR_MODEL), m)?,
-            Model::Logistic(m) => art::write_json(&out.path(&art::LR_MODEL), m)?,
-            Model::Xgboost(_) => unreachable!("lr_fit fits logistic models"),
-        }
-        let t = Trained {
-            kind: ModelKind::Logistic,
-            best_params: serde_json::to_value(&best.params).unwrap_or_default(),
-            search: serde_json::to_value(&res.candidates).unwrap_or_default(),
-            cv: CvSummary { metric: scoring.name().into(), folds: p.cv_folds, candidates: p.n_candidates, mean: best.mean, std: best.std },
-            train_proba: model.predict(&x_train)?,
-            test_proba: model.predict(&x_test)?,
-            tracked_params: vec![
-                ("C".into(), best.params.c.to_string()),
-                ("penalty".into(), best.params.penalty.clone()),
-                ("alpha".into(), best.params.alpha().to_string()),
-                ("max_iterations".into(), p.max_iterations.to_string()),
-                ("tolerance".into(), p.tolerance.to_string()),
-                ("n_candidates".into(), p.n_candidates.to_string()),
-                ("cv_folds".into(), p.cv_folds.to_string()),
-            ],
-        };
-        Ok((t, searched, start.elapsed().as_secs_f64() - searched))
-    };
-    let (xgb, lr) =
-        rayon::join(|| xgb_search.map(xgb_refit).transpose(), || if tp.logistic.enabled { logistic().map(Some) } else { Ok(None) });
-    if let Some((t, secs)) = xgb? {
-        timings.xgboost_refit = secs;
-        trained.push(t);
+    let set =
+        learner::TrainSet { x: &x_train, y: &y_train, x_test: &x_test, features: &names, k, seed: tp.seed, scoring, threshold, params: tp };
+    let trained = learner::train_all(&learners, &set, &out)?;
+    for t in &trained {
+        timings.search.insert(t.kind, t.seconds.0);
+        timings.refit.insert(t.kind, t.seconds.1);
     }
-    if let Some((t, searched, refit)) = lr? {
-        timings.logistic_search = searched;
-        timings.logistic_refit = refit;
-        trained.push(t);
-    }
-    timings.after_search = lap_secs();
+    timings.after_search = lap_secs() - trained.first().map_or(0.0, |t| t.seconds.0);
 
     // Reports: both models on the same train and test splits.
     let mut results = ModelResults {
@@ -548,8 +434,4 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
             })
             .collect(),
     })
-}
-
-fn pick(y: &[u8], idx: &[usize]) -> Vec<u8> {
-    idx.iter().map(|&i| y[i]).collect()
 }

@@ -75,6 +75,11 @@ fn run_example(dir: &Path, name: &str, raw: &str) -> Ran {
     }
     let report = std::fs::read_to_string(layout.path(&art::REPORT)).unwrap();
     let card = std::fs::read_to_string(layout.model_dir().join(art::MODEL_CARD_MD.name)).unwrap();
+    // Artifact names are the dataset's, not the lead's.
+    let files = leadflow_testkit::snapshot(layout.root());
+    let lead: Vec<_> =
+        files.keys().filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().replace("leadflow", "").contains("lead"))).collect();
+    assert!(lead.is_empty(), "{name}: lead file names in a non-lead run: {lead:?}");
     Ran { layout, evaluation, deployment, report, card }
 }
 

@@ -1,104 +1,19 @@
-//! The two model families: candidates, their search spaces, and single fits.
+//! Logistic regression (linfa-logistic; binary or multinomial): its candidates, single fits
+//! (warm-started along the regularisation path), and its [`Learner`].
 
-use leadflow_core::params::{Choice, LogisticParams, Space, XgboostParams};
-use leadflow_model::{LogisticModel, Matrix, Model, MultinomialModel, XgbModel, XgbRows};
+use leadflow_core::artifacts::{self as art, StageDir};
+use leadflow_core::metrics;
+use leadflow_core::params::LogisticParams;
+use leadflow_core::results::CvSummary;
+use leadflow_core::split::{self, derive_rng};
+use leadflow_model::{LogisticModel, Matrix, Model, ModelKind, MultinomialModel};
 use rand::seq::SliceRandom;
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-
-/// One point of the XGBoost random-forest search space (the notebook's space).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct XgbCandidate {
-    pub learning_rate: f64,
-    pub min_split_loss: f64,
-    pub max_depth: u32,
-    pub subsample: f64,
-    pub objective: String,
-    pub eval_metric: String,
-}
-
-fn draw_f64(s: &Space<f64>, rng: &mut ChaCha8Rng) -> f64 {
-    match *s {
-        Space::Fixed(v) => v,
-        Space::Between([a, b]) if a < b => rng.gen_range(a..b),
-        Space::Between([a, _]) => a,
-    }
-}
-
-fn draw_choice(c: &Choice, rng: &mut ChaCha8Rng) -> String {
-    match c {
-        Choice::Fixed(v) => v.clone(),
-        Choice::OneOf(v) if v.len() == 1 => v[0].clone(),
-        Choice::OneOf(v) => v[rng.gen_range(0..v.len())].clone(),
-    }
-}
-
-/// XGBoost's objective for `k > 2` classes: one probability per class.
-pub const MULTICLASS_OBJECTIVE: &str = "multi:softprob";
-
-/// Draw `n` candidates from the params' space (by default the notebook's: learning_rate
-/// U(0.01, 0.31), min_split_loss U(0, 10), max_depth 3..=9, subsample U(0, 1) kept ≥ 0.01,
-/// objective and eval_metric uniformly). Fixed values draw nothing. With `k > 2` classes the
-/// objective is `multi:softprob` (not drawn).
-pub fn xgb_candidates(n: usize, p: &XgboostParams, k: usize, rng: &mut ChaCha8Rng) -> Vec<XgbCandidate> {
-    (0..n)
-        .map(|_| XgbCandidate {
-            learning_rate: draw_f64(&p.learning_rate, rng),
-            min_split_loss: draw_f64(&p.min_split_loss, rng),
-            max_depth: match p.max_depth {
-                Space::Fixed(v) => v,
-                Space::Between([a, b]) => rng.gen_range(a..=b),
-            },
-            subsample: draw_f64(&p.subsample, rng).max(0.01),
-            objective: if k > 2 { MULTICLASS_OBJECTIVE.to_string() } else { draw_choice(&p.objective, rng) },
-            eval_metric: draw_choice(&p.eval_metric, rng),
-        })
-        .collect()
-}
-
-/// XGBoost parameters with XGBRFClassifier semantics: one boosting round of
-/// `num_parallel_tree` trees, row subsampling, `colsample_bynode`, tiny L2 (`reg_lambda` 1e-5).
-/// `eval_metric` is drawn and recorded but not passed on: it only affects evaluation sets, which
-/// a single-round forest does not use, and the statically linked XGBoost lacks `aucpr`'s registration.
-/// One thread per fit: parallelism comes from running fits side by side, which also keeps
-/// XGBoost's thread-local random engine deterministic.
-pub fn xgb_config(c: &XgbCandidate, p: &XgboostParams, seed: u64, k: usize) -> Vec<(String, String)> {
-    let num_class = (k > 2).then(|| ("num_class", k.to_string()));
-    [
-        ("booster", "gbtree".to_string()),
-        ("tree_method", "hist".into()),
-        ("num_parallel_tree", p.n_estimators.to_string()),
-        ("colsample_bynode", p.colsample_bynode.to_string()),
-        ("reg_lambda", "1e-05".into()),
-        ("learning_rate", c.learning_rate.to_string()),
-        ("min_split_loss", c.min_split_loss.to_string()),
-        ("max_depth", c.max_depth.to_string()),
-        ("subsample", c.subsample.to_string()),
-        ("objective", c.objective.clone()),
-        ("base_score", "0.5".into()),
-        ("seed", (seed % (i32::MAX as u64)).to_string()),
-        ("nthread", "1".into()),
-        ("verbosity", "0".into()),
-    ]
-    .into_iter()
-    .chain(num_class)
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-/// Fit one random forest (one boosting round of `n_estimators` parallel trees).
-pub fn xgb_fit(x: &Matrix, y: &[u8], c: &XgbCandidate, p: &XgboostParams, seed: u64, k: usize) -> Result<XgbModel> {
-    let rows = XgbRows::new(x, None, Some(y)).map_err(|e| Error::Fit { model: "xgboost", message: e.to_string() })?;
-    xgb_fit_on(&rows, c, p, seed, k)
-}
-
-/// [`xgb_fit`] on rows made ready once (and shared by several fits).
-pub fn xgb_fit_on(rows: &XgbRows, c: &XgbCandidate, p: &XgboostParams, seed: u64, k: usize) -> Result<XgbModel> {
-    XgbModel::fit_one_round_on(rows, &xgb_config(c, p, seed, k)).map_err(|e| Error::Fit { model: "xgboost", message: e.to_string() })
-}
+use crate::learner::{pick, Learner, Searched, TrainSet, Trained};
+use crate::search::{self, SearchResult};
 
 /// One point of the logistic-regression space. linfa-logistic offers L2 only (`alpha` = 1/C),
 /// so the notebook's l1 and elasticnet penalties are not searched.
@@ -120,7 +35,7 @@ impl LrCandidate {
 
 /// The finite grid C × penalty from params (by default {100, 10, 1, 0.1, 0.01} × {none, l2}),
 /// sampled without replacement (as scikit-learn's RandomizedSearchCV does for an all-list space).
-pub fn lr_candidates(n: usize, p: &LogisticParams, rng: &mut ChaCha8Rng) -> Vec<LrCandidate> {
+pub fn candidates(n: usize, p: &LogisticParams, rng: &mut ChaCha8Rng) -> Vec<LrCandidate> {
     let mut grid: Vec<LrCandidate> =
         p.c.iter().flat_map(|&c| p.penalty.iter().map(move |penalty| LrCandidate { c, penalty: penalty.clone() })).collect();
     grid.shuffle(rng);
@@ -130,8 +45,8 @@ pub fn lr_candidates(n: usize, p: &LogisticParams, rng: &mut ChaCha8Rng) -> Vec<
 
 /// Fit a logistic regression: binary (`k == 2`) or multinomial (linfa-logistic's
 /// `MultiLogisticRegression`); every one of the `k` classes must be among `y`.
-pub fn lr_fit(x: &Matrix, y: &[u8], k: usize, features: &[String], c: &LrCandidate, p: &LogisticParams) -> Result<Model> {
-    lr_fit_from(&LrRows::new(x, None, y)?, k, features, c, p, None).map(|(m, _)| m)
+pub fn fit(x: &Matrix, y: &[u8], k: usize, features: &[String], c: &LrCandidate, p: &LogisticParams) -> Result<Model> {
+    fit_from(&LrRows::new(x, None, y)?, k, features, c, p, None).map(|(m, _)| m)
 }
 
 /// Rows ready for linfa (with their labels): built once per fold and fitted on by every
@@ -166,9 +81,9 @@ pub enum WarmStart {
     Multinomial(ndarray::Array2<f64>),
 }
 
-/// [`lr_fit`] starting from `warm` (a previous fit's solution on the same columns and classes),
+/// [`fit`] starting from `warm` (a previous fit's solution on the same columns and classes),
 /// also returning this fit's solution.
-pub fn lr_fit_from(
+pub fn fit_from(
     rows: &LrRows,
     k: usize,
     features: &[String],
@@ -236,4 +151,84 @@ pub fn lr_fit_from(
         params,
     });
     Ok((model, WarmStart::Binary(ndarray::Array1::from_vec(solution))))
+}
+
+/// Logistic regression as a [`Learner`].
+pub struct Logistic;
+
+impl Learner for Logistic {
+    fn kind(&self) -> ModelKind {
+        ModelKind::Logistic
+    }
+
+    fn enabled(&self, p: &leadflow_core::params::TrainParams) -> bool {
+        p.logistic.enabled
+    }
+
+    fn cv_folds(&self, p: &leadflow_core::params::TrainParams) -> usize {
+        p.logistic.cv_folds
+    }
+
+    fn search(&self, set: &TrainSet<'_>) -> Result<Box<dyn Searched>> {
+        let p = &set.params.logistic;
+        let cands = candidates(p.n_candidates, p, &mut derive_rng(set.seed, "logistic/candidates"));
+        let local_rows: Vec<usize> = (0..set.y.len()).collect();
+        let folds = split::stratified_folds(set.y, &local_rows, p.cv_folds, &mut derive_rng(set.seed, "logistic/folds"));
+        // Candidates that fit the same model (every C of penalty "none") are fitted once, along
+        // the C path from the strongest penalty, each fit starting from the previous solution.
+        let res = search::run_path(
+            "logistic",
+            &cands,
+            |c| c.alpha().to_bits(),
+            |a, b| b.alpha().total_cmp(&a.alpha()),
+            &folds,
+            // A fold's rows are copied once, for all its fits.
+            |tr, va| Ok((LrRows::new(set.x, Some(tr), &pick(set.y, tr))?, set.x.select_rows(va), pick(set.y, va))),
+            |c, (train, va, y_va), start| {
+                let (m, w) = fit_from(train, set.k, set.features, c, p, start)?;
+                let proba = m.predict(va)?;
+                Ok((metrics::score(set.scoring, y_va, &proba, set.k, set.threshold), w))
+            },
+        )?;
+        Ok(Box::new(res))
+    }
+}
+
+impl Searched for SearchResult<LrCandidate> {
+    fn refit(self: Box<Self>, set: &TrainSet<'_>, out: &StageDir) -> Result<Trained> {
+        let p = &set.params.logistic;
+        let best = self.best();
+        tracing::info!("logistic: best CV {} {:.4} ± {:.4}", set.scoring.name(), best.mean, best.std);
+        let model = fit(set.x, set.y, set.k, set.features, &best.params, p)?;
+        let path = out.path(&ModelKind::Logistic.artifact());
+        match &model {
+            Model::Multinomial(m) => art::write_json(&path, m)?,
+            Model::Logistic(m) => art::write_json(&path, m)?,
+            Model::Xgboost(_) => unreachable!("fit fits logistic models"),
+        }
+        Ok(Trained {
+            kind: ModelKind::Logistic,
+            best_params: serde_json::to_value(&best.params).unwrap_or_default(),
+            search: serde_json::to_value(&self.candidates).unwrap_or_default(),
+            cv: CvSummary {
+                metric: set.scoring.name().into(),
+                folds: p.cv_folds,
+                candidates: p.n_candidates,
+                mean: best.mean,
+                std: best.std,
+            },
+            train_proba: model.predict(set.x)?,
+            test_proba: model.predict(set.x_test)?,
+            tracked_params: vec![
+                ("C".into(), best.params.c.to_string()),
+                ("penalty".into(), best.params.penalty.clone()),
+                ("alpha".into(), best.params.alpha().to_string()),
+                ("max_iterations".into(), p.max_iterations.to_string()),
+                ("tolerance".into(), p.tolerance.to_string()),
+                ("n_candidates".into(), p.n_candidates.to_string()),
+                ("cv_folds".into(), p.cv_folds.to_string()),
+            ],
+            seconds: (0.0, 0.0),
+        })
+    }
 }
