@@ -19,6 +19,7 @@ use orchestrator::{local, RunOptions};
 mod checks;
 mod cli;
 mod dagger_engine;
+mod docs;
 mod examples;
 mod gate;
 mod mlflow_model;
