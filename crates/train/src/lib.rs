@@ -21,6 +21,7 @@ use leadflow_core::split;
 use leadflow_core::Params;
 use leadflow_mlflow::tracking::{MetricPoint, RunStatus, Tracker};
 use leadflow_model::{Matrix, ModelKind};
+use learner::Trained;
 use polars::prelude::*;
 
 pub use error::{Error, Result};
@@ -202,10 +203,10 @@ fn write_x(path: &Path, names: &[String], x: &Matrix, rows: impl Iterator<Item =
     w.flush().map_err(werr)
 }
 
-fn write_y(path: &Path, target: &str, y: &[u8], rows: &[usize]) -> Result<()> {
+fn write_y(path: &Path, target: &str, y: &[u8]) -> Result<()> {
     let mut s = format!("{target}\n");
-    for &i in rows {
-        let _ = writeln!(s, "{}", y[i]);
+    for v in y {
+        let _ = writeln!(s, "{v}");
     }
     write_text(path, &s)
 }
@@ -225,62 +226,24 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     let clock = RunClock::start();
     let mut timings = Timings { threads: rayon::current_num_threads(), ..Default::default() };
     let update_before = leadflow_model::xgboost_update_seconds();
-    let mut lap = std::time::Instant::now();
-    let mut lap_secs = || {
-        let s = lap.elapsed().as_secs_f64();
-        lap = std::time::Instant::now();
-        s
-    };
-    let gold_path = layout.require(&art::GOLD)?;
+    let mut lap = Lap(std::time::Instant::now());
+    // The gold data first: missing, it names the data stage.
+    layout.require(&art::GOLD)?;
     let fp = leadflow_core::fingerprint::compute(&READS, layout, params, None, env!("CARGO_PKG_VERSION"))?;
     let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
-    let pre: Preprocessing = art::read_json(&layout.require(&art::PREPROCESSING)?, "the data stage's preprocessing")?;
-    let ds = load_gold(&gold_path, &pre)?;
-    let names = ds.spec.feature_names();
-    let k = pre.target.n_classes();
-    if k == 2 {
-        for class in [0u8, 1] {
-            if ds.y.iter().all(|&v| v != class) {
-                return Err(Error::OneClass {
-                    path: gold_path,
-                    target: pre.target.column.clone(),
-                    only: pre.target.labels[usize::from(1 - class)].clone(),
-                });
-            }
-        }
-    }
-    if let Some(c) = (0..k).find(|&c| ds.y.iter().all(|&v| v as usize != c)) {
-        return Err(Error::Gold {
-            path: gold_path,
-            message: format!(
-                "class {:?} of `{}` has no rows; every declared class needs examples",
-                pre.target.labels[c], pre.target.column
-            ),
-        });
-    }
     let tp = &params.train;
-    let (train_rows, test_rows) = split::train_test_of(&ds.y, tp.test_size, tp.seed);
     let learners: Vec<&dyn learner::Learner> = LEARNERS.iter().copied().filter(|l| l.enabled(tp)).collect();
-    for l in &learners {
-        check_folds(l.kind().name(), &ds.y, k, &train_rows, l.cv_folds(tp))?;
-    }
-    let x_train = ds.x.select_rows(&train_rows);
-    let y_train: Vec<u8> = train_rows.iter().map(|&i| ds.y[i]).collect();
-    let x_test = ds.x.select_rows(&test_rows);
-    // From here on the split copies are used; the whole matrix is not kept beside them.
-    let ds = Dataset { x: Matrix::new(0), ..ds };
-    let y_test: Vec<u8> = test_rows.iter().map(|&i| ds.y[i]).collect();
-    tracing::info!("gold: {} rows, {} features; split {} train / {} test", ds.y.len(), names.len(), train_rows.len(), test_rows.len());
-    timings.load = lap_secs();
+    let Split { pre, spec, names, k, gold_rows, info, x_train, y_train, x_test, y_test } = split(layout, params, &learners)?;
+    timings.load = lap.take();
 
     let out = StageDir::begin(layout.stage_dir(StageId::Train))?;
     write_x(&out.path(&art::X_TRAIN), &names, &x_train, 0..x_train.n_rows)?;
     write_x(&out.path(&art::X_TEST), &names, &x_test, 0..x_test.n_rows)?;
-    write_y(&out.path(&art::Y_TRAIN), &pre.target.column, &ds.y, &train_rows)?;
-    write_y(&out.path(&art::Y_TEST), &pre.target.column, &ds.y, &test_rows)?;
+    write_y(&out.path(&art::Y_TRAIN), &pre.target.column, &y_train)?;
+    write_y(&out.path(&art::Y_TEST), &pre.target.column, &y_test)?;
     art::write_json(&out.path(&art::COLUMNS_LIST), &names)?;
-    art::write_json(&out.path(&art::FEATURE_SPEC), &ds.spec)?;
-    timings.writes += lap_secs();
+    art::write_json(&out.path(&art::FEATURE_SPEC), &spec)?;
+    timings.writes += lap.take();
 
     let scoring = tp.scoring;
     let threshold = params.evaluate.threshold;
@@ -291,26 +254,73 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         timings.search.insert(t.kind, t.seconds.0);
         timings.refit.insert(t.kind, t.seconds.1);
     }
-    timings.after_search = lap_secs() - trained.first().map_or(0.0, |t| t.seconds.0);
+    timings.after_search = lap.take() - trained.first().map_or(0.0, |t| t.seconds.0);
 
-    // Reports: both models on the same train and test splits.
-    let mut results = ModelResults {
-        split: SplitInfo {
-            train_rows: train_rows.len(),
-            test_rows: test_rows.len(),
-            test_size: tp.test_size,
-            seed: tp.seed,
-            features: names.clone(),
-        },
-        scoring: scoring.name().into(),
-        models: BTreeMap::new(),
-    };
+    // Reports: every model on the same train and test splits.
+    let (mut results, text) = reports(&trained, info, scoring.name(), &y_train, &y_test, k, threshold);
+    write_text(&out.path(&art::TRAIN_REPORTS), &text)?;
+
+    // Tracking: one run per model. A failure marks the run FAILED and fails the stage before
+    // anything is committed under artifacts/.
+    track(tracker, params, &trained, &mut results, &out, &data_meta.data_version)?;
+    art::write_json(&out.path(&art::MODEL_RESULTS), &results)?;
+
+    let rows = [("gold", gold_rows), ("train", y_train.len()), ("test", y_test.len())].map(|(k, n)| (k.to_string(), n)).into();
+    let mut meta = clock.finish(StageId::Train, env!("CARGO_PKG_VERSION"), data_meta.data_version.clone(), params.hash(), rows);
+    meta.extra.insert("tracking_store".into(), tracker.location().into());
+    art::write_json(&out.path(&art::TRAIN_META), &meta)?;
+    leadflow_core::fingerprint::write(out.dir(), fp, None)?;
+    out.commit()?;
+
+    timings.writes += lap.take();
+    timings.xgboost_update_cpu = leadflow_model::xgboost_update_seconds() - update_before;
+    Ok(summary(timings, &results, names))
+}
+
+/// Every class of the target has rows (binary: both).
+fn check_classes(gold_path: &Path, pre: &Preprocessing, y: &[u8]) -> Result<()> {
+    let k = pre.target.n_classes();
+    if k == 2 {
+        for class in [0u8, 1] {
+            if y.iter().all(|&v| v != class) {
+                return Err(Error::OneClass {
+                    path: gold_path.into(),
+                    target: pre.target.column.clone(),
+                    only: pre.target.labels[usize::from(1 - class)].clone(),
+                });
+            }
+        }
+    }
+    if let Some(c) = (0..k).find(|&c| y.iter().all(|&v| v as usize != c)) {
+        return Err(Error::Gold {
+            path: gold_path.into(),
+            message: format!(
+                "class {:?} of `{}` has no rows; every declared class needs examples",
+                pre.target.labels[c], pre.target.column
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Every model's classification reports and confusion matrices on the train and test splits:
+/// the results artifact and the text report.
+fn reports(
+    trained: &[Trained],
+    split: SplitInfo,
+    scoring: &str,
+    y_train: &[u8],
+    y_test: &[u8],
+    k: usize,
+    threshold: f64,
+) -> (ModelResults, String) {
+    let mut results = ModelResults { split, scoring: scoring.into(), models: BTreeMap::new() };
     let mut text = String::new();
-    for t in &trained {
+    for t in trained {
         let train_pred = metrics::predict_classes(&t.train_proba, k, threshold);
         let test_pred = metrics::predict_classes(&t.test_proba, k, threshold);
-        let train_conf = confusion(&y_train, &train_pred, k);
-        let test_conf = confusion(&y_test, &test_pred, k);
+        let train_conf = confusion(y_train, &train_pred, k);
+        let test_conf = confusion(y_test, &test_pred, k);
         let _ = write!(
             text,
             "== {} ==\nbest params: {}\nCV {} ({} folds): {:.4} ± {:.4}\n\n-- train split ({} rows) --\n{}\n{}\n-- test split ({} rows) --\n{}\n{}\n",
@@ -339,23 +349,33 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
                 test_confusion: test_conf,
                 train_report: ClassificationReport::from_confusion(&train_conf),
                 train_confusion: train_conf,
-                test_scores: Scores::compute(&y_test, &t.test_proba, k, threshold),
+                test_scores: Scores::compute(y_test, &t.test_proba, k, threshold),
             },
         );
     }
-    write_text(&out.path(&art::TRAIN_REPORTS), &text)?;
+    (results, text)
+}
 
-    // Tracking: one run per model. A failure marks the run FAILED and fails the stage before
-    // anything is committed under artifacts/.
+/// One tracking run per model: params, CV and test metrics, the model file and the feature spec
+/// as artifacts. A failure marks that run FAILED and fails the stage.
+fn track(
+    tracker: &dyn Tracker,
+    params: &Params,
+    trained: &[Trained],
+    results: &mut ModelResults,
+    out: &StageDir,
+    data_version: &str,
+) -> Result<()> {
+    let tp = &params.train;
     let exp = tracker.get_or_create_experiment(&params.tracking.experiment_name)?;
     leadflow_mlflow::tracking::reap_dead_runs(tracker, &exp)?;
     let git = leadflow_core::meta::git_commit();
-    for t in &trained {
-        let r = results.models.get_mut(&t.kind).expect("inserted above");
+    for t in trained {
+        let r = results.models.get_mut(&t.kind).expect("every trained model is in the results");
         let mut tags = vec![
             (leadflow_core::names::STAGE_TAG.to_string(), "train".to_string()),
             (leadflow_core::names::MODEL_TAG.to_string(), t.kind.name().to_string()),
-            (leadflow_core::names::DATA_VERSION_TAG.to_string(), data_meta.data_version.clone()),
+            (leadflow_core::names::DATA_VERSION_TAG.to_string(), data_version.to_string()),
             (leadflow_core::names::PARAMS_HASH_TAG.to_string(), params.hash()),
             (leadflow_mlflow::tracking::PID_TAG.to_string(), std::process::id().to_string()),
             (leadflow_mlflow::tracking::HOST_TAG.to_string(), leadflow_mlflow::tracking::hostname()),
@@ -366,23 +386,22 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         let run_id = tracker.create_run(&exp, t.kind.name(), &tags)?;
         let logged = (|| -> Result<()> {
             let mut ps = t.tracked_params.clone();
-            ps.push(("scoring".into(), scoring.name().into()));
+            ps.push(("scoring".into(), tp.scoring.name().into()));
             ps.push(("seed".into(), tp.seed.to_string()));
             ps.push(("test_size".into(), tp.test_size.to_string()));
-            ps.push(("threshold".into(), threshold.to_string()));
-            ps.push(("data_version".into(), data_meta.data_version.clone()));
+            ps.push(("threshold".into(), params.evaluate.threshold.to_string()));
+            ps.push(("data_version".into(), data_version.to_string()));
             ps.push(("params_hash".into(), params.hash()));
             // One value per key (XGBoost's config already carries `seed`): MLflow rejects duplicates.
             let mut seen = std::collections::BTreeSet::new();
             ps.retain(|(k, _)| seen.insert(k.clone()));
-            let s = &r.test_scores;
             let mut ms = vec![
                 MetricPoint::now(format!("cv_{}_mean", t.cv.metric), t.cv.mean),
                 MetricPoint::now(format!("cv_{}_std", t.cv.metric), t.cv.std),
                 MetricPoint::now("train_accuracy", r.train_report.accuracy),
                 MetricPoint::now("train_f1_weighted", r.train_report.weighted_avg.f1),
             ];
-            for (k, v) in s.named() {
+            for (k, v) in r.test_scores.named() {
                 ms.push(MetricPoint::now(format!("test_{k}"), v));
             }
             tracker.log_batch(&run_id, &ps, &ms, &[])?;
@@ -397,25 +416,15 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
         tracker.end_run(&run_id, RunStatus::Finished)?;
         r.run_id = Some(run_id);
     }
-    art::write_json(&out.path(&art::MODEL_RESULTS), &results)?;
+    Ok(())
+}
 
-    let mut rows = BTreeMap::new();
-    rows.insert("gold".to_string(), ds.y.len());
-    rows.insert("train".to_string(), train_rows.len());
-    rows.insert("test".to_string(), test_rows.len());
-    let mut meta = clock.finish(StageId::Train, env!("CARGO_PKG_VERSION"), data_meta.data_version.clone(), params.hash(), rows);
-    meta.extra.insert("tracking_store".into(), tracker.location().into());
-    art::write_json(&out.path(&art::TRAIN_META), &meta)?;
-    leadflow_core::fingerprint::write(out.dir(), fp, None)?;
-    out.commit()?;
-
-    timings.writes += lap_secs();
-    timings.xgboost_update_cpu = leadflow_model::xgboost_update_seconds() - update_before;
-    Ok(Summary {
+fn summary(timings: Timings, results: &ModelResults, features: Vec<String>) -> Summary {
+    Summary {
         timings,
-        train_rows: train_rows.len(),
-        test_rows: test_rows.len(),
-        features: names,
+        train_rows: results.split.train_rows,
+        test_rows: results.split.test_rows,
+        features,
         models: results
             .models
             .iter()
@@ -433,5 +442,58 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
                 )
             })
             .collect(),
-    })
+    }
+}
+
+/// The encoded gold data split into training and test rows, checked for what every learner needs.
+struct Split {
+    pre: Preprocessing,
+    spec: FeatureSpec,
+    names: Vec<String>,
+    k: usize,
+    gold_rows: usize,
+    info: SplitInfo,
+    x_train: Matrix,
+    y_train: Vec<u8>,
+    x_test: Matrix,
+    y_test: Vec<u8>,
+}
+
+fn split(layout: &Layout, params: &Params, learners: &[&dyn learner::Learner]) -> Result<Split> {
+    let gold_path = layout.require(&art::GOLD)?;
+    let pre: Preprocessing = art::read_json(&layout.require(&art::PREPROCESSING)?, "the data stage's preprocessing")?;
+    let ds = load_gold(&gold_path, &pre)?;
+    let names = ds.spec.feature_names();
+    let k = pre.target.n_classes();
+    check_classes(&gold_path, &pre, &ds.y)?;
+    let tp = &params.train;
+    let (train_rows, test_rows) = split::train_test_of(&ds.y, tp.test_size, tp.seed);
+    for l in learners {
+        check_folds(l.kind().name(), &ds.y, k, &train_rows, l.cv_folds(tp))?;
+    }
+    // The split copies only: the whole matrix is dropped here.
+    let x_train = ds.x.select_rows(&train_rows);
+    let x_test = ds.x.select_rows(&test_rows);
+    let y_train = learner::pick(&ds.y, &train_rows);
+    let y_test = learner::pick(&ds.y, &test_rows);
+    tracing::info!("gold: {} rows, {} features; split {} train / {} test", ds.y.len(), names.len(), train_rows.len(), test_rows.len());
+    let info = SplitInfo {
+        train_rows: train_rows.len(),
+        test_rows: test_rows.len(),
+        test_size: tp.test_size,
+        seed: tp.seed,
+        features: names.clone(),
+    };
+    Ok(Split { gold_rows: ds.y.len(), spec: ds.spec, pre, names, k, info, x_train, y_train, x_test, y_test })
+}
+
+/// Seconds since the last lap.
+struct Lap(std::time::Instant);
+
+impl Lap {
+    fn take(&mut self) -> f64 {
+        let s = self.0.elapsed().as_secs_f64();
+        self.0 = std::time::Instant::now();
+        s
+    }
 }
