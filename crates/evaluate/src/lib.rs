@@ -295,20 +295,10 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     }
     let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
     let features: Vec<String> = art::read_json(&layout.require(&art::COLUMNS_LIST)?, "a feature list")?;
-    let x_path = layout.require(&art::X_TEST)?;
-    let y_path = layout.require(&art::Y_TEST)?;
-    let x = Table::read(&x_path)?.matrix(&x_path, &features)?;
     let pre: Preprocessing = art::read_json(&layout.require(&art::PREPROCESSING)?, "the data stage's preprocessing")?;
     let target = &pre.target;
     let k = target.n_classes();
-    let y = Table::read(&y_path)?.labels(&y_path, &target.column, k)?;
-    if x.n_rows != y.len() {
-        return Err(leadflow_core::Error::Invalid {
-            path: y_path,
-            message: format!("{} labels for {} feature rows in {}", y.len(), x.n_rows, x_path.display()),
-        }
-        .into());
-    }
+    let (x, y) = test_split(layout, &features, &target.column, k)?;
     let t = params.evaluate.threshold;
     let mut probas = BTreeMap::new();
     let mut scores = BTreeMap::new();
@@ -329,95 +319,11 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
 
     let out = StageDir::begin(layout.stage_dir(StageId::Evaluate))?;
     art::write_json(&out.path(&art::METRICS), &scores)?;
-    let rule = if k == 2 { format!("threshold {t}") } else { "predicted class = the most probable".to_string() };
-    for (m, s) in &scores {
-        let r = ClassificationReport::from_confusion(&s.confusion_matrix);
-        write_text(
-            &out.path(&m.report_txt()),
-            &format!("{} (test split, {rule})\n\n{}\n{}", m.label(), r.to_text(), metrics::confusion_text(&s.confusion_matrix)),
-        )?;
-    }
-    let business: BTreeMap<ModelKind, Business> = scores
-        .iter()
-        .map(|(m, s)| {
-            let b =
-                if k == 2 { Business::Binary(BusinessMetrics::from_scores(s, target)) } else { Business::PerClass(per_class(s, target)) };
-            (*m, b)
-        })
-        .collect();
-    art::write_json(
-        &out.path(&art::BUSINESS_METRICS),
-        &serde_json::json!({ "selected": evaluation.selected, "threshold": t, "models": business }),
-    )?;
+    let business = write_reports(&out, &scores, target, &evaluation, t)?;
     art::write_json(&out.path(&art::EVALUATION), &evaluation)?;
 
-    // Pictures: binary, one curve per model; multiclass, one curve per class (one vs rest) of
-    // the selected model.
-    let sel = evaluation.selected;
-    type Curves = Vec<(String, Vec<(f64, f64)>)>;
-    let (roc, pr, whose): (Curves, Curves, String) = if k == 2 {
-        let roc =
-            probas.iter().map(|(m, p)| (format!("{} (AUC {:.3})", m.label(), scores[m].roc_auc), metrics::roc_curve(&y, p))).collect();
-        let pr = probas.iter().map(|(m, p)| (format!("{} (AP {:.3})", m.label(), scores[m].pr_auc), metrics::pr_curve(&y, p))).collect();
-        (roc, pr, String::new())
-    } else {
-        let ovr: Vec<(String, Vec<u8>, Vec<f64>)> = (0..k)
-            .map(|c| {
-                let (yc, pc) = metrics::one_vs_rest(&y, &probas[&sel], k, c);
-                (target.labels[c].clone(), yc, pc)
-            })
-            .collect();
-        let roc =
-            ovr.iter().map(|(l, yc, pc)| (format!("{l} (AUC {:.3})", metrics::roc_auc(yc, pc)), metrics::roc_curve(yc, pc))).collect();
-        let pr = ovr
-            .iter()
-            .map(|(l, yc, pc)| (format!("{l} (AP {:.3})", metrics::average_precision(yc, pc)), metrics::pr_curve(yc, pc)))
-            .collect();
-        (roc, pr, format!(", {} one vs rest", sel.label()))
-    };
-    let grid = metrics::unit_grid(100);
-    type ReadOnGrid = fn(&[(f64, f64)], &[f64]) -> Vec<f64>;
-    let on_grid = |curves: &Curves, read: ReadOnGrid| {
-        curves.iter().map(|(name, pts)| leadflow_core::results::NamedCurve { name: name.clone(), values: read(pts, &grid) }).collect()
-    };
-    let curves = leadflow_core::results::CurvesOnGrid {
-        roc: on_grid(&roc, metrics::roc_on_grid),
-        pr: on_grid(&pr, metrics::pr_on_grid),
-        grid: grid.clone(),
-    };
-    art::write_json(&out.path(&art::CURVES_JSON), &curves)?;
-    plots::curves(
-        &out.path(&art::ROC_PNG),
-        &format!("ROC curve (test split{whose})"),
-        "False positive rate",
-        "True positive rate",
-        &roc,
-        true,
-        SeriesLabelPosition::LowerRight,
-    )?;
-    plots::curves(
-        &out.path(&art::PR_PNG),
-        &format!("Precision-recall curve (test split{whose})"),
-        "Recall",
-        "Precision",
-        &pr,
-        false,
-        SeriesLabelPosition::LowerLeft,
-    )?;
-    for (k, s) in &scores {
-        plots::confusion(&out.path(&k.confusion_png()), &format!("Confusion matrix: {}", k.label()), &s.confusion_matrix, &target.labels)?;
-    }
-    let mut panels: Vec<plots::ImportancePanel> = Vec::new();
-    let mut importance = BTreeMap::new();
-    for (k, m) in &loaded {
-        let imp = m.importance(&features, &target.probability_of())?;
-        panels.push((format!("{}: {}", k.label(), imp.title), imp.measure, imp.values));
-    }
-    for (k, (_, measure, values)) in loaded.keys().zip(&panels) {
-        importance.insert(*k, leadflow_core::results::Importance { measure: measure.clone(), values: Vec::clone(values) });
-    }
-    art::write_json(&out.path(&art::IMPORTANCE_JSON), &importance)?;
-    plots::importance(&out.path(&art::IMPORTANCE_PNG), &panels)?;
+    write_curves(&out, &y, &probas, &scores, target, evaluation.selected)?;
+    write_importance(&out, &loaded, &features, target)?;
 
     write_text(&out.path(&art::REPORT), &report(params, target, &evaluation, &scores, &business, inc.as_ref(), &results))?;
     // The evaluation's own tracking run: why a model was (not) promoted, next to the training runs.
@@ -653,4 +559,141 @@ pub fn report(
     }
     let _ = writeln!(s, "![Feature importance]({})", art::IMPORTANCE_PNG.name);
     s
+}
+
+/// The test split train wrote: features in the model's column order and the labels.
+fn test_split(layout: &Layout, features: &[String], target: &str, k: usize) -> Result<(Matrix, Vec<u8>)> {
+    let x_path = layout.require(&art::X_TEST)?;
+    let y_path = layout.require(&art::Y_TEST)?;
+    let x = Table::read(&x_path)?.matrix(&x_path, features)?;
+    let y = Table::read(&y_path)?.labels(&y_path, target, k)?;
+    if x.n_rows != y.len() {
+        return Err(leadflow_core::Error::Invalid {
+            path: y_path,
+            message: format!("{} labels for {} feature rows in {}", y.len(), x.n_rows, x_path.display()),
+        }
+        .into());
+    }
+    Ok((x, y))
+}
+
+/// Each model's classification report (text) and the business view in the dataset's terms.
+fn write_reports(
+    out: &StageDir,
+    scores: &BTreeMap<ModelKind, Scores>,
+    target: &leadflow_core::features::Target,
+    evaluation: &Evaluation,
+    t: f64,
+) -> Result<BTreeMap<ModelKind, Business>> {
+    let k = target.n_classes();
+    let rule = if k == 2 { format!("threshold {t}") } else { "predicted class = the most probable".to_string() };
+    for (m, s) in scores {
+        let r = ClassificationReport::from_confusion(&s.confusion_matrix);
+        write_text(
+            &out.path(&m.report_txt()),
+            &format!("{} (test split, {rule})\n\n{}\n{}", m.label(), r.to_text(), metrics::confusion_text(&s.confusion_matrix)),
+        )?;
+    }
+    let business: BTreeMap<ModelKind, Business> = scores
+        .iter()
+        .map(|(m, s)| {
+            let b =
+                if k == 2 { Business::Binary(BusinessMetrics::from_scores(s, target)) } else { Business::PerClass(per_class(s, target)) };
+            (*m, b)
+        })
+        .collect();
+    art::write_json(
+        &out.path(&art::BUSINESS_METRICS),
+        &serde_json::json!({ "selected": evaluation.selected, "threshold": t, "models": business }),
+    )?;
+    Ok(business)
+}
+
+/// ROC and precision-recall curves (PNG, and on a grid in `curves.json`) and the confusion heat
+/// maps: binary, one curve per model; multiclass, one curve per class (one vs rest) of the
+/// selected model.
+fn write_curves(
+    out: &StageDir,
+    y: &[u8],
+    probas: &BTreeMap<ModelKind, Vec<f64>>,
+    scores: &BTreeMap<ModelKind, Scores>,
+    target: &leadflow_core::features::Target,
+    sel: ModelKind,
+) -> Result<()> {
+    let k = target.n_classes();
+    type Curves = Vec<(String, Vec<(f64, f64)>)>;
+    let (roc, pr, whose): (Curves, Curves, String) = if k == 2 {
+        let roc = probas.iter().map(|(m, p)| (format!("{} (AUC {:.3})", m.label(), scores[m].roc_auc), metrics::roc_curve(y, p))).collect();
+        let pr = probas.iter().map(|(m, p)| (format!("{} (AP {:.3})", m.label(), scores[m].pr_auc), metrics::pr_curve(y, p))).collect();
+        (roc, pr, String::new())
+    } else {
+        let ovr: Vec<(String, Vec<u8>, Vec<f64>)> = (0..k)
+            .map(|c| {
+                let (yc, pc) = metrics::one_vs_rest(y, &probas[&sel], k, c);
+                (target.labels[c].clone(), yc, pc)
+            })
+            .collect();
+        let roc =
+            ovr.iter().map(|(l, yc, pc)| (format!("{l} (AUC {:.3})", metrics::roc_auc(yc, pc)), metrics::roc_curve(yc, pc))).collect();
+        let pr = ovr
+            .iter()
+            .map(|(l, yc, pc)| (format!("{l} (AP {:.3})", metrics::average_precision(yc, pc)), metrics::pr_curve(yc, pc)))
+            .collect();
+        (roc, pr, format!(", {} one vs rest", sel.label()))
+    };
+    let grid = metrics::unit_grid(100);
+    type ReadOnGrid = fn(&[(f64, f64)], &[f64]) -> Vec<f64>;
+    let on_grid = |curves: &Curves, read: ReadOnGrid| {
+        curves.iter().map(|(name, pts)| leadflow_core::results::NamedCurve { name: name.clone(), values: read(pts, &grid) }).collect()
+    };
+    let curves = leadflow_core::results::CurvesOnGrid {
+        roc: on_grid(&roc, metrics::roc_on_grid),
+        pr: on_grid(&pr, metrics::pr_on_grid),
+        grid: grid.clone(),
+    };
+    art::write_json(&out.path(&art::CURVES_JSON), &curves)?;
+    plots::curves(
+        &out.path(&art::ROC_PNG),
+        &format!("ROC curve (test split{whose})"),
+        "False positive rate",
+        "True positive rate",
+        &roc,
+        true,
+        SeriesLabelPosition::LowerRight,
+    )?;
+    plots::curves(
+        &out.path(&art::PR_PNG),
+        &format!("Precision-recall curve (test split{whose})"),
+        "Recall",
+        "Precision",
+        &pr,
+        false,
+        SeriesLabelPosition::LowerLeft,
+    )?;
+    for (m, s) in scores {
+        plots::confusion(&out.path(&m.confusion_png()), &format!("Confusion matrix: {}", m.label()), &s.confusion_matrix, &target.labels)?;
+    }
+    Ok(())
+}
+
+/// Each model's view of its features (XGBoost gain, logistic coefficients): JSON and one plot.
+fn write_importance(
+    out: &StageDir,
+    loaded: &BTreeMap<ModelKind, Model>,
+    features: &[String],
+    target: &leadflow_core::features::Target,
+) -> Result<()> {
+    let mut panels: Vec<plots::ImportancePanel> = Vec::new();
+    let mut importance = BTreeMap::new();
+    for (k, m) in loaded {
+        let imp = m.importance(features, &target.probability_of())?;
+        panels.push((format!("{}: {}", k.label(), imp.title), imp.measure, imp.values));
+    }
+    for (k, (_, measure, values)) in loaded.keys().zip(&panels) {
+        importance.insert(*k, leadflow_core::results::Importance { measure: measure.clone(), values: Vec::clone(values) });
+    }
+    art::write_json(&out.path(&art::IMPORTANCE_JSON), &importance)?;
+    plots::importance(&out.path(&art::IMPORTANCE_PNG), &panels)?;
+
+    Ok(())
 }
