@@ -118,47 +118,9 @@ fn promote(
     data_version: &str,
 ) -> Result<(Deployment, StageDir)> {
     let kind = evaluation.selected;
-    let model_file = layout.require(&kind.artifact())?;
-    let spec_file = layout.require(&art::FEATURE_SPEC)?;
-    let pre_file = layout.require(&art::PREPROCESSING)?;
-    let features: Vec<String> = art::read_json(&layout.require(&art::COLUMNS_LIST)?, "a feature list")?;
     let name = params.deploy.model_name.clone();
     let stage = params.deploy.stage;
-
-    // The model directory, filled in a temporary place.
-    let model_dir = StageDir::begin(layout.model_dir())?;
-    copy(&model_file, &model_dir.dir().join(kind.artifact().name))?;
-    copy(&spec_file, &model_dir.dir().join(art::FEATURE_SPEC.name))?;
-    copy(&pre_file, &model_dir.dir().join(art::PREPROCESSING.name))?;
-    copy(&layout.require(&art::SCALER)?, &model_dir.dir().join(art::SCALER.name))?;
-    copy(&layout.require(&art::COLUMNS_LIST)?, &model_dir.dir().join(art::COLUMNS_LIST.name))?;
-    let pre: leadflow_core::features::Preprocessing = art::read_json(&pre_file, "the data stage's preprocessing")?;
-    let feature_spec: leadflow_core::features::FeatureSpec = art::read_json(&spec_file, "a feature spec")?;
-    // What the model is, before any registration: the run's copy of the model directory carries
-    // this (no version), the local one gets the version once registered.
-    let mut deployed = DeployedModel {
-        model_name: name.clone(),
-        kind,
-        file: kind.artifact().name.into(),
-        threshold: evaluation.threshold,
-        features,
-        data_version: data_version.to_string(),
-        run_id: evaluation.selected_run_id.clone(),
-        version: None,
-        stage: None,
-    };
-    art::write_json(&model_dir.path(&art::MODEL_SPEC), &deployed)?;
-    // An MLflow model: MLmodel, environment, example and the pyfunc loader.
-    pyfunc::MlflowModel {
-        model: &deployed,
-        pre: &pre,
-        spec: &feature_spec,
-        run_id: evaluation.selected_run_id.as_deref(),
-        created: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
-        model_uuid: leadflow_core::hash::sha256_file(&model_file)?[..32].to_string(),
-    }
-    .write(model_dir.dir())?;
-
+    let (model_dir, mut deployed, pre) = fill_model_dir(layout, evaluation, &name, data_version)?;
     let run_id = evaluation.selected_run_id.clone().ok_or_else(|| Error::Input {
         path: layout.path(&art::EVALUATION),
         message: "the selected model has no tracking run id; re-run the train stage".into(),
@@ -238,25 +200,7 @@ fn promote(
 
     deployed.version = deployment.version;
     deployed.stage = deployment.stage.clone();
-    art::write_json(&model_dir.path(&art::MODEL_SPEC), &deployed)?;
-    let metrics: BTreeMap<leadflow_core::model::ModelKind, leadflow_core::metrics::Scores> =
-        art::read_json(&layout.require(&art::METRICS)?, "evaluation metrics")?;
-    let limits: serde_json::Value = art::read_json(&layout.require(&art::DATE_LIMITS)?, "date limits")?;
-    let results: leadflow_core::results::ModelResults = art::read_json(&layout.require(&art::MODEL_RESULTS)?, "train results")?;
-    let importance: BTreeMap<leadflow_core::model::ModelKind, leadflow_core::results::Importance> =
-        art::read_json(&layout.require(&art::IMPORTANCE_JSON)?, "feature importance")?;
-    let card = card::ModelCard::new(&card::CardInputs {
-        params,
-        pre: &pre,
-        model: &deployed,
-        deployment: &deployment,
-        metrics: metrics.get(&kind),
-        limits: &limits,
-        results: &results,
-        importance: importance.get(&kind),
-    });
-    art::write_json(&model_dir.path(&art::MODEL_CARD_JSON), &card)?;
-    art::write_atomic(&model_dir.path(&art::MODEL_CARD_MD), card.to_markdown().as_bytes())?;
+    write_card(layout, params, &model_dir, &deployed, &deployment, &pre)?;
     Ok((deployment, model_dir))
 }
 
@@ -350,4 +294,87 @@ fn version_json(v: &leadflow_mlflow::registry::ModelVersion) -> serde_json::Valu
         "name": v.name, "version": v.version, "stage": v.current_stage, "aliases": v.aliases,
         "run_id": v.run_id, "source": v.source, "tags": v.tags,
     })
+}
+
+/// The model directory of the chosen model, filled in a temporary place: the model file, what
+/// scoring raw rows needs, `model.json` (no version yet) and the MLflow model files.
+fn fill_model_dir(
+    layout: &Layout,
+    evaluation: &Evaluation,
+    name: &str,
+    data_version: &str,
+) -> Result<(StageDir, DeployedModel, leadflow_core::features::Preprocessing)> {
+    let kind = evaluation.selected;
+    let model_file = layout.require(&kind.artifact())?;
+    let spec_file = layout.require(&art::FEATURE_SPEC)?;
+    let pre_file = layout.require(&art::PREPROCESSING)?;
+    let features: Vec<String> = art::read_json(&layout.require(&art::COLUMNS_LIST)?, "a feature list")?;
+
+    // The model directory, filled in a temporary place.
+    let model_dir = StageDir::begin(layout.model_dir())?;
+    copy(&model_file, &model_dir.dir().join(kind.artifact().name))?;
+    copy(&spec_file, &model_dir.dir().join(art::FEATURE_SPEC.name))?;
+    copy(&pre_file, &model_dir.dir().join(art::PREPROCESSING.name))?;
+    copy(&layout.require(&art::SCALER)?, &model_dir.dir().join(art::SCALER.name))?;
+    copy(&layout.require(&art::COLUMNS_LIST)?, &model_dir.dir().join(art::COLUMNS_LIST.name))?;
+    let pre: leadflow_core::features::Preprocessing = art::read_json(&pre_file, "the data stage's preprocessing")?;
+    let feature_spec: leadflow_core::features::FeatureSpec = art::read_json(&spec_file, "a feature spec")?;
+    // What the model is, before any registration: the run's copy of the model directory carries
+    // this (no version), the local one gets the version once registered.
+    let deployed = DeployedModel {
+        model_name: name.to_string(),
+        kind,
+        file: kind.artifact().name.into(),
+        threshold: evaluation.threshold,
+        features,
+        data_version: data_version.to_string(),
+        run_id: evaluation.selected_run_id.clone(),
+        version: None,
+        stage: None,
+    };
+    art::write_json(&model_dir.path(&art::MODEL_SPEC), &deployed)?;
+    // An MLflow model: MLmodel, environment, example and the pyfunc loader.
+    pyfunc::MlflowModel {
+        model: &deployed,
+        pre: &pre,
+        spec: &feature_spec,
+        run_id: evaluation.selected_run_id.as_deref(),
+        created: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        model_uuid: leadflow_core::hash::sha256_file(&model_file)?[..32].to_string(),
+    }
+    .write(model_dir.dir())?;
+
+    Ok((model_dir, deployed, pre))
+}
+
+/// The model card, for people (Markdown) and machines (JSON), into the model directory.
+fn write_card(
+    layout: &Layout,
+    params: &Params,
+    model_dir: &StageDir,
+    deployed: &DeployedModel,
+    deployment: &Deployment,
+    pre: &leadflow_core::features::Preprocessing,
+) -> Result<()> {
+    let kind = deployed.kind;
+    art::write_json(&model_dir.path(&art::MODEL_SPEC), deployed)?;
+    let metrics: BTreeMap<leadflow_core::model::ModelKind, leadflow_core::metrics::Scores> =
+        art::read_json(&layout.require(&art::METRICS)?, "evaluation metrics")?;
+    let limits: serde_json::Value = art::read_json(&layout.require(&art::DATE_LIMITS)?, "date limits")?;
+    let results: leadflow_core::results::ModelResults = art::read_json(&layout.require(&art::MODEL_RESULTS)?, "train results")?;
+    let importance: BTreeMap<leadflow_core::model::ModelKind, leadflow_core::results::Importance> =
+        art::read_json(&layout.require(&art::IMPORTANCE_JSON)?, "feature importance")?;
+    let card = card::ModelCard::new(&card::CardInputs {
+        params,
+        pre,
+        model: deployed,
+        deployment,
+        metrics: metrics.get(&kind),
+        limits: &limits,
+        results: &results,
+        importance: importance.get(&kind),
+    });
+    art::write_json(&model_dir.path(&art::MODEL_CARD_JSON), &card)?;
+    art::write_atomic(&model_dir.path(&art::MODEL_CARD_MD), card.to_markdown().as_bytes())?;
+    Ok(())
 }
