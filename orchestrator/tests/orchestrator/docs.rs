@@ -54,3 +54,56 @@ fn the_params_reference_lists_every_key_with_its_default() {
     }
     assert_eq!(rows.len(), keys.len(), "docs/params.md lists keys the params type does not have");
 }
+
+/// Copy `from` (a file or a folder) to `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap();
+    }
+}
+
+#[test]
+fn the_readmes_commands_work_as_printed_in_order() {
+    // Every command of the README's `sh` blocks, in order, in a fresh copy of what a clone has
+    // (params, the sample, the examples), with `cargo run -p orchestrator` meaning the binary
+    // cargo built. The setup half of the first command (`./ci.sh --setup-only`) installs the
+    // build packages, which this test binary already needed, and the test command runs this
+    // suite; those two are left out.
+    let readme = repo_file("README.md");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    for p in ["params.toml", "data/sample", "examples"] {
+        copy_tree(&root.join(p), &dir.path().join(p));
+    }
+    let bin = env!("CARGO_BIN_EXE_leadflow");
+    let mut ran = 0;
+    for block in readme.split("```sh\n").skip(1).map(|b| b.split("```").next().unwrap()) {
+        for line in block.lines() {
+            let cmd = line.split(" # ").next().unwrap().trim();
+            let cmd = cmd.strip_prefix("./ci.sh --setup-only && ").unwrap_or(cmd);
+            if cmd.is_empty() || cmd == "./ci.sh" {
+                continue;
+            }
+            let args = cmd
+                .strip_prefix("cargo run -p orchestrator")
+                .unwrap_or_else(|| panic!("a README command this test does not know how to run: {cmd}"));
+            let args: Vec<&str> = args.trim_start().trim_start_matches("--").split_whitespace().collect();
+            let out = std::process::Command::new(bin)
+                .args(&args)
+                .current_dir(dir.path())
+                .env_remove("MLFLOW_TRACKING_URI")
+                .env_remove("LEADFLOW_RAW")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "README command failed: {cmd}\n{}", String::from_utf8_lossy(&out.stderr));
+            ran += 1;
+        }
+    }
+    assert!(ran >= 8, "{ran} commands");
+    assert!(dir.path().join("scores.csv").is_file() && dir.path().join("report.md").is_file());
+}
