@@ -146,7 +146,7 @@ impl RestStore {
         if raw.iter().all(u8::is_ascii_whitespace) {
             return Ok(json!({}));
         }
-        serde_json::from_slice(&raw).map_err(|e| self.remote(endpoint, format!("answer is not JSON: {e}")))
+        serde_json::from_slice(&raw).map_err(|source| Error::BadAnswer { endpoint: format!("{}/{endpoint}", self.shown), source })
     }
 
     /// One request with retries, answering bytes.
@@ -192,11 +192,12 @@ impl RestStore {
                 Err(ureq::Error::Status(code, resp)) => {
                     let text = resp.into_string().unwrap_or_default();
                     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    let code_s = v["error_code"].as_str().unwrap_or("").to_string();
-                    let msg = v["message"].as_str().map(str::to_string).unwrap_or_else(|| text.chars().take(300).collect());
-                    return Err(Error::Remote {
+                    let message = v["message"].as_str().map(str::to_string).unwrap_or_else(|| text.chars().take(300).collect());
+                    return Err(Error::Api {
                         endpoint: format!("{}/{endpoint}", self.shown),
-                        message: format!("HTTP {code} {code_s}: {msg}"),
+                        status: code,
+                        code: v["error_code"].as_str().map(str::to_string),
+                        message,
                     });
                 }
                 Err(ureq::Error::Transport(t)) => {
@@ -216,7 +217,7 @@ impl RestStore {
     }
 
     fn is_missing(e: &Error) -> bool {
-        matches!(e, Error::Remote { message, .. } if message.contains("RESOURCE_DOES_NOT_EXIST") || message.starts_with("HTTP 404"))
+        matches!(e, Error::Api { status: 404, .. }) || e.api_code() == Some("RESOURCE_DOES_NOT_EXIST")
     }
 }
 
@@ -439,7 +440,7 @@ impl Registry for RestStore {
     fn register_version(&self, name: &str, source: &str, run_id: &str, tags: &[(String, String)]) -> Result<(ModelVersion, bool)> {
         match self.api("POST", "registered-models/create", json!({ "name": name })) {
             Ok(_) => {}
-            Err(Error::Remote { message, .. }) if message.contains("RESOURCE_ALREADY_EXISTS") => {}
+            Err(e) if e.api_code() == Some("RESOURCE_ALREADY_EXISTS") => {}
             Err(e) => return Err(e),
         }
         if !run_id.is_empty() {
@@ -509,11 +510,7 @@ impl Registry for RestStore {
         check_alias(alias)?;
         match self.get("registered-models/alias", &[("name", name), ("alias", alias)]) {
             Ok(v) => Ok(Some(model_version(&v["model_version"]))),
-            Err(e)
-                if Self::is_missing(&e) || matches!(&e, Error::Remote { message, .. } if message.contains("INVALID_PARAMETER_VALUE")) =>
-            {
-                Ok(None)
-            }
+            Err(e) if Self::is_missing(&e) || e.api_code() == Some("INVALID_PARAMETER_VALUE") => Ok(None),
             Err(e) => Err(e),
         }
     }
