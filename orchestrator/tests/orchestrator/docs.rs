@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::workflow::repo_file;
+use crate::repo_file;
 
 fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
     match v {

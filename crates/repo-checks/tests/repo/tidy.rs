@@ -1,13 +1,13 @@
 //! Invariants of the code that a grep can check (rust-analyzer's `tidy` tests): they fail when the
 //! code drifts from ARCHITECTURE.md.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::workflow::repo_file;
 
 /// Every `.rs` file under the library and binary sources of the workspace (not tests).
 fn sources() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = leadflow_testkit::repo_root();
     let mut out = Vec::new();
     let mut stack: Vec<PathBuf> = [
         "crates/core/src",
@@ -176,7 +176,7 @@ fn module_refs(text: &str, modules: &[String]) -> Vec<String> {
 
 #[test]
 fn no_import_circle_between_modules() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = leadflow_testkit::repo_root();
     for krate in
         ["crates/core", "crates/mlflow", "crates/model", "crates/data", "crates/train", "crates/evaluate", "crates/deploy", "orchestrator"]
     {
@@ -235,7 +235,7 @@ fn stages_write_artifacts_only_under_the_write_permit() {
     // a permit could reappear after the cleanup. Stages write through core's helpers
     // (`write_atomic`, `write_json`, `StageDir`) or hold `write_permit()` a few lines above a
     // direct write. (The generator and `predict` write to user paths, not artifacts.)
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = leadflow_testkit::repo_root();
     let primitives = ["std::fs::write(", "fs::copy(", "File::create(", ".save(&", "BitMapBackend::new("];
     for krate in ["crates/data", "crates/train", "crates/evaluate", "crates/deploy"] {
         for e in std::fs::read_dir(root.join(krate).join("src")).unwrap().flatten() {
@@ -266,7 +266,7 @@ fn stages_write_artifacts_only_under_the_write_permit() {
 fn only_the_stage_seam_calls_into_the_stage_crates() {
     // Both engines and every command reach a stage through `orchestrator::stages` (the `Stage`
     // trait); a per-stage match calling stage crates anywhere else is the old dispatch coming back.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let root = leadflow_testkit::repo_root().join("orchestrator/src");
     let calls = ["leadflow_data::run(", "leadflow_train::run(", "leadflow_evaluate::run(", "leadflow_deploy::run(", "::READS"];
     let mut stack = vec![root.clone()];
     let mut seen = 0;

@@ -9,7 +9,7 @@ use std::process::Command;
 const ALL: &[&str] = &["cmake", "g++", "make", "libclang-dev", "python3-venv", "procps", "shellcheck", "docker-compose"];
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    leadflow_testkit::repo_root()
 }
 
 /// A fake root whose dpkg database lists `packages` with their status, plus the given files.

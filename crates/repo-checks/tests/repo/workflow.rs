@@ -1,16 +1,16 @@
-//! GitHub Actions workflows: parsed and checked against the README and the SDK pin (actionlint
-//! cannot be installed from the registries CI reaches), and the pipeline job's data step run
-//! for real in both of its branches.
+//! GitHub Actions workflows: their structure checked against the README, the SDK pin and what
+//! each job must and must not do; the pipeline job's data step and the release's lookup script
+//! run for real in all their branches. (The real checkers run in `checks.rs`.)
 
 use std::path::{Path, PathBuf};
 
 pub fn repo_file(p: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)).unwrap()
+    std::fs::read_to_string(leadflow_testkit::repo_root().join(p)).unwrap()
 }
 #[test]
 fn workflows_parse_and_run_the_commands_the_readme_gives() {
     use yaml_rust2::{Yaml, YamlLoader};
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/workflows");
+    let dir = leadflow_testkit::repo_root().join(".github/workflows");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(!files.is_empty());
@@ -168,7 +168,7 @@ fn data_step(checkout: &Path, pull: &str) -> (String, String) {
     let (out, summary) = (checkout.join("out"), checkout.join("summary"));
     let _ = (std::fs::remove_file(&out), std::fs::remove_file(&summary));
     let status = std::process::Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/scripts/raw-data.sh"))
+        .arg(leadflow_testkit::repo_root().join(".github/scripts/raw-data.sh"))
         .env("LEADFLOW_CHECKOUT", checkout)
         .env("LEADFLOW_PULL", pull)
         .env("GITHUB_OUTPUT", &out)
@@ -244,7 +244,7 @@ fn validated_run(runs: &str, artifacts: &str) -> (bool, String, String) {
     std::fs::write(&gh, format!("#!/bin/sh\ncase \"$1\" in run) echo '{runs}' ;; api) echo '{artifacts}' ;; esac\n")).unwrap();
     let out = dir.path().join("out");
     let o = std::process::Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/scripts/validated-run.sh"))
+        .arg(leadflow_testkit::repo_root().join(".github/scripts/validated-run.sh"))
         .arg("0123abc")
         .env("LEADFLOW_GH", format!("sh {}", gh.display()))
         .env("GITHUB_OUTPUT", &out)
