@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# leadflow stage binaries in a slim runtime image. Built by the Dagger engine
+# The `leadflow` command in a slim runtime image. Built by the Dagger engine
 # (`cargo run -p orchestrator -- --engine dagger`) or by hand: `docker build -t leadflow .`
 
 # --- toolchain + cargo-chef -------------------------------------------------------------------
@@ -19,14 +19,11 @@ RUN cargo chef prepare --recipe-path recipe.json
 # --- build: dependencies first (cached layer), then the workspace -----------------------------
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --recipe-path recipe.json \
-    -p leadflow-data -p leadflow-train -p leadflow-evaluate -p leadflow-deploy
+RUN cargo chef cook --release --recipe-path recipe.json -p orchestrator
 COPY . .
-RUN cargo build --release --locked \
-    -p leadflow-data -p leadflow-train -p leadflow-evaluate -p leadflow-deploy \
+RUN cargo build --release --locked -p orchestrator --bin leadflow \
  && mkdir -p /out \
- && cp target/release/leadflow-data target/release/leadflow-train \
-       target/release/leadflow-evaluate target/release/leadflow-deploy /out/
+ && cp target/release/leadflow /out/
 
 # --- runtime base: the stage binaries, nothing else -------------------------------------------
 FROM debian:bookworm-slim AS base
@@ -55,9 +52,9 @@ USER 10001:10001
 FROM base AS serve
 COPY --chown=10001:10001 model/ /app/model/
 EXPOSE 5001
-CMD ["leadflow-deploy", "serve", "--model-dir", "/app/model", "--host", "0.0.0.0", "--port", "5001"]
+CMD ["leadflow", "model", "serve", "--model-dir", "/app/model", "--host", "0.0.0.0", "--port", "5001"]
 
 # --- runtime (the default target): what the pipeline's stages run in --------------------------
 FROM base AS runtime
-# The orchestrator runs each stage with its own command; by default show what is inside.
-CMD ["leadflow-data", "--help"]
+# The Dagger engine runs each stage as `leadflow stage <name>`; by default show the commands.
+CMD ["leadflow", "--help"]

@@ -1,5 +1,5 @@
 //! The Dagger engine: the Rust Dagger SDK (a client program; Dagger has no Rust module SDK)
-//! builds the image from the repository's `Dockerfile`, runs the stage binaries inside it in
+//! builds the image from the repository's `Dockerfile`, runs `leadflow stage <name>` inside it in
 //! order, and exports `/app/artifacts` and the tracking store back to absolute host paths.
 //!
 //! What a real engine depends on, each from Dagger's documented behaviour:
@@ -110,7 +110,7 @@ impl Plan {
 
     /// The command that runs `stage` inside the container.
     pub fn command(&self, stage: StageId) -> Vec<String> {
-        let mut c = vec![crate::stages::stage(stage).binary().to_string()];
+        let mut c: Vec<String> = crate::stages::stage(stage).command().iter().map(|s| s.to_string()).collect();
         if stage == StageId::Data {
             c.push("--raw".into());
             c.push(format!("{DATA_IN}/{}", self.raw_name()));

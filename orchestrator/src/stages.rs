@@ -1,5 +1,5 @@
 //! The pipeline's stages behind one seam: each [`Stage`] says what it is, what it reads (its
-//! fingerprint inputs), which binary runs it in a container, and runs itself in-process. Both
+//! fingerprint inputs), the command that runs it in a container, and runs itself in-process. Both
 //! engines go through [`STAGES`]; nothing else matches on a stage to decide what to do, and a
 //! failure stays the stage crate's own typed error ([`StageError`]) up to the run's end.
 
@@ -24,8 +24,10 @@ pub trait Stage: Sync {
     fn id(&self) -> StageId;
     /// What it reads: its fingerprint's inputs, declared by the stage crate.
     fn reads(&self) -> &'static Reads;
-    /// The binary that runs it inside the container (the Dagger engine).
-    fn binary(&self) -> &'static str;
+    /// The command that runs it inside the container (the Dagger engine): `leadflow stage <name>`.
+    fn command(&self) -> [&'static str; 3] {
+        ["leadflow", "stage", self.id().name()]
+    }
     /// Run it in this process; a one-line summary of what it did.
     fn run(&self, cx: &StageContext<'_>) -> Result<String, StageError>;
 }
@@ -78,9 +80,6 @@ impl Stage for Data {
     fn reads(&self) -> &'static Reads {
         &leadflow_data::READS
     }
-    fn binary(&self) -> &'static str {
-        "leadflow-data"
-    }
     fn run(&self, cx: &StageContext<'_>) -> Result<String, StageError> {
         let s = leadflow_data::run(cx.raw, cx.layout, cx.params)?;
         Ok(format!("{} raw rows -> {} gold rows ({})", s.rows["raw"], s.rows["gold"], cx.raw.display()))
@@ -93,9 +92,6 @@ impl Stage for Train {
     }
     fn reads(&self) -> &'static Reads {
         &leadflow_train::READS
-    }
-    fn binary(&self) -> &'static str {
-        "leadflow-train"
     }
     fn run(&self, cx: &StageContext<'_>) -> Result<String, StageError> {
         let s = leadflow_train::run(cx.layout, cx.params, cx.store)?;
@@ -111,9 +107,6 @@ impl Stage for Evaluate {
     fn reads(&self) -> &'static Reads {
         &leadflow_evaluate::READS
     }
-    fn binary(&self) -> &'static str {
-        "leadflow-evaluate"
-    }
     fn run(&self, cx: &StageContext<'_>) -> Result<String, StageError> {
         let e = leadflow_evaluate::run(cx.layout, cx.params, cx.store)?.evaluation;
         let decision = if e.promote { "promote" } else { "do not promote" };
@@ -127,9 +120,6 @@ impl Stage for Deploy {
     }
     fn reads(&self) -> &'static Reads {
         &leadflow_deploy::READS
-    }
-    fn binary(&self) -> &'static str {
-        "leadflow-deploy"
     }
     fn run(&self, cx: &StageContext<'_>) -> Result<String, StageError> {
         let d = leadflow_deploy::run(cx.layout, cx.params, cx.store)?;

@@ -94,12 +94,14 @@ fn parse_chain(q: &str) -> Vec<Field> {
 }
 
 /// The stage binary the last `withExec` of a chain runs.
+/// The stage the last `withExec` of `chain` runs (`leadflow stage <name> ...`).
 fn last_exec(chain: &[Field]) -> Option<String> {
-    chain.iter().rev().find(|f| f.name == "withExec").and_then(|f| f.arg_list("args")).and_then(|a| a.first().cloned())
+    let args = chain.iter().rev().find(|f| f.name == "withExec").and_then(|f| f.arg_list("args"))?;
+    (args.len() > 2 && args[0] == "leadflow" && args[1] == "stage").then(|| args[2].clone())
 }
 
 /// Answer a chained query: nested objects down to the leaf, whose value depends on its name.
-/// The stage binary named `failing` exits 3 with a message on stderr; every other exits 0.
+/// The stage named `failing` exits 3 with a message on stderr; every other exits 0.
 fn answer(chain: &[Field], counter: &mut usize, failing: Option<&str>) -> serde_json::Value {
     let leaf = chain.last().expect("non-empty query");
     let fails = failing.is_some() && last_exec(chain).as_deref() == failing;
@@ -113,7 +115,7 @@ fn answer(chain: &[Field], counter: &mut usize, failing: Option<&str>) -> serde_
         "stderr" if fails => serde_json::json!("quality gate failed: f1_weighted 0.41 < 0.90"),
         "stderr" => serde_json::json!(""),
         "exitCode" => serde_json::json!(if fails { 3 } else { 0 }),
-        "version" => serde_json::json!("v1.0.0-beta.23 (fake)"),
+        "version" => serde_json::json!("v0.21.11 (fake)"),
         _ => serde_json::Value::Null,
     };
     for f in chain.iter().rev() {
@@ -272,10 +274,10 @@ fn dagger_engine_contract_builds_the_dockerfile_runs_four_stages_in_order_and_ex
     let execs: Vec<&Field> = chain.iter().filter(|f| f.name == "withExec").collect();
     assert_eq!(execs.len(), 4, "{execs:?}");
     let want: [&[&str]; 4] = [
-        &["leadflow-data", "--raw", "/data/raw_data.csv", "--params", "/app/params.toml", "--artifacts-dir", "/app/artifacts"],
-        &["leadflow-train", "--params", "/app/params.toml", "--artifacts-dir", "/app/artifacts"],
-        &["leadflow-evaluate", "--params", "/app/params.toml", "--artifacts-dir", "/app/artifacts"],
-        &["leadflow-deploy", "--params", "/app/params.toml", "--artifacts-dir", "/app/artifacts"],
+        &["leadflow", "stage", "data", "--raw", "/data/raw_data.csv", "--params", "/app/params.toml", "--artifacts-dir", "/app/artifacts"],
+        &["leadflow", "stage", "train", "--params", "/app/params.toml", "--artifacts-dir", "/app/artifacts"],
+        &["leadflow", "stage", "evaluate", "--params", "/app/params.toml", "--artifacts-dir", "/app/artifacts"],
+        &["leadflow", "stage", "deploy", "--params", "/app/params.toml", "--artifacts-dir", "/app/artifacts"],
     ];
     for (exec, want) in execs.iter().zip(want) {
         assert_eq!(exec.arg_list("args").unwrap(), want);
@@ -332,8 +334,8 @@ fn a_from_run_seeds_the_artifacts_owned_by_the_image_user() {
     let chain = export_of(&queries, &artifacts);
     let seeded = field(&chain, "withDirectory", "/app/artifacts");
     assert_eq!(seeded.arg_str("owner").as_deref(), Some(IMAGE_OWNER));
-    let execs: Vec<String> = chain.iter().filter(|f| f.name == "withExec").map(|f| f.arg_list("args").unwrap()[0].clone()).collect();
-    assert_eq!(execs, ["leadflow-train", "leadflow-evaluate", "leadflow-deploy"]);
+    let execs: Vec<String> = chain.iter().filter(|f| f.name == "withExec").map(|f| f.arg_list("args").unwrap()[2].clone()).collect();
+    assert_eq!(execs, ["train", "evaluate", "deploy"]);
 }
 
 #[test]
@@ -342,7 +344,7 @@ fn a_failing_stage_is_exported_then_reported_with_its_exit_code_and_stderr() {
     let artifacts = dir.path().join("artifacts");
     let store = StoreLocation::Local(dir.path().join("mlruns"));
     let plan = dagger::Plan::new(&repo(), &committed_sample(), None, &artifacts, &store, StageId::ALL.to_vec()).unwrap();
-    let (result, queries) = run_against_fake(&plan, Some("leadflow-evaluate"), &[]);
+    let (result, queries) = run_against_fake(&plan, Some("evaluate"), &[]);
     let Err(orchestrator::Error::Stage { stage, message, reports, .. }) = result else { panic!("expected a stage failure: {result:?}") };
     assert_eq!(stage, StageId::Evaluate);
     assert!(message.contains("exit code 3") && message.contains("quality gate failed: f1_weighted 0.41 < 0.90"), "{message}");
@@ -351,10 +353,10 @@ fn a_failing_stage_is_exported_then_reported_with_its_exit_code_and_stderr() {
     // The container as the failed stage left it is exported (its report reaches the host), and
     // the tracking store too; deploy never runs.
     let chain = export_of(&queries, &artifacts);
-    let execs: Vec<String> = chain.iter().filter(|f| f.name == "withExec").map(|f| f.arg_list("args").unwrap()[0].clone()).collect();
-    assert_eq!(execs, ["leadflow-data", "leadflow-train", "leadflow-evaluate"]);
+    let execs: Vec<String> = chain.iter().filter(|f| f.name == "withExec").map(|f| f.arg_list("args").unwrap()[2].clone()).collect();
+    assert_eq!(execs, ["data", "train", "evaluate"]);
     export_of(&queries, &dir.path().join("mlruns"));
-    assert!(!queries.iter().any(|(c, _)| last_exec(c).as_deref() == Some("leadflow-deploy")));
+    assert!(!queries.iter().any(|(c, _)| last_exec(c).as_deref() == Some("deploy")));
 }
 
 #[test]

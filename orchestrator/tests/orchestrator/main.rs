@@ -275,7 +275,7 @@ fn compose_file_matches_the_dockerfile_and_the_environment() {
     let default_server = Some("${MLFLOW_TRACKING_URI:-http://mlflow:5000}");
     assert_eq!(sv["environment"]["MLFLOW_TRACKING_URI"].as_str(), default_server);
     let cmd: Vec<&str> = sv["command"].as_vec().unwrap().iter().filter_map(|v| v.as_str()).collect();
-    assert_eq!(&cmd[..2], ["leadflow-deploy", "serve"]);
+    assert_eq!(&cmd[..3], ["leadflow", "model", "serve"]);
     assert!(cmd.contains(&"0.0.0.0") && cmd.contains(&"lead_model@challenger"), "{cmd:?}");
     // Jupyter beside MLflow, on the same server, with the pipeline's artifacts and the same MLflow.
     let j = &c["services"]["jupyter"];
@@ -300,12 +300,13 @@ fn compose_file_matches_the_dockerfile_and_the_environment() {
         assert!(!p["environment"][var].is_badvalue(), "{var} passed through");
     }
     let cmd = p["command"].as_vec().unwrap().iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" ");
+    // The whole pipeline, by the image's one command, with the local engine inside the container.
     let dockerfile = repo_file("Dockerfile");
-    for stage in StageId::ALL {
-        let bin = format!("leadflow-{}", stage.name());
-        assert!(cmd.contains(&bin), "{bin} not run");
-        assert!(dockerfile.contains(&format!("target/release/{bin}")), "{bin} not in the image");
-    }
+    assert!(cmd.starts_with("leadflow run --engine local"), "{cmd}");
+    assert!(
+        dockerfile.contains("cargo build --release --locked -p orchestrator --bin leadflow")
+            && dockerfile.contains("cp target/release/leadflow /out/")
+    );
     assert!(cmd.contains("--artifacts-dir /app/artifacts") && dockerfile.contains("WORKDIR /app"));
     assert!(cmd.contains("--raw /app/input/raw_data.csv"), "{cmd}");
     assert_eq!(p["volumes"][0].as_str(), Some("./artifacts:/app/artifacts"));
