@@ -493,65 +493,13 @@ pub fn report(
             "With {k} classes, precision, recall and F1 are macro averages and ROC AUC / PR AUC are one-vs-rest, macro-averaged.\n"
         );
     }
-    let _ = writeln!(s, "## Metrics (test split)\n");
-    let _ = writeln!(
-        s,
-        "| model | accuracy | precision | recall | F1 | F1 macro | F1 weighted | ROC AUC | PR AUC | log loss | CV {} |",
-        results.scoring
-    );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let row = |s: &mut String, name: String, m: &Scores, cv: String| {
-        let _ = writeln!(
-            s,
-            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {cv} |",
-            m.accuracy, m.precision, m.recall, m.f1, m.f1_macro, m.f1_weighted, m.roc_auc, m.pr_auc, m.log_loss
-        );
-    };
-    for (k, m) in scores {
-        let mark = if *k == ev.selected { " (selected)" } else { "" };
-        let cv = results.models.get(k).map(|r| format!("{:.4} ± {:.4}", r.cv.mean, r.cv.std)).unwrap_or_default();
-        row(&mut s, format!("{}{mark}", k.label()), m, cv);
-    }
-    match inc {
-        Some(i) => match &i.scores {
-            Some(m) => row(&mut s, format!("incumbent `{}` v{}", i.alias, i.version.version), m, String::new()),
-            None => {
-                let _ = writeln!(s, "| incumbent `{}` v{} | {} |||||||||| ", i.alias, i.version.version, i.note);
-            }
-        },
-        None => {
-            let _ = writeln!(s, "| no champion yet | | | | | | | | | | |");
-        }
-    }
+    metrics_table(&mut s, ev, scores, inc, results);
     let _ = writeln!(s, "\n## Quality gate: {}\n", if ev.gate.passed { "passed" } else { "FAILED" });
     let _ = writeln!(s, "| metric | value | threshold | |\n|---|---:|---:|---|");
     for c in &ev.gate.checks {
         let _ = writeln!(s, "| {} | {:.4} | {} | {} |", c.metric, c.value, c.threshold, if c.passed { "✅" } else { "❌" });
     }
-    if let Some(Business::PerClass(rows)) = business.get(&ev.selected) {
-        let _ = writeln!(s, "\n## Per class ({})\n", ev.selected.label());
-        let _ = writeln!(s, "| class | precision | recall | F1 | support | predicted |\n|---|---:|---:|---:|---:|---:|");
-        for r in rows {
-            let _ = writeln!(s, "| {} | {:.4} | {:.4} | {:.4} | {} | {} |", r.class, r.precision, r.recall, r.f1, r.support, r.predicted);
-        }
-    }
-    if let Some(Business::Binary(b)) = business.get(&ev.selected) {
-        let _ = writeln!(s, "\n## Business view ({})\n", ev.selected.label());
-        let (rows, pos, neg) = (target.subjects(), &target.labels[1], &target.labels[0]);
-        let _ = writeln!(
-            s,
-            "Of **{}** {rows} scored, **{}** are *{pos}*. The model flags **{}** as *{pos}*: **{}** correctly \
-             (detection rate {}); **{}** *{pos}* {rows} are missed, and **{}** flagged {rows} are in fact *{neg}* (false-alarm rate {}).",
-            b.rows_scored,
-            b.actual_positive,
-            b.predicted_positive,
-            b.correctly_identified,
-            pct(b.detection_rate),
-            b.missed,
-            b.false_alarms,
-            pct(b.false_alarm_rate)
-        );
-    }
+    business_view(&mut s, target, ev, business);
     let _ = writeln!(s, "\n## Pictures\n");
     let _ = writeln!(s, "![ROC curves]({})\n![Precision-recall curves]({})", art::ROC_PNG.name, art::PR_PNG.name);
     for k in scores.keys() {
@@ -696,4 +644,67 @@ fn write_importance(
     plots::importance(&out.path(&art::IMPORTANCE_PNG), &panels)?;
 
     Ok(())
+}
+
+/// The report's metrics table: every model of this run, then the incumbent re-scored.
+fn metrics_table(s: &mut String, ev: &Evaluation, scores: &BTreeMap<ModelKind, Scores>, inc: Option<&Incumbent>, results: &ModelResults) {
+    let _ = writeln!(s, "## Metrics (test split)\n");
+    let _ = writeln!(
+        s,
+        "| model | accuracy | precision | recall | F1 | F1 macro | F1 weighted | ROC AUC | PR AUC | log loss | CV {} |",
+        results.scoring
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let row = |s: &mut String, name: String, m: &Scores, cv: String| {
+        let _ = writeln!(
+            s,
+            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {cv} |",
+            m.accuracy, m.precision, m.recall, m.f1, m.f1_macro, m.f1_weighted, m.roc_auc, m.pr_auc, m.log_loss
+        );
+    };
+    for (k, m) in scores {
+        let mark = if *k == ev.selected { " (selected)" } else { "" };
+        let cv = results.models.get(k).map(|r| format!("{:.4} ± {:.4}", r.cv.mean, r.cv.std)).unwrap_or_default();
+        row(s, format!("{}{mark}", k.label()), m, cv);
+    }
+    match inc {
+        Some(i) => match &i.scores {
+            Some(m) => row(s, format!("incumbent `{}` v{}", i.alias, i.version.version), m, String::new()),
+            None => {
+                let _ = writeln!(s, "| incumbent `{}` v{} | {} |||||||||| ", i.alias, i.version.version, i.note);
+            }
+        },
+        None => {
+            let _ = writeln!(s, "| no champion yet | | | | | | | | | | |");
+        }
+    }
+}
+
+/// The selected model's outcome in the dataset's terms: per class (multiclass) or the business
+/// view (binary: found, missed, false alarms).
+fn business_view(s: &mut String, target: &Target, ev: &Evaluation, business: &BTreeMap<ModelKind, Business>) {
+    if let Some(Business::PerClass(rows)) = business.get(&ev.selected) {
+        let _ = writeln!(s, "\n## Per class ({})\n", ev.selected.label());
+        let _ = writeln!(s, "| class | precision | recall | F1 | support | predicted |\n|---|---:|---:|---:|---:|---:|");
+        for r in rows {
+            let _ = writeln!(s, "| {} | {:.4} | {:.4} | {:.4} | {} | {} |", r.class, r.precision, r.recall, r.f1, r.support, r.predicted);
+        }
+    }
+    if let Some(Business::Binary(b)) = business.get(&ev.selected) {
+        let _ = writeln!(s, "\n## Business view ({})\n", ev.selected.label());
+        let (rows, pos, neg) = (target.subjects(), &target.labels[1], &target.labels[0]);
+        let _ = writeln!(
+            s,
+            "Of **{}** {rows} scored, **{}** are *{pos}*. The model flags **{}** as *{pos}*: **{}** correctly \
+             (detection rate {}); **{}** *{pos}* {rows} are missed, and **{}** flagged {rows} are in fact *{neg}* (false-alarm rate {}).",
+            b.rows_scored,
+            b.actual_positive,
+            b.predicted_positive,
+            b.correctly_identified,
+            pct(b.detection_rate),
+            b.missed,
+            b.false_alarms,
+            pct(b.false_alarm_rate)
+        );
+    }
 }
