@@ -61,6 +61,31 @@ pub struct Trained {
     pub seconds: (f64, f64),
 }
 
+impl Trained {
+    /// A refitted model described by its search (`res`, with `folds` and `candidates` from its
+    /// params) and its probabilities on the training and test rows.
+    pub fn new<C: serde::Serialize>(
+        kind: ModelKind,
+        res: &crate::search::SearchResult<C>,
+        set: &TrainSet<'_>,
+        (folds, candidates): (usize, usize),
+        (train_proba, test_proba): (Vec<f64>, Vec<f64>),
+        tracked_params: Vec<(String, String)>,
+    ) -> Trained {
+        let best = res.best();
+        Trained {
+            kind,
+            best_params: serde_json::to_value(&best.params).unwrap_or_default(),
+            search: serde_json::to_value(&res.candidates).unwrap_or_default(),
+            cv: CvSummary { metric: set.scoring.name().into(), folds, candidates, mean: best.mean, std: best.std },
+            train_proba,
+            test_proba,
+            tracked_params,
+            seconds: (0.0, 0.0),
+        }
+    }
+}
+
 /// Train `learners` in order: each search uses every core, and each refit (one thread) runs
 /// beside the next learner's search, so no core idles. Every part is seeded and independent, so
 /// the overlap changes no result.

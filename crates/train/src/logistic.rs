@@ -4,7 +4,6 @@
 use leadflow_core::artifacts::{self as art, StageDir};
 use leadflow_core::metrics;
 use leadflow_core::params::LogisticParams;
-use leadflow_core::results::CvSummary;
 use leadflow_core::split::{self, derive_rng};
 use leadflow_model::{LogisticModel, Matrix, Model, ModelKind, MultinomialModel};
 use rand::seq::SliceRandom;
@@ -206,20 +205,14 @@ impl Searched for SearchResult<LrCandidate> {
             Model::Logistic(m) => art::write_json(&path, m)?,
             Model::Xgboost(_) => unreachable!("fit fits logistic models"),
         }
-        Ok(Trained {
-            kind: ModelKind::Logistic,
-            best_params: serde_json::to_value(&best.params).unwrap_or_default(),
-            search: serde_json::to_value(&self.candidates).unwrap_or_default(),
-            cv: CvSummary {
-                metric: set.scoring.name().into(),
-                folds: p.cv_folds,
-                candidates: p.n_candidates,
-                mean: best.mean,
-                std: best.std,
-            },
-            train_proba: model.predict(set.x)?,
-            test_proba: model.predict(set.x_test)?,
-            tracked_params: vec![
+        let probas = (model.predict(set.x)?, model.predict(set.x_test)?);
+        Ok(Trained::new(
+            ModelKind::Logistic,
+            &self,
+            set,
+            (p.cv_folds, p.n_candidates),
+            probas,
+            vec![
                 ("C".into(), best.params.c.to_string()),
                 ("penalty".into(), best.params.penalty.clone()),
                 ("alpha".into(), best.params.alpha().to_string()),
@@ -228,7 +221,6 @@ impl Searched for SearchResult<LrCandidate> {
                 ("n_candidates".into(), p.n_candidates.to_string()),
                 ("cv_folds".into(), p.cv_folds.to_string()),
             ],
-            seconds: (0.0, 0.0),
-        })
+        ))
     }
 }

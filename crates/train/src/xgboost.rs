@@ -4,7 +4,6 @@
 use leadflow_core::artifacts::{self as art, StageDir};
 use leadflow_core::metrics;
 use leadflow_core::params::{Space, XgboostParams};
-use leadflow_core::results::CvSummary;
 use leadflow_core::split::{self, derive_rng};
 use leadflow_model::{Matrix, ModelKind, XgbModel, XgbRows};
 use rand::Rng;
@@ -144,21 +143,7 @@ impl Searched for SearchResult<XgbCandidate> {
             config(&best.params, p, set.seed, set.k).into_iter().filter(|(k, _)| k != "nthread" && k != "verbosity").collect();
         tracked.push(("n_candidates".into(), p.n_candidates.to_string()));
         tracked.push(("cv_folds".into(), p.cv_folds.to_string()));
-        Ok(Trained {
-            kind: ModelKind::Xgboost,
-            best_params: serde_json::to_value(&best.params).unwrap_or_default(),
-            search: serde_json::to_value(&self.candidates).unwrap_or_default(),
-            cv: CvSummary {
-                metric: set.scoring.name().into(),
-                folds: p.cv_folds,
-                candidates: p.n_candidates,
-                mean: best.mean,
-                std: best.std,
-            },
-            train_proba: saved.predict(set.x)?,
-            test_proba: saved.predict(set.x_test)?,
-            tracked_params: tracked,
-            seconds: (0.0, 0.0),
-        })
+        let probas = (saved.predict(set.x)?, saved.predict(set.x_test)?);
+        Ok(Trained::new(ModelKind::Xgboost, &self, set, (p.cv_folds, p.n_candidates), probas, tracked))
     }
 }
