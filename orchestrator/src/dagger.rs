@@ -172,114 +172,9 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
             .map_err(derr("the Dagger engine did not answer"))?;
         connected_in.store(true, std::sync::atomic::Ordering::SeqCst);
         eprintln!("[dagger  ] engine {version}; building the image from {}/Dockerfile", plan.repo_root.display());
-        let host = client.host();
-        let context = host.directory_opts(
-            plan.repo_root.to_string_lossy().to_string(),
-            dagger_sdk::HostDirectoryOptsBuilder::default()
-                .exclude(vec!["target/", ".git/", "artifacts/", "mlruns/", "data/raw/raw_data.csv"])
-                .build()
-                .map_err(opts_err)?,
-        );
-        let data_dir = plan.raw.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        let code_id = leadflow_core::fingerprint::code_identity(env!("CARGO_PKG_VERSION"));
-        let mut ctr = context
-            .docker_build_opts(
-                dagger_sdk::DirectoryDockerBuildOptsBuilder::default()
-                    .build_args(vec![dagger_sdk::BuildArg { name: "LEADFLOW_CODE_ID".into(), value: code_id }])
-                    .target(IMAGE_TARGET)
-                    .build()
-                    .map_err(opts_err)?,
-            )
-            .with_mounted_directory_opts(
-                DATA_IN,
-                host.directory(data_dir.to_string_lossy().to_string()),
-                dagger_sdk::ContainerWithMountedDirectoryOptsBuilder::default()
-                    .owner(IMAGE_OWNER)
-                    .read_only(true)
-                    .build()
-                    .map_err(opts_err)?,
-            )
-            .with_workdir(APP);
-        match &plan.store {
-            PlanStore::Local { dir, uri } => {
-                std::fs::create_dir_all(dir)?;
-                let store = dir.to_string_lossy().to_string();
-                ctr = ctr
-                    .with_directory_opts(
-                        store.clone(),
-                        host.directory(store.clone()),
-                        dagger_sdk::ContainerWithDirectoryOptsBuilder::default().owner(IMAGE_OWNER).build().map_err(opts_err)?,
-                    )
-                    .with_env_variable(TRACKING_URI_ENV, uri.clone());
-            }
-            PlanStore::Remote(uri) => {
-                // Credentials never appear in a query: the engine reads them from this process's
-                // environment through the secret provider.
-                ctr = if has_userinfo(uri) {
-                    ctr.with_secret_variable(TRACKING_URI_ENV, client.secret(format!("env://{TRACKING_URI_ENV}")))
-                } else {
-                    ctr.with_env_variable(TRACKING_URI_ENV, uri.clone())
-                };
-                for &name in SECRET_ENV {
-                    if std::env::var(name).is_ok_and(|v| !v.is_empty()) {
-                        ctr = ctr.with_secret_variable(name, client.secret(format!("env://{name}")));
-                    }
-                }
-                if let Ok(user) = std::env::var(USERNAME_ENV) {
-                    ctr = ctr.with_env_variable(USERNAME_ENV, user);
-                }
-            }
-        }
-        if let Some(p) = &plan.params {
-            ctr = ctr.with_file_opts(
-                PARAMS_IN,
-                host.file(p.to_string_lossy().to_string()),
-                dagger_sdk::ContainerWithFileOptsBuilder::default().owner(IMAGE_OWNER).build().map_err(opts_err)?,
-            );
-        }
-        if plan.artifacts.is_dir() && plan.stages.first() != Some(&StageId::Data) {
-            // Later-stage runs (--from) start from the host's earlier outputs.
-            ctr = ctr.with_directory_opts(
-                ARTIFACTS_IN,
-                host.directory(plan.artifacts.to_string_lossy().to_string()),
-                dagger_sdk::ContainerWithDirectoryOptsBuilder::default().owner(IMAGE_OWNER).build().map_err(opts_err)?,
-            );
-        }
-        for stage in &plan.stages {
-            let t = std::time::Instant::now();
-            eprintln!("[{:<8}] running in the container: {}", stage.name(), plan.command(*stage).join(" "));
-            ctr = ctr.with_exec_opts(
-                plan.command(*stage),
-                dagger_sdk::ContainerWithExecOptsBuilder::default().expect(dagger_sdk::ReturnType::Any).build().map_err(opts_err)?,
-            );
-            let code = ctr.exit_code().await.map_err(derr("running the stage"))?;
-            let stdout = ctr.stdout().await.map_err(derr("reading the stage's output"))?;
-            let stderr = ctr.stderr().await.map_err(derr("reading the stage's errors"))?;
-            let seconds = t.elapsed().as_secs_f64();
-            for line in stdout.lines().chain(stderr.lines()) {
-                eprintln!("[{:<8}] {line}", stage.name());
-            }
-            let ok = code == 0;
-            let message = if ok { "done in the container".to_string() } else { format!("exit code {code}: {}", tail(&stderr, 5)) };
-            let outcome = if ok { crate::Outcome::Ran } else { crate::Outcome::Failed };
-            let r = StageReport { stage: *stage, outcome, seconds, message };
-            print_stage(&r);
-            out.lock().map_err(|_| eyre::eyre!("poisoned"))?.push(r);
-            if !ok {
-                *failed_in.lock().map_err(|_| eyre::eyre!("poisoned"))? = Some(Failed { stage: *stage, code, stderr });
-                break;
-            }
-        }
-        // Export whatever happened: after a failed stage too, so its outputs (evaluate's report)
-        // reach the host as they do with the local engine.
-        let artifacts = plan.artifacts.to_string_lossy().to_string();
-        ctr.directory(ARTIFACTS_IN).export(artifacts.clone()).await.map_err(derr("exporting artifacts"))?;
-        eprintln!("[dagger  ] exported {ARTIFACTS_IN} -> {artifacts}");
-        if let PlanStore::Local { dir, .. } = &plan.store {
-            let store = dir.to_string_lossy().to_string();
-            ctr.directory(store.clone()).export(store.clone()).await.map_err(derr("exporting the tracking store"))?;
-            eprintln!("[dagger  ] exported the tracking store -> {store}");
-        }
+        let ctr = container(&client, &plan)?;
+        let ctr = run_stages(ctr, &plan, &out, &failed_in).await?;
+        export(&ctr, &plan).await?;
         Ok(())
     });
     // Until the engine has answered, the whole connection (the SDK may first look for or
@@ -317,4 +212,130 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
             }
         }
     }
+}
+
+/// The container the stages run in: the image built from the Dockerfile's pipeline target, the
+/// input data (read-only), the tracking store (or a server's URI and its secrets), the params
+/// file and, for a `--from` run, the host's earlier outputs — every path owned by the image user.
+fn container(client: &dagger_sdk::Query, plan: &Plan) -> eyre::Result<dagger_sdk::Container> {
+    let host = client.host();
+    let context = host.directory_opts(
+        plan.repo_root.to_string_lossy().to_string(),
+        dagger_sdk::HostDirectoryOptsBuilder::default()
+            .exclude(vec!["target/", ".git/", "artifacts/", "mlruns/", "data/raw/raw_data.csv"])
+            .build()
+            .map_err(opts_err)?,
+    );
+    let data_dir = plan.raw.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let code_id = leadflow_core::fingerprint::code_identity(env!("CARGO_PKG_VERSION"));
+    let mut ctr = context
+        .docker_build_opts(
+            dagger_sdk::DirectoryDockerBuildOptsBuilder::default()
+                .build_args(vec![dagger_sdk::BuildArg { name: "LEADFLOW_CODE_ID".into(), value: code_id }])
+                .target(IMAGE_TARGET)
+                .build()
+                .map_err(opts_err)?,
+        )
+        .with_mounted_directory_opts(
+            DATA_IN,
+            host.directory(data_dir.to_string_lossy().to_string()),
+            dagger_sdk::ContainerWithMountedDirectoryOptsBuilder::default().owner(IMAGE_OWNER).read_only(true).build().map_err(opts_err)?,
+        )
+        .with_workdir(APP);
+    match &plan.store {
+        PlanStore::Local { dir, uri } => {
+            std::fs::create_dir_all(dir)?;
+            let store = dir.to_string_lossy().to_string();
+            ctr = ctr
+                .with_directory_opts(
+                    store.clone(),
+                    host.directory(store.clone()),
+                    dagger_sdk::ContainerWithDirectoryOptsBuilder::default().owner(IMAGE_OWNER).build().map_err(opts_err)?,
+                )
+                .with_env_variable(TRACKING_URI_ENV, uri.clone());
+        }
+        PlanStore::Remote(uri) => {
+            // Credentials never appear in a query: the engine reads them from this process's
+            // environment through the secret provider.
+            ctr = if has_userinfo(uri) {
+                ctr.with_secret_variable(TRACKING_URI_ENV, client.secret(format!("env://{TRACKING_URI_ENV}")))
+            } else {
+                ctr.with_env_variable(TRACKING_URI_ENV, uri.clone())
+            };
+            for &name in SECRET_ENV {
+                if std::env::var(name).is_ok_and(|v| !v.is_empty()) {
+                    ctr = ctr.with_secret_variable(name, client.secret(format!("env://{name}")));
+                }
+            }
+            if let Ok(user) = std::env::var(USERNAME_ENV) {
+                ctr = ctr.with_env_variable(USERNAME_ENV, user);
+            }
+        }
+    }
+    if let Some(p) = &plan.params {
+        ctr = ctr.with_file_opts(
+            PARAMS_IN,
+            host.file(p.to_string_lossy().to_string()),
+            dagger_sdk::ContainerWithFileOptsBuilder::default().owner(IMAGE_OWNER).build().map_err(opts_err)?,
+        );
+    }
+    if plan.artifacts.is_dir() && plan.stages.first() != Some(&StageId::Data) {
+        // Later-stage runs (--from) start from the host's earlier outputs.
+        ctr = ctr.with_directory_opts(
+            ARTIFACTS_IN,
+            host.directory(plan.artifacts.to_string_lossy().to_string()),
+            dagger_sdk::ContainerWithDirectoryOptsBuilder::default().owner(IMAGE_OWNER).build().map_err(opts_err)?,
+        );
+    }
+    Ok(ctr)
+}
+
+/// Run the plan's stages in order, each allowed to fail (`expect: ANY`) so its exit code and
+/// output come back; stops after the first failure, which it records in `failed`.
+async fn run_stages(
+    mut ctr: dagger_sdk::Container,
+    plan: &Plan,
+    out: &std::sync::Mutex<Vec<StageReport>>,
+    failed_in: &std::sync::Mutex<Option<Failed>>,
+) -> eyre::Result<dagger_sdk::Container> {
+    for stage in &plan.stages {
+        let t = std::time::Instant::now();
+        eprintln!("[{:<8}] running in the container: {}", stage.name(), plan.command(*stage).join(" "));
+        ctr = ctr.with_exec_opts(
+            plan.command(*stage),
+            dagger_sdk::ContainerWithExecOptsBuilder::default().expect(dagger_sdk::ReturnType::Any).build().map_err(opts_err)?,
+        );
+        let code = ctr.exit_code().await.map_err(derr("running the stage"))?;
+        let stdout = ctr.stdout().await.map_err(derr("reading the stage's output"))?;
+        let stderr = ctr.stderr().await.map_err(derr("reading the stage's errors"))?;
+        let seconds = t.elapsed().as_secs_f64();
+        for line in stdout.lines().chain(stderr.lines()) {
+            eprintln!("[{:<8}] {line}", stage.name());
+        }
+        let ok = code == 0;
+        let message = if ok { "done in the container".to_string() } else { format!("exit code {code}: {}", tail(&stderr, 5)) };
+        let outcome = if ok { crate::Outcome::Ran } else { crate::Outcome::Failed };
+        let r = StageReport { stage: *stage, outcome, seconds, message };
+        print_stage(&r);
+        out.lock().map_err(|_| eyre::eyre!("poisoned"))?.push(r);
+        if !ok {
+            *failed_in.lock().map_err(|_| eyre::eyre!("poisoned"))? = Some(Failed { stage: *stage, code, stderr });
+            break;
+        }
+    }
+    Ok(ctr)
+}
+
+/// Export whatever happened — after a failed stage too, so its outputs (evaluate's report) reach
+/// the host as they do with the local engine — and the local tracking store.
+async fn export(ctr: &dagger_sdk::Container, plan: &Plan) -> eyre::Result<()> {
+    let artifacts = plan.artifacts.to_string_lossy().to_string();
+    ctr.directory(ARTIFACTS_IN).export(artifacts.clone()).await.map_err(derr("exporting artifacts"))?;
+    eprintln!("[dagger  ] exported {ARTIFACTS_IN} -> {artifacts}");
+    if let PlanStore::Local { dir, .. } = &plan.store {
+        let store = dir.to_string_lossy().to_string();
+        ctr.directory(store.clone()).export(store.clone()).await.map_err(derr("exporting the tracking store"))?;
+        eprintln!("[dagger  ] exported the tracking store -> {store}");
+    }
+    Ok(())
 }
