@@ -482,6 +482,13 @@ impl DatasetParams {
     }
 
     pub fn validate(&self) -> Result<()> {
+        self.validate_target()?;
+        self.validate_roles()?;
+        self.validate_rules()
+    }
+
+    /// The target, its classes, and the date window.
+    fn validate_target(&self) -> Result<()> {
         if self.target.trim().is_empty() {
             return Err(bad("target", "is required: name the column to predict"));
         }
@@ -524,7 +531,11 @@ impl DatasetParams {
         if !self.date.is_empty() && self.min_date.is_empty() {
             return Err(bad("min_date", "is required with a date column (YYYY-MM-DD)"));
         }
-        // Every column has at most one role.
+        Ok(())
+    }
+
+    /// Every column has at most one role (a derived column is also listed as categorical).
+    fn validate_roles(&self) -> Result<()> {
         let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
         let lists: [(&str, &Vec<String>); 6] = [
             ("continuous", &self.continuous),
@@ -556,6 +567,11 @@ impl DatasetParams {
         if seen.contains_key("") {
             return Err(bad("columns", "a role list names an empty column"));
         }
+        Ok(())
+    }
+
+    /// Derived columns, filters, fills, processing and validation rules.
+    fn validate_rules(&self) -> Result<()> {
         for d in &self.derive {
             if !self.categorical.contains(&d.name) {
                 return Err(bad("derive", format!("`{}` must also be listed in dataset.categorical (where it is encoded)", d.name)));
