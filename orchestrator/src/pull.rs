@@ -1,4 +1,4 @@
-//! DVC-style pinned raw data (`orchestrator pull`): a lock file names the public URL, size and
+//! DVC-style pinned raw data (`leadflow pull`): a lock file names the public URL, size and
 //! sha256 of the raw file; `pull` downloads it, verifies both, and only then renames it into
 //! place. It lives here, not in the data stage, so the data stage links no HTTP client.
 

@@ -32,7 +32,7 @@ pub fn skip(missing: &str) {
 }
 
 /// The real public dataset: `LEADFLOW_REAL_DATA`, else `../shared/data/raw_data.csv` beside the
-/// project root, else `data/raw/raw_data.csv` (after `orchestrator pull`). When none exists the
+/// project root, else `data/raw/raw_data.csv` (after `leadflow pull`). When none exists the
 /// test is skipped through [`skip`] (a failure under CI).
 pub fn real_data() -> Option<PathBuf> {
     let candidates: Vec<PathBuf> = match std::env::var_os("LEADFLOW_REAL_DATA") {
@@ -43,7 +43,7 @@ pub fn real_data() -> Option<PathBuf> {
         return Some(p.clone());
     }
     let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-    skip(&format!("the real dataset (tried {}; set LEADFLOW_REAL_DATA or run `orchestrator pull`)", tried.join(", ")));
+    skip(&format!("the real dataset (tried {}; set LEADFLOW_REAL_DATA or run `leadflow pull`)", tried.join(", ")));
     None
 }
 

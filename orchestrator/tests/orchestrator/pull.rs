@@ -1,4 +1,4 @@
-//! `orchestrator pull`: the pinned public raw file, verified, never half-written.
+//! `leadflow pull`: the pinned public raw file, verified, never half-written.
 
 use std::path::Path;
 
