@@ -262,28 +262,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     let mut rows = BTreeMap::new();
     rows.insert("raw".to_string(), scan.records);
     let roles = resolve_roles(ds, &scan)?;
-    let with_role = |r: Role| -> Vec<String> {
-        let listed: &[String] = match r {
-            Role::Continuous => &ds.continuous,
-            Role::Boolean => &ds.boolean,
-            Role::Ignored => &ds.ignore,
-            _ => &[],
-        };
-        let listed = listed.iter().cloned();
-        let inferred = roles.iter().filter(|c| c.role == r && c.inferred.is_some()).map(|c| c.column.clone());
-        listed.chain(inferred).collect()
-    };
-    let continuous = with_role(Role::Continuous);
-    let booleans = with_role(Role::Boolean);
-    let ignored = with_role(Role::Ignored);
-    let derived: Vec<&str> = ds.derived().collect();
-    // Categorical features from the file: listed (not derived) then inferred; encoded in the
-    // listed order (derived ones included), then booleans, then inferred.
-    let inferred_cat: Vec<String> =
-        roles.iter().filter(|c| c.role == Role::Categorical && c.inferred.is_some()).map(|c| c.column.clone()).collect();
-    let raw_categorical: Vec<String> =
-        ds.categorical.iter().filter(|c| !derived.contains(&c.as_str())).cloned().chain(inferred_cat.iter().cloned()).collect();
-    let encoded: Vec<String> = ds.categorical.iter().cloned().chain(booleans.iter().cloned()).chain(inferred_cat.iter().cloned()).collect();
+    let RoleColumns { continuous, booleans, ignored, raw_categorical, encoded } = role_columns(ds, &roles);
 
     // Inferred columns were kept for every row; from here on only the candidates' rows count.
     for (j, r) in roles.iter().enumerate() {
@@ -293,14 +272,8 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
             }
         }
     }
-    let header = &scan.header;
-    let text = |name: &str| -> Result<&TextColumn> {
-        header
-            .iter()
-            .position(|h| h == name)
-            .and_then(|j| scan.text[j].as_ref())
-            .ok_or_else(|| Error::Csv { path: path.into(), message: format!("column `{name}` is not read (it is dropped or absent)") })
-    };
+    let cols = Columns { header: &scan.header, text: &scan.text, path };
+    let text = |name: &str| cols.text(name);
     let mut problems = std::mem::replace(&mut scan.problems, scan::Problems::new());
 
     // --- classes -----------------------------------------------------------------------------
@@ -323,37 +296,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         numeric.push(text(c)?.iter().map(|v| v.and_then(|s| leadflow_core::features::parse_finite(s.trim()))).collect());
     }
 
-    // --- filters (applied as the file was read; what each left) ------------------------------
-    let fail_filtered = |problems: scan::Problems, step: &'static str, hint: String| -> Error {
-        problems.into_error(path).unwrap_or(Error::AllFiltered { path: path.into(), step, hint })
-    };
-    if let Some(after) = scan.after_date {
-        rows.insert("after_date_filter".into(), after);
-        if after == 0 {
-            return Err(fail_filtered(
-                problems,
-                "the date window",
-                format!("no {} within [{min}, {max}] (params dataset.min_date / dataset.max_date)", ds.date),
-            ));
-        }
-    }
-    rows.insert("after_target_filter".into(), scan.after_target);
-    if scan.after_target == 0 {
-        let what = if ds.id.is_empty() { format!("an empty {}", ds.target) } else { format!("an empty {} or {}", ds.target, ds.id) };
-        return Err(fail_filtered(problems, "dropping unlabelled rows", format!("every row left has {what}")));
-    }
-    for (f, &after) in ds.filters.iter().zip(&scan.after_filter) {
-        if after == 0 {
-            return Err(fail_filtered(
-                problems,
-                "a filter",
-                format!("no labelled row has {} in {:?} (params dataset.filters)", f.column, f.equals),
-            ));
-        }
-    }
-    if let Some(&after) = scan.after_filter.last() {
-        rows.insert("after_filters".into(), after);
-    }
+    check_filters(&scan, ds, &mut problems, &mut rows, path, (min, max))?;
     let m = scan.lines.len();
     let mut kept: Vec<usize> = (0..m).collect();
     if ds.processing.drop_duplicates {
@@ -364,73 +307,11 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
         rows.insert("after_drop_duplicates".into(), kept.len());
     }
     rows.insert("gold".into(), kept.len());
-    let line = |i: usize| scan.lines[i];
 
-    // --- rules on the kept rows ---------------------------------------------------------------
-    let v = &ds.validation;
-    if kept.len() < v.min_rows {
-        problems.summary("", format!("{} rows after filtering, validation.min_rows requires at least {}", kept.len(), v.min_rows));
-    }
     let y: Vec<u8> = kept.iter().map(|&i| scan.target[i]).collect();
     let target_info = Target::of(ds, &classes);
-    let labels = &target_info.labels;
-    // Binary: the positive class first (as before); multiclass: in class order.
-    let order: Vec<u8> = if ds.multiclass { (0..labels.len() as u8).collect() } else { vec![1, 0] };
-    for class in order {
-        let count = y.iter().filter(|&&c| c == class).count();
-        if count < v.min_rows_per_class {
-            problems.summary(
-                &ds.target,
-                format!(
-                    "{count} rows of class {:?}, validation.min_rows_per_class requires at least {}",
-                    labels[class as usize], v.min_rows_per_class
-                ),
-            );
-        }
-    }
-    for (c, [lo, hi]) in &v.range {
-        let Some(j) = continuous.iter().position(|x| x == c) else {
-            problems.summary(c, "validation.range applies to continuous columns only".into());
-            continue;
-        };
-        for &i in &kept {
-            if let Some(x) = numeric[j][i] {
-                if x < *lo || x > *hi {
-                    problems.at(c, &format!("outside the allowed range [{lo}, {hi}]"), line(i), &x.to_string());
-                }
-            }
-        }
-    }
-    for (c, allowed) in &v.allowed {
-        let col = text(c)?;
-        let what = format!("not one of the allowed values ({})", allowed.join(", "));
-        for &i in &kept {
-            if let Some(s) = col.get(i).map(str::trim).filter(|s| !s.is_empty()) {
-                if !allowed.iter().any(|a| a == s) {
-                    problems.at(c, &what, line(i), s);
-                }
-            }
-        }
-    }
-    if !v.max_missing.is_empty() {
-        for r in roles.iter().filter(|r| r.role != Role::Dropped) {
-            let Some(&max) = v.max_missing.get(&r.column).or_else(|| v.max_missing.get("*")) else { continue };
-            let col = text(&r.column)?;
-            let missing = kept.iter().filter(|&&i| col.get(i).is_none_or(|s| s.trim().is_empty())).count();
-            let frac = missing as f64 / kept.len().max(1) as f64;
-            if frac > max {
-                problems.summary(
-                    &r.column,
-                    format!(
-                        "{:.1}% missing ({missing} of {} rows), validation.max_missing allows at most {:.1}%",
-                        100.0 * frac,
-                        kept.len(),
-                        100.0 * max
-                    ),
-                );
-            }
-        }
-    }
+    let kept_rows = KeptRows { kept: &kept, lines: &scan.lines, cols: &cols };
+    check_rules(&mut problems, ds, &kept_rows, &y, &target_info.labels, &continuous, &numeric, &roles)?;
     if let Some(e) = problems.into_error(path) {
         return Err(e);
     }
@@ -445,100 +326,9 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     };
     rows.insert("fitted_on".into(), fit.len());
 
-    // --- continuous: clip, summarise, impute, scale; categorical, boolean, carried-along: ----
-    // --- fill, mode. Each column is fitted on its own, side by side. ------------------------
-    enum Fitted {
-        Continuous(ContinuousTransform, OutlierRow, Vec<f64>),
-        Categorical(CategoricalFill, usize, TextColumn),
-    }
-    let categorical: Vec<(&String, bool, bool)> = raw_categorical
-        .iter()
-        .map(|c| (c, false, true))
-        .chain(booleans.iter().map(|c| (c, true, true)))
-        .chain(ignored.iter().map(|c| (c, false, false)))
-        .collect();
-    let fit_one = |job: usize| -> Result<Fitted> {
-        if let Some((c, values)) = continuous.get(job).zip(numeric.get(job)) {
-            let (t, row) = fit_continuous(c, &fit.iter().map(|&i| values[i]).collect::<Vec<_>>(), &ds.processing);
-            // The gold values are the fitted transform applied to the raw values, exactly as
-            // serving applies it to new rows.
-            let scaled: Vec<f64> = kept.iter().map(|&i| t.apply(values[i])).collect();
-            return Ok(Fitted::Continuous(t, row, scaled));
-        }
-        let (c, boolean, feature) = categorical[job - continuous.len()];
-        let col = text(c)?;
-        let fill = ds.fill.get(c).cloned();
-        let missing = kept.iter().filter(|&&i| col.get(i).is_none_or(|s| s.trim().is_empty())).count();
-        // The mode is fitted on the values present (after a constant fill), then every cell is
-        // filled by the same rule serving applies (`CategoricalFill::apply`).
-        let present = fit.iter().filter_map(|&i| {
-            let v = col.get(i).map(str::trim).filter(|s| !s.is_empty()).or(fill.as_deref())?;
-            if boolean {
-                dataset::parse_bool(v).map(|b| if b { "true" } else { "false" })
-            } else {
-                Some(v).filter(|v| !v.is_empty())
-            }
-        });
-        let mode = mode(present).unwrap_or_default();
-        let f = CategoricalFill { name: c.clone(), mode, fill, boolean, feature };
-        let filled = TextColumn::collect(kept.iter().map(|&i| f.apply_ref(col.get(i)).unwrap_or_default()));
-        Ok(Fitted::Categorical(f, missing, filled))
-    };
-    let fitted: Vec<Result<Fitted>> = {
-        use rayon::prelude::*;
-        (0..continuous.len() + categorical.len()).into_par_iter().map(fit_one).collect()
-    };
-    let (mut transforms, mut outlier_summary, mut scaled_cols) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut fills, mut cat_cols, mut missing) = (Vec::new(), Vec::new(), BTreeMap::new());
-    for f in fitted {
-        match f? {
-            Fitted::Continuous(t, row, scaled) => {
-                outlier_summary.push(row);
-                scaled_cols.push((t.name.clone(), GoldColumn::Number(scaled)));
-                transforms.push(t);
-            }
-            Fitted::Categorical(f, n, filled) => {
-                missing.insert(f.name.clone(), n);
-                cat_cols.push((f.name.clone(), GoldColumn::Text(filled)));
-                fills.push(f);
-            }
-        }
-    }
-    let mut derived_cols = Vec::new();
-    for d in &ds.derive {
-        let src = cat_cols.iter().find_map(|(name, c)| match c {
-            GoldColumn::Text(t) if *name == d.from => Some(t),
-            _ => None,
-        });
-        let src = src.ok_or_else(|| Error::Csv {
-            path: path.into(),
-            message: format!("`{}` (the source of derived `{}`) is not a categorical column", d.from, d.name),
-        })?;
-        let vals = TextColumn::collect((0..src.len()).map(|i| d.apply(src.get(i).unwrap_or(""))));
-        derived_cols.push((d.name.clone(), GoldColumn::Text(vals)));
-    }
-
-    // Gold order: id, target, categorical and boolean, carried-along, date, continuous, derived.
-    let mut columns = Vec::new();
-    if !ds.id.is_empty() {
-        let ids = text(&ds.id)?;
-        columns.push((ds.id.clone(), GoldColumn::Text(TextColumn::collect(kept.iter().map(|&i| ids.get(i).unwrap_or("").trim())))));
-    }
-    let class_text: Vec<String> = (0..=u8::MAX).map(|c| c.to_string()).collect();
-    columns.push((ds.target.clone(), GoldColumn::Text(TextColumn::collect(y.iter().map(|&c| class_text[c as usize].as_str())))));
-    columns.extend(cat_cols);
-    if let Some(dates) = &scan.dates {
-        // Few distinct dates: each formatted once.
-        let mut text: HashMap<NaiveDate, String> = HashMap::new();
-        for &i in &kept {
-            text.entry(dates[i]).or_insert_with(|| dates[i].format("%Y-%m-%d").to_string());
-        }
-        columns.push((ds.date.clone(), GoldColumn::Text(TextColumn::collect(kept.iter().map(|&i| text[&dates[i]].as_str())))));
-    }
-    columns.extend(scaled_cols);
-    let derived = derived_cols.len();
-    columns.extend(derived_cols);
-    let gold = Gold { columns, derived, rows: kept.len() };
+    let fitted = fit_columns(ds, &kept_rows, &fit, &continuous, &numeric, &raw_categorical, &booleans, &ignored)?;
+    let Fits { transforms, outlier_summary, scaled_cols, fills, cat_cols, missing } = fitted;
+    let gold = gold_columns(path, ds, &scan, &kept_rows, &y, cat_cols, scaled_cols)?;
 
     Ok(Cleaned {
         gold,
@@ -746,6 +536,326 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// The columns the pass read, by name.
+struct Columns<'a> {
+    header: &'a [String],
+    text: &'a [Option<TextColumn>],
+    path: &'a Path,
+}
+
+impl<'a> Columns<'a> {
+    fn text(&self, name: &str) -> Result<&'a TextColumn> {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .and_then(|j| self.text[j].as_ref())
+            .ok_or_else(|| Error::Csv { path: self.path.into(), message: format!("column `{name}` is not read (it is dropped or absent)") })
+    }
+}
+
+/// The rows the stage keeps (indices into the pass's candidates) and their file lines.
+struct KeptRows<'a> {
+    kept: &'a [usize],
+    lines: &'a [u64],
+    cols: &'a Columns<'a>,
+}
+
+/// What each filter left (applied as the file was read): a step that left nothing fails with
+/// the problems found so far, or says which step and why.
+fn check_filters(
+    scan: &Scan,
+    ds: &DatasetParams,
+    problems: &mut scan::Problems,
+    rows: &mut BTreeMap<String, usize>,
+    path: &Path,
+    (min, max): (NaiveDate, NaiveDate),
+) -> Result<()> {
+    let fail_filtered = |problems: &mut scan::Problems, step: &'static str, hint: String| -> Error {
+        std::mem::replace(problems, scan::Problems::new()).into_error(path).unwrap_or(Error::AllFiltered { path: path.into(), step, hint })
+    };
+    if let Some(after) = scan.after_date {
+        rows.insert("after_date_filter".into(), after);
+        if after == 0 {
+            return Err(fail_filtered(
+                problems,
+                "the date window",
+                format!("no {} within [{min}, {max}] (params dataset.min_date / dataset.max_date)", ds.date),
+            ));
+        }
+    }
+    rows.insert("after_target_filter".into(), scan.after_target);
+    if scan.after_target == 0 {
+        let what = if ds.id.is_empty() { format!("an empty {}", ds.target) } else { format!("an empty {} or {}", ds.target, ds.id) };
+        return Err(fail_filtered(problems, "dropping unlabelled rows", format!("every row left has {what}")));
+    }
+    for (f, &after) in ds.filters.iter().zip(&scan.after_filter) {
+        if after == 0 {
+            return Err(fail_filtered(
+                problems,
+                "a filter",
+                format!("no labelled row has {} in {:?} (params dataset.filters)", f.column, f.equals),
+            ));
+        }
+    }
+    if let Some(&after) = scan.after_filter.last() {
+        rows.insert("after_filters".into(), after);
+    }
+    Ok(())
+}
+
+/// The params' validation rules on the kept rows (row counts, classes, ranges, allowed values,
+/// missing shares): every violation is added to `problems`.
+#[allow(clippy::too_many_arguments)]
+fn check_rules(
+    problems: &mut scan::Problems,
+    ds: &DatasetParams,
+    rows: &KeptRows<'_>,
+    y: &[u8],
+    labels: &[String],
+    continuous: &[String],
+    numeric: &[Vec<Option<f64>>],
+    roles: &[ColumnRole],
+) -> Result<()> {
+    let v = &ds.validation;
+    let kept = rows.kept;
+    let line = |i: usize| rows.lines[i];
+    let text = |name: &str| rows.cols.text(name);
+    if kept.len() < v.min_rows {
+        problems.summary("", format!("{} rows after filtering, validation.min_rows requires at least {}", kept.len(), v.min_rows));
+    }
+    // Binary: the positive class first (as before); multiclass: in class order.
+    let order: Vec<u8> = if ds.multiclass { (0..labels.len() as u8).collect() } else { vec![1, 0] };
+    for class in order {
+        let count = y.iter().filter(|&&c| c == class).count();
+        if count < v.min_rows_per_class {
+            problems.summary(
+                &ds.target,
+                format!(
+                    "{count} rows of class {:?}, validation.min_rows_per_class requires at least {}",
+                    labels[class as usize], v.min_rows_per_class
+                ),
+            );
+        }
+    }
+    for (c, [lo, hi]) in &v.range {
+        let Some(j) = continuous.iter().position(|x| x == c) else {
+            problems.summary(c, "validation.range applies to continuous columns only".into());
+            continue;
+        };
+        for &i in kept {
+            if let Some(x) = numeric[j][i] {
+                if x < *lo || x > *hi {
+                    problems.at(c, &format!("outside the allowed range [{lo}, {hi}]"), line(i), &x.to_string());
+                }
+            }
+        }
+    }
+    for (c, allowed) in &v.allowed {
+        let col = text(c)?;
+        let what = format!("not one of the allowed values ({})", allowed.join(", "));
+        for &i in kept {
+            if let Some(s) = col.get(i).map(str::trim).filter(|s| !s.is_empty()) {
+                if !allowed.iter().any(|a| a == s) {
+                    problems.at(c, &what, line(i), s);
+                }
+            }
+        }
+    }
+    if !v.max_missing.is_empty() {
+        for r in roles.iter().filter(|r| r.role != Role::Dropped) {
+            let Some(&max) = v.max_missing.get(&r.column).or_else(|| v.max_missing.get("*")) else { continue };
+            let col = text(&r.column)?;
+            let missing = kept.iter().filter(|&&i| col.get(i).is_none_or(|s| s.trim().is_empty())).count();
+            let frac = missing as f64 / kept.len().max(1) as f64;
+            if frac > max {
+                problems.summary(
+                    &r.column,
+                    format!(
+                        "{:.1}% missing ({missing} of {} rows), validation.max_missing allows at most {:.1}%",
+                        100.0 * frac,
+                        kept.len(),
+                        100.0 * max
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each column fitted on the fit rows and applied to the kept rows.
+struct Fits {
+    transforms: Vec<ContinuousTransform>,
+    outlier_summary: Vec<OutlierRow>,
+    scaled_cols: Vec<(String, GoldColumn)>,
+    fills: Vec<CategoricalFill>,
+    cat_cols: Vec<(String, GoldColumn)>,
+    missing: BTreeMap<String, usize>,
+}
+
+/// Continuous columns: clip, summarise, impute, scale; categorical, boolean and carried-along
+/// ones: fill and mode. Each column is fitted on its own, side by side.
+#[allow(clippy::too_many_arguments)]
+fn fit_columns(
+    ds: &DatasetParams,
+    rows: &KeptRows<'_>,
+    fit: &[usize],
+    continuous: &[String],
+    numeric: &[Vec<Option<f64>>],
+    raw_categorical: &[String],
+    booleans: &[String],
+    ignored: &[String],
+) -> Result<Fits> {
+    let kept = rows.kept;
+    let text = |name: &str| rows.cols.text(name);
+    enum Fitted {
+        Continuous(ContinuousTransform, OutlierRow, Vec<f64>),
+        Categorical(CategoricalFill, usize, TextColumn),
+    }
+    let categorical: Vec<(&String, bool, bool)> = raw_categorical
+        .iter()
+        .map(|c| (c, false, true))
+        .chain(booleans.iter().map(|c| (c, true, true)))
+        .chain(ignored.iter().map(|c| (c, false, false)))
+        .collect();
+    let fit_one = |job: usize| -> Result<Fitted> {
+        if let Some((c, values)) = continuous.get(job).zip(numeric.get(job)) {
+            let (t, row) = fit_continuous(c, &fit.iter().map(|&i| values[i]).collect::<Vec<_>>(), &ds.processing);
+            // The gold values are the fitted transform applied to the raw values, exactly as
+            // serving applies it to new rows.
+            let scaled: Vec<f64> = kept.iter().map(|&i| t.apply(values[i])).collect();
+            return Ok(Fitted::Continuous(t, row, scaled));
+        }
+        let (c, boolean, feature) = categorical[job - continuous.len()];
+        let col = text(c)?;
+        let fill = ds.fill.get(c).cloned();
+        let missing = kept.iter().filter(|&&i| col.get(i).is_none_or(|s| s.trim().is_empty())).count();
+        // The mode is fitted on the values present (after a constant fill), then every cell is
+        // filled by the same rule serving applies (`CategoricalFill::apply`).
+        let present = fit.iter().filter_map(|&i| {
+            let v = col.get(i).map(str::trim).filter(|s| !s.is_empty()).or(fill.as_deref())?;
+            if boolean {
+                dataset::parse_bool(v).map(|b| if b { "true" } else { "false" })
+            } else {
+                Some(v).filter(|v| !v.is_empty())
+            }
+        });
+        let mode = mode(present).unwrap_or_default();
+        let f = CategoricalFill { name: c.clone(), mode, fill, boolean, feature };
+        let filled = TextColumn::collect(kept.iter().map(|&i| f.apply_ref(col.get(i)).unwrap_or_default()));
+        Ok(Fitted::Categorical(f, missing, filled))
+    };
+    let fitted: Vec<Result<Fitted>> = {
+        use rayon::prelude::*;
+        (0..continuous.len() + categorical.len()).into_par_iter().map(fit_one).collect()
+    };
+    let (mut transforms, mut outlier_summary, mut scaled_cols) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut fills, mut cat_cols, mut missing) = (Vec::new(), Vec::new(), BTreeMap::new());
+    for f in fitted {
+        match f? {
+            Fitted::Continuous(t, row, scaled) => {
+                outlier_summary.push(row);
+                scaled_cols.push((t.name.clone(), GoldColumn::Number(scaled)));
+                transforms.push(t);
+            }
+            Fitted::Categorical(f, n, filled) => {
+                missing.insert(f.name.clone(), n);
+                cat_cols.push((f.name.clone(), GoldColumn::Text(filled)));
+                fills.push(f);
+            }
+        }
+    }
+    Ok(Fits { transforms, outlier_summary, scaled_cols, fills, cat_cols, missing })
+}
+
+/// The gold table, in its column order: id, target, categorical and boolean, carried-along,
+/// date, continuous, derived.
+fn gold_columns(
+    path: &Path,
+    ds: &DatasetParams,
+    scan: &Scan,
+    rows: &KeptRows<'_>,
+    y: &[u8],
+    cat_cols: Vec<(String, GoldColumn)>,
+    scaled_cols: Vec<(String, GoldColumn)>,
+) -> Result<Gold> {
+    let kept = rows.kept;
+    let text = |name: &str| rows.cols.text(name);
+    let mut derived_cols = Vec::new();
+    for d in &ds.derive {
+        let src = cat_cols.iter().find_map(|(name, c)| match c {
+            GoldColumn::Text(t) if *name == d.from => Some(t),
+            _ => None,
+        });
+        let src = src.ok_or_else(|| Error::Csv {
+            path: path.into(),
+            message: format!("`{}` (the source of derived `{}`) is not a categorical column", d.from, d.name),
+        })?;
+        let vals = TextColumn::collect((0..src.len()).map(|i| d.apply(src.get(i).unwrap_or(""))));
+        derived_cols.push((d.name.clone(), GoldColumn::Text(vals)));
+    }
+
+    // Gold order: id, target, categorical and boolean, carried-along, date, continuous, derived.
+    let mut columns = Vec::new();
+    if !ds.id.is_empty() {
+        let ids = text(&ds.id)?;
+        columns.push((ds.id.clone(), GoldColumn::Text(TextColumn::collect(kept.iter().map(|&i| ids.get(i).unwrap_or("").trim())))));
+    }
+    let class_text: Vec<String> = (0..=u8::MAX).map(|c| c.to_string()).collect();
+    columns.push((ds.target.clone(), GoldColumn::Text(TextColumn::collect(y.iter().map(|&c| class_text[c as usize].as_str())))));
+    columns.extend(cat_cols);
+    if let Some(dates) = &scan.dates {
+        // Few distinct dates: each formatted once.
+        let mut text: HashMap<NaiveDate, String> = HashMap::new();
+        for &i in kept {
+            text.entry(dates[i]).or_insert_with(|| dates[i].format("%Y-%m-%d").to_string());
+        }
+        columns.push((ds.date.clone(), GoldColumn::Text(TextColumn::collect(kept.iter().map(|&i| text[&dates[i]].as_str())))));
+    }
+    columns.extend(scaled_cols);
+    let derived = derived_cols.len();
+    columns.extend(derived_cols);
+    Ok(Gold { columns, derived, rows: kept.len() })
+}
+
+/// The columns of each role, listed in params first and then inferred, in the order they are
+/// fitted and encoded.
+struct RoleColumns {
+    continuous: Vec<String>,
+    booleans: Vec<String>,
+    ignored: Vec<String>,
+    /// Categorical features read from the file (not derived): listed, then inferred.
+    raw_categorical: Vec<String>,
+    /// The encoding order: listed categorical (derived included), booleans, inferred categorical.
+    encoded: Vec<String>,
+}
+
+fn role_columns(ds: &DatasetParams, roles: &[ColumnRole]) -> RoleColumns {
+    let with_role = |r: Role| -> Vec<String> {
+        let listed: &[String] = match r {
+            Role::Continuous => &ds.continuous,
+            Role::Boolean => &ds.boolean,
+            Role::Ignored => &ds.ignore,
+            _ => &[],
+        };
+        let listed = listed.iter().cloned();
+        let inferred = roles.iter().filter(|c| c.role == r && c.inferred.is_some()).map(|c| c.column.clone());
+        listed.chain(inferred).collect()
+    };
+    let continuous = with_role(Role::Continuous);
+    let booleans = with_role(Role::Boolean);
+    let ignored = with_role(Role::Ignored);
+    let derived: Vec<&str> = ds.derived().collect();
+    // Categorical features from the file: listed (not derived) then inferred; encoded in the
+    // listed order (derived ones included), then booleans, then inferred.
+    let inferred_cat: Vec<String> =
+        roles.iter().filter(|c| c.role == Role::Categorical && c.inferred.is_some()).map(|c| c.column.clone()).collect();
+    let raw_categorical: Vec<String> =
+        ds.categorical.iter().filter(|c| !derived.contains(&c.as_str())).cloned().chain(inferred_cat.iter().cloned()).collect();
+    let encoded: Vec<String> = ds.categorical.iter().cloned().chain(booleans.iter().cloned()).chain(inferred_cat.iter().cloned()).collect();
+    RoleColumns { continuous, booleans, ignored, raw_categorical, encoded }
 }
 
 #[cfg(test)]
