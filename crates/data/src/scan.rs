@@ -388,39 +388,7 @@ fn scan_part<R: std::io::Read>(mut records: Records<R>, plan: &Plan<'_>) -> std:
             Some(Ok(c)) => Some(c),
             None => None,
         };
-        let date = match plan.date {
-            None => None,
-            Some(j) => {
-                let s = r.get(j).trim();
-                if s.is_empty() {
-                    None
-                } else {
-                    let d = parse_date(s);
-                    if d.is_none() {
-                        problems.at(&ds.date, "expected a date YYYY-MM-DD", line, s);
-                    }
-                    d
-                }
-            }
-        };
-        for (k, &j) in plan.numbers.iter().enumerate() {
-            let s = r.get(j).trim();
-            row_numbers[k] = if s.is_empty() {
-                None
-            } else {
-                let x = leadflow_core::features::parse_finite(s);
-                if x.is_none() {
-                    problems.at(&ds.continuous[k], "expected a number", line, s);
-                }
-                x
-            };
-        }
-        for (k, &j) in plan.booleans.iter().enumerate() {
-            let s = r.get(j).trim();
-            if !s.is_empty() && dataset::parse_bool(s).is_none() {
-                problems.at(&ds.boolean[k], "expected yes/no (true/false, 1/0)", line, s);
-            }
-        }
+        let date = check_values(plan, &r, line, problems, &mut row_numbers);
         for &j in &plan.inferred_cols {
             if let Some(c) = part.every_row[j].as_mut() {
                 c.push(r.get(j));
@@ -544,28 +512,7 @@ fn scan_in_parts(path: &Path, ds: &DatasetParams, window: (NaiveDate, NaiveDate)
     }
     let (header_lines, data_start) = (head.lines_read(), head.offset());
     drop(head);
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or(usize::MAX);
-    let negative = ds.negative();
-    let plan = Plan {
-        ds,
-        window,
-        kept_cols: (0..header.len()).filter(|&j| ds.listed_role(&header[j]) != Some(Role::Dropped)).collect(),
-        inferred_cols: if ds.infer { (0..header.len()).filter(|&j| ds.listed_role(&header[j]).is_none()).collect() } else { Vec::new() },
-        target: col(&ds.target),
-        id: (!ds.id.is_empty()).then(|| col(&ds.id)),
-        date: (!ds.date.is_empty()).then(|| col(&ds.date)),
-        numbers: ds.continuous.iter().map(|c| col(c)).collect(),
-        booleans: ds.boolean.iter().map(|c| col(c)).collect(),
-        filters: ds.filters.iter().map(|f| col(&f.column)).collect(),
-        detect: ds.multiclass && ds.classes.is_empty(),
-        target_what: if ds.multiclass {
-            format!("expected one of {} or empty (dataset.classes)", ds.classes.join(", "))
-        } else {
-            format!("expected {:?}, {:?} or empty (dataset.positive / dataset.negative)", ds.positive, negative)
-        },
-        negative,
-        columns: header.len(),
-    };
+    let plan = Plan::new(ds, &header, window);
     let read_parts = |starts: &[u64]| -> Vec<std::result::Result<Part, CsvError>> {
         let read = |k: usize| -> std::result::Result<Part, CsvError> {
             use std::io::{Read, Seek, SeekFrom};
@@ -608,6 +555,91 @@ fn scan_in_parts(path: &Path, ds: &DatasetParams, window: (NaiveDate, NaiveDate)
     if part.records == 0 {
         return Err(Error::NoRows { path: path.into() });
     }
+    Ok(finish(part, &plan, header))
+}
+
+/// A row's date, numbers and booleans checked (each problem noted with its line); the numbers
+/// are left in `row_numbers` and the date returned.
+#[inline]
+fn check_values(
+    plan: &Plan<'_>,
+    r: &leadflow_core::csv_shape::Record<'_>,
+    line: u64,
+    problems: &mut Problems,
+    row_numbers: &mut [Option<f64>],
+) -> Option<NaiveDate> {
+    let ds = plan.ds;
+    let date = match plan.date {
+        None => None,
+        Some(j) => {
+            let s = r.get(j).trim();
+            if s.is_empty() {
+                None
+            } else {
+                let d = parse_date(s);
+                if d.is_none() {
+                    problems.at(&ds.date, "expected a date YYYY-MM-DD", line, s);
+                }
+                d
+            }
+        }
+    };
+    for (k, &j) in plan.numbers.iter().enumerate() {
+        let s = r.get(j).trim();
+        row_numbers[k] = if s.is_empty() {
+            None
+        } else {
+            let x = leadflow_core::features::parse_finite(s);
+            if x.is_none() {
+                problems.at(&ds.continuous[k], "expected a number", line, s);
+            }
+            x
+        };
+    }
+    for (k, &j) in plan.booleans.iter().enumerate() {
+        let s = r.get(j).trim();
+        if !s.is_empty() && dataset::parse_bool(s).is_none() {
+            problems.at(&ds.boolean[k], "expected yes/no (true/false, 1/0)", line, s);
+        }
+    }
+    date
+}
+
+impl<'a> Plan<'a> {
+    /// What each row is checked for, by column position in `header`.
+    fn new(ds: &'a DatasetParams, header: &[String], window: (NaiveDate, NaiveDate)) -> Plan<'a> {
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap_or(usize::MAX);
+        let negative = ds.negative();
+        Plan {
+            ds,
+            window,
+            kept_cols: (0..header.len()).filter(|&j| ds.listed_role(&header[j]) != Some(Role::Dropped)).collect(),
+            inferred_cols: if ds.infer {
+                (0..header.len()).filter(|&j| ds.listed_role(&header[j]).is_none()).collect()
+            } else {
+                Vec::new()
+            },
+            target: col(&ds.target),
+            id: (!ds.id.is_empty()).then(|| col(&ds.id)),
+            date: (!ds.date.is_empty()).then(|| col(&ds.date)),
+            numbers: ds.continuous.iter().map(|c| col(c)).collect(),
+            booleans: ds.boolean.iter().map(|c| col(c)).collect(),
+            filters: ds.filters.iter().map(|f| col(&f.column)).collect(),
+            detect: ds.multiclass && ds.classes.is_empty(),
+            target_what: if ds.multiclass {
+                format!("expected one of {} or empty (dataset.classes)", ds.classes.join(", "))
+            } else {
+                format!("expected {:?}, {:?} or empty (dataset.positive / dataset.negative)", ds.positive, negative)
+            },
+            negative,
+            columns: header.len(),
+        }
+    }
+}
+
+/// The joined parts as the scan's result: detected classes resolved, problems ordered by column.
+fn finish(part: Part, plan: &Plan<'_>, header: Vec<String>) -> Scan {
+    let ds = plan.ds;
     let mut target = part.target;
     // Detected classes come from every labelled row, kept or not.
     let classes = if plan.detect {
@@ -634,7 +666,7 @@ fn scan_in_parts(path: &Path, ds: &DatasetParams, window: (NaiveDate, NaiveDate)
     let mut problems = part.problems;
     problems.sort_by_column(rank);
     let dated = plan.date.is_some();
-    Ok(Scan {
+    Scan {
         header,
         records: part.records,
         text: part.text,
@@ -651,7 +683,7 @@ fn scan_in_parts(path: &Path, ds: &DatasetParams, window: (NaiveDate, NaiveDate)
         min_date: part.min_date,
         max_date: part.max_date,
         problems,
-    })
+    }
 }
 
 #[cfg(test)]
