@@ -77,7 +77,7 @@ struct Figures {
 }
 
 fn main() -> std::process::ExitCode {
-    leadflow_core::logging::exit(run(Cli::parse()))
+    leadflow_cli::logging::exit(run(Cli::parse()))
 }
 
 fn python_baseline(py: &Path, raw: &Path, out: &Path, p: &Params) -> anyhow::Result<serde_json::Value> {
@@ -101,7 +101,7 @@ fn python_baseline(py: &Path, raw: &Path, out: &Path, p: &Params) -> anyhow::Res
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    leadflow_core::logging::init(-1);
+    leadflow_cli::logging::init(-1);
     let tmp = tempfile::tempdir()?;
     // The lead preset as the committed params give it: what the README's first command runs.
     let params = Params::load_or_default(cli.params.as_deref())?;

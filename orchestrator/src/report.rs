@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use leadflow_core::artifacts::{self as art, Layout};
-use leadflow_core::metrics::Scores;
+use leadflow_metrics::Scores;
 use leadflow_core::model::ModelKind;
 use leadflow_core::results::{CurvesOnGrid, Deployment, Evaluation};
 

@@ -129,7 +129,7 @@ fn load(url: &str, body: &str, connections: usize, seconds: f64) -> Load {
 
 /// `dataframe_split` of the first `n` rows of the CSV, numbers sent as numbers.
 fn body(rows: &std::path::Path, n: usize, inputs: &[String]) -> anyhow::Result<String> {
-    let t = leadflow_core::table::Table::read(rows)?;
+    let t = leadflow_features::table::Table::read(rows)?;
     let idx: Vec<usize> = inputs
         .iter()
         .map(|c| t.column_index(c).with_context(|| format!("{} lacks column {c}", rows.display())))
@@ -158,7 +158,7 @@ fn body(rows: &std::path::Path, n: usize, inputs: &[String]) -> anyhow::Result<S
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let pre: leadflow_core::features::Preprocessing =
+    let pre: leadflow_features::Preprocessing =
         leadflow_core::artifacts::read_json(&cli.model_dir.join(leadflow_core::artifacts::PREPROCESSING.name), "preprocessing")?;
     let inputs: Vec<String> = pre.raw_inputs().into_iter().map(str::to_string).collect();
     let bodies = [(1, body(&cli.rows, 1, &inputs)?), (100, body(&cli.rows, 100, &inputs)?)];

@@ -21,7 +21,7 @@ pub enum Error {
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error(transparent)]
-    Csv(#[from] crate::csv_shape::CsvError),
+    Csv(#[from] leadflow_csv::CsvError),
     #[error("model: {0}")]
     Model(String),
 }

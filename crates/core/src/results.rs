@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{ClassificationReport, Confusion, Scores};
+use leadflow_metrics::{ClassificationReport, Confusion, Scores};
 use crate::model::ModelKind;
 
 /// `model_results.json` (train stage).
@@ -102,7 +102,7 @@ pub struct ChampionInfo {
     /// Every metric of the champion re-scored on this run's test split (absent when it could
     /// not be re-scored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scores: Option<crate::metrics::Scores>,
+    pub scores: Option<leadflow_metrics::Scores>,
 }
 
 /// `curves.json`: ROC and precision-recall curves read on one grid, so a report can draw them

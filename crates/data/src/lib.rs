@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::dataset::{self, DatasetParams, FitOn, Impute, Outliers, Processing, Role, Scaling};
-use leadflow_core::features::{CategoricalFill, ContinuousTransform, Preprocessing, Scale, Target};
+use leadflow_features::{CategoricalFill, ContinuousTransform, Preprocessing, Scale, Target};
 use leadflow_core::fingerprint;
 use leadflow_core::meta::RunClock;
 use leadflow_core::Params;
@@ -219,7 +219,7 @@ fn infer_role(col: &TextColumn, numeric_levels_max: usize) -> (Role, String) {
     if values.iter().all(|v| is_word_bool(v)) {
         return (Role::Boolean, format!("only yes/no values ({})", distinct.join(", ")));
     }
-    if values.iter().all(|v| leadflow_core::features::parse_finite(v).is_some()) {
+    if values.iter().all(|v| leadflow_features::parse_finite(v).is_some()) {
         return if k <= numeric_levels_max {
             (Role::Categorical, format!("numbers with only {k} distinct values (at most {numeric_levels_max} make a category)"))
         } else {
@@ -293,7 +293,7 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     // Values of inferred continuous columns: every one is a number (that is how it was inferred).
     let mut numeric = std::mem::take(&mut scan.numeric);
     for c in &continuous[ds.continuous.len()..] {
-        numeric.push(text(c)?.iter().map(|v| v.and_then(|s| leadflow_core::features::parse_finite(s.trim()))).collect());
+        numeric.push(text(c)?.iter().map(|v| v.and_then(|s| leadflow_features::parse_finite(s.trim()))).collect());
     }
 
     check_filters(&scan, ds, &mut problems, &mut rows, path, (min, max))?;
@@ -521,7 +521,7 @@ fn write_outputs(out: &StageDir, c: &Cleaned) -> Result<()> {
     let header: Vec<String> = fills.iter().map(|f| csv_field(&f.name)).collect();
     let values: Vec<String> = fills.iter().map(|f| csv_field(f.fill.as_deref().unwrap_or(&f.mode))).collect();
     write_text(&out.path(&art::CAT_MISSING_IMPUTE), &format!("{}\n{}\n", header.join(","), values.join(",")))?;
-    art::write_json(&out.path(&art::SCALER), &leadflow_core::features::scaler_json(&c.preprocessing.continuous))?;
+    art::write_json(&out.path(&art::SCALER), &leadflow_features::scaler_json(&c.preprocessing.continuous))?;
     art::write_json(&out.path(&art::ROLES), &c.roles)?;
     art::write_json(&out.path(&art::PREPROCESSING), &c.preprocessing)?;
 

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use leadflow_core::cli::StageArgs;
+use leadflow_cli::StageArgs;
 
 /// leadflow data stage: clean a raw CSV into the gold dataset under artifacts/data/, as the
 /// params' [dataset] describes it (the lead preset by default).
@@ -63,7 +63,7 @@ enum Schema {
 }
 
 fn main() -> std::process::ExitCode {
-    leadflow_core::logging::exit(real_main(Cli::parse()))
+    leadflow_cli::logging::exit(real_main(Cli::parse()))
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {

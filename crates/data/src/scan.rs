@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::NaiveDate;
-use leadflow_core::csv_shape::{CsvError, Fault, Records, ShapeError};
+use leadflow_csv::{CsvError, Fault, Records, ShapeError};
 use leadflow_core::dataset::{self, DatasetParams, Role};
 
 use crate::{Error, Result};
@@ -563,7 +563,7 @@ fn scan_in_parts(path: &Path, ds: &DatasetParams, window: (NaiveDate, NaiveDate)
 #[inline]
 fn check_values(
     plan: &Plan<'_>,
-    r: &leadflow_core::csv_shape::Record<'_>,
+    r: &leadflow_csv::Record<'_>,
     line: u64,
     problems: &mut Problems,
     row_numbers: &mut [Option<f64>],
@@ -589,7 +589,7 @@ fn check_values(
         row_numbers[k] = if s.is_empty() {
             None
         } else {
-            let x = leadflow_core::features::parse_finite(s);
+            let x = leadflow_features::parse_finite(s);
             if x.is_none() {
                 problems.at(&ds.continuous[k], "expected a number", line, s);
             }

@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use leadflow_core::features::Preprocessing;
-use leadflow_core::metrics::Scores;
+use leadflow_features::Preprocessing;
+use leadflow_metrics::Scores;
 use leadflow_core::results::{DeployedModel, Deployment, Importance, ModelResults};
 use leadflow_core::Params;
 use serde::Serialize;

@@ -303,7 +303,7 @@ fn fill_model_dir(
     evaluation: &Evaluation,
     name: &str,
     data_version: &str,
-) -> Result<(StageDir, DeployedModel, leadflow_core::features::Preprocessing)> {
+) -> Result<(StageDir, DeployedModel, leadflow_features::Preprocessing)> {
     let kind = evaluation.selected;
     let model_file = layout.require(&kind.artifact())?;
     let spec_file = layout.require(&art::FEATURE_SPEC)?;
@@ -317,8 +317,8 @@ fn fill_model_dir(
     copy(&pre_file, &model_dir.dir().join(art::PREPROCESSING.name))?;
     copy(&layout.require(&art::SCALER)?, &model_dir.dir().join(art::SCALER.name))?;
     copy(&layout.require(&art::COLUMNS_LIST)?, &model_dir.dir().join(art::COLUMNS_LIST.name))?;
-    let pre: leadflow_core::features::Preprocessing = art::read_json(&pre_file, "the data stage's preprocessing")?;
-    let feature_spec: leadflow_core::features::FeatureSpec = art::read_json(&spec_file, "a feature spec")?;
+    let pre: leadflow_features::Preprocessing = art::read_json(&pre_file, "the data stage's preprocessing")?;
+    let feature_spec: leadflow_features::FeatureSpec = art::read_json(&spec_file, "a feature spec")?;
     // What the model is, before any registration: the run's copy of the model directory carries
     // this (no version), the local one gets the version once registered.
     let deployed = DeployedModel {
@@ -354,11 +354,11 @@ fn write_card(
     model_dir: &StageDir,
     deployed: &DeployedModel,
     deployment: &Deployment,
-    pre: &leadflow_core::features::Preprocessing,
+    pre: &leadflow_features::Preprocessing,
 ) -> Result<()> {
     let kind = deployed.kind;
     art::write_json(&model_dir.path(&art::MODEL_SPEC), deployed)?;
-    let metrics: BTreeMap<leadflow_core::model::ModelKind, leadflow_core::metrics::Scores> =
+    let metrics: BTreeMap<leadflow_core::model::ModelKind, leadflow_metrics::Scores> =
         art::read_json(&layout.require(&art::METRICS)?, "evaluation metrics")?;
     let limits: serde_json::Value = art::read_json(&layout.require(&art::DATE_LIMITS)?, "date limits")?;
     let results: leadflow_core::results::ModelResults = art::read_json(&layout.require(&art::MODEL_RESULTS)?, "train results")?;

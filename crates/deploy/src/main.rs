@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Parser, Subcommand};
-use leadflow_core::cli::StageArgs;
+use leadflow_cli::StageArgs;
 use leadflow_deploy::InputKind;
 use leadflow_mlflow::open_store;
 use leadflow_mlflow::tracking::StoreLocation;
@@ -128,7 +128,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(leadflow_deploy::EXIT_HOLDER_CHANGED);
         }
     }
-    leadflow_core::logging::exit(result)
+    leadflow_cli::logging::exit(result)
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {
@@ -137,14 +137,14 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         Some(Cmd::Run { stage }) => deploy(&stage),
         Some(Cmd::Predict { model_dir, input, output, input_kind }) => {
             renamed("predict");
-            leadflow_core::logging::init(0);
+            leadflow_cli::logging::init(0);
             let n = leadflow_deploy::predict(&model_dir, &input, &output, input_kind)?;
             println!("scored {n} rows -> {}", output.display());
             Ok(())
         }
         Some(Cmd::Validate { model_dir, features, input_kind, labels, expected, rows, min_accuracy }) => {
             renamed("check");
-            leadflow_core::logging::init(0);
+            leadflow_cli::logging::init(0);
             let spec = leadflow_deploy::ValidationSpec { expected, labels, rows, min_accuracy, input: input_kind };
             let v = leadflow_deploy::validate(&model_dir, &features, &spec)?;
             print!("{}", v.to_text());
@@ -156,7 +156,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Cmd::Serve { model_dir, model, host, port, input_kind, max_body_mib, max_rows, timeout_seconds, poll_seconds }) => {
             renamed("serve");
-            leadflow_core::logging::init(0);
+            leadflow_cli::logging::init(0);
             let source = match model {
                 Some(m) => {
                     let Some((name, alias)) = m.split_once('@') else {
@@ -177,7 +177,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Cmd::Promote { model_dir, stage }) => {
             renamed("promote");
-            leadflow_core::logging::init(0);
+            leadflow_cli::logging::init(0);
             let stage = match stage {
                 StageArg::Staging => leadflow_core::params::Stage::Staging,
                 StageArg::Production => leadflow_core::params::Stage::Production,

@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use leadflow_core::artifacts::{self as art};
-use leadflow_core::features::{FeatureSpec, Preprocessing};
+use leadflow_features::{FeatureSpec, Preprocessing};
 use leadflow_core::results::DeployedModel;
-use leadflow_core::table::Table;
+use leadflow_features::table::Table;
 use leadflow_model::{Matrix, Model};
 
 use crate::error::{Error, Result};
@@ -138,7 +138,7 @@ pub fn predict(model_dir: &Path, input: &Path, output: &Path, kind: InputKind) -
             s.push_str(&format!(",p_{l}"));
         }
         s.push('\n');
-        let pred = leadflow_core::metrics::predict_classes(&p, k, md.spec.threshold);
+        let pred = leadflow_metrics::predict_classes(&p, k, md.spec.threshold);
         for (i, (row, c)) in p.chunks(k).zip(&pred).enumerate() {
             let _ = write!(s, "{},", i + 1);
             if let Some(j) = id {
@@ -231,7 +231,7 @@ pub fn validate(model_dir: &Path, features: &Path, spec: &ValidationSpec) -> Res
     let table = Table::read(features)?;
     let p = md.predict_table(&table, features, spec.input)?;
     let k = md.preprocessing.target.n_classes();
-    let pred: Vec<u8> = leadflow_core::metrics::predict_classes(&p, k, md.spec.threshold);
+    let pred: Vec<u8> = leadflow_metrics::predict_classes(&p, k, md.spec.threshold);
     // The probability shown for a row: of class 1 (binary), of the predicted class (multiclass).
     let shown: Vec<f64> = if k == 2 { p.clone() } else { p.chunks(k).zip(&pred).map(|(r, &c)| r[c as usize]).collect() };
     let (expected, exact) = match (&spec.expected, &spec.labels) {

@@ -19,7 +19,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use leadflow_core::table::Table;
+use leadflow_features::table::Table;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
@@ -215,7 +215,7 @@ fn predictions(model: &ModelDir, p: &[f64]) -> Vec<Value> {
     if k == 2 {
         return p.iter().map(|&v| json!({ "probability": v, "label": u8::from(v >= model.spec.threshold) })).collect();
     }
-    let classes = leadflow_core::metrics::predict_classes(p, k, model.spec.threshold);
+    let classes = leadflow_metrics::predict_classes(p, k, model.spec.threshold);
     p.chunks(k)
         .zip(classes)
         .map(|(row, c)| {

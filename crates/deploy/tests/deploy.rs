@@ -317,12 +317,12 @@ fn predict_scores_raw_and_encoded_rows_identically() {
     // Raw rows: the generator's file, scored with the saved preprocessing.
     let out = env.dir.path().join("raw_scores.csv");
     let n = leadflow_deploy::predict(&env.layout().model_dir(), &env.raw, &out, leadflow_deploy::InputKind::Auto).unwrap();
-    let raw_scores = leadflow_core::table::Table::read(&out).unwrap();
+    let raw_scores = leadflow_features::table::Table::read(&out).unwrap();
     assert_eq!(n, raw_scores.rows.len());
     assert_eq!(raw_scores.header, ["row", "lead_id", "probability", "label"]);
     // Gold rows are the same leads after the data stage: encoded the train way, they must score
     // the same as their raw rows (the saved preprocessing reproduces the data stage).
-    let gold = leadflow_core::table::Table::read(&env.layout().path(&art::GOLD)).unwrap();
+    let gold = leadflow_features::table::Table::read(&env.layout().path(&art::GOLD)).unwrap();
     let id_col = gold.column_index("lead_id").unwrap();
     let by_id: std::collections::HashMap<&str, f64> = raw_scores.rows.iter().map(|r| (r[1].as_str(), r[2].parse().unwrap())).collect();
     let mut m = leadflow_core::model::Matrix::new(md.features.n_features());
@@ -340,7 +340,7 @@ fn predict_scores_raw_and_encoded_rows_identically() {
     let out2 = env.dir.path().join("x_scores.csv");
     leadflow_deploy::predict(&env.layout().model_dir(), &env.layout().path(&art::X_TEST), &out2, leadflow_deploy::InputKind::Auto).unwrap();
     let direct = train_model_probabilities(&env);
-    let scored = leadflow_core::table::Table::read(&out2).unwrap();
+    let scored = leadflow_features::table::Table::read(&out2).unwrap();
     let p_col = scored.column_index("probability").unwrap();
     assert_eq!(scored.rows.len(), direct.len());
     for (r, q) in scored.rows.iter().zip(&direct) {
@@ -415,7 +415,7 @@ fn train_model_probabilities(env: &Env) -> Vec<f64> {
     let model = leadflow_model::Model::load(kind, &layout.path(&kind.artifact())).unwrap();
     let features: Vec<String> = art::read_json(&layout.path(&art::COLUMNS_LIST), "columns").unwrap();
     let x = layout.path(&art::X_TEST);
-    let m = leadflow_core::table::Table::read(&x).unwrap().matrix(&x, &features).unwrap();
+    let m = leadflow_features::table::Table::read(&x).unwrap().matrix(&x, &features).unwrap();
     model.predict(&m).unwrap()
 }
 

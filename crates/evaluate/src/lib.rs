@@ -10,11 +10,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
-use leadflow_core::features::{Preprocessing, Target};
+use leadflow_features::{Preprocessing, Target};
 use leadflow_core::meta::RunClock;
-use leadflow_core::metrics::{self, ClassificationReport, Scores};
+use leadflow_metrics::{ClassificationReport, Scores};
 use leadflow_core::results::{ChampionInfo, Evaluation, GateCheck, GateResult, ModelResults};
-use leadflow_core::table::Table;
+use leadflow_features::table::Table;
 use leadflow_core::Params;
 use leadflow_mlflow::registry::ModelVersion;
 use leadflow_mlflow::Store;
@@ -160,7 +160,7 @@ pub fn incumbent(
         if local.is_none() {
             store.download(&version.source, &[file.as_str()], &dir).map_err(|e| e.to_string())?;
         }
-        let spec: leadflow_core::features::FeatureSpec =
+        let spec: leadflow_features::FeatureSpec =
             art::read_json(&dir.join(art::FEATURE_SPEC.name), "a feature spec").map_err(|e| e.to_string())?;
         if spec.feature_names() != features {
             return Err("its features differ from this run's".into());
@@ -529,7 +529,7 @@ fn test_split(layout: &Layout, features: &[String], target: &str, k: usize) -> R
 fn write_reports(
     out: &StageDir,
     scores: &BTreeMap<ModelKind, Scores>,
-    target: &leadflow_core::features::Target,
+    target: &leadflow_features::Target,
     evaluation: &Evaluation,
     t: f64,
 ) -> Result<BTreeMap<ModelKind, Business>> {
@@ -539,7 +539,7 @@ fn write_reports(
         let r = ClassificationReport::from_confusion(&s.confusion_matrix);
         write_text(
             &out.path(&m.report_txt()),
-            &format!("{} (test split, {rule})\n\n{}\n{}", m.label(), r.to_text(), metrics::confusion_text(&s.confusion_matrix)),
+            &format!("{} (test split, {rule})\n\n{}\n{}", m.label(), r.to_text(), leadflow_metrics::confusion_text(&s.confusion_matrix)),
         )?;
     }
     let business: BTreeMap<ModelKind, Business> = scores
@@ -565,38 +565,38 @@ fn write_curves(
     y: &[u8],
     probas: &BTreeMap<ModelKind, Vec<f64>>,
     scores: &BTreeMap<ModelKind, Scores>,
-    target: &leadflow_core::features::Target,
+    target: &leadflow_features::Target,
     sel: ModelKind,
 ) -> Result<()> {
     let k = target.n_classes();
     type Curves = Vec<(String, Vec<(f64, f64)>)>;
     let (roc, pr, whose): (Curves, Curves, String) = if k == 2 {
-        let roc = probas.iter().map(|(m, p)| (format!("{} (AUC {:.3})", m.label(), scores[m].roc_auc), metrics::roc_curve(y, p))).collect();
-        let pr = probas.iter().map(|(m, p)| (format!("{} (AP {:.3})", m.label(), scores[m].pr_auc), metrics::pr_curve(y, p))).collect();
+        let roc = probas.iter().map(|(m, p)| (format!("{} (AUC {:.3})", m.label(), scores[m].roc_auc), leadflow_metrics::roc_curve(y, p))).collect();
+        let pr = probas.iter().map(|(m, p)| (format!("{} (AP {:.3})", m.label(), scores[m].pr_auc), leadflow_metrics::pr_curve(y, p))).collect();
         (roc, pr, String::new())
     } else {
         let ovr: Vec<(String, Vec<u8>, Vec<f64>)> = (0..k)
             .map(|c| {
-                let (yc, pc) = metrics::one_vs_rest(y, &probas[&sel], k, c);
+                let (yc, pc) = leadflow_metrics::one_vs_rest(y, &probas[&sel], k, c);
                 (target.labels[c].clone(), yc, pc)
             })
             .collect();
         let roc =
-            ovr.iter().map(|(l, yc, pc)| (format!("{l} (AUC {:.3})", metrics::roc_auc(yc, pc)), metrics::roc_curve(yc, pc))).collect();
+            ovr.iter().map(|(l, yc, pc)| (format!("{l} (AUC {:.3})", leadflow_metrics::roc_auc(yc, pc)), leadflow_metrics::roc_curve(yc, pc))).collect();
         let pr = ovr
             .iter()
-            .map(|(l, yc, pc)| (format!("{l} (AP {:.3})", metrics::average_precision(yc, pc)), metrics::pr_curve(yc, pc)))
+            .map(|(l, yc, pc)| (format!("{l} (AP {:.3})", leadflow_metrics::average_precision(yc, pc)), leadflow_metrics::pr_curve(yc, pc)))
             .collect();
         (roc, pr, format!(", {} one vs rest", sel.label()))
     };
-    let grid = metrics::unit_grid(100);
+    let grid = leadflow_metrics::unit_grid(100);
     type ReadOnGrid = fn(&[(f64, f64)], &[f64]) -> Vec<f64>;
     let on_grid = |curves: &Curves, read: ReadOnGrid| {
         curves.iter().map(|(name, pts)| leadflow_core::results::NamedCurve { name: name.clone(), values: read(pts, &grid) }).collect()
     };
     let curves = leadflow_core::results::CurvesOnGrid {
-        roc: on_grid(&roc, metrics::roc_on_grid),
-        pr: on_grid(&pr, metrics::pr_on_grid),
+        roc: on_grid(&roc, leadflow_metrics::roc_on_grid),
+        pr: on_grid(&pr, leadflow_metrics::pr_on_grid),
         grid: grid.clone(),
     };
     art::write_json(&out.path(&art::CURVES_JSON), &curves)?;
@@ -629,7 +629,7 @@ fn write_importance(
     out: &StageDir,
     loaded: &BTreeMap<ModelKind, Model>,
     features: &[String],
-    target: &leadflow_core::features::Target,
+    target: &leadflow_features::Target,
 ) -> Result<()> {
     let mut panels: Vec<plots::ImportancePanel> = Vec::new();
     let mut importance = BTreeMap::new();

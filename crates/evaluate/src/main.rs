@@ -1,5 +1,5 @@
 use clap::Parser;
-use leadflow_core::cli::StageArgs;
+use leadflow_cli::StageArgs;
 use leadflow_mlflow::open_store;
 use leadflow_mlflow::tracking::StoreLocation;
 
@@ -14,7 +14,7 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    leadflow_core::logging::exit(real_main(Cli::parse()))
+    leadflow_cli::logging::exit(real_main(Cli::parse()))
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Once;
 
-use leadflow_core::metrics::Confusion;
+use leadflow_metrics::Confusion;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

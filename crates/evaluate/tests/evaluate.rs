@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use leadflow_core::artifacts::{self as art, Layout, StageId};
-use leadflow_core::metrics::Scores;
+use leadflow_metrics::Scores;
 use leadflow_core::model::ModelKind;
 use leadflow_core::results::{Evaluation, ModelResults};
 use leadflow_core::Params;
@@ -232,10 +232,10 @@ fn scikit_learn_agrees_with_our_metrics_on_the_real_test_split() {
     leadflow_evaluate::run(&layout, &params, &store).unwrap();
 
     // Probabilities of every model on the test split, written in full precision for Python.
-    let table = leadflow_core::table::Table::read(&layout.path(&art::X_TEST)).unwrap();
+    let table = leadflow_features::table::Table::read(&layout.path(&art::X_TEST)).unwrap();
     let features: Vec<String> = art::read_json(&layout.path(&art::COLUMNS_LIST), "columns").unwrap();
     let x = table.matrix(&layout.path(&art::X_TEST), &features).unwrap();
-    let y_table = leadflow_core::table::Table::read(&layout.path(&art::Y_TEST)).unwrap();
+    let y_table = leadflow_features::table::Table::read(&layout.path(&art::Y_TEST)).unwrap();
     let y = y_table.labels(&layout.path(&art::Y_TEST), "lead_indicator", 2).unwrap();
     assert_eq!(y.len(), 441);
     let kinds: Vec<ModelKind> = ModelKind::ALL.to_vec();

@@ -13,9 +13,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
-use leadflow_core::features::{FeatureSpec, Preprocessing};
+use leadflow_features::{FeatureSpec, Preprocessing};
 use leadflow_core::meta::RunClock;
-use leadflow_core::metrics::{self, confusion, ClassificationReport, Scores};
+use leadflow_metrics::{confusion, ClassificationReport, Scores};
 use leadflow_core::results::{ModelResult, ModelResults, SplitInfo};
 use leadflow_core::split;
 use leadflow_core::Params;
@@ -54,7 +54,7 @@ pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
     if !path.is_file() {
         return Err(leadflow_core::Error::MissingArtifact { path: path.into(), stage: "data" }.into());
     }
-    let shape = leadflow_core::csv_shape::check(path).map_err(leadflow_core::Error::from)?;
+    let shape = leadflow_csv::check(path).map_err(leadflow_core::Error::from)?;
     let target = &pre.target.column;
     let continuous: Vec<&str> = pre.continuous.iter().map(|t| t.name.as_str()).collect();
     let needed: Vec<&str> =
@@ -110,7 +110,7 @@ pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
         let parsed: Vec<f64> = values(col(c)?)
             .enumerate()
             .map(|(i, s)| {
-                leadflow_core::features::parse_finite(s)
+                leadflow_features::parse_finite(s)
                     .ok_or_else(|| gerr(format!("line {}, column `{c}`: expected a number, found {s:?}", shape.line(i))))
             })
             .collect::<Result<_>>()?;
@@ -317,8 +317,8 @@ fn reports(
     let mut results = ModelResults { split, scoring: scoring.into(), models: BTreeMap::new() };
     let mut text = String::new();
     for t in trained {
-        let train_pred = metrics::predict_classes(&t.train_proba, k, threshold);
-        let test_pred = metrics::predict_classes(&t.test_proba, k, threshold);
+        let train_pred = leadflow_metrics::predict_classes(&t.train_proba, k, threshold);
+        let test_pred = leadflow_metrics::predict_classes(&t.test_proba, k, threshold);
         let train_conf = confusion(y_train, &train_pred, k);
         let test_conf = confusion(y_test, &test_pred, k);
         let _ = write!(
@@ -332,10 +332,10 @@ fn reports(
             t.cv.std,
             y_train.len(),
             ClassificationReport::from_confusion(&train_conf).to_text(),
-            metrics::confusion_text(&train_conf),
+            leadflow_metrics::confusion_text(&train_conf),
             y_test.len(),
             ClassificationReport::from_confusion(&test_conf).to_text(),
-            metrics::confusion_text(&test_conf),
+            leadflow_metrics::confusion_text(&test_conf),
         );
         results.models.insert(
             t.kind,

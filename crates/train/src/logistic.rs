@@ -2,7 +2,6 @@
 //! (warm-started along the regularisation path), and its [`Learner`].
 
 use leadflow_core::artifacts::{self as art, StageDir};
-use leadflow_core::metrics;
 use leadflow_core::params::LogisticParams;
 use leadflow_core::split::{self, derive_rng};
 use leadflow_model::{LogisticModel, Matrix, Model, ModelKind, MultinomialModel};
@@ -186,7 +185,7 @@ impl Learner for Logistic {
             |c, (train, va, y_va), start| {
                 let (m, w) = fit_from(train, set.k, set.features, c, p, start)?;
                 let proba = m.predict(va)?;
-                Ok((metrics::score(set.scoring, y_va, &proba, set.k, set.threshold), w))
+                Ok((leadflow_metrics::score(set.scoring, y_va, &proba, set.k, set.threshold), w))
             },
         )?;
         Ok(Box::new(res))

@@ -41,7 +41,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(name: &'static str, total: usize) -> Progress {
-        let bar = leadflow_core::logging::interactive().then(|| {
+        let bar = leadflow_cli::logging::interactive().then(|| {
             let b = indicatif::ProgressBar::new(total as u64);
             b.set_style(
                 indicatif::ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} fits ({eta})")

@@ -2,7 +2,6 @@
 //! single fit, and its [`Learner`].
 
 use leadflow_core::artifacts::{self as art, StageDir};
-use leadflow_core::metrics;
 use leadflow_core::params::{Space, XgboostParams};
 use leadflow_core::split::{self, derive_rng};
 use leadflow_model::{Matrix, ModelKind, XgbModel, XgbRows};
@@ -121,7 +120,7 @@ impl Learner for Forest {
         let res = search::run_per_fold("xgboost", &cands, &folds, prepare, |(train, va, y_va), c| {
             let b = fit_on(train, c, p, set.seed, set.k)?;
             let proba = b.predict_on(va)?;
-            Ok(metrics::score(set.scoring, y_va, &proba, set.k, set.threshold))
+            Ok(leadflow_metrics::score(set.scoring, y_va, &proba, set.k, set.threshold))
         })?;
         Ok(Box::new(res))
     }

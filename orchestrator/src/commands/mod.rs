@@ -18,7 +18,7 @@ use crate::cli::{Cli, Cmd, GlobalArgs};
 
 /// The `leadflow` binary: parse the arguments, run the command, report.
 pub fn main() -> std::process::ExitCode {
-    leadflow_core::logging::exit(dispatch(Cli::parse()))
+    leadflow_cli::logging::exit(dispatch(Cli::parse()))
 }
 
 /// The pre-`leadflow` spelling (`orchestrator ...`): the same commands, with a note.
@@ -52,7 +52,7 @@ pub const TRACKING_RECORD: &str = ".tracking-uri";
 
 impl GlobalArgs {
     pub fn init_logging(&self) {
-        leadflow_core::logging::init(if self.quiet { -1 } else { self.verbose.min(3) as i8 });
+        leadflow_cli::logging::init(if self.quiet { -1 } else { self.verbose.min(3) as i8 });
     }
 
     pub fn layout(&self) -> Layout {

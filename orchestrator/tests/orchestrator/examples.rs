@@ -175,7 +175,7 @@ fn wine_three_named_classes_pass_the_wine_gate() {
 fn digits_ten_integer_classes_reach_the_pipelines_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let r = run_example(dir.path(), "digits", "digits.csv");
-    let metrics: std::collections::BTreeMap<leadflow_core::model::ModelKind, leadflow_core::metrics::Scores> =
+    let metrics: std::collections::BTreeMap<leadflow_core::model::ModelKind, leadflow_metrics::Scores> =
         art::read_json(&r.layout.path(&art::METRICS), "m").unwrap();
     let lr = &metrics[&leadflow_core::model::ModelKind::Logistic];
     assert!(lr.accuracy >= 0.96, "logistic regression test accuracy {}", lr.accuracy);

@@ -67,7 +67,7 @@ fn assert_contract(layout: &Layout) {
                 serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             }
             Format::Csv => {
-                let t = leadflow_core::table::Table::read(&p).unwrap_or_else(|e| panic!("{e}"));
+                let t = leadflow_features::table::Table::read(&p).unwrap_or_else(|e| panic!("{e}"));
                 assert!(!t.header.iter().any(String::is_empty), "{}: an unnamed column", p.display());
                 assert!(!t.rows.is_empty(), "{} has no rows", p.display());
             }

@@ -49,8 +49,8 @@ fn run(dir: &Path, raw: &Path, mut params: Params, kind: ModelKind) -> (Layout, 
 /// `leadflow-deploy predict` on `raw`, column by column (`row` and the id left out).
 fn ours(layout: &Layout, raw: &Path, out: &Path) -> Vec<(String, Vec<String>)> {
     leadflow_deploy::predict(&layout.model_dir(), raw, out, leadflow_deploy::InputKind::Raw).unwrap();
-    let t = leadflow_core::table::Table::read(out).unwrap();
-    let pre: leadflow_core::features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "p").unwrap();
+    let t = leadflow_features::table::Table::read(out).unwrap();
+    let pre: leadflow_features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "p").unwrap();
     t.header
         .iter()
         .enumerate()
@@ -104,7 +104,7 @@ fn check(python: &Path, dir: &Path, layout: &Layout, d: &Deployment, raw: &Path)
     let line = out.stdout.rsplit(|b| *b == b'\n').find(|l| l.starts_with(b"{")).unwrap();
     let got: serde_json::Value = serde_json::from_slice(line).unwrap();
     let want = ours(layout, raw, &dir.join("ours.csv"));
-    let pre: leadflow_core::features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "p").unwrap();
+    let pre: leadflow_features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "p").unwrap();
     let inputs: Vec<&str> = pre.raw_inputs();
     for uri in &uris {
         let g = &got[uri];
@@ -117,7 +117,7 @@ fn check(python: &Path, dir: &Path, layout: &Layout, d: &Deployment, raw: &Path)
             ModelKind::Xgboost => {
                 assert_eq!(flavors, ["python_function", "xgboost"], "{what}");
                 // MLflow's own xgboost flavour on the encoded test rows = our model.
-                let x = leadflow_core::table::Table::read(&layout.path(&art::X_TEST)).unwrap();
+                let x = leadflow_features::table::Table::read(&layout.path(&art::X_TEST)).unwrap();
                 let features: Vec<String> = art::read_json(&layout.path(&art::COLUMNS_LIST), "c").unwrap();
                 let m = leadflow_model::Model::load(ModelKind::Xgboost, &layout.path(&ModelKind::Xgboost.artifact())).unwrap();
                 let p = m.predict(&x.matrix(&layout.path(&art::X_TEST), &features).unwrap()).unwrap();
@@ -173,7 +173,7 @@ fn dataframe_split(layout: &Layout, raw: &Path, n: usize) -> serde_json::Value {
     let model = std::fs::read_to_string(layout.model_dir().join("MLmodel")).unwrap();
     let doc = &yaml_rust2::YamlLoader::load_from_str(&model).unwrap()[0];
     let inputs: Vec<serde_json::Value> = serde_json::from_str(doc["signature"]["inputs"].as_str().unwrap()).unwrap();
-    let t = leadflow_core::table::Table::read(raw).unwrap();
+    let t = leadflow_features::table::Table::read(raw).unwrap();
     let columns: Vec<&str> = inputs.iter().map(|c| c["name"].as_str().unwrap()).collect();
     let data: Vec<Vec<serde_json::Value>> = t.rows[..n]
         .iter()

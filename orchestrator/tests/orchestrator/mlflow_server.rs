@@ -196,7 +196,7 @@ pub(crate) fn live_server_checks(server: &mut MlflowServer, dir: &Path, opts: &R
     assert_eq!(tag("leadflow.stage").as_deref(), Some("evaluate"));
     assert_eq!(tag("leadflow.promote"), Some(ev.promote.to_string()));
     assert_eq!(tag("leadflow.decision"), Some(ev.reasons.join("; ")));
-    let scores: std::collections::BTreeMap<leadflow_core::model::ModelKind, leadflow_core::metrics::Scores> =
+    let scores: std::collections::BTreeMap<leadflow_core::model::ModelKind, leadflow_metrics::Scores> =
         art::read_json(&layout.path(&art::METRICS), "m").unwrap();
     let metric = |k: &str| run["data"]["metrics"].as_array().unwrap().iter().find(|m| m["key"] == k).map(|m| m["value"].as_f64().unwrap());
     for (kind, r) in &results.models {

@@ -31,7 +31,7 @@ fn the_report_puts_this_run_beside_the_champion_and_draws_the_curves() {
     let body = render(&layout).unwrap();
     assert!(body.chars().count() < GITHUB_COMMENT_LIMIT);
     assert!(body.contains(&format!("| metric | this run: {} | @challenger v1 | change |", ev.selected.label())), "{body}");
-    let metrics: std::collections::BTreeMap<leadflow_core::model::ModelKind, leadflow_core::metrics::Scores> =
+    let metrics: std::collections::BTreeMap<leadflow_core::model::ModelKind, leadflow_metrics::Scores> =
         art::read_json(&layout.path(&art::METRICS), "m").unwrap();
     let ours = &metrics[&ev.selected];
     let row =

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use leadflow_core::artifacts::{self as art, Layout};
-use leadflow_core::features::{Preprocessing, Scale};
+use leadflow_features::{Preprocessing, Scale};
 use leadflow_core::Params;
 use leadflow_testkit::snapshot;
 
@@ -54,7 +54,7 @@ fn run(dir: &Path, raw: &Path, p: &Params) -> (Layout, Preprocessing) {
 }
 
 fn gold_column(layout: &Layout, name: &str) -> Vec<String> {
-    let t = leadflow_core::table::Table::read(&layout.path(&art::GOLD)).unwrap();
+    let t = leadflow_features::table::Table::read(&layout.path(&art::GOLD)).unwrap();
     let j = t.column_index(name).unwrap();
     t.rows.iter().map(|r| r[j].clone()).collect()
 }

@@ -64,7 +64,7 @@ fn real_file_matches_the_notebook_figures() {
     }
     assert!(rows.iter().any(|r| r[5] == "None"), "missing customer_code becomes None");
     // Every fitted transform is written for inference.
-    let pre: leadflow_core::features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "pre").unwrap();
+    let pre: leadflow_features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "pre").unwrap();
     assert_eq!(pre.continuous.len(), 3);
     let meta = leadflow_core::meta::read(&layout.path(&art::DATA_META)).unwrap();
     assert_eq!(meta.data_version, s.data_version);
@@ -113,7 +113,7 @@ fn outliers_are_clipped_to_mean_plus_minus_sigma_std() {
     let (count, max) = (row[0], row[4]);
     assert_eq!(count, 10.0);
     assert!((max - cap).abs() < 1e-9, "max after clipping {max}, expected the cap {cap}");
-    let pre: leadflow_core::features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "pre").unwrap();
+    let pre: leadflow_features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "pre").unwrap();
     let t = pre.continuous.iter().find(|t| t.name == "n_visits").unwrap();
     assert!((t.clip_upper - cap).abs() < 1e-9 && (t.clip_lower - (mean - 2.0 * std)).abs() < 1e-9);
 }
@@ -328,7 +328,7 @@ fn the_saved_preprocessing_reproduces_every_gold_row_from_its_raw_row() {
     std::fs::write(&raw, padded.join("\n") + "\n").unwrap();
     let layout = Layout::new(dir.path().join("artifacts"));
     leadflow_data::run(&raw, &layout, &Params::default()).unwrap();
-    let pre: leadflow_core::features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "pre").unwrap();
+    let pre: leadflow_features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "pre").unwrap();
     // The raw cells as written, untrimmed (the generator writes no quoted fields).
     let raw_text = std::fs::read_to_string(&raw).unwrap();
     let mut raw_lines = raw_text.lines();
@@ -336,8 +336,8 @@ fn the_saved_preprocessing_reproduces_every_gold_row_from_its_raw_row() {
     let raw_rows: Vec<Vec<&str>> = raw_lines.map(|l| l.split(',').collect()).collect();
     assert!(raw_rows.iter().any(|r| r.contains(&" signup ")), "padded rows present");
     let raw_id = raw_header.iter().position(|h| *h == "lead_id").unwrap();
-    let gold = leadflow_core::table::Table::read(&layout.path(&art::GOLD)).unwrap();
-    let id = |t: &leadflow_core::table::Table| t.column_index("lead_id").unwrap();
+    let gold = leadflow_features::table::Table::read(&layout.path(&art::GOLD)).unwrap();
+    let id = |t: &leadflow_features::table::Table| t.column_index("lead_id").unwrap();
     let by_id: std::collections::HashMap<&str, &Vec<&str>> = raw_rows.iter().map(|r| (r[raw_id], r)).collect();
     assert!(gold.rows.len() > 100);
     for g in &gold.rows {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use leadflow_core::artifacts as art;
-use leadflow_core::table::Table;
+use leadflow_features::table::Table;
 use leadflow_deploy::server::{self, ModelSource, ServeOptions, Server};
 use serde_json::{json, Value};
 

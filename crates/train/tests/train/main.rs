@@ -291,7 +291,7 @@ fn a_table_of_ones_own_trains_with_its_encoding_split_and_fixed_hyperparameters(
     let features: Vec<String> = art::read_json(&layout.path(&art::COLUMNS_LIST), "f").unwrap();
     assert_eq!(features, ["Age", "Tenure", "MonthlyCharges", "TotalCharges", "Contract", "PaymentMethod", "PaperlessBilling"]);
     let column = |a: &art::Artifact, name: &str| -> Vec<f64> {
-        let t = leadflow_core::table::Table::read(&layout.path(a)).unwrap();
+        let t = leadflow_features::table::Table::read(&layout.path(a)).unwrap();
         let j = t.column_index(name).unwrap();
         t.rows.iter().map(|r| r[j].parse().unwrap()).collect()
     };

@@ -1,14 +1,18 @@
-//! How rows become model features, shared by the data stage (fitting), the train stage
-//! (encoding) and `predict` (applying both to new raw rows).
+//! leadflow-features: how rows become model features, shared by the data stage (fitting), the
+//! train stage (encoding) and `predict` (applying both to new raw rows); [`table`]: small CSV
+//! tables (test splits, files to score) read into that matrix.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{self, Derive, Encoding, Unseen};
-use crate::error::{Error, Result};
+use leadflow_core::dataset::{self, Derive, Encoding, Unseen};
+use leadflow_core::error::{Error, Result};
 
-pub use crate::dataset::parse_finite;
+pub use leadflow_core::dataset::parse_finite;
+
+pub mod table;
+pub use table::Table;
 
 /// The one rule for a raw categorical cell, in the data stage and in serving: the value trimmed
 /// (a boolean column's value as `true`/`false`); a missing (empty) cell becomes the column's
@@ -414,7 +418,7 @@ mod tests {
 
     fn pre(encoding: Encoding, drop_first: bool, unseen: Unseen) -> Preprocessing {
         Preprocessing {
-            target: Target::of(&crate::dataset::lead(), &[]),
+            target: Target::of(&leadflow_core::dataset::lead(), &[]),
             id: None,
             continuous: Vec::new(),
             categorical: Vec::new(),
@@ -532,7 +536,7 @@ mod tests {
     fn booleans_and_derived_columns_in_serving() {
         let mut p = pre(Encoding::OneHot, true, Unseen::Zeros);
         p.categorical = vec![CategoricalFill { name: "paperless".into(), mode: "true".into(), fill: None, boolean: true, feature: true }];
-        p.derive = crate::dataset::lead().derive.iter().map(|d| Derive { from: "paperless".into(), ..d.clone() }).collect();
+        p.derive = leadflow_core::dataset::lead().derive.iter().map(|d| Derive { from: "paperless".into(), ..d.clone() }).collect();
         let get = |k: &str| (k == "paperless").then(|| "No".to_string());
         let out = p.apply_raw(&get, "r").unwrap();
         assert_eq!((out["paperless"].as_str(), out["bin_source"].as_str()), ("false", "Others"));

@@ -9,7 +9,31 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::params::Metric;
+/// Metrics the search, the selection and the champion comparison can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Accuracy,
+    F1,
+    F1Macro,
+    F1Weighted,
+    RocAuc,
+    PrAuc,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::F1 => "f1",
+            Metric::F1Macro => "f1_macro",
+            Metric::F1Weighted => "f1_weighted",
+            Metric::RocAuc => "roc_auc",
+            Metric::PrAuc => "pr_auc",
+        }
+    }
+}
+
 
 /// Rows are the true class, columns the predicted class (binary: `[[tn, fp], [fn, tp]]`).
 pub type Confusion = Vec<Vec<usize>>;

@@ -2,15 +2,15 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
-use crate::model::Matrix;
+use leadflow_core::error::{Error, Result};
+use leadflow_core::model::Matrix;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
     /// Where each row is in the file, for error messages.
-    lines: crate::csv_shape::Shape,
+    lines: leadflow_csv::Shape,
 }
 
 fn invalid(path: &Path, message: String) -> Error {
@@ -22,7 +22,7 @@ impl Table {
     /// column, a ragged row, an unterminated quote or bad encoding fails with the line.
     pub fn read(path: &Path) -> Result<Table> {
         // One pass: the structure check gives the fields of the records it accepts.
-        let mut records = crate::csv_shape::Records::open(path)?;
+        let mut records = leadflow_csv::Records::open(path)?;
         let mut rows = Vec::new();
         while let Some(r) = records.next_record()? {
             rows.push((0..r.len()).map(|j| r.get(j).trim().to_string()).collect());
@@ -37,7 +37,7 @@ impl Table {
     /// A table not read from a file (e.g. a request body); row `i` is reported as line
     /// `first_line + i`.
     pub fn from_rows(header: Vec<String>, rows: Vec<Vec<String>>, first_line: u64) -> Table {
-        let lines = crate::csv_shape::Shape::in_memory(header.clone(), rows.len(), first_line);
+        let lines = leadflow_csv::Shape::in_memory(header.clone(), rows.len(), first_line);
         Table { header, rows, lines }
     }
 
@@ -64,7 +64,7 @@ impl Table {
             row.clear();
             for (&j, name) in idx.iter().zip(columns) {
                 let v = &r[j];
-                let x: f64 = crate::features::parse_finite(v).ok_or_else(|| {
+                let x: f64 = crate::parse_finite(v).ok_or_else(|| {
                     invalid(path, format!("line {}, column `{name}`: expected a number, found {v:?}", self.lines.line(i)))
                 })?;
                 row.push(x);

@@ -1,9 +1,12 @@
-//! Arguments every stage binary shares, so they read the same on each.
+//! leadflow-cli: what every leadflow binary shares on the command line, so they read the same on
+//! each: the stage arguments, logging set-up ([`logging`]) and the exit with the error chain.
+
+pub mod logging;
 
 use std::path::PathBuf;
 
-use crate::artifacts::{Layout, DEFAULT_ARTIFACTS_DIR};
-use crate::params::Params;
+use leadflow_core::artifacts::{Layout, DEFAULT_ARTIFACTS_DIR};
+use leadflow_core::params::Params;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct StageArgs {
@@ -27,7 +30,7 @@ impl StageArgs {
         crate::logging::init(v);
     }
 
-    pub fn load_params(&self) -> crate::Result<Params> {
+    pub fn load_params(&self) -> leadflow_core::Result<Params> {
         Params::load_or_default(self.params.as_deref())
     }
 
