@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use leadflow_core::artifacts::{StageId, DEFAULT_ARTIFACTS_DIR};
-use leadflow_deploy::InputKind;
+use leadflow_serve::InputKind;
 
 use crate::{EngineChoice, Force};
 
@@ -15,7 +15,7 @@ use crate::{EngineChoice, Force};
 /// Without a command it runs the pipeline (data -> train -> evaluate -> deploy) on the table the
 /// params describe; stages whose inputs, params and code are unchanged are skipped.
 #[derive(Debug, Parser)]
-#[command(name = "leadflow", version, args_conflicts_with_subcommands = true, propagate_version = true)]
+#[command(name = "leadflow", version, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Option<Cmd>,
@@ -23,6 +23,29 @@ pub struct Cli {
     pub run: RunArgs,
     #[command(flatten)]
     pub global: GlobalArgs,
+}
+
+impl Cli {
+    /// Parse the process arguments. Global options go before or after a command
+    /// (`leadflow -q history`, `leadflow history -q`); run options without a command are the
+    /// default `run`'s, and refused beside another command.
+    pub fn parse_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut cmd = Cli::command();
+        let matches = cmd.get_matches_mut();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit());
+        if let Some((name, _)) = matches.subcommand().filter(|(name, _)| *name != "run") {
+            let given = ["engine", "raw", "from", "to", "force", "dagger_timeout"]
+                .into_iter()
+                .find(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine));
+            if let Some(id) = given {
+                let flag = format!("--{}", id.replace('_', "-"));
+                cmd.error(clap::error::ErrorKind::ArgumentConflict, format!("`{flag}` is a run option; it cannot be used with `{name}`"))
+                    .exit();
+            }
+        }
+        cli
+    }
 }
 
 /// Options every command takes.

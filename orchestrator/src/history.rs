@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use leadflow_core::artifacts::{self as art, Layout};
-use leadflow_metrics::Scores;
 use leadflow_core::model::ModelKind;
 use leadflow_core::results::{Evaluation, ModelResults};
 use leadflow_core::Params;
+use leadflow_metrics::Scores;
 use serde::{Deserialize, Serialize};
 
 use crate::StageReport;

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use leadflow_core::artifacts::{self as art, Layout};
-use leadflow_metrics::Scores;
 use leadflow_core::model::ModelKind;
 use leadflow_core::results::{CurvesOnGrid, Deployment, Evaluation};
+use leadflow_metrics::Scores;
 
 /// GitHub refuses a comment body longer than this many characters.
 pub const GITHUB_COMMENT_LIMIT: usize = 65_536;

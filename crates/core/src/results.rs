@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use leadflow_metrics::{ClassificationReport, Confusion, Scores};
 use crate::model::ModelKind;
+use leadflow_metrics::{ClassificationReport, Confusion, Scores};
 
 /// `model_results.json` (train stage).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

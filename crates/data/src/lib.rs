@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
 use leadflow_core::dataset::{self, DatasetParams, FitOn, Impute, Outliers, Processing, Role, Scaling};
-use leadflow_features::{CategoricalFill, ContinuousTransform, Preprocessing, Scale, Target};
 use leadflow_core::fingerprint;
 use leadflow_core::meta::RunClock;
 use leadflow_core::Params;
+use leadflow_features::{CategoricalFill, ContinuousTransform, Preprocessing, Scale, Target};
 
 pub use error::{Error, Result};
 use scan::{parse_date, Scan, TextColumn};

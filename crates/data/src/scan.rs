@@ -1,7 +1,7 @@
 //! The data stage's one pass over the raw file.
 //!
 //! The structure check, the type check of every row and the row filters (date window, labelled
-//! rows, `dataset.filters`) happen as the file streams by ([`csv_shape::Records`]); only the rows
+//! rows, `dataset.filters`) happen as the file streams by ([`leadflow_csv::Records`]); only the rows
 //! that pass them (the *candidates*) are kept, and only their non-dropped columns, as text. A
 //! 1.2-million-row file whose filters keep a quarter of it is never held in memory whole.
 //! Columns whose role is inferred are the exception: inference looks at every row, so they are
@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::NaiveDate;
-use leadflow_csv::{CsvError, Fault, Records, ShapeError};
 use leadflow_core::dataset::{self, DatasetParams, Role};
+use leadflow_csv::{CsvError, Fault, Records, ShapeError};
 
 use crate::{Error, Result};
 

@@ -2,10 +2,10 @@
 
 use std::fmt::Write as _;
 
-use leadflow_features::Preprocessing;
-use leadflow_metrics::Scores;
 use leadflow_core::results::{DeployedModel, Deployment, Importance, ModelResults};
 use leadflow_core::Params;
+use leadflow_features::Preprocessing;
+use leadflow_metrics::Scores;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]

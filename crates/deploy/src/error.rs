@@ -4,17 +4,6 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("{path}: {message}")]
     Input { path: PathBuf, message: String },
-    #[error("validation failed: {0}")]
-    Validation(String),
-    /// The scoring server could not start or serve.
-    #[error("serve: {0}")]
-    Serve(String),
-    #[error("serve: cannot listen on {addr}")]
-    Listen {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("writing {path}")]
     Write {
         path: PathBuf,

@@ -1,11 +1,10 @@
 //! leadflow deploy stage: register the model evaluate chose, move it to its stage and alias,
-//! export a self-describing model directory; plus `predict` and `validate` on that directory.
+//! export a self-describing model directory (its MLflow model files and card). Using that
+//! directory — `predict`, `check`, the server — is `leadflow-serve`'s.
 
 mod card;
 mod error;
 pub mod pyfunc;
-pub mod serve;
-pub mod server;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,7 +38,6 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
     params: |p| serde_json::json!({ "deploy": p.deploy }),
     data_version: true,
 };
-pub use serve::{predict, validate, InputKind, ModelDir, Validation, ValidationSpec};
 
 /// Registry tags set on the versions leadflow registers (defined once, in the core registry).
 pub use leadflow_core::names::{
@@ -260,30 +258,10 @@ pub fn promote_exported(store: &dyn Registry, model_dir: &Path, stage: leadflow_
     })
 }
 
-/// The version holding `alias`, or an error that says what does exist: the model's aliases and
-/// their versions, or that no such model is registered.
-pub fn version_by_alias(store: &dyn Registry, name: &str, alias: &str) -> Result<leadflow_mlflow::registry::ModelVersion> {
-    leadflow_mlflow::registry::check_alias(alias)?;
-    if let Some(v) = store.get_by_alias(name, alias)? {
-        return Ok(v);
-    }
-    let versions = store.list_versions(name)?;
-    let held: Vec<String> = versions.iter().flat_map(|v| v.aliases.iter().map(move |a| format!("@{a} (v{})", v.version))).collect();
-    let what = match (versions.is_empty(), held.is_empty()) {
-        (true, _) => format!("no model {name:?} is registered in this store"),
-        (false, true) => format!("model {name:?} has {} version(s) and no alias", versions.len()),
-        (false, false) => format!("model {name:?} has {}", held.join(", ")),
-    };
-    Err(leadflow_mlflow::Error::Registry(format!(
-        "model {name:?} has no version with alias {alias:?}: {what} (a pipeline run sets @challenger; a release, or deploy.stage = \"Production\", sets @champion)"
-    ))
-    .into())
-}
-
 /// Registry lookups for the command line (`leadflow model show`).
 pub fn describe(store: &dyn Registry, name: &str, alias: Option<&str>) -> Result<serde_json::Value> {
     if let Some(a) = alias {
-        return Ok(version_json(&version_by_alias(store, name, a)?));
+        return Ok(version_json(&leadflow_mlflow::registry::version_by_alias(store, name, a)?));
     }
     let versions = store.list_versions(name)?;
     Ok(serde_json::Value::Array(versions.iter().map(version_json).collect()))

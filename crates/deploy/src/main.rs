@@ -3,9 +3,9 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::{Parser, Subcommand};
 use leadflow_cli::StageArgs;
-use leadflow_deploy::InputKind;
 use leadflow_mlflow::open_store;
 use leadflow_mlflow::tracking::StoreLocation;
+use leadflow_serve::InputKind;
 
 /// leadflow deploy stage: register the model evaluate chose (idempotent), move it to its stage
 /// and alias, and export artifacts/model/. Subcommands use an exported model directory.
@@ -138,15 +138,15 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         Some(Cmd::Predict { model_dir, input, output, input_kind }) => {
             renamed("predict");
             leadflow_cli::logging::init(0);
-            let n = leadflow_deploy::predict(&model_dir, &input, &output, input_kind)?;
+            let n = leadflow_serve::predict(&model_dir, &input, &output, input_kind)?;
             println!("scored {n} rows -> {}", output.display());
             Ok(())
         }
         Some(Cmd::Validate { model_dir, features, input_kind, labels, expected, rows, min_accuracy }) => {
             renamed("check");
             leadflow_cli::logging::init(0);
-            let spec = leadflow_deploy::ValidationSpec { expected, labels, rows, min_accuracy, input: input_kind };
-            let v = leadflow_deploy::validate(&model_dir, &features, &spec)?;
+            let spec = leadflow_serve::ValidationSpec { expected, labels, rows, min_accuracy, input: input_kind };
+            let v = leadflow_serve::validate(&model_dir, &features, &spec)?;
             print!("{}", v.to_text());
             if !v.passed {
                 bail!("validation failed for {} ({} of {} compared rows differ)", model_dir.display(), v.mismatches.len(), v.rows_compared);
@@ -162,17 +162,17 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                     let Some((name, alias)) = m.split_once('@') else {
                         bail!("--model takes name@alias (e.g. lead_model@champion), got {m:?}");
                     };
-                    leadflow_deploy::server::ModelSource::Registry { name: name.into(), alias: alias.into() }
+                    leadflow_serve::server::ModelSource::Registry { name: name.into(), alias: alias.into() }
                 }
-                None => leadflow_deploy::server::ModelSource::Dir(model_dir),
+                None => leadflow_serve::server::ModelSource::Dir(model_dir),
             };
-            let mut opts = leadflow_deploy::server::ServeOptions::new(source);
+            let mut opts = leadflow_serve::server::ServeOptions::new(source);
             opts.input = input_kind;
             opts.max_body_bytes = max_body_mib * 1024 * 1024;
             opts.max_rows = max_rows;
             opts.request_timeout = std::time::Duration::from_secs_f64(timeout_seconds);
             opts.poll = std::time::Duration::from_secs_f64(poll_seconds);
-            leadflow_deploy::server::run(opts, &format!("{host}:{port}"))?;
+            leadflow_serve::server::run(opts, &format!("{host}:{port}"))?;
             Ok(())
         }
         Some(Cmd::Promote { model_dir, stage }) => {

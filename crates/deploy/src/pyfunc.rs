@@ -12,9 +12,9 @@ use std::path::Path;
 
 use leadflow_core::artifacts as art;
 use leadflow_core::dataset::{parse_bool, parse_finite};
-use leadflow_features::{FeatureSpec, Preprocessing};
 use leadflow_core::model::ModelKind;
 use leadflow_core::results::DeployedModel;
+use leadflow_features::{FeatureSpec, Preprocessing};
 use serde_json::{json, Value};
 
 use crate::error::Result;

@@ -1,6 +1,6 @@
-//! Integration tests of the deploy stage and of `predict` / `validate`: registration, stages and
-//! aliases, idempotence, concurrency (threads and processes), damaged entries, the model
-//! directory and model card, and scoring.
+//! Integration tests of the deploy stage: registration, stages and aliases, idempotence,
+//! concurrency (threads and processes), damaged entries, the model directory and model card.
+//! Using the exported directory (`predict`, `check`, the server) is tested in leadflow-serve.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
@@ -49,18 +49,9 @@ impl Env {
     fn evaluation(&self) -> Evaluation {
         art::read_json(&self.layout().path(&art::EVALUATION), "e").unwrap()
     }
-    /// Pretend evaluate chose the other model of this run (a different run id), promoted.
+    /// Pretend evaluate chose the other model of this run, promoted (see the testkit).
     fn choose_other_model(&self) {
-        let mut ev = self.evaluation();
-        let results: leadflow_core::results::ModelResults = art::read_json(&self.layout().path(&art::MODEL_RESULTS), "r").unwrap();
-        let other = results.models.keys().copied().find(|k| *k != ev.selected).unwrap();
-        ev.selected = other;
-        ev.selected_run_id = results.models[&other].run_id.clone();
-        ev.promote = true;
-        // ...against the registry as it is now, as evaluate would have read it.
-        let seen = leadflow_mlflow::registry::read_holders(&self.store(), "lead_model", &["champion", "challenger"]).unwrap();
-        ev.holders = seen.into_iter().map(|(a, v)| (a, v.map(|v| v.version))).collect();
-        art::write_json(&self.layout().path(&art::EVALUATION), &ev).unwrap();
+        leadflow_testkit::choose_other_model(&self.layout(), &self.store());
     }
 }
 
@@ -309,117 +300,6 @@ fn corrupt_model_is_refused_before_registration() {
 }
 
 #[test]
-fn predict_scores_raw_and_encoded_rows_identically() {
-    let params = quick();
-    let env = Env::new(&params);
-    env.deploy(&params).unwrap();
-    let md = leadflow_deploy::ModelDir::open(&env.layout().model_dir()).unwrap();
-    // Raw rows: the generator's file, scored with the saved preprocessing.
-    let out = env.dir.path().join("raw_scores.csv");
-    let n = leadflow_deploy::predict(&env.layout().model_dir(), &env.raw, &out, leadflow_deploy::InputKind::Auto).unwrap();
-    let raw_scores = leadflow_features::table::Table::read(&out).unwrap();
-    assert_eq!(n, raw_scores.rows.len());
-    assert_eq!(raw_scores.header, ["row", "lead_id", "probability", "label"]);
-    // Gold rows are the same leads after the data stage: encoded the train way, they must score
-    // the same as their raw rows (the saved preprocessing reproduces the data stage).
-    let gold = leadflow_features::table::Table::read(&env.layout().path(&art::GOLD)).unwrap();
-    let id_col = gold.column_index("lead_id").unwrap();
-    let by_id: std::collections::HashMap<&str, f64> = raw_scores.rows.iter().map(|r| (r[1].as_str(), r[2].parse().unwrap())).collect();
-    let mut m = leadflow_core::model::Matrix::new(md.features.n_features());
-    for row in &gold.rows {
-        let get = |c: &str| gold.column_index(c).map(|j| row[j].clone());
-        m.push_row(&md.features.encode(&get, "gold").unwrap());
-    }
-    let encoded = md.model.predict(&m).unwrap();
-    for (row, p) in gold.rows.iter().zip(&encoded) {
-        let q = by_id[row[id_col].as_str()];
-        assert!((p - q).abs() < 1e-9, "lead {}: encoded {p} vs raw {q}", row[id_col]);
-    }
-    // Encoded rows (X_test.csv shape) work too, and score as train's own model file does on
-    // the matrix read directly (not through the model directory).
-    let out2 = env.dir.path().join("x_scores.csv");
-    leadflow_deploy::predict(&env.layout().model_dir(), &env.layout().path(&art::X_TEST), &out2, leadflow_deploy::InputKind::Auto).unwrap();
-    let direct = train_model_probabilities(&env);
-    let scored = leadflow_features::table::Table::read(&out2).unwrap();
-    let p_col = scored.column_index("probability").unwrap();
-    assert_eq!(scored.rows.len(), direct.len());
-    for (r, q) in scored.rows.iter().zip(&direct) {
-        let p: f64 = r[p_col].parse().unwrap();
-        assert!((p - q).abs() < 1e-9, "encoded row {}: predict {p} vs the train model {q}", r[0]);
-    }
-    // Wrong columns are named.
-    let bad = env.dir.path().join("bad.csv");
-    std::fs::write(&bad, "purchases,n_visits\n1,2\n").unwrap();
-    let err = leadflow_deploy::predict(&env.layout().model_dir(), &bad, &out2, leadflow_deploy::InputKind::Auto).unwrap_err().to_string();
-    assert!(err.contains("bad.csv") && err.contains("time_spent") && err.contains("customer_group"), "{err}");
-}
-
-#[test]
-fn validate_passes_on_the_test_split_and_lists_differing_rows_otherwise() {
-    let params = quick();
-    let env = Env::new(&params);
-    env.deploy(&params).unwrap();
-    let layout = env.layout();
-    let bin = env!("CARGO_BIN_EXE_leadflow-deploy");
-    let model = layout.model_dir();
-    let x = layout.path(&art::X_TEST);
-    let y = layout.path(&art::Y_TEST);
-    let ok = Command::new(bin)
-        .args([
-            "validate",
-            "--model-dir",
-            model.to_str().unwrap(),
-            "--features",
-            x.to_str().unwrap(),
-            "--labels",
-            y.to_str().unwrap(),
-            "--min-accuracy",
-            "0.75",
-        ])
-        .output()
-        .unwrap();
-    assert!(ok.status.success(), "{}{}", String::from_utf8_lossy(&ok.stdout), String::from_utf8_lossy(&ok.stderr));
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("validation passed"));
-
-    // Expected labels = what train's model file gives for the first 8 rows at the params
-    // threshold (computed without the model directory), with two flipped.
-    let preds: Vec<u8> = train_model_probabilities(&env).iter().map(|&p| u8::from(p >= params.evaluate.threshold)).collect();
-    let mut wrong: Vec<String> = preds[..8].iter().map(|p| p.to_string()).collect();
-    for i in [2, 5] {
-        wrong[i] = (1 - preds[i]).to_string();
-    }
-    let out = Command::new(bin)
-        .args(["validate", "--model-dir", model.to_str().unwrap(), "--features", x.to_str().unwrap(), "--expected", &wrong.join(",")])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("2 of 8 differ"), "{text}");
-    let listed: Vec<usize> = text.lines().filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
-    assert_eq!(listed, vec![3, 6], "{text}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("validation failed"));
-    // The correct labels of the first rows pass.
-    let right: Vec<String> = preds[..8].iter().map(|p| p.to_string()).collect();
-    let out = Command::new(bin)
-        .args(["validate", "--model-dir", model.to_str().unwrap(), "--features", x.to_str().unwrap(), "--expected", &right.join(",")])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-}
-
-/// Probabilities of the selected model on X_test, from train's model file and the matrix read
-/// with the feature list train wrote: independent of the model directory and of `predict`.
-fn train_model_probabilities(env: &Env) -> Vec<f64> {
-    let layout = env.layout();
-    let kind = env.evaluation().selected;
-    let model = leadflow_model::Model::load(kind, &layout.path(&kind.artifact())).unwrap();
-    let features: Vec<String> = art::read_json(&layout.path(&art::COLUMNS_LIST), "columns").unwrap();
-    let x = layout.path(&art::X_TEST);
-    let m = leadflow_features::table::Table::read(&x).unwrap().matrix(&x, &features).unwrap();
-    model.predict(&m).unwrap()
-}
-
-#[test]
 fn promotion_is_a_compare_and_swap_against_the_holders_evaluate_saw() {
     let params = quick();
     let env = Env::new(&params);
@@ -487,6 +367,3 @@ fn an_os_error_is_reported_once_with_its_path() {
     assert!(stderr.contains("nope.csv"), "{stderr}");
     assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
 }
-
-#[path = "deploy/server.rs"]
-mod server;

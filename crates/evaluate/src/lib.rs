@@ -10,12 +10,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
-use leadflow_features::{Preprocessing, Target};
 use leadflow_core::meta::RunClock;
-use leadflow_metrics::{ClassificationReport, Scores};
 use leadflow_core::results::{ChampionInfo, Evaluation, GateCheck, GateResult, ModelResults};
-use leadflow_features::table::Table;
 use leadflow_core::Params;
+use leadflow_features::table::Table;
+use leadflow_features::{Preprocessing, Target};
+use leadflow_metrics::{ClassificationReport, Scores};
 use leadflow_mlflow::registry::ModelVersion;
 use leadflow_mlflow::Store;
 use leadflow_model::{Matrix, Model, ModelKind};
@@ -571,8 +571,12 @@ fn write_curves(
     let k = target.n_classes();
     type Curves = Vec<(String, Vec<(f64, f64)>)>;
     let (roc, pr, whose): (Curves, Curves, String) = if k == 2 {
-        let roc = probas.iter().map(|(m, p)| (format!("{} (AUC {:.3})", m.label(), scores[m].roc_auc), leadflow_metrics::roc_curve(y, p))).collect();
-        let pr = probas.iter().map(|(m, p)| (format!("{} (AP {:.3})", m.label(), scores[m].pr_auc), leadflow_metrics::pr_curve(y, p))).collect();
+        let roc = probas
+            .iter()
+            .map(|(m, p)| (format!("{} (AUC {:.3})", m.label(), scores[m].roc_auc), leadflow_metrics::roc_curve(y, p)))
+            .collect();
+        let pr =
+            probas.iter().map(|(m, p)| (format!("{} (AP {:.3})", m.label(), scores[m].pr_auc), leadflow_metrics::pr_curve(y, p))).collect();
         (roc, pr, String::new())
     } else {
         let ovr: Vec<(String, Vec<u8>, Vec<f64>)> = (0..k)
@@ -581,8 +585,10 @@ fn write_curves(
                 (target.labels[c].clone(), yc, pc)
             })
             .collect();
-        let roc =
-            ovr.iter().map(|(l, yc, pc)| (format!("{l} (AUC {:.3})", leadflow_metrics::roc_auc(yc, pc)), leadflow_metrics::roc_curve(yc, pc))).collect();
+        let roc = ovr
+            .iter()
+            .map(|(l, yc, pc)| (format!("{l} (AUC {:.3})", leadflow_metrics::roc_auc(yc, pc)), leadflow_metrics::roc_curve(yc, pc)))
+            .collect();
         let pr = ovr
             .iter()
             .map(|(l, yc, pc)| (format!("{l} (AP {:.3})", leadflow_metrics::average_precision(yc, pc)), leadflow_metrics::pr_curve(yc, pc)))

@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use leadflow_core::artifacts::{self as art, Layout, StageId};
-use leadflow_metrics::Scores;
 use leadflow_core::model::ModelKind;
 use leadflow_core::results::{Evaluation, ModelResults};
 use leadflow_core::Params;
+use leadflow_metrics::Scores;
 use leadflow_mlflow::registry::Registry;
 use leadflow_mlflow::tracking::{FileStore, Tracker};
 use leadflow_testkit::quick_params as quick;

@@ -18,7 +18,7 @@ fn invalid(path: &Path, message: String) -> Error {
 }
 
 impl Table {
-    /// Read a CSV table after its structure check ([`crate::csv_shape`]): a duplicated header
+    /// Read a CSV table after its structure check ([`leadflow_csv`]): a duplicated header
     /// column, a ragged row, an unterminated quote or bad encoding fails with the line.
     pub fn read(path: &Path) -> Result<Table> {
         // One pass: the structure check gives the fields of the records it accepts.

@@ -34,7 +34,6 @@ impl Metric {
     }
 }
 
-
 /// Rows are the true class, columns the predicted class (binary: `[[tn, fp], [fn, tp]]`).
 pub type Confusion = Vec<Vec<usize>>;
 

@@ -141,6 +141,25 @@ fn reg_err(msg: impl Into<String>) -> Error {
 
 pub use crate::lock::{lock_file, FileLock};
 
+/// The version holding `alias`, or an error that says what does exist: the model's aliases and
+/// their versions, or that no such model is registered.
+pub fn version_by_alias(store: &dyn Registry, name: &str, alias: &str) -> Result<ModelVersion> {
+    check_alias(alias)?;
+    if let Some(v) = store.get_by_alias(name, alias)? {
+        return Ok(v);
+    }
+    let versions = store.list_versions(name)?;
+    let held: Vec<String> = versions.iter().flat_map(|v| v.aliases.iter().map(move |a| format!("@{a} (v{})", v.version))).collect();
+    let what = match (versions.is_empty(), held.is_empty()) {
+        (true, _) => format!("no model {name:?} is registered in this store"),
+        (false, true) => format!("model {name:?} has {} version(s) and no alias", versions.len()),
+        (false, false) => format!("model {name:?} has {}", held.join(", ")),
+    };
+    Err(Error::Registry(format!(
+        "model {name:?} has no version with alias {alias:?}: {what} (a pipeline run sets @challenger; a release, or deploy.stage = \"Production\", sets @champion)"
+    )))
+}
+
 pub fn check_stage(stage: &str) -> Result<&'static str> {
     STAGES
         .iter()

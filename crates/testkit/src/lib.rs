@@ -130,3 +130,20 @@ impl Barrier {
         std::fs::write(&self.go, b"").expect("creating the barrier's go file");
     }
 }
+
+/// Pretend evaluate chose the other model of this run (a different run id), promoted against
+/// the registry's holders as they are now, as evaluate would have read them.
+pub fn choose_other_model(layout: &leadflow_core::artifacts::Layout, store: &dyn leadflow_mlflow::registry::Registry) {
+    use leadflow_core::artifacts as art;
+    let path = layout.path(&art::EVALUATION);
+    let mut ev: leadflow_core::results::Evaluation = art::read_json(&path, "evaluation").expect("evaluation.json");
+    let results: leadflow_core::results::ModelResults =
+        art::read_json(&layout.path(&art::MODEL_RESULTS), "results").expect("model_results.json");
+    let other = results.models.keys().copied().find(|k| *k != ev.selected).expect("a second model");
+    ev.selected = other;
+    ev.selected_run_id = results.models[&other].run_id.clone();
+    ev.promote = true;
+    let seen = leadflow_mlflow::registry::read_holders(store, "lead_model", &["champion", "challenger"]).expect("registry holders");
+    ev.holders = seen.into_iter().map(|(a, v)| (a, v.map(|v| v.version))).collect();
+    art::write_json(&path, &ev).expect("write evaluation.json");
+}

@@ -13,12 +13,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use leadflow_core::artifacts::{self as art, Layout, StageDir, StageId};
-use leadflow_features::{FeatureSpec, Preprocessing};
 use leadflow_core::meta::RunClock;
-use leadflow_metrics::{confusion, ClassificationReport, Scores};
 use leadflow_core::results::{ModelResult, ModelResults, SplitInfo};
 use leadflow_core::split;
 use leadflow_core::Params;
+use leadflow_features::{FeatureSpec, Preprocessing};
+use leadflow_metrics::{confusion, ClassificationReport, Scores};
 use leadflow_mlflow::tracking::{MetricPoint, RunStatus, Tracker};
 use leadflow_model::{Matrix, ModelKind};
 use learner::Trained;

@@ -10,7 +10,7 @@ mod stage;
 
 use std::path::Path;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use leadflow_core::artifacts::Layout;
 use leadflow_mlflow::tracking::StoreLocation;
 
@@ -18,7 +18,7 @@ use crate::cli::{Cli, Cmd, GlobalArgs};
 
 /// The `leadflow` binary: parse the arguments, run the command, report.
 pub fn main() -> std::process::ExitCode {
-    leadflow_cli::logging::exit(dispatch(Cli::parse()))
+    leadflow_cli::logging::exit(dispatch(Cli::parse_args()))
 }
 
 /// The pre-`leadflow` spelling (`orchestrator ...`): the same commands, with a note.

@@ -12,7 +12,7 @@ pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
     let model_dir = |d: Option<PathBuf>| d.unwrap_or_else(|| layout.model_dir());
     match cmd {
         ModelCmd::Predict { model_dir: d, input, output, input_kind } => {
-            let n = leadflow_deploy::predict(&model_dir(d), &input, &output, input_kind)?;
+            let n = leadflow_serve::predict(&model_dir(d), &input, &output, input_kind)?;
             super::out(format!("scored {n} rows -> {}\n", output.display()))?;
             Ok(())
         }
@@ -20,8 +20,8 @@ pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
             let dir = model_dir(d);
             let features = features.unwrap_or_else(|| layout.path(&art::X_TEST));
             let labels = labels.or_else(|| expected.is_none().then(|| layout.path(&art::Y_TEST)));
-            let spec = leadflow_deploy::ValidationSpec { expected, labels, rows, min_accuracy, input: input_kind };
-            let v = leadflow_deploy::validate(&dir, &features, &spec)?;
+            let spec = leadflow_serve::ValidationSpec { expected, labels, rows, min_accuracy, input: input_kind };
+            let v = leadflow_serve::validate(&dir, &features, &spec)?;
             super::out(v.to_text())?;
             if !v.passed {
                 bail!("check failed for {} ({} of {} compared rows differ)", dir.display(), v.mismatches.len(), v.rows_compared);
@@ -58,7 +58,7 @@ pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
 }
 
 fn serve(g: &GlobalArgs, a: ServeArgs) -> anyhow::Result<()> {
-    use leadflow_deploy::server::{ModelSource, ServeOptions};
+    use leadflow_serve::server::{ModelSource, ServeOptions};
     let source = match a.model {
         Some(m) => {
             let Some((name, alias)) = m.split_once('@') else {
@@ -75,6 +75,6 @@ fn serve(g: &GlobalArgs, a: ServeArgs) -> anyhow::Result<()> {
     opts.max_rows = a.max_rows;
     opts.request_timeout = std::time::Duration::from_secs_f64(a.timeout_seconds);
     opts.poll = std::time::Duration::from_secs_f64(a.poll_seconds);
-    leadflow_deploy::server::run(opts, &format!("{}:{}", a.host, a.port))?;
+    leadflow_serve::server::run(opts, &format!("{}:{}", a.host, a.port))?;
     Ok(())
 }

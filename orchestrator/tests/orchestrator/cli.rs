@@ -45,8 +45,16 @@ fn help_lists_the_commands_and_the_old_name_still_works() {
     // Shell completions name the commands.
     let bash = out(&leadflow(dir.path(), &["completions", "bash"]));
     assert!(bash.contains("leadflow") && bash.contains("history") && bash.contains("promote"), "{bash}");
-    // -q is taken everywhere, and refused together with -v.
-    assert!(leadflow(dir.path(), &["history", "-q"]).status.code() == Some(1), "no runs: a clear error, exit 1");
+    // Global options go before or after the command; -q is refused together with -v.
+    for args in [&["history", "-q"][..], &["-q", "history"], &["--artifacts-dir", "elsewhere", "history"]] {
+        let o = leadflow(dir.path(), args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: no runs is a clear error, exit 1: {}", err(&o));
+        assert!(err(&o).contains("no recorded runs"), "{args:?}: {}", err(&o));
+    }
+    // A run option beside another command is refused, naming it.
+    let o = leadflow(dir.path(), &["--engine", "local", "history"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("`--engine` is a run option"), "{}", err(&o));
     let both = leadflow(dir.path(), &["-q", "-v", "history"]);
     assert_eq!(both.status.code(), Some(2), "{}", err(&both));
 }
@@ -135,4 +143,51 @@ fn a_later_command_finds_the_runs_store_from_any_directory_and_reads_create_noth
     // `model check` on the run's own test split, by default.
     let check = leadflow(&elsewhere, &["model", "check", "--artifacts-dir", arts.to_str().unwrap(), "--min-accuracy", "0.6"]);
     assert!(check.status.success() && out(&check).contains("check passed"), "{}{}", out(&check), err(&check));
+}
+
+#[test]
+fn model_serve_answers_then_drains_and_exits_cleanly_on_sigterm() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let params = write_quick_params(dir.path());
+    assert!(pipeline(dir.path(), &params).status().unwrap().success());
+    let arts = dir.path().join("artifacts");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leadflow"))
+        .args(["--artifacts-dir", arts.to_str().unwrap(), "model", "serve", "--port", &port.to_string()])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while ureq::get(&format!("{url}/ping")).call().is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut text = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+            panic!("serve exited ({status}): {text}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Three raw rows of the committed sample, as CSV.
+    let sample = std::fs::read_to_string(committed_sample()).unwrap();
+    let body: String = sample.lines().take(4).map(|l| format!("{l}\n")).collect();
+    let r = ureq::post(&format!("{url}/invocations")).set("Content-Type", "text/csv").send_string(&body).unwrap();
+    let answer: serde_json::Value = r.into_json().unwrap();
+    assert_eq!(answer["predictions"].as_array().map(Vec::len), Some(3), "{answer}");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+    assert!(status.success(), "{status:?}: {text}");
+    assert!(text.contains("shutting down"), "{text}");
 }

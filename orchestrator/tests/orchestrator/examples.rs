@@ -102,16 +102,16 @@ fn churn_runs_end_to_end_in_its_own_words() {
     // the (ordinal) feature names, so it must be told which reading is meant.
     let input = example("churn/customers.csv");
     let out = dir.path().join("scores.csv");
-    let err = leadflow_deploy::predict(&r.layout.model_dir(), &input, &out, leadflow_deploy::InputKind::Auto).unwrap_err().to_string();
+    let err = leadflow_serve::predict(&r.layout.model_dir(), &input, &out, leadflow_serve::InputKind::Auto).unwrap_err().to_string();
     assert!(err.contains("--input-kind"), "{err}");
-    let n = leadflow_deploy::predict(&r.layout.model_dir(), &input, &out, leadflow_deploy::InputKind::Raw).unwrap();
+    let n = leadflow_serve::predict(&r.layout.model_dir(), &input, &out, leadflow_serve::InputKind::Raw).unwrap();
     assert_eq!(n, 5000);
     let scores = std::fs::read_to_string(&out).unwrap();
     assert!(scores.starts_with("row,customerID,probability,label\n1,C00000,"), "{}", &scores[..80]);
     // A contract type never seen in training is refused (unseen = "error"), naming it.
     let odd = dir.path().join("odd.csv");
     std::fs::write(&odd, std::fs::read_to_string(&input).unwrap().replacen("Two year", "Three year", 1)).unwrap();
-    let err = leadflow_deploy::predict(&r.layout.model_dir(), &odd, &out, leadflow_deploy::InputKind::Raw).unwrap_err().to_string();
+    let err = leadflow_serve::predict(&r.layout.model_dir(), &odd, &out, leadflow_serve::InputKind::Raw).unwrap_err().to_string();
     assert!(err.contains("`Contract`: \"Three year\" was never seen in training"), "{err}");
 }
 
@@ -126,13 +126,13 @@ fn breast_cancer_runs_end_to_end_with_inferred_roles() {
     let continuous = roles.as_array().unwrap().iter().filter(|c| c["role"] == "continuous" && c["inferred"].is_string()).count();
     assert_eq!(continuous, 30, "every measurement inferred continuous");
     // The pipeline's own test split validates through the encoded reading.
-    let v = leadflow_deploy::validate(
+    let v = leadflow_serve::validate(
         &r.layout.model_dir(),
         &r.layout.path(&art::X_TEST),
-        &leadflow_deploy::ValidationSpec {
+        &leadflow_serve::ValidationSpec {
             labels: Some(r.layout.path(&art::Y_TEST)),
             min_accuracy: Some(0.9),
-            input: leadflow_deploy::InputKind::Encoded,
+            input: leadflow_serve::InputKind::Encoded,
             ..Default::default()
         },
     )
@@ -152,22 +152,22 @@ fn wine_three_named_classes_pass_the_wine_gate() {
     assert!(r.card.contains("one probability for each of the 3 classes of `cultivar`"), "{}", r.card);
     // Predictions name the class and give one probability per class.
     let out = dir.path().join("scores.csv");
-    let n = leadflow_deploy::predict(&r.layout.model_dir(), &example("wine/wine.csv"), &out, leadflow_deploy::InputKind::Raw).unwrap();
+    let n = leadflow_serve::predict(&r.layout.model_dir(), &example("wine/wine.csv"), &out, leadflow_serve::InputKind::Raw).unwrap();
     assert_eq!(n, 178);
     let scores = std::fs::read_to_string(&out).unwrap();
     assert!(scores.starts_with("row,sample_id,label,p_class_0,p_class_1,p_class_2\n1,S000,class_"), "{}", &scores[..120]);
     // Validation compares class indices; a label the model has no class for is refused.
-    let spec = |labels: &Path| leadflow_deploy::ValidationSpec {
+    let spec = |labels: &Path| leadflow_serve::ValidationSpec {
         labels: Some(labels.to_path_buf()),
         min_accuracy: Some(0.8),
-        input: leadflow_deploy::InputKind::Encoded,
+        input: leadflow_serve::InputKind::Encoded,
         ..Default::default()
     };
-    let v = leadflow_deploy::validate(&r.layout.model_dir(), &r.layout.path(&art::X_TEST), &spec(&r.layout.path(&art::Y_TEST))).unwrap();
+    let v = leadflow_serve::validate(&r.layout.model_dir(), &r.layout.path(&art::X_TEST), &spec(&r.layout.path(&art::Y_TEST))).unwrap();
     assert!(v.passed, "{}", v.to_text());
     let odd = dir.path().join("y.csv");
     std::fs::write(&odd, std::fs::read_to_string(r.layout.path(&art::Y_TEST)).unwrap().replacen("\n2\n", "\n3\n", 1)).unwrap();
-    let err = leadflow_deploy::validate(&r.layout.model_dir(), &r.layout.path(&art::X_TEST), &spec(&odd)).unwrap_err().to_string();
+    let err = leadflow_serve::validate(&r.layout.model_dir(), &r.layout.path(&art::X_TEST), &spec(&odd)).unwrap_err().to_string();
     assert!(err.contains("expected a class index 0 to 2, found \"3\""), "{err}");
 }
 

@@ -162,10 +162,10 @@ fn local_engine_end_to_end_on_the_real_data() {
     let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
     assert!(ev.gate.passed && ev.promote);
     // The exported model validates on the pipeline's own test split.
-    let v = leadflow_deploy::validate(
+    let v = leadflow_serve::validate(
         &layout.model_dir(),
         &layout.path(&art::X_TEST),
-        &leadflow_deploy::ValidationSpec { labels: Some(layout.path(&art::Y_TEST)), min_accuracy: Some(0.75), ..Default::default() },
+        &leadflow_serve::ValidationSpec { labels: Some(layout.path(&art::Y_TEST)), min_accuracy: Some(0.75), ..Default::default() },
     )
     .unwrap();
     assert!(v.passed, "{}", v.to_text());
@@ -174,10 +174,10 @@ fn local_engine_end_to_end_on_the_real_data() {
     // pipeline ran on the pinned file: they must stay what the default params' model predicts.
     let pinned: Vec<u8> = repo_file("data/raw/expected_labels.txt").trim().split(',').map(|x| x.parse().unwrap()).collect();
     assert_eq!(pinned.len(), 10);
-    let v = leadflow_deploy::validate(
+    let v = leadflow_serve::validate(
         &layout.model_dir(),
         &layout.path(&art::X_TEST),
-        &leadflow_deploy::ValidationSpec { expected: Some(pinned), ..Default::default() },
+        &leadflow_serve::ValidationSpec { expected: Some(pinned), ..Default::default() },
     )
     .unwrap();
     assert!(v.passed, "data/raw/expected_labels.txt no longer matches the model on the real data:\n{}", v.to_text());

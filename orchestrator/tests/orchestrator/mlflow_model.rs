@@ -48,7 +48,7 @@ fn run(dir: &Path, raw: &Path, mut params: Params, kind: ModelKind) -> (Layout, 
 
 /// `leadflow-deploy predict` on `raw`, column by column (`row` and the id left out).
 fn ours(layout: &Layout, raw: &Path, out: &Path) -> Vec<(String, Vec<String>)> {
-    leadflow_deploy::predict(&layout.model_dir(), raw, out, leadflow_deploy::InputKind::Raw).unwrap();
+    leadflow_serve::predict(&layout.model_dir(), raw, out, leadflow_serve::InputKind::Raw).unwrap();
     let t = leadflow_features::table::Table::read(out).unwrap();
     let pre: leadflow_features::Preprocessing = art::read_json(&layout.path(&art::PREPROCESSING), "p").unwrap();
     t.header
@@ -312,19 +312,19 @@ fn a_live_mlflow_server_hands_our_model_to_the_mlflow_client_and_to_models_serve
     // leadflow's own server on the same registry reference, through the server's registry and
     // artifact proxy: the same predictions for the same request body.
     let rest: Arc<dyn leadflow_mlflow::Store> = Arc::new(leadflow_mlflow::rest::RestStore::new(&server.url));
-    let source = leadflow_deploy::server::ModelSource::Registry { name: d.model_name.clone(), alias: "champion".into() };
+    let source = leadflow_serve::server::ModelSource::Registry { name: d.model_name.clone(), alias: "champion".into() };
     let cache = dir.path().join("serve-cache");
-    let loaded = leadflow_deploy::server::load(&source, Some(rest.as_ref()), &cache).unwrap();
+    let loaded = leadflow_serve::server::load(&source, Some(rest.as_ref()), &cache).unwrap();
     assert_eq!(loaded.version, d.version);
     assert!(cache.join(format!("v{}", d.version.unwrap())).join("model.json").is_file(), "fetched through the artifact proxy");
-    let srv = leadflow_deploy::server::Server::new(loaded, leadflow_deploy::server::ServeOptions::new(source));
+    let srv = leadflow_serve::server::Server::new(loaded, leadflow_serve::server::ServeOptions::new(source));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(l.local_addr().unwrap()).unwrap();
-            leadflow_deploy::server::serve(l, srv, Some(rest), cache).await.unwrap();
+            leadflow_serve::server::serve(l, srv, Some(rest), cache).await.unwrap();
         });
     });
     let ours_url = format!("http://{}", rx.recv().unwrap());

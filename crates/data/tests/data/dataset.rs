@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use leadflow_core::artifacts::{self as art, Layout};
-use leadflow_features::{Preprocessing, Scale};
 use leadflow_core::Params;
+use leadflow_features::{Preprocessing, Scale};
 use leadflow_testkit::snapshot;
 
 /// A small table: id, a Yes/No target, two numbers, a category, a yes/no column.

@@ -132,18 +132,39 @@ fn only_the_model_crate_links_xgboost_and_the_data_stage_no_http_client() {
         }
         out
     };
-    for krate in ["crates/core", "crates/data", "crates/train", "crates/evaluate", "crates/deploy", "crates/mlflow", "orchestrator"] {
+    for krate in [
+        "crates/core",
+        "crates/csv",
+        "crates/metrics",
+        "crates/features",
+        "crates/cli",
+        "crates/data",
+        "crates/train",
+        "crates/evaluate",
+        "crates/deploy",
+        "crates/serve",
+        "crates/mlflow",
+        "orchestrator",
+    ] {
         assert!(!deps(krate).contains(&"xgboost-rs".to_string()), "{krate} links XGBoost; only crates/model may");
     }
     assert!(deps("crates/model").contains(&"xgboost-rs".to_string()));
-    let forbidden: [(&str, &[&str]); 3] = [
-        ("crates/core", &["ureq", "leadflow-mlflow", "leadflow-model"]),
+    let server = ["axum", "tokio", "hyper", "leadflow-serve"];
+    let forbidden: [(&str, &[&str]); 10] = [
+        ("crates/core", &["ureq", "leadflow-mlflow", "leadflow-model", "clap", "tracing-subscriber", "polars"]),
+        ("crates/csv", &["leadflow-core"]),
+        ("crates/metrics", &["leadflow-core"]),
+        ("crates/features", &["leadflow-model", "leadflow-mlflow"]),
         ("crates/data", &["ureq", "leadflow-mlflow", "leadflow-model"]),
+        ("crates/data", &server),
+        ("crates/train", &server),
+        ("crates/evaluate", &server),
         ("crates/model", &["ureq", "leadflow-mlflow"]),
+        ("crates/mlflow", &server),
     ];
     // Stage crates never depend on each other (dev-dependencies may, to make test inputs).
     let stages = ["leadflow-data", "leadflow-train", "leadflow-evaluate", "leadflow-deploy"];
-    for krate in ["crates/data", "crates/train", "crates/evaluate", "crates/deploy"] {
+    for krate in ["crates/data", "crates/train", "crates/evaluate", "crates/deploy", "crates/serve"] {
         let d = deps(krate);
         assert!(!d.iter().any(|x| stages.contains(&x.as_str())), "{krate} depends on another stage: {d:?}");
     }
@@ -287,4 +308,55 @@ fn only_the_stage_seam_calls_into_the_stage_crates() {
         }
     }
     assert_eq!(seen, calls.len(), "stages.rs is where the stage crates are called");
+}
+
+/// What a crate links, all the way down (`cargo tree`, normal dependencies, from Cargo.lock).
+fn linked(package: &str, args: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["tree", "--offline", "--locked", "-e", "normal", "--prefix", "none", "-p", package])
+        .args(args)
+        .current_dir(leadflow_testkit::repo_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo tree -p {package}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn stage_crates_link_no_server_and_tokio_only_through_polars() {
+    let names = |tree: &str| -> std::collections::BTreeSet<String> {
+        tree.lines().filter_map(|l| l.split_whitespace().next()).map(String::from).collect()
+    };
+    for package in ["leadflow-data", "leadflow-train", "leadflow-evaluate"] {
+        let all = names(&linked(package, &[]));
+        for server in ["axum", "hyper", "leadflow-serve"] {
+            assert!(!all.contains(server), "{package} links {server}");
+        }
+    }
+    // The data and evaluate stages link no async runtime at all. The train stage reads the gold
+    // CSV with polars, whose core (0.55) depends on tokio unconditionally (polars-async): every
+    // path from the train stage to tokio goes through polars.
+    for package in ["leadflow-data", "leadflow-evaluate", "leadflow-core", "leadflow-features", "leadflow-metrics", "leadflow-csv"] {
+        assert!(!names(&linked(package, &[])).contains("tokio"), "{package} links tokio");
+    }
+    let users = names(&linked("leadflow-train", &["-i", "tokio"]));
+    let others: Vec<&String> = users.iter().filter(|n| !(n.starts_with("polars") || *n == "tokio" || *n == "leadflow-train")).collect();
+    assert!(others.is_empty(), "the train stage reaches tokio through {others:?}, not only polars");
+}
+
+#[test]
+fn every_workspace_crate_is_in_the_code_map() {
+    let manifest = repo_file("Cargo.toml");
+    let members: Vec<&str> = manifest
+        .split("members = [")
+        .nth(1)
+        .and_then(|m| m.split(']').next())
+        .map(|m| m.lines().filter_map(|l| l.trim().strip_prefix('"')?.strip_suffix("\",")).collect())
+        .unwrap_or_default();
+    assert!(members.len() >= 10, "workspace members not found: {members:?}");
+    let map = repo_file("ARCHITECTURE.md");
+    for m in members {
+        assert!(map.contains(&format!("`{m}`")) || map.contains(&format!("`{m}/")), "ARCHITECTURE.md's code map does not name `{m}`");
+    }
 }

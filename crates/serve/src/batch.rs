@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use leadflow_core::artifacts::{self as art};
-use leadflow_features::{FeatureSpec, Preprocessing};
 use leadflow_core::results::DeployedModel;
 use leadflow_features::table::Table;
+use leadflow_features::{FeatureSpec, Preprocessing};
 use leadflow_model::{Matrix, Model};
 
 use crate::error::{Error, Result};

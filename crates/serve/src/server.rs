@@ -1,4 +1,4 @@
-//! `leadflow-deploy serve`: online scoring over HTTP in MLflow's scoring protocol.
+//! `leadflow model serve`: online scoring over HTTP in MLflow's scoring protocol.
 //!
 //! `POST /invocations` takes JSON (`dataframe_split`, `dataframe_records`, `instances`,
 //! `inputs`) or CSV, raw rows of the training table or encoded features (as `predict`), and
@@ -22,8 +22,8 @@ use axum::Router;
 use leadflow_features::table::Table;
 use serde_json::{json, Value};
 
+use crate::batch::{InputKind, ModelDir};
 use crate::error::{Error, Result};
-use crate::serve::{InputKind, ModelDir};
 
 /// What to serve: an exported model directory, or the version a registry alias points at.
 #[derive(Debug, Clone)]
@@ -372,7 +372,7 @@ pub fn load(source: &ModelSource, store: Option<&dyn leadflow_mlflow::Store>, ca
         }
         ModelSource::Registry { name, alias } => {
             let store = store.ok_or_else(|| Error::Serve("a registry model needs a tracking store".into()))?;
-            let v = crate::version_by_alias(store, name, alias)?;
+            let v = leadflow_mlflow::registry::version_by_alias(store, name, alias)?;
             let dir = fetch(store, &v.source, cache, v.version)?;
             let model = ModelDir::open(&dir)?;
             Ok(Loaded { model, version: Some(v.version), run_id: Some(v.run_id.clone()), source: v.source })
