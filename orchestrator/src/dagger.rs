@@ -71,7 +71,7 @@ pub struct Plan {
 }
 
 fn abs(p: &Path) -> Result<PathBuf> {
-    std::path::absolute(p).map_err(|e| Error::Dagger(format!("{}: {e}", p.display())))
+    std::path::absolute(p).map_err(|e| Error::Dagger { what: p.display().to_string(), source: Some(e.into()) })
 }
 
 impl Plan {
@@ -192,10 +192,10 @@ pub async fn run(plan: Plan, connect_timeout: Duration) -> Result<Vec<StageRepor
             }
         }
     };
-    let poisoned = || Error::Dagger("poisoned".into());
+    let poisoned = || Error::dagger("poisoned");
     match outcome {
-        None => Err(Error::Dagger(format!("no Dagger engine answered within {connect_timeout:?}; {hint}"))),
-        Some(Err(e)) => Err(Error::Dagger(format!("{}; {hint}", leadflow_core::error::chain(&e)))),
+        None => Err(Error::dagger(format!("no Dagger engine answered within {connect_timeout:?}; {hint}"))),
+        Some(Err(e)) => Err(Error::Dagger { what: format!("the pipeline could not run ({hint})"), source: Some(e.into()) }),
         Some(Ok(())) => {
             // A failed stage's temporary folder came back with the export; the local engine
             // never leaves one, so neither does this one.

@@ -176,8 +176,14 @@ pub enum Error {
         /// `source`: `message` already is its whole chain.
         cause: Option<Box<stages::StageError>>,
     },
-    #[error("Dagger engine: {0}")]
-    Dagger(String),
+    /// The Dagger engine could not be reached or the pipeline in it failed to run (a stage that
+    /// ran and failed is [`Error::Stage`]); the SDK's or the OS's error is the source.
+    #[error("Dagger engine: {what}")]
+    Dagger {
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error("data pull: {0}")]
     Pull(String),
     #[error("another leadflow run is using {} (lock {})", root.display(), lock.display())]
@@ -189,6 +195,13 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A Dagger failure with no underlying error.
+    pub(crate) fn dagger(what: impl Into<String>) -> Error {
+        Error::Dagger { what: what.into(), source: None }
+    }
+}
 
 /// Coordination between the run and the Ctrl-C handler, which runs on its own thread and ends the
 /// process. The handler sets [`interrupt::INTERRUPTED`] first, then takes [`interrupt::HISTORY`] to

@@ -70,7 +70,7 @@ pub fn run(opts: &RunOptions, params: &Params, choice: EngineChoice) -> Result<V
 /// first stale stage runs in the container, whose inputs are produced there.
 fn run_dagger(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
     let repo = crate::find_repo_root(&opts.repo_root).ok_or_else(|| {
-        Error::Dagger(format!("no Dockerfile found from {} upwards; run from the leadflow checkout", opts.repo_root.display()))
+        Error::dagger(format!("no Dockerfile found from {} upwards; run from the leadflow checkout", opts.repo_root.display()))
     })?;
     let registry = open_store(&opts.tracking)?;
     let split = crate::split_up_to_date(opts, params, Some(registry.as_ref()));
@@ -91,7 +91,8 @@ fn run_dagger(opts: &RunOptions, params: &Params) -> Result<Vec<StageReport>> {
         p.is_file().then_some(p)
     });
     let plan = crate::dagger::Plan::new(&repo, &opts.raw, params_file.as_deref(), &opts.artifacts_dir, &opts.tracking, stages)?;
-    let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Dagger(format!("starting the async runtime: {e}")))?;
+    let rt =
+        tokio::runtime::Runtime::new().map_err(|e| Error::Dagger { what: "starting the async runtime".into(), source: Some(e.into()) })?;
     match rt.block_on(crate::dagger::run(plan, opts.connect_timeout)) {
         Ok(mut r) => {
             skipped.append(&mut r);

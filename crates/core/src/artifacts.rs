@@ -428,11 +428,8 @@ pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
 
 /// Serialise `value` as pretty JSON into `path` (atomically).
 pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Json {
-        path: path.to_path_buf(),
-        what: "output",
-        message: e.to_string(),
-    })?;
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|source| Error::JsonWrite { path: path.to_path_buf(), what: "output", source })?;
     text.push('\n');
     write_atomic(path, text.as_bytes())
 }
@@ -440,5 +437,5 @@ pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Resul
 /// Read and deserialise a JSON file, naming the file on error.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<T> {
     let text = std::fs::read_to_string(path).at(path)?;
-    serde_json::from_str(&text).map_err(|e| Error::Json { path: path.to_path_buf(), what, message: e.to_string() })
+    serde_json::from_str(&text).map_err(|source| Error::Json { path: path.to_path_buf(), what, source })
 }

@@ -14,16 +14,34 @@ pub enum Error {
     Params { path: PathBuf, message: String },
     #[error("params: `{key}` {message}")]
     ParamValue { key: String, message: String },
-    #[error("{path}: not valid JSON for {what}: {message}")]
-    Json { path: PathBuf, what: &'static str, message: String },
+    /// Parse error of a params file: toml's error (line, column and a caret) is the source.
+    #[error("params file {path}: not valid")]
+    Toml {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    /// A JSON file that does not read as `what`; serde_json's error (line, column) is the source.
+    #[error("{path}: not valid JSON for {what}")]
+    Json {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: cannot write {what} as JSON")]
+    JsonWrite {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("missing artifact {path} (written by the `{stage}` stage; run that stage first)")]
     MissingArtifact { path: PathBuf, stage: &'static str },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error(transparent)]
     Csv(#[from] leadflow_csv::CsvError),
-    #[error("model: {0}")]
-    Model(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

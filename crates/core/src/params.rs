@@ -296,6 +296,7 @@ impl Params {
         let text = std::fs::read_to_string(path).at(path)?;
         Params::from_toml(&text).map_err(|e| match e {
             Error::Params { message, .. } => Error::Params { path: path.to_path_buf(), message },
+            Error::Toml { source, .. } => Error::Toml { path: path.to_path_buf(), source },
             Error::ParamValue { key, message } => Error::Params { path: path.to_path_buf(), message: format!("`{key}` {message}") },
             other => other,
         })
@@ -311,8 +312,7 @@ impl Params {
     }
 
     pub fn from_toml(text: &str) -> Result<Params> {
-        let perr =
-            |e: toml::de::Error| Error::Params { path: DEFAULT_PARAMS_FILE.into(), message: e.to_string().trim().replace('\n', " ") };
+        let perr = |e: toml::de::Error| Error::Toml { path: DEFAULT_PARAMS_FILE.into(), source: Box::new(e) };
         let mut table: toml::Table = toml::from_str(text).map_err(perr)?;
         // `[dataset] preset = "lead"`: start from the preset and let the file's keys override it.
         if let Some(toml::Value::Table(ds)) = table.get_mut("dataset") {

@@ -20,6 +20,8 @@ pub enum Error {
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
     #[error(transparent)]
+    Model(#[from] leadflow_model::Error),
+    #[error(transparent)]
     Mlflow(#[from] leadflow_mlflow::Error),
 }
 

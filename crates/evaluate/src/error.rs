@@ -11,8 +11,13 @@ pub enum Error {
     },
     #[error("the train stage produced no model to evaluate ({path})")]
     NoModels { path: PathBuf },
-    #[error("plotting {path}: {message}")]
-    Plot { path: PathBuf, message: String },
+    /// plotters' error (drawing, fonts, encoding the PNG) is the source.
+    #[error("plotting {path}")]
+    Plot {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("writing {path}")]
     Write {
         path: PathBuf,
@@ -21,6 +26,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
+    #[error(transparent)]
+    Model(#[from] leadflow_model::Error),
     #[error(transparent)]
     Mlflow(#[from] leadflow_mlflow::Error),
 }

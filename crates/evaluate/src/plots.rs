@@ -35,8 +35,8 @@ fn fonts() {
     });
 }
 
-fn perr(path: &Path) -> impl Fn(String) -> Error + '_ {
-    move |m| Error::Plot { path: path.into(), message: m }
+fn perr<E: std::error::Error + Send + Sync + 'static>(path: &Path) -> impl Fn(E) -> Error + '_ {
+    move |e| Error::Plot { path: path.into(), source: e.into() }
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
@@ -44,7 +44,7 @@ type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 fn canvas(path: &Path, size: (u32, u32)) -> Result<Area<'_>> {
     fonts();
     let root = BitMapBackend::new(path, size).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| perr(path)(e.to_string()))?;
+    root.fill(&WHITE).map_err(perr(path))?;
     Ok(root)
 }
 
@@ -68,7 +68,7 @@ pub fn curves(
         .x_label_area_size(60)
         .y_label_area_size(75)
         .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(&err)?;
     chart
         .configure_mesh()
         .x_desc(x_label)
@@ -82,11 +82,11 @@ pub fn curves(
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .draw()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(&err)?;
     if diagonal {
         chart
             .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.35).stroke_width(1)))
-            .map_err(|e| err(e.to_string()))?
+            .map_err(&err)?
             .label("chance")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], BLACK.mix(0.35).stroke_width(1)));
     }
@@ -94,7 +94,7 @@ pub fn curves(
         let c = COLORS[i % COLORS.len()];
         chart
             .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(3)))
-            .map_err(|e| err(e.to_string()))?
+            .map_err(&err)?
             .label(name.as_str())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], c.stroke_width(3)));
     }
@@ -106,8 +106,8 @@ pub fn curves(
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK.mix(0.4))
         .draw()
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+        .map_err(&err)?;
+    root.present().map_err(&err)
 }
 
 /// A K×K confusion-matrix heat map with counts (and row percentages while the cells are large
@@ -123,7 +123,7 @@ pub fn confusion(path: &Path, title: &str, c: &Confusion, labels: &[String]) -> 
     let size = ((left + k * cell + 40).max(760) as u32, (top + k * cell + 90).max(680) as u32);
     let root = canvas(path, size)?;
     let caption = (FONT, 28).into_font().style(FontStyle::Bold);
-    root.draw(&Text::new(title.to_string(), (30, 20), caption)).map_err(|e| err(e.to_string()))?;
+    root.draw(&Text::new(title.to_string(), (30, 20), caption)).map_err(&err)?;
     let max = c.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
     let labels: Vec<String> =
         labels.iter().enumerate().map(|(i, l)| if *l == i.to_string() { l.clone() } else { format!("{i}: {l}") }).collect();
@@ -135,19 +135,17 @@ pub fn confusion(path: &Path, title: &str, c: &Confusion, labels: &[String]) -> 
             let y0 = top + t as i32 * cell;
             let v = n as f64 / max;
             let fill = RGBColor((247.0 - v * (247.0 - 8.0)) as u8, (251.0 - v * (251.0 - 69.0)) as u8, (255.0 - v * (255.0 - 148.0)) as u8);
-            root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], fill.filled())).map_err(|e| err(e.to_string()))?;
-            root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], BLACK.mix(0.3).stroke_width(1)))
-                .map_err(|e| err(e.to_string()))?;
+            root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], fill.filled())).map_err(&err)?;
+            root.draw(&Rectangle::new([(x0, y0), (x0 + cell, y0 + cell)], BLACK.mix(0.3).stroke_width(1))).map_err(&err)?;
             let ink = if v > 0.55 { WHITE } else { BLACK };
             let big = (FONT, count_font).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
             if show_pct {
                 let pct = if row_total > 0 { 100.0 * n as f64 / row_total as f64 } else { 0.0 };
                 let small = (FONT, 20).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
-                root.draw(&Text::new(n.to_string(), (x0 + cell / 2, y0 + cell / 2 - 14), big)).map_err(|e| err(e.to_string()))?;
-                root.draw(&Text::new(format!("{pct:.1}% of row"), (x0 + cell / 2, y0 + cell / 2 + 26), small))
-                    .map_err(|e| err(e.to_string()))?;
+                root.draw(&Text::new(n.to_string(), (x0 + cell / 2, y0 + cell / 2 - 14), big)).map_err(&err)?;
+                root.draw(&Text::new(format!("{pct:.1}% of row"), (x0 + cell / 2, y0 + cell / 2 + 26), small)).map_err(&err)?;
             } else if n > 0 {
-                root.draw(&Text::new(n.to_string(), (x0 + cell / 2, y0 + cell / 2), big)).map_err(|e| err(e.to_string()))?;
+                root.draw(&Text::new(n.to_string(), (x0 + cell / 2, y0 + cell / 2), big)).map_err(&err)?;
             }
         }
     }
@@ -156,15 +154,13 @@ pub fn confusion(path: &Path, title: &str, c: &Confusion, labels: &[String]) -> 
     for (i, l) in labels.iter().enumerate() {
         // Column labels are the class indices when cells are narrow; rows carry the names.
         let col = if cell >= 120 { l.clone() } else { i.to_string() };
-        root.draw(&Text::new(col, (left + i as i32 * cell + cell / 2, top + k * cell + 22), center(HPos::Center)))
-            .map_err(|e| err(e.to_string()))?;
-        root.draw(&Text::new(l.clone(), (left - 12, top + i as i32 * cell + cell / 2), center(HPos::Right)))
-            .map_err(|e| err(e.to_string()))?;
+        root.draw(&Text::new(col, (left + i as i32 * cell + cell / 2, top + k * cell + 22), center(HPos::Center))).map_err(&err)?;
+        root.draw(&Text::new(l.clone(), (left - 12, top + i as i32 * cell + cell / 2), center(HPos::Right))).map_err(&err)?;
     }
     let axis = (FONT, 22).into_font().style(FontStyle::Bold).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
-    root.draw(&Text::new("Predicted", (left + k * cell / 2, top + k * cell + 58), axis.clone())).map_err(|e| err(e.to_string()))?;
-    root.draw(&Text::new("Actual", (left - 12 - 90, top - 30), axis)).map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))
+    root.draw(&Text::new("Predicted", (left + k * cell / 2, top + k * cell + 58), axis.clone())).map_err(&err)?;
+    root.draw(&Text::new("Actual", (left - 12 - 90, top - 30), axis)).map_err(&err)?;
+    root.present().map_err(&err)
 }
 
 /// Horizontal bar panels (one per model), bars sorted by absolute value.
@@ -199,7 +195,7 @@ pub fn importance(path: &Path, panels: &[ImportancePanel]) -> Result<()> {
             .x_label_area_size(55)
             .y_label_area_size(190)
             .build_cartesian_2d(lo..hi, (0..n).into_segmented())
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(&err)?;
         chart
             .configure_mesh()
             .x_desc(x_label.as_str())
@@ -214,7 +210,7 @@ pub fn importance(path: &Path, panels: &[ImportancePanel]) -> Result<()> {
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.08))
             .draw()
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(&err)?;
         chart
             .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
                 let c = if *v >= 0.0 { COLORS[0] } else { COLORS[1] };
@@ -223,7 +219,7 @@ pub fn importance(path: &Path, panels: &[ImportancePanel]) -> Result<()> {
                 r.set_margin(4, 4, 0, 0);
                 r
             }))
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(&err)?;
     }
-    root.present().map_err(|e| err(e.to_string()))
+    root.present().map_err(&err)
 }

@@ -4,7 +4,11 @@
 
 use std::path::Path;
 
-use leadflow_core::error::{Error, Result};
+use leadflow_core::error::Error as CoreError;
+
+mod error;
+use error::xgb;
+pub use error::{Error, Result};
 pub use leadflow_core::model::{sigmoid, LogisticModel, Matrix, ModelKind, MultinomialModel};
 
 /// An XGBoost DMatrix of some rows of `x` (all when `None`) in which every cell is a present
@@ -22,7 +26,7 @@ fn dmatrix_rows(x: &Matrix, rows: Option<&[usize]>) -> Result<xgboost_rs::DMatri
     let n_rows = rows.map_or(x.n_rows, <[usize]>::len);
     let width = std::mem::size_of::<f32>();
     xgboost_rs::DMatrix::from_col_major_f32(&data, x.n_cols * width, width, n_rows, x.n_cols, 1, f32::NAN)
-        .map_err(|e| Error::Model(format!("building XGBoost matrix: {e}")))
+        .map_err(xgb("building the matrix"))
 }
 
 /// Rows ready for XGBoost (and their labels, to fit on): built once, then fitted on or predicted
@@ -38,7 +42,7 @@ impl XgbRows {
         let mut d = dmatrix_rows(x, rows)?;
         if let Some(y) = y {
             let labels: Vec<f32> = y.iter().map(|&v| f32::from(v)).collect();
-            d.set_labels(&labels).map_err(|e| Error::Model(format!("XGBoost labels: {e}")))?;
+            d.set_labels(&labels).map_err(xgb("setting the labels"))?;
         }
         Ok(XgbRows { d })
     }
@@ -65,15 +69,14 @@ impl std::fmt::Debug for XgbModel {
 
 impl XgbModel {
     pub fn load(path: &Path) -> Result<XgbModel> {
-        let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.into(), source: e })?;
+        let bytes = std::fs::read(path).map_err(|e| CoreError::Io { path: path.into(), source: e })?;
         // Check it is JSON first: XGBoost's own loader aborts noisily on garbage.
-        serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| Error::Json {
+        serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|source| CoreError::Json {
             path: path.into(),
             what: "an XGBoost JSON model",
-            message: e.to_string(),
+            source,
         })?;
-        let booster = xgboost_rs::Booster::load(path)
-            .map_err(|e| Error::Invalid { path: path.into(), message: format!("XGBoost cannot load this model: {e}") })?;
+        let booster = xgboost_rs::Booster::load(path).map_err(|source| Error::XgboostFile { path: path.into(), what: "load", source })?;
         Ok(XgbModel { booster })
     }
 
@@ -89,19 +92,18 @@ impl XgbModel {
 
     /// [`XgbModel::fit_one_round`] on rows already made ready (with labels).
     pub fn fit_one_round_on(rows: &XgbRows, config: &[(String, String)]) -> Result<XgbModel> {
-        let fit_err = |e: xgboost_rs::XGBError| Error::Model(format!("XGBoost fit failed: {e}"));
         let d = &rows.d;
         let cfg: std::collections::HashMap<String, String> = config.iter().cloned().collect();
-        let mut b = xgboost_rs::Booster::new_with_json_config(&[d], cfg).map_err(fit_err)?;
+        let mut b = xgboost_rs::Booster::new_with_json_config(&[d], cfg).map_err(xgb("fitting"))?;
         let start = std::time::Instant::now();
-        b.update(d, 0).map_err(fit_err)?;
+        b.update(d, 0).map_err(xgb("fitting"))?;
         UPDATE_NANOS.fetch_add(start.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(XgbModel { booster: b })
     }
 
     /// Save in XGBoost's own JSON model format.
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.booster.save(path).map_err(|e| Error::Invalid { path: path.into(), message: format!("XGBoost cannot save the model: {e}") })
+        self.booster.save(path).map_err(|source| Error::XgboostFile { path: path.into(), what: "save", source })
     }
 
     /// Probabilities: of class 1 (binary), or of each class, row-major (`multi:softprob`).
@@ -118,13 +120,13 @@ impl XgbModel {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let p = self.booster.predict(&rows.d).map_err(|e| Error::Model(format!("XGBoost prediction failed: {e}")))?;
+        let p = self.booster.predict(&rows.d).map_err(xgb("predicting"))?;
         Ok(p.into_iter().map(|v| f64::from(v).clamp(0.0, 1.0)).collect())
     }
 
     /// Mean split gain per feature (XGBoost's `importance_type="gain"`), by feature index.
     pub fn gain_importance(&self, n_features: usize) -> Result<Vec<f64>> {
-        let dump = self.booster.dump_model(true, None).map_err(|e| Error::Model(format!("XGBoost dump failed: {e}")))?;
+        let dump = self.booster.dump_model(true, None).map_err(xgb("dumping the trees"))?;
         let mut sum = vec![0.0; n_features];
         let mut count = vec![0usize; n_features];
         for line in dump.lines() {
@@ -163,30 +165,42 @@ pub enum Model {
 impl Model {
     pub fn load(kind: ModelKind, path: &Path) -> Result<Model> {
         if !path.is_file() {
-            return Err(Error::Io { path: path.into(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found") });
+            return Err(CoreError::Io {
+                path: path.into(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found"),
+            }
+            .into());
         }
         Ok(match kind {
             ModelKind::Xgboost => Model::Xgboost(XgbModel::load(path)?),
             ModelKind::Logistic => {
                 let v: serde_json::Value = leadflow_core::artifacts::read_json(path, "a logistic regression model")?;
                 if v.get("intercepts").is_some() {
-                    let m: MultinomialModel = serde_json::from_value(v)
-                        .map_err(|e| Error::Invalid { path: path.into(), message: format!("not a multinomial logistic model: {e}") })?;
+                    let m: MultinomialModel = serde_json::from_value(v).map_err(|source| CoreError::Json {
+                        path: path.into(),
+                        what: "a multinomial logistic model",
+                        source,
+                    })?;
                     if m.coefficients.len() != m.intercepts.len() || m.coefficients.iter().any(|c| c.len() != m.features.len()) {
-                        return Err(Error::Invalid {
+                        return Err(CoreError::Invalid {
                             path: path.into(),
                             message: format!("coefficients do not match {} classes x {} features", m.intercepts.len(), m.features.len()),
-                        });
+                        }
+                        .into());
                     }
                     return Ok(Model::Multinomial(m));
                 }
-                let m: LogisticModel = serde_json::from_value(v)
-                    .map_err(|e| Error::Invalid { path: path.into(), message: format!("not a logistic regression model: {e}") })?;
+                let m: LogisticModel = serde_json::from_value(v).map_err(|source| CoreError::Json {
+                    path: path.into(),
+                    what: "a logistic regression model",
+                    source,
+                })?;
                 if m.coefficients.len() != m.features.len() {
-                    return Err(Error::Invalid {
+                    return Err(CoreError::Invalid {
                         path: path.into(),
                         message: format!("{} coefficients for {} features", m.coefficients.len(), m.features.len()),
-                    });
+                    }
+                    .into());
                 }
                 Model::Logistic(m)
             }
@@ -205,13 +219,13 @@ impl Model {
             Model::Xgboost(m) => m.predict(x),
             Model::Logistic(m) => {
                 if m.coefficients.len() != x.n_cols {
-                    return Err(Error::Model(format!("logistic model expects {} features, got {}", m.coefficients.len(), x.n_cols)));
+                    return Err(Error::Width { kind: "logistic", expected: m.coefficients.len(), got: x.n_cols });
                 }
                 Ok((0..x.n_rows).map(|i| m.predict_row(x.row(i))).collect())
             }
             Model::Multinomial(m) => {
                 if m.features.len() != x.n_cols {
-                    return Err(Error::Model(format!("logistic model expects {} features, got {}", m.features.len(), x.n_cols)));
+                    return Err(Error::Width { kind: "logistic", expected: m.features.len(), got: x.n_cols });
                 }
                 let mut out = Vec::with_capacity(x.n_rows * m.intercepts.len());
                 for i in 0..x.n_rows {

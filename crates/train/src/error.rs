@@ -17,6 +17,17 @@ pub enum Error {
     TooFewRows { model: &'static str, folds: usize, class: u8, found: usize },
     #[error("{model}: {message}")]
     Fit { model: &'static str, message: String },
+    /// Fitting failed in a library (XGBoost through leadflow-model, linfa, ndarray): its error
+    /// is the source.
+    #[error("{model}: fitting failed")]
+    Fitting {
+        model: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Scoring a fitted model failed (leadflow-model's error).
+    #[error(transparent)]
+    Model(#[from] leadflow_model::Error),
     #[error("writing {path}")]
     Write {
         path: PathBuf,

@@ -62,7 +62,7 @@ impl LrRows {
         };
         let n = rows.map_or(x.n_rows, <[usize]>::len);
         let records =
-            ndarray::Array2::from_shape_vec((n, x.n_cols), data).map_err(|e| Error::Fit { model: "logistic", message: e.to_string() })?;
+            ndarray::Array2::from_shape_vec((n, x.n_cols), data).map_err(|e| Error::Fitting { model: "logistic", source: e.into() })?;
         Ok(LrRows { ds: linfa::Dataset::new(records, ndarray::Array1::from_vec(y.to_vec())) })
     }
 
@@ -91,6 +91,7 @@ pub fn fit_from(
 ) -> Result<(Model, WarmStart)> {
     use linfa::traits::Fit;
     let err = |e: String| Error::Fit { model: "logistic", message: e };
+    let failed = |e: linfa_logistic::error::Error| Error::Fitting { model: "logistic", source: e.into() };
     let ds = &rows.ds;
     let params = serde_json::json!({
         "C": c.c,
@@ -106,7 +107,7 @@ pub fn fit_from(
         if let Some(WarmStart::Multinomial(w)) = warm {
             lr = lr.initial_params(w.clone());
         }
-        let fitted = lr.fit(ds).map_err(|e| err(e.to_string()))?;
+        let fitted = lr.fit(ds).map_err(failed)?;
         // linfa numbers the classes it saw, sorted; a class absent from these rows would shift
         // every later column, so it is an error here, not a silent mislabelling.
         let seen: Vec<u8> = fitted.classes().to_vec();
@@ -119,7 +120,7 @@ pub fn fit_from(
         }
         let w = fitted.params();
         let mut solution = w.clone();
-        solution.push_row(fitted.intercept().view()).map_err(|e| err(e.to_string()))?;
+        solution.push_row(fitted.intercept().view()).map_err(|e| Error::Fitting { model: "logistic", source: e.into() })?;
         let model = Model::Multinomial(MultinomialModel {
             features: features.to_vec(),
             coefficients: (0..k).map(|j| w.column(j).to_vec()).collect(),
@@ -134,7 +135,7 @@ pub fn fit_from(
     if let Some(WarmStart::Binary(w)) = warm {
         lr = lr.initial_params(w.clone());
     }
-    let fitted = lr.fit(ds).map_err(|e| err(e.to_string()))?;
+    let fitted = lr.fit(ds).map_err(failed)?;
     let mut solution = fitted.params().to_vec();
     solution.push(fitted.intercept());
     // linfa-logistic models P(its "positive" class), which is not necessarily class 1: orient the

@@ -77,8 +77,8 @@ pub fn config(c: &XgbCandidate, p: &XgboostParams, seed: u64, k: usize) -> Vec<(
     .collect()
 }
 
-fn fit_err(e: impl std::fmt::Display) -> Error {
-    Error::Fit { model: "xgboost", message: e.to_string() }
+fn fit_err(e: leadflow_model::Error) -> Error {
+    Error::Fitting { model: "xgboost", source: e.into() }
 }
 
 /// Fit one random forest (one boosting round of `n_estimators` parallel trees).

@@ -8,7 +8,11 @@ fn defaults_are_valid() {
 #[test]
 fn unknown_key_is_named() {
     let err = Params::from_toml("[dataset]\nmin_dat = \"2024-01-01\"\n").unwrap_err();
-    assert!(err.to_string().contains("min_dat"), "{err}");
+    let text = leadflow_core::error::chain(&err);
+    assert!(text.starts_with("params file") && text.contains("unknown field `min_dat`"), "{text}");
+    // toml's own error is kept as the source, not flattened into the message.
+    assert!(!err.to_string().contains("min_dat"), "{err}");
+    assert!(std::error::Error::source(&err).is_some_and(|s| s.to_string().contains("min_dat")), "{err:?}");
 }
 
 #[test]
