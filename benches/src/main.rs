@@ -53,6 +53,11 @@ struct Cli {
     /// Also write every figure as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Record the run in the docs (run from the repository root): the figures in
+    /// benches/results/pipeline.json and the table rendered from them in this Markdown file's
+    /// `<!-- bench:pipeline -->` block (docs/benchmarks.md).
+    #[arg(long, value_name = "MD")]
+    docs: Option<PathBuf>,
 }
 
 const REAL_ROWS: usize = 12_345;
@@ -172,6 +177,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Some(path) = &cli.json {
         std::fs::write(path, serde_json::to_string_pretty(&all)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(doc) = &cli.docs {
+        let run = serde_json::json!({
+            "date": chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "figures": all,
+        });
+        let json = Path::new(leadflow_bench::pipeline::RESULTS);
+        leadflow_bench::record(doc, "pipeline", json, &run, &leadflow_bench::pipeline::table(&run))?;
+        println!("\nrecorded in {} and {}", doc.display(), json.display());
     }
     Ok(())
 }

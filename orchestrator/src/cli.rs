@@ -283,6 +283,17 @@ pub struct ServeArgs {
     /// How often the registry alias is checked for a new version.
     #[arg(long, default_value_t = 5.0)]
     pub poll_seconds: f64,
+    /// A client must send a request's headers within this, and an idle keep-alive connection is
+    /// closed after it.
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout_seconds: f64,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Require `Authorization: Bearer <token>` on /invocations, /version and /metrics, with the
+    /// token read from this file (or from $LEADFLOW_SERVE_TOKEN). /ping and /health stay open.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// Registry stages (not pipeline stages): where `promote` moves a version.

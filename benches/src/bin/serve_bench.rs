@@ -1,11 +1,10 @@
-//! Online-scoring load benchmark: `leadflow-deploy serve` against `mlflow models serve` on the
+//! Online-scoring load benchmark: `leadflow model serve` against `mlflow models serve` on the
 //! same exported model, in the same run, on 127.0.0.1. A Rust load generator keeps
 //! `--connections` keep-alive connections busy for `--seconds` per case and reports throughput
 //! and p50/p99 latency for 1-row and 100-row requests, with ratios. Run it in release:
 //!
 //! ```sh
-//! cargo run --release -p orchestrator            # makes artifacts/model
-//! cargo build --release -p leadflow-deploy
+//! cargo run --release -p orchestrator            # makes artifacts/model (and target/release/leadflow)
 //! cargo run --release -p leadflow-bench --bin leadflow-serve-bench -- --model-dir artifacts/model
 //! ```
 
@@ -27,8 +26,8 @@ struct Cli {
     /// A CSV of raw rows to send (default: the committed lead sample).
     #[arg(long, default_value = "data/sample/raw_data.csv")]
     rows: PathBuf,
-    /// The leadflow-deploy binary (build it in release first).
-    #[arg(long, default_value = "target/release/leadflow-deploy")]
+    /// The leadflow binary (build it in release first).
+    #[arg(long, default_value = "target/release/leadflow")]
     leadflow: PathBuf,
     /// The mlflow executable (./ci.sh installs it into target/mlflow).
     #[arg(long, env = "LEADFLOW_MLFLOW", default_value = "target/mlflow/bin/mlflow")]
@@ -39,14 +38,18 @@ struct Cli {
     /// Seconds of load per case.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// Workers of `mlflow models serve` (default: MLflow's own, 1; on this 2-core machine 2
-    /// workers measured slower, 74 vs 184 requests/s for 1 row, the load generator sharing
-    /// the cores).
+    /// Workers of `mlflow models serve` (default: MLflow's own, 1; on a 2-core machine shared
+    /// with the load generator, more workers measured slower).
     #[arg(long)]
     mlflow_workers: Option<usize>,
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Record the run in the docs (run from the repository root): the figures in
+    /// benches/results/serving.json and the table rendered from them in this Markdown file's
+    /// `<!-- bench:serving -->` block (docs/serving.md).
+    #[arg(long, value_name = "MD")]
+    docs: Option<PathBuf>,
 }
 
 struct Stopped(Child);
@@ -166,7 +169,7 @@ fn main() -> anyhow::Result<()> {
     let mut servers: Vec<(&str, String, Stopped)> = Vec::new();
     let port = free_port()?;
     let mut ours = Command::new(&cli.leadflow)
-        .args(["serve", "--model-dir", &cli.model_dir.display().to_string(), "--port", &port.to_string()])
+        .args(["model", "serve", "--model-dir", &cli.model_dir.display().to_string(), "--port", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -218,6 +221,24 @@ fn main() -> anyhow::Result<()> {
                 println!("{rows:>3} row(s): leadflow {:.1}x the throughput, p99 {ap:.2} ms vs {bp:.2} ms", a / b);
             }
         }
+    }
+    if let Some(doc) = &cli.docs {
+        let cases: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(server, rows, rps, l)| {
+                serde_json::json!({"server": server, "rows": rows, "requests_per_s": rps, "p50_ms": l.p50_ms, "p99_ms": l.p99_ms, "failed": l.failed})
+            })
+            .collect();
+        let run = serde_json::json!({
+            "date": chrono::Utc::now().format("%Y-%m-%d").to_string(),
+            "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "connections": cli.connections,
+            "seconds": cli.seconds,
+            "cases": cases,
+        });
+        let json = std::path::Path::new(leadflow_bench::serving::RESULTS);
+        leadflow_bench::record(doc, "serving", json, &run, &leadflow_bench::serving::table(&run))?;
+        println!("recorded in {} and {}", doc.display(), json.display());
     }
     Ok(())
 }

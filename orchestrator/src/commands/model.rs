@@ -57,6 +57,25 @@ pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
     }
 }
 
+/// The environment variable a bearer token may come from.
+const TOKEN_ENV: &str = "LEADFLOW_SERVE_TOKEN";
+
+/// The bearer token from `--token-file` or `$LEADFLOW_SERVE_TOKEN` (not both); never printed.
+fn token(file: Option<&std::path::Path>) -> anyhow::Result<Option<leadflow_serve::server::Token>> {
+    use anyhow::Context;
+    let from_env = std::env::var(TOKEN_ENV).ok().filter(|v| !v.trim().is_empty());
+    let text = match (file, from_env) {
+        (Some(_), Some(_)) => bail!("a bearer token from both --token-file and ${TOKEN_ENV}: give one"),
+        (Some(f), None) => std::fs::read_to_string(f).with_context(|| format!("reading the token file {}", f.display()))?,
+        (None, Some(v)) => v,
+        (None, None) => return Ok(None),
+    };
+    match leadflow_serve::server::Token::new(&text) {
+        Some(t) => Ok(Some(t)),
+        None => bail!("the bearer token is empty"),
+    }
+}
+
 fn serve(g: &GlobalArgs, a: ServeArgs) -> anyhow::Result<()> {
     use leadflow_serve::server::{ModelSource, ServeOptions};
     let source = match a.model {
@@ -75,6 +94,9 @@ fn serve(g: &GlobalArgs, a: ServeArgs) -> anyhow::Result<()> {
     opts.max_rows = a.max_rows;
     opts.request_timeout = std::time::Duration::from_secs_f64(a.timeout_seconds);
     opts.poll = std::time::Duration::from_secs_f64(a.poll_seconds);
+    opts.header_timeout = std::time::Duration::from_secs_f64(a.header_timeout_seconds);
+    opts.max_connections = a.max_connections;
+    opts.token = token(a.token_file.as_deref())?;
     leadflow_serve::server::run(opts, &format!("{}:{}", a.host, a.port))?;
     Ok(())
 }

@@ -317,7 +317,9 @@ fn a_live_mlflow_server_hands_our_model_to_the_mlflow_client_and_to_models_serve
     let loaded = leadflow_serve::server::load(&source, Some(rest.as_ref()), &cache).unwrap();
     assert_eq!(loaded.version, d.version);
     assert!(cache.join(format!("v{}", d.version.unwrap())).join("model.json").is_file(), "fetched through the artifact proxy");
-    let srv = leadflow_serve::server::Server::new(loaded, leadflow_serve::server::ServeOptions::new(source));
+    let mut opts = leadflow_serve::server::ServeOptions::new(source);
+    opts.poll = std::time::Duration::from_millis(200);
+    let srv = leadflow_serve::server::Server::new(loaded, opts);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
@@ -334,7 +336,32 @@ fn a_live_mlflow_server_hands_our_model_to_the_mlflow_client_and_to_models_serve
         .unwrap()
         .into_json()
         .unwrap();
-    assert_same_records("leadflow-deploy serve", &first, &answer, n);
+    assert_same_records("leadflow model serve", &first, &answer, n);
+
+    // A registry outage: the MLflow server stops; the alias cannot be checked, and the model in
+    // hand keeps serving (same answers, still ready), the failed checks counted.
+    let mut server = server;
+    server.stop();
+    let started = std::time::Instant::now();
+    let errors = |text: &str| -> u64 {
+        text.lines().find_map(|l| l.strip_prefix("leadflow_registry_errors_total ")).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    loop {
+        let metrics = ureq::get(&format!("{ours_url}/metrics")).call().unwrap().into_string().unwrap();
+        if errors(&metrics) >= 2 {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "no failed registry check counted: {metrics}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(ureq::get(&format!("{ours_url}/health")).call().unwrap().status(), 200);
+    let answer: serde_json::Value = ureq::post(&format!("{ours_url}/invocations"))
+        .set("Content-Type", "application/json")
+        .send_string(&body)
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_same_records("leadflow model serve, registry down", &first, &answer, n);
 }
 
 /// A scoring server's answer, a DataFrame as MLflow returns it (`{"predictions": [{"probability":

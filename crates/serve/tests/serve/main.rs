@@ -12,6 +12,7 @@ use leadflow_mlflow::tracking::FileStore;
 use leadflow_serve::ValidationSpec;
 use leadflow_testkit::quick_params as quick;
 
+mod hardening;
 mod server;
 
 /// A generated sample taken through data, train and evaluate, in a temporary directory.

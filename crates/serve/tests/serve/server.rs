@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::{quick, Env};
 
 /// An in-process server on a free port of 127.0.0.1; returns its base URL and state.
-fn start(opts: ServeOptions, store: Option<Arc<dyn leadflow_mlflow::Store>>, cache: &Path) -> (String, Arc<Server>) {
+pub(crate) fn start(opts: ServeOptions, store: Option<Arc<dyn leadflow_mlflow::Store>>, cache: &Path) -> (String, Arc<Server>) {
     let loaded = server::load(&opts.source, store.as_deref(), cache).unwrap();
     let srv = Server::new(loaded, opts);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -31,7 +31,7 @@ fn start(opts: ServeOptions, store: Option<Arc<dyn leadflow_mlflow::Store>>, cac
     (format!("http://{}", rx.recv().unwrap()), srv)
 }
 
-fn post(url: &str, content_type: &str, body: &str) -> (u16, Value) {
+pub(crate) fn post(url: &str, content_type: &str, body: &str) -> (u16, Value) {
     match ureq::post(&format!("{url}/invocations")).set("Content-Type", content_type).timeout(Duration::from_secs(30)).send_string(body) {
         Ok(r) => (r.status(), r.into_json().unwrap()),
         Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or(Value::Null)),
@@ -40,7 +40,7 @@ fn post(url: &str, content_type: &str, body: &str) -> (u16, Value) {
 }
 
 /// The first `n` rows of a CSV as (header, rows of text).
-fn head(path: &Path, n: usize) -> (Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn head(path: &Path, n: usize) -> (Vec<String>, Vec<Vec<String>>) {
     let t = Table::read(path).unwrap();
     (t.header.clone(), t.rows.into_iter().take(n).collect())
 }
@@ -193,7 +193,7 @@ fn a_champion_swap_under_load_fails_no_request_and_a_broken_version_is_refused()
     let mut opts = ServeOptions::new(ModelSource::Registry { name: "lead_model".into(), alias: "challenger".into() });
     opts.poll = Duration::from_millis(100);
     let (url, srv) = start(opts, Some(store.clone()), env.dir.path());
-    assert_eq!(srv.current().version, Some(v1));
+    assert_eq!(srv.version(), Some(v1));
     let (header, rows) = head(&env.raw, 20);
     let body = json!({"dataframe_split": {"columns": header, "data": rows}}).to_string();
 
@@ -221,7 +221,7 @@ fn a_champion_swap_under_load_fails_no_request_and_a_broken_version_is_refused()
     let v2 = d.version.unwrap();
     assert_ne!(v2, v1);
     let started = Instant::now();
-    while srv.current().version != Some(v2) {
+    while srv.version() != Some(v2) {
         assert!(started.elapsed() < Duration::from_secs(20), "the server never swapped to v{v2}");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -249,6 +249,6 @@ fn a_champion_swap_under_load_fails_no_request_and_a_broken_version_is_refused()
         assert!(started.elapsed() < Duration::from_secs(20), "the broken version was not refused: {metrics}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(srv.current().version, Some(v2));
+    assert_eq!(srv.version(), Some(v2));
     assert_eq!(post(&url, "application/json", &body).0, 200);
 }
