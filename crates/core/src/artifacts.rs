@@ -97,6 +97,8 @@ pub const ROLES: Artifact = a(Data, "roles.json", Json, "role of every raw colum
 pub const PREPROCESSING: Artifact =
     a(Data, "preprocessing.json", Json, "every fitted transform (clip bounds, fill values, modes, scaler) for inference on raw rows");
 pub const COLUMNS_DRIFT: Artifact = a(Data, "columns_drift.json", Json, "column list of the cleaned data");
+pub const DRIFT_REFERENCE: Artifact =
+    a(Data, "reference.json", Json, "the training table's profile per model input, for drift checks (leadflow-drift)");
 pub const TRAINING_DATA: Artifact = a(Data, "training_data.csv", Csv, "cleaned, imputed, scaled rows");
 pub const GOLD: Artifact = a(Data, "train_data_gold.csv", Csv, "gold dataset: training data plus derived columns");
 pub const DATA_META: Artifact = a(Data, RUN_META, Json, "run metadata of the data stage");
@@ -147,6 +149,8 @@ pub const DEPLOY_META: Artifact = a(Deploy, RUN_META, Json, "run metadata of the
 pub const MODEL_CARD_MD: Artifact = m("model_card.md", Markdown, "model card for people");
 pub const MODEL_CARD_JSON: Artifact = m("model_card.json", Json, "model card for machines");
 pub const MODEL_SPEC: Artifact = m("model.json", Json, "which model file, its kind, threshold and features");
+pub const MODEL_REFERENCE: Artifact =
+    m("reference.json", Json, "the training table's profile and the model's test-split scores, for `leadflow model drift`");
 
 /// Every artifact of the contract.
 pub const ALL: &[Artifact] = &[
@@ -157,6 +161,7 @@ pub const ALL: &[Artifact] = &[
     ROLES,
     PREPROCESSING,
     COLUMNS_DRIFT,
+    DRIFT_REFERENCE,
     TRAINING_DATA,
     GOLD,
     DATA_META,

@@ -140,6 +140,8 @@ pub struct Cleaned {
     pub min_date: Option<NaiveDate>,
     pub max_date: Option<NaiveDate>,
     pub missing: BTreeMap<String, usize>,
+    /// The kept rows' profile per model input, before any fill or transform (drift checks).
+    pub reference: leadflow_drift::Reference,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -329,28 +331,41 @@ pub fn clean(path: &Path, params: &Params, today: NaiveDate) -> Result<Cleaned> 
     let fitted = fit_columns(ds, &kept_rows, &fit, &continuous, &numeric, &raw_categorical, &booleans, &ignored)?;
     let Fits { transforms, outlier_summary, scaled_cols, fills, cat_cols, missing } = fitted;
     let gold = gold_columns(path, ds, &scan, &kept_rows, &y, cat_cols, scaled_cols)?;
+    let preprocessing = Preprocessing {
+        target: target_info,
+        id: (!ds.id.is_empty()).then(|| ds.id.clone()),
+        continuous: transforms,
+        categorical: fills,
+        derive: ds.derive.clone(),
+        filters: ds.filters.clone(),
+        encoded,
+        encoding: ds.processing.encoding,
+        drop_first: ds.processing.drop_first,
+        unseen: ds.processing.unseen,
+    };
+    let reference = drift_reference(&preprocessing, &kept_rows, &continuous, &numeric)?;
+    Ok(Cleaned { gold, preprocessing, outlier_summary, roles, rows, min_date: scan.min_date, max_date: scan.max_date, missing, reference })
+}
 
-    Ok(Cleaned {
-        gold,
-        preprocessing: Preprocessing {
-            target: target_info,
-            id: (!ds.id.is_empty()).then(|| ds.id.clone()),
-            continuous: transforms,
-            categorical: fills,
-            derive: ds.derive.clone(),
-            filters: ds.filters.clone(),
-            encoded,
-            encoding: ds.processing.encoding,
-            drop_first: ds.processing.drop_first,
-            unseen: ds.processing.unseen,
-        },
-        outlier_summary,
-        roles,
-        rows,
-        min_date: scan.min_date,
-        max_date: scan.max_date,
-        missing,
-    })
+/// The kept rows' raw values of every model input (what serving reads), profiled for drift
+/// checks: continuous columns as parsed numbers, the others as text (booleans as true/false).
+fn drift_reference(
+    pre: &Preprocessing,
+    rows: &KeptRows<'_>,
+    continuous: &[String],
+    numeric: &[Vec<Option<f64>>],
+) -> Result<leadflow_drift::Reference> {
+    let mut columns = Vec::new();
+    for name in pre.raw_inputs() {
+        if let Some(values) = continuous.iter().position(|c| c == name).and_then(|j| numeric.get(j)) {
+            columns.push(leadflow_drift::Column::continuous(name, rows.kept.iter().map(|&i| values[i])));
+        } else {
+            let boolean = pre.categorical.iter().any(|f| f.name == name && f.boolean);
+            let col = rows.cols.text(name)?;
+            columns.push(leadflow_drift::Column::categorical(name, boolean, rows.kept.iter().map(|&i| col.get(i))));
+        }
+    }
+    Ok(leadflow_drift::Reference { rows: rows.kept.len(), columns, prediction: None })
 }
 
 /// Linear-interpolation quantile of sorted values (numpy's default).
@@ -524,6 +539,7 @@ fn write_outputs(out: &StageDir, c: &Cleaned) -> Result<()> {
     art::write_json(&out.path(&art::SCALER), &leadflow_features::scaler_json(&c.preprocessing.continuous))?;
     art::write_json(&out.path(&art::ROLES), &c.roles)?;
     art::write_json(&out.path(&art::PREPROCESSING), &c.preprocessing)?;
+    art::write_json(&out.path(&art::DRIFT_REFERENCE), &c.reference)?;
 
     let names = c.gold.names();
     art::write_json(&out.path(&art::COLUMNS_DRIFT), &names[..names.len() - c.gold.derived])?;

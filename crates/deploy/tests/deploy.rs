@@ -275,7 +275,7 @@ fn damaged_version_entry_is_reported_not_overwritten() {
 
 #[test]
 fn bad_stage_alias_and_missing_artifacts_are_clear_errors() {
-    let err = Params::from_toml("[deploy]\nstage = \"Prod\"\n").unwrap_err().to_string();
+    let err = leadflow_core::error::chain(&Params::from_toml("[deploy]\nstage = \"Prod\"\n").unwrap_err());
     assert!(err.contains("Prod") && err.contains("Staging"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(dir.path().join("mlruns")).unwrap();

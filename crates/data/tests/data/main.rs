@@ -278,8 +278,8 @@ fn params_file_with_a_bad_value() {
     let err = Params::load(&p).unwrap_err().to_string();
     assert!(err.contains("params.toml") && err.contains("dataset.processing.outliers"), "{err}");
     std::fs::write(&p, "[dataset]\npreset = \"lead\"\nsource_filterr = \"fb\"\n").unwrap();
-    let err = Params::load(&p).unwrap_err().to_string();
-    assert!(err.contains("source_filterr"), "{err}");
+    let err = leadflow_core::error::chain(&Params::load(&p).unwrap_err());
+    assert!(err.contains("params.toml") && err.contains("source_filterr"), "{err}");
 }
 
 #[test]
