@@ -236,6 +236,24 @@ pub enum ModelCmd {
     /// Serve a model over HTTP in MLflow's scoring protocol (POST /invocations; GET /ping,
     /// /health, /version, /metrics). With --model name@alias it follows the alias.
     Serve(ServeArgs),
+    /// Compare a batch of raw rows (a CSV, or the server's prediction log) with the data the
+    /// model was trained on: per input PSI and a KS or chi-squared test, missing values,
+    /// out-of-range values, unseen levels, and the model's scores. Writes drift.json and
+    /// drift.md, logs an MLflow run, and exits non-zero when anything drifted beyond [drift].
+    Drift {
+        /// An exported model directory (default: <artifacts-dir>/model).
+        #[arg(long, value_name = "DIR")]
+        model_dir: Option<PathBuf>,
+        /// The batch: raw rows with the model's input columns (other columns are ignored).
+        #[arg(long, value_name = "CSV")]
+        input: PathBuf,
+        /// Where to write drift.json and drift.md (default: <artifacts-dir>/drift).
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+        /// Do not log the check as an MLflow run.
+        #[arg(long)]
+        no_tracking: bool,
+    },
     /// Show the registered versions of the params' model (or the one holding an alias).
     Show {
         /// Registered model name (default: the params' deploy.model_name).

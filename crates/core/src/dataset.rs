@@ -93,6 +93,14 @@ pub struct Filter {
     pub equals: Vec<String>,
 }
 
+impl Filter {
+    /// Whether a row whose cell in `column` is `value` is kept: a non-empty cell whose trimmed
+    /// text is one of `equals`.
+    pub fn keeps(&self, value: &str) -> bool {
+        !value.is_empty() && self.equals.iter().any(|e| e == value.trim())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Derive {

@@ -24,6 +24,42 @@ pub struct Params {
     pub evaluate: EvaluateParams,
     pub deploy: DeployParams,
     pub tracking: TrackingParams,
+    /// When `leadflow model drift` calls a column drifted.
+    pub drift: DriftParams,
+}
+
+/// When a batch's column counts as drifted from the training table (`leadflow model drift`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DriftParams {
+    /// A distribution shift needs both: a population stability index at least this...
+    pub psi: f64,
+    /// ...and the KS (continuous) or chi-squared (categorical) test's p-value below this.
+    pub p_value: f64,
+    /// Share of a continuous column's values outside the training range.
+    pub max_out_of_range: f64,
+    /// Share of a categorical column's values that are levels training never saw.
+    pub max_unseen: f64,
+    /// Rise of a column's missing share (batch minus training), e.g. 0.1 = ten points.
+    pub max_missing_increase: f64,
+}
+
+impl Default for DriftParams {
+    fn default() -> DriftParams {
+        DriftParams { psi: 0.2, p_value: 0.01, max_out_of_range: 0.05, max_unseen: 0.05, max_missing_increase: 0.1 }
+    }
+}
+
+impl DriftParams {
+    fn validate(&self) -> Result<()> {
+        if !(self.psi.is_finite() && self.psi > 0.0) {
+            return Err(bad("drift.psi", format!("must be > 0, got {}", self.psi)));
+        }
+        unit_interval("drift.p_value", self.p_value, true)?;
+        unit_interval("drift.max_out_of_range", self.max_out_of_range, false)?;
+        unit_interval("drift.max_unseen", self.max_unseen, false)?;
+        unit_interval("drift.max_missing_increase", self.max_missing_increase, false)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,6 +223,7 @@ impl Default for Params {
             evaluate: EvaluateParams::default(),
             deploy: DeployParams::default(),
             tracking: TrackingParams::default(),
+            drift: DriftParams::default(),
         }
     }
 }
@@ -419,7 +456,7 @@ impl Params {
         if self.tracking.experiment_name.trim().is_empty() {
             return Err(bad("tracking.experiment_name", "must not be empty"));
         }
-        Ok(())
+        self.drift.validate()
     }
 
     /// The date window `[min, max]`; an empty `max_date` resolves to `today`.

@@ -92,6 +92,11 @@ impl Shape {
         Shape { header, records, lines: Some((0..records as u64).map(|i| first_line + i).collect()) }
     }
 
+    /// The shape of some of these records (by index, in that order), each keeping its line.
+    pub fn select(&self, records: &[usize]) -> Shape {
+        Shape { header: self.header.clone(), records: records.len(), lines: Some(records.iter().map(|&i| self.line(i)).collect()) }
+    }
+
     /// The line (1-based, the header is line 1) data record `i` starts on.
     pub fn line(&self, i: usize) -> u64 {
         match &self.lines {

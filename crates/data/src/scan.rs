@@ -411,7 +411,7 @@ fn scan_part<R: std::io::Read>(mut records: Records<R>, plan: &Plan<'_>) -> std:
         part.after_target += 1;
         for (k, f) in ds.filters.iter().enumerate() {
             let v = r.get(plan.filters[k]);
-            keep = !v.is_empty() && filter_memo[k].get(v, |v| f.equals.iter().any(|e| e == v.trim()));
+            keep = !v.is_empty() && filter_memo[k].get(v, |v| f.keeps(v));
             if !keep {
                 break;
             }

@@ -34,6 +34,8 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
         art::SCALER,
         art::DATE_LIMITS,
         art::IMPORTANCE_JSON,
+        art::DRIFT_REFERENCE,
+        art::X_TEST,
     ],
     params: |p| serde_json::json!({ "deploy": p.deploy }),
     data_version: true,
@@ -124,9 +126,16 @@ fn promote(
         message: "the selected model has no tracking run id; re-run the train stage".into(),
     })?;
     // The registered source is the run's own artifact folder, which later runs never overwrite.
-    for f in [art::FEATURE_SPEC.name, art::PREPROCESSING.name, art::SCALER.name, art::COLUMNS_LIST.name, art::MODEL_SPEC.name]
-        .into_iter()
-        .chain(pyfunc::FILES.iter().copied())
+    for f in [
+        art::FEATURE_SPEC.name,
+        art::PREPROCESSING.name,
+        art::SCALER.name,
+        art::COLUMNS_LIST.name,
+        art::MODEL_SPEC.name,
+        art::MODEL_REFERENCE.name,
+    ]
+    .into_iter()
+    .chain(pyfunc::FILES.iter().copied())
     {
         store.log_artifact(&run_id, &model_dir.dir().join(f), "model")?;
     }
@@ -311,6 +320,8 @@ fn fill_model_dir(
         stage: None,
     };
     art::write_json(&model_dir.path(&art::MODEL_SPEC), &deployed)?;
+    let reference = drift_reference(layout, &deployed, &pre)?;
+    art::write_json(&model_dir.path(&art::MODEL_REFERENCE), &reference)?;
     // An MLflow model: MLmodel, environment, example and the pyfunc loader.
     pyfunc::MlflowModel {
         model: &deployed,
@@ -323,6 +334,27 @@ fn fill_model_dir(
     .write(model_dir.dir())?;
 
     Ok((model_dir, deployed, pre))
+}
+
+/// The data stage's profile of the training table, with the model's scores on its test split:
+/// P(positive) for a binary target, the predicted class otherwise (what `model drift` compares
+/// a batch's scores with).
+fn drift_reference(layout: &Layout, deployed: &DeployedModel, pre: &leadflow_features::Preprocessing) -> Result<leadflow_drift::Reference> {
+    let mut reference: leadflow_drift::Reference =
+        art::read_json(&layout.require(&art::DRIFT_REFERENCE)?, "the data stage's drift reference")?;
+    let model = leadflow_model::Model::load(deployed.kind, &layout.require(&deployed.kind.artifact())?)?;
+    let x_test = layout.require(&art::X_TEST)?;
+    let x = leadflow_features::table::Table::read(&x_test)?.matrix(&x_test, &deployed.features)?;
+    let p = model.predict(&x)?;
+    let k = pre.target.n_classes();
+    reference.prediction = Some(if k == 2 {
+        leadflow_drift::Column::continuous("prediction", p.into_iter().map(Some))
+    } else {
+        let labels: Vec<&str> =
+            leadflow_metrics::predict_classes(&p, k, deployed.threshold).iter().map(|&c| pre.target.labels[c as usize].as_str()).collect();
+        leadflow_drift::Column::categorical("prediction", false, labels.into_iter().map(Some))
+    });
+    Ok(reference)
 }
 
 /// The model card, for people (Markdown) and machines (JSON), into the model directory.

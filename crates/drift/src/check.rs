@@ -8,26 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::reference::{bin_counts, level, Column, Reference};
 use crate::stats;
 
-/// When a column counts as drifted (the `[drift]` params section).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Thresholds {
-    /// A distribution shift needs both: PSI at least this...
-    pub psi: f64,
-    /// ...and the KS or chi-squared test's p-value below this.
-    pub p_value: f64,
-    /// Share of a continuous column's values outside the training range.
-    pub max_out_of_range: f64,
-    /// Share of a categorical column's values that are levels training never saw.
-    pub max_unseen: f64,
-    /// Rise of the missing share (batch minus training), e.g. 0.1 = ten points.
-    pub max_missing_increase: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Thresholds {
-        Thresholds { psi: 0.2, p_value: 0.01, max_out_of_range: 0.05, max_unseen: 0.05, max_missing_increase: 0.1 }
-    }
-}
+/// When a column counts as drifted: the `[drift]` params section, validated there.
+pub use leadflow_core::params::DriftParams as Thresholds;
 
 /// A batch's values of one column, as the check needs them.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,7 +85,11 @@ pub struct ColumnDrift {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub rows_reference: usize,
+    /// Batch rows compared: those in the model's population (the training table's filters).
     pub rows_batch: usize,
+    /// Batch rows outside that population, left out of the comparison.
+    #[serde(default)]
+    pub rows_left_out: usize,
     pub thresholds: Thresholds,
     pub columns: Vec<ColumnDrift>,
     /// The model's scores on the batch against its scores on its test split.
@@ -247,7 +233,7 @@ pub fn compare(reference: &Reference, batch: &Batch, predictions: Option<&Values
         _ => None,
     };
     let drifted = columns.iter().chain(&prediction).filter(|d| d.drifted).map(|d| d.name.clone()).collect();
-    Ok(Report { rows_reference: reference.rows, rows_batch, thresholds: *t, columns, prediction, drifted })
+    Ok(Report { rows_reference: reference.rows, rows_batch, rows_left_out: 0, thresholds: *t, columns, prediction, drifted })
 }
 
 fn kind(c: &Column) -> &'static str {
@@ -265,6 +251,13 @@ impl Report {
         let _ = writeln!(s, "# {title}\n");
         let verdict = if self.drifted.is_empty() { "no drift".to_string() } else { format!("**drift in {}**", self.drifted.join(", ")) };
         let _ = writeln!(s, "{} batch rows against {} training rows: {verdict}.\n", self.rows_batch, self.rows_reference);
+        if self.rows_left_out > 0 {
+            let _ = writeln!(
+                s,
+                "{} more batch rows are outside the population the model was trained on (the dataset's filters) and were left out.\n",
+                self.rows_left_out
+            );
+        }
         let t = &self.thresholds;
         let _ = writeln!(
             s,
@@ -274,7 +267,10 @@ impl Report {
             100.0 * t.max_out_of_range.max(t.max_unseen),
             100.0 * t.max_missing_increase
         );
-        let _ = writeln!(s, "| column | kind | PSI | test | statistic | p-value | missing (train -> batch) | out of range | unseen | drifted |");
+        let _ = writeln!(
+            s,
+            "| column | kind | PSI | test | statistic | p-value | missing (train -> batch) | out of range | unseen | drifted |"
+        );
         let _ = writeln!(s, "|---|---|---:|---|---:|---:|---:|---:|---:|---|");
         for d in self.columns.iter().chain(&self.prediction) {
             let _ = writeln!(
@@ -294,7 +290,12 @@ impl Report {
             );
         }
         for d in self.columns.iter().chain(&self.prediction).filter(|d| d.drifted) {
-            let _ = writeln!(s, "\n## {}\n\nShare of rows per {} (bars: training, line: batch).\n", d.name, if d.kind == "continuous" { "bin" } else { "level" });
+            let _ = writeln!(
+                s,
+                "\n## {}\n\nShare of rows per {} (bars: training, line: batch).\n",
+                d.name,
+                if d.kind == "continuous" { "bin" } else { "level" }
+            );
             let labels: Vec<String> = d.bins.iter().take(20).map(|b| format!("\"{}\"", b.replace('"', "'"))).collect();
             let nums = |v: &[f64]| v.iter().take(20).map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(", ");
             let _ = writeln!(s, "```mermaid\nxychart-beta\n    x-axis [{}]\n    y-axis \"share of rows\"", labels.join(", "));

@@ -77,8 +77,11 @@ fn psi_is_zero_for_equal_shares_and_grows_with_the_shift() {
     assert!(stats::psi(&[25, 50, 25], &[90, 5, 5]) > p);
 }
 
+/// Three columns: two continuous (one with gaps), one categorical.
+type Columns = (Vec<Option<f64>>, Vec<Option<f64>>, Vec<Option<String>>);
+
 /// A training table of three columns and a batch drawn from the same or a shifted law.
-fn table(seed: u64, n: usize, shift: f64, unseen: bool, missing: f64) -> (Vec<Option<f64>>, Vec<Option<f64>>, Vec<Option<String>>) {
+fn table(seed: u64, n: usize, shift: f64, unseen: bool, missing: f64) -> Columns {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut a = Vec::new();
     let mut b = Vec::new();
@@ -87,7 +90,15 @@ fn table(seed: u64, n: usize, shift: f64, unseen: bool, missing: f64) -> (Vec<Op
         a.push(Some(normal(&mut rng, 10.0 + shift, 2.0)));
         b.push((rng.gen::<f64>() >= missing).then(|| normal(&mut rng, 0.0, 1.0)));
         let r: f64 = rng.gen();
-        let level = if unseen && r < 0.1 { "new" } else if r < 0.5 { "web" } else if r < 0.8 { "ads" } else { "mail" };
+        let level = if unseen && r < 0.1 {
+            "new"
+        } else if r < 0.5 {
+            "web"
+        } else if r < 0.8 {
+            "ads"
+        } else {
+            "mail"
+        };
         c.push(Some(level.to_string()));
     }
     (a, b, c)

@@ -41,6 +41,11 @@ impl Table {
         Table { header, rows, lines }
     }
 
+    /// Some rows (by index, in that order), each keeping the line it was read from.
+    pub fn select(&self, rows: &[usize]) -> Table {
+        Table { header: self.header.clone(), rows: rows.iter().map(|&i| self.rows[i].clone()).collect(), lines: self.lines.select(rows) }
+    }
+
     /// The line (1-based) row `i` starts on in the file it was read from.
     pub fn line(&self, i: usize) -> u64 {
         self.lines.line(i)

@@ -1,9 +1,11 @@
 //! leadflow-serve: using an exported model directory (or a registered `name@alias`): loading
 //! it ([`ModelDir`]), batch scoring and checking ([`batch`]: `leadflow model predict` and
-//! `check`), and the online scoring server ([`server`]: `leadflow model serve`). The deploy stage
+//! `check`), drift of a batch against the training table ([`drift`]: `leadflow model drift`), and
+//! the online scoring server ([`server`]: `leadflow model serve`). The deploy stage
 //! writes what this crate reads; neither depends on the other.
 
 pub mod batch;
+pub mod drift;
 mod error;
 pub mod server;
 

@@ -1,6 +1,7 @@
 //! What each `leadflow` command does, one file a command; [`main`] parses and dispatches.
 
 mod data;
+mod drift;
 mod history;
 mod model;
 mod pull;

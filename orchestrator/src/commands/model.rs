@@ -1,4 +1,4 @@
-//! `leadflow model predict|check|serve|show|promote`: the exported or registered model.
+//! `leadflow model predict|check|serve|drift|show|promote`: the exported or registered model.
 
 use std::path::PathBuf;
 
@@ -30,6 +30,10 @@ pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
             Ok(())
         }
         ModelCmd::Serve(a) => serve(g, a),
+        ModelCmd::Drift { model_dir: d, input, output_dir, no_tracking } => {
+            let out = output_dir.unwrap_or_else(|| layout.root().join("drift"));
+            super::drift::drift(g, &model_dir(d), &input, &out, !no_tracking)
+        }
         ModelCmd::Show { name, alias } => {
             let name = match name {
                 Some(n) => n,

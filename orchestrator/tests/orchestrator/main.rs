@@ -23,6 +23,7 @@ use mlflow_server::{api, assert_client_saw, mlflow, ureq_get, MlflowServer, MLFL
 mod cli;
 mod dagger_engine;
 mod docs;
+mod drift;
 mod examples;
 mod gate;
 mod incremental;
