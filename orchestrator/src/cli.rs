@@ -312,6 +312,19 @@ pub struct ServeArgs {
     /// token read from this file (or from $LEADFLOW_SERVE_TOKEN). /ping and /health stay open.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Write scored rows (time, model version, raw inputs, prediction) to this CSV, which
+    /// `leadflow model drift --input` reads. Off by default.
+    #[arg(long, value_name = "CSV")]
+    pub log_predictions: Option<PathBuf>,
+    /// Share of rows logged, in (0, 1].
+    #[arg(long, default_value_t = 1.0, requires = "log_predictions")]
+    pub log_sample: f64,
+    /// Rotate the log at this size (MiB); FILE.1 is the newest old one.
+    #[arg(long, default_value_t = 100, requires = "log_predictions")]
+    pub log_max_mib: u64,
+    /// Rotated logs kept.
+    #[arg(long, default_value_t = 5, requires = "log_predictions")]
+    pub log_keep: usize,
 }
 
 /// Registry stages (not pipeline stages): where `promote` moves a version.

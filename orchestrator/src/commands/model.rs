@@ -101,6 +101,17 @@ fn serve(g: &GlobalArgs, a: ServeArgs) -> anyhow::Result<()> {
     opts.header_timeout = std::time::Duration::from_secs_f64(a.header_timeout_seconds);
     opts.max_connections = a.max_connections;
     opts.token = token(a.token_file.as_deref())?;
+    if let Some(path) = a.log_predictions {
+        if !(a.log_sample > 0.0 && a.log_sample <= 1.0) {
+            bail!("--log-sample must be in (0, 1], got {}", a.log_sample);
+        }
+        opts.log = Some(leadflow_serve::server::LogOptions {
+            path,
+            sample: a.log_sample,
+            max_bytes: a.log_max_mib * 1024 * 1024,
+            keep: a.log_keep,
+        });
+    }
     leadflow_serve::server::run(opts, &format!("{}:{}", a.host, a.port))?;
     Ok(())
 }

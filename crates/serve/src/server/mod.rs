@@ -15,6 +15,7 @@
 
 mod follow;
 mod listen;
+mod log;
 mod metrics;
 mod protocol;
 
@@ -32,6 +33,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 pub use follow::load;
+pub use log::{LogOptions, PredictionLog};
 
 use crate::batch::{InputKind, ModelDir};
 use crate::error::{Error, Result};
@@ -94,6 +96,8 @@ pub struct ServeOptions {
     pub token: Option<Token>,
     /// How often a registry alias is checked for a new version.
     pub poll: Duration,
+    /// Write scored rows to a prediction log (off when `None`).
+    pub log: Option<LogOptions>,
 }
 
 impl ServeOptions {
@@ -108,6 +112,7 @@ impl ServeOptions {
             max_connections: 1024,
             token: None,
             poll: Duration::from_secs(5),
+            log: None,
             tracking: leadflow_mlflow::tracking::StoreLocation::from_env(),
         }
     }
@@ -127,17 +132,23 @@ pub struct Server {
     current: RwLock<Option<Arc<Loaded>>>,
     metrics: Metrics,
     opts: ServeOptions,
+    log: std::sync::OnceLock<PredictionLog>,
 }
 
 impl Server {
     /// A server holding its model: ready.
     pub fn new(loaded: Loaded, opts: ServeOptions) -> Arc<Server> {
-        Arc::new(Server { current: RwLock::new(Some(Arc::new(loaded))), metrics: Metrics::default(), opts })
+        Arc::new(Server { current: RwLock::new(Some(Arc::new(loaded))), metrics: Metrics::default(), opts, log: Default::default() })
     }
 
     /// A server whose model is still loading: alive (`/ping`) but not ready (`/health` 503).
     pub fn loading(opts: ServeOptions) -> Arc<Server> {
-        Arc::new(Server { current: RwLock::new(None), metrics: Metrics::default(), opts })
+        Arc::new(Server { current: RwLock::new(None), metrics: Metrics::default(), opts, log: Default::default() })
+    }
+
+    /// Log every scored row (a share of them) from now on; a second log is refused.
+    pub fn attach_log(&self, log: PredictionLog) -> bool {
+        self.log.set(log).is_ok()
     }
 
     /// The model requests start on now (none before the first one loaded).
@@ -173,6 +184,9 @@ impl Server {
         // thread-safe since 1.4 (dmlc/xgboost#6648); the logistic models are plain numbers.
         let p = loaded.model.predict_table(&table, Path::new("request"), self.opts.input).map_err(|e| bad(format!("{e:#}")))?;
         self.metrics.rows.fetch_add(table.rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        if let Some(log) = self.log.get() {
+            log.record(&loaded, &table, &p);
+        }
         Ok(json!({ "predictions": predictions(&loaded.model, &p) }))
     }
 
@@ -180,7 +194,19 @@ impl Server {
     pub fn metrics_text(&self) -> String {
         let loaded = self.current();
         let model = loaded.as_ref().map(|l| (l.model.spec.model_name.as_str(), l.version.unwrap_or(0)));
-        self.metrics.text(model, self.opts.max_connections)
+        let mut text = self.metrics.text(model, self.opts.max_connections);
+        if let Some(log) = self.log.get() {
+            let c = &log.counters;
+            for (name, help, v) in [
+                ("leadflow_prediction_log_rows_total", "Rows written to the prediction log.", &c.rows),
+                ("leadflow_prediction_log_dropped_total", "Rows not logged because the writer fell behind.", &c.dropped),
+                ("leadflow_prediction_log_skipped_total", "Requests of encoded rows (no raw inputs to log).", &c.skipped),
+            ] {
+                let v = v.load(std::sync::atomic::Ordering::Relaxed);
+                text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+            }
+        }
+        text
     }
 
     pub fn version_json(&self) -> Value {
@@ -320,7 +346,12 @@ pub fn run(opts: ServeOptions, addr: &str) -> Result<()> {
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| Error::Listen { addr: addr.to_string(), source: e })?;
         let local = listener.local_addr().map_err(|e| Error::Listen { addr: addr.to_string(), source: e })?;
+        let log = opts.log.clone();
         let server = Server::loading(opts);
+        if let Some(l) = log {
+            let path = l.path.clone();
+            server.attach_log(PredictionLog::start(l).map_err(|source| Error::Write { path, source: source.into() })?);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let stop = async move {
             tokio::select! {

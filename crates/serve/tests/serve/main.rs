@@ -13,6 +13,7 @@ use leadflow_serve::ValidationSpec;
 use leadflow_testkit::quick_params as quick;
 
 mod hardening;
+mod log;
 mod server;
 
 /// A generated sample taken through data, train and evaluate, in a temporary directory.
