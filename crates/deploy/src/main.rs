@@ -138,7 +138,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         Some(Cmd::Predict { model_dir, input, output, input_kind }) => {
             renamed("predict");
             leadflow_cli::logging::init(0);
-            let n = leadflow_serve::predict(&model_dir, &input, &output, input_kind)?;
+            let n = leadflow_serve::predict(&model_dir, &input, &output, input_kind)?.rows;
             println!("scored {n} rows -> {}", output.display());
             Ok(())
         }

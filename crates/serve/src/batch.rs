@@ -31,6 +31,9 @@ pub struct ModelDir {
     pub model: Model,
     pub features: FeatureSpec,
     pub preprocessing: Preprocessing,
+    /// The training table's ranges and levels (none for a directory exported before leadflow
+    /// saved a reference).
+    pub inputs: Option<crate::inputs::Watch>,
 }
 
 impl ModelDir {
@@ -56,7 +59,14 @@ impl ModelDir {
         let model = Model::load(spec.kind, &need(&spec.file)?)?;
         let features: FeatureSpec = art::read_json(&need(art::FEATURE_SPEC.name)?, "a feature spec")?;
         let preprocessing: Preprocessing = art::read_json(&need(art::PREPROCESSING.name)?, "preprocessing")?;
-        Ok(ModelDir { spec, model, features, preprocessing })
+        let reference = dir.join(art::MODEL_REFERENCE.name);
+        let inputs = if reference.is_file() {
+            let r: leadflow_drift::Reference = art::read_json(&reference, "a drift reference")?;
+            Some(crate::inputs::Watch::new(&r))
+        } else {
+            None
+        };
+        Ok(ModelDir { spec, model, features, preprocessing, inputs })
     }
 
     /// Turn a table into model features: already-encoded rows (`X_test.csv` shape) are used as
@@ -117,13 +127,21 @@ impl ModelDir {
     }
 }
 
+/// What `predict` did: rows scored, and the inputs unlike training's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub rows: usize,
+    pub inputs: crate::inputs::InputReport,
+}
+
 /// Score `input` and write to `output`: `row,[id,]probability,label` (binary: P(positive),
 /// label 0/1), or `row,[id,]label,p_<class>...` (multiclass: the predicted class's name and one
 /// probability per class).
-pub fn predict(model_dir: &Path, input: &Path, output: &Path, kind: InputKind) -> Result<usize> {
+pub fn predict(model_dir: &Path, input: &Path, output: &Path, kind: InputKind) -> Result<Scored> {
     let md = ModelDir::open(model_dir)?;
     let table = Table::read(input)?;
     let p = md.predict_table(&table, input, kind)?;
+    let inputs = md.inputs.as_ref().map(|w| w.inspect(&table, None)).unwrap_or_default();
     let id_name = md.preprocessing.id.as_deref();
     let id = id_name.and_then(|c| table.column_index(c));
     let id_header = match (id, id_name) {
@@ -151,7 +169,7 @@ pub fn predict(model_dir: &Path, input: &Path, output: &Path, kind: InputKind) -
             s.push('\n');
         }
         art::write_atomic(output, s.as_bytes())?;
-        return Ok(pred.len());
+        return Ok(Scored { rows: pred.len(), inputs });
     }
     let mut s = format!("row,{id_header}probability,label\n");
     for (i, v) in p.iter().enumerate() {
@@ -166,7 +184,7 @@ pub fn predict(model_dir: &Path, input: &Path, output: &Path, kind: InputKind) -
         }
     }
     art::write_atomic(output, s.as_bytes())?;
-    Ok(p.len())
+    Ok(Scored { rows: p.len(), inputs })
 }
 
 /// What to check.

@@ -7,7 +7,8 @@
 pub mod batch;
 pub mod drift;
 mod error;
+pub mod inputs;
 pub mod server;
 
-pub use batch::{predict, validate, InputKind, ModelDir, Validation, ValidationSpec};
+pub use batch::{predict, validate, InputKind, ModelDir, Scored, Validation, ValidationSpec};
 pub use error::{Error, Result};

@@ -12,8 +12,11 @@ pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
     let model_dir = |d: Option<PathBuf>| d.unwrap_or_else(|| layout.model_dir());
     match cmd {
         ModelCmd::Predict { model_dir: d, input, output, input_kind } => {
-            let n = leadflow_serve::predict(&model_dir(d), &input, &output, input_kind)?;
-            super::out(format!("scored {n} rows -> {}\n", output.display()))?;
+            let scored = leadflow_serve::predict(&model_dir(d), &input, &output, input_kind)?;
+            super::out(format!("scored {} rows -> {}\n", scored.rows, output.display()))?;
+            if let Some(s) = scored.inputs.summary() {
+                eprintln!("note: {s} (scored as params say: values clipped, unseen levels as `dataset.processing.unseen`)");
+            }
             Ok(())
         }
         ModelCmd::Check { model_dir: d, features, input_kind, labels, expected, rows, min_accuracy } => {

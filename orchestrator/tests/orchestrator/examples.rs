@@ -104,7 +104,7 @@ fn churn_runs_end_to_end_in_its_own_words() {
     let out = dir.path().join("scores.csv");
     let err = leadflow_serve::predict(&r.layout.model_dir(), &input, &out, leadflow_serve::InputKind::Auto).unwrap_err().to_string();
     assert!(err.contains("--input-kind"), "{err}");
-    let n = leadflow_serve::predict(&r.layout.model_dir(), &input, &out, leadflow_serve::InputKind::Raw).unwrap();
+    let n = leadflow_serve::predict(&r.layout.model_dir(), &input, &out, leadflow_serve::InputKind::Raw).unwrap().rows;
     assert_eq!(n, 5000);
     let scores = std::fs::read_to_string(&out).unwrap();
     assert!(scores.starts_with("row,customerID,probability,label\n1,C00000,"), "{}", &scores[..80]);
@@ -152,7 +152,7 @@ fn wine_three_named_classes_pass_the_wine_gate() {
     assert!(r.card.contains("one probability for each of the 3 classes of `cultivar`"), "{}", r.card);
     // Predictions name the class and give one probability per class.
     let out = dir.path().join("scores.csv");
-    let n = leadflow_serve::predict(&r.layout.model_dir(), &example("wine/wine.csv"), &out, leadflow_serve::InputKind::Raw).unwrap();
+    let n = leadflow_serve::predict(&r.layout.model_dir(), &example("wine/wine.csv"), &out, leadflow_serve::InputKind::Raw).unwrap().rows;
     assert_eq!(n, 178);
     let scores = std::fs::read_to_string(&out).unwrap();
     assert!(scores.starts_with("row,sample_id,label,p_class_0,p_class_1,p_class_2\n1,S000,class_"), "{}", &scores[..120]);

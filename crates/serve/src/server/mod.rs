@@ -133,17 +133,31 @@ pub struct Server {
     metrics: Metrics,
     opts: ServeOptions,
     log: std::sync::OnceLock<PredictionLog>,
+    /// Inputs unlike training's, per column, since the start.
+    inputs: std::sync::Mutex<crate::inputs::InputReport>,
 }
 
 impl Server {
     /// A server holding its model: ready.
     pub fn new(loaded: Loaded, opts: ServeOptions) -> Arc<Server> {
-        Arc::new(Server { current: RwLock::new(Some(Arc::new(loaded))), metrics: Metrics::default(), opts, log: Default::default() })
+        Arc::new(Server {
+            current: RwLock::new(Some(Arc::new(loaded))),
+            metrics: Metrics::default(),
+            opts,
+            log: Default::default(),
+            inputs: Default::default(),
+        })
     }
 
     /// A server whose model is still loading: alive (`/ping`) but not ready (`/health` 503).
     pub fn loading(opts: ServeOptions) -> Arc<Server> {
-        Arc::new(Server { current: RwLock::new(None), metrics: Metrics::default(), opts, log: Default::default() })
+        Arc::new(Server {
+            current: RwLock::new(None),
+            metrics: Metrics::default(),
+            opts,
+            log: Default::default(),
+            inputs: Default::default(),
+        })
     }
 
     /// Log every scored row (a share of them) from now on; a second log is refused.
@@ -173,7 +187,7 @@ impl Server {
 
     fn score(&self, content_type: &str, body: &[u8]) -> std::result::Result<Value, (StatusCode, String)> {
         let loaded = self.current().ok_or((StatusCode::SERVICE_UNAVAILABLE, "the model is still loading".to_string()))?;
-        let table = parse_body(content_type, body).map_err(bad)?;
+        let (table, options) = parse_body(content_type, body).map_err(bad)?;
         if table.rows.is_empty() {
             return Err(bad("no rows to score"));
         }
@@ -187,7 +201,16 @@ impl Server {
         if let Some(log) = self.log.get() {
             log.record(&loaded, &table, &p);
         }
-        Ok(json!({ "predictions": predictions(&loaded.model, &p) }))
+        let mut answer = json!({ "predictions": predictions(&loaded.model, &p) });
+        if let Some(watch) = &loaded.model.inputs {
+            let mut warnings = Vec::new();
+            let seen = watch.inspect(&table, options.warnings.then_some(&mut warnings));
+            self.inputs.lock().unwrap_or_else(|e| e.into_inner()).merge(&seen);
+            if options.warnings {
+                answer["warnings"] = json!(warnings);
+            }
+        }
+        Ok(answer)
     }
 
     /// Prometheus text exposition.
@@ -195,6 +218,16 @@ impl Server {
         let loaded = self.current();
         let model = loaded.as_ref().map(|l| (l.model.spec.model_name.as_str(), l.version.unwrap_or(0)));
         let mut text = self.metrics.text(model, self.opts.max_connections);
+        let inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (name, help, counts) in [
+            ("leadflow_input_out_of_range_total", "Scored rows with a value outside the training range, per column.", &inputs.out_of_range),
+            ("leadflow_input_unseen_total", "Scored rows with a level training never saw, per column.", &inputs.unseen),
+        ] {
+            text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+            for (column, n) in counts {
+                text.push_str(&format!("{name}{{column=\"{}\"}} {n}\n", column.replace(['"', '\\', '\n'], "_")));
+            }
+        }
         if let Some(log) = self.log.get() {
             let c = &log.counters;
             for (name, help, v) in [

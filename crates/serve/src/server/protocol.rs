@@ -48,23 +48,55 @@ fn records_table(records: &[Value], what: &str) -> std::result::Result<Table, St
     Ok(Table::from_rows(header, rows, 1))
 }
 
-/// The request body as a table: MLflow's JSON formats or CSV.
-pub(super) fn parse_body(content_type: &str, body: &[u8]) -> std::result::Result<Table, String> {
-    if content_type.starts_with("text/csv") {
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(body);
-        let header: Vec<String> = rdr.headers().map_err(|e| format!("CSV body: {e}"))?.iter().map(|h| h.trim().to_string()).collect();
-        let mut rows = Vec::new();
-        for (i, rec) in rdr.records().enumerate() {
-            let rec = rec.map_err(|e| format!("CSV body, line {}: {e}", i + 2))?;
-            rows.push(rec.iter().map(|v| v.trim().to_string()).collect());
+/// What a JSON request asks beyond scores (`"params": {"warnings": true}`, MLflow's place for
+/// inference parameters).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct RequestOptions {
+    /// List each row's inputs outside the training range or unseen in training.
+    pub warnings: bool,
+}
+
+impl RequestOptions {
+    fn of(params: Option<&Value>) -> std::result::Result<RequestOptions, String> {
+        let Some(params) = params else { return Ok(RequestOptions::default()) };
+        let obj = params.as_object().ok_or("\"params\" must be an object, e.g. {\"warnings\": true}")?;
+        let mut o = RequestOptions::default();
+        for (k, v) in obj {
+            match (k.as_str(), v.as_bool()) {
+                ("warnings", Some(b)) => o.warnings = b,
+                ("warnings", None) => return Err(format!("params.warnings must be true or false, found {v}")),
+                _ => return Err(format!("unknown request parameter {k:?}; known: warnings")),
+            }
         }
-        return Ok(Table::from_rows(header, rows, 2));
+        Ok(o)
+    }
+}
+
+/// The request body as a table (MLflow's JSON formats or CSV) and what it asks beyond scores.
+pub(super) fn parse_body(content_type: &str, body: &[u8]) -> std::result::Result<(Table, RequestOptions), String> {
+    if content_type.starts_with("text/csv") {
+        return Ok((parse_csv(body)?, RequestOptions::default()));
     }
     if !(content_type.is_empty() || content_type.starts_with("application/json")) {
         return Err(format!("unsupported content type {content_type:?}: use application/json or text/csv"));
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
     let obj = v.as_object().ok_or("the JSON body must be an object with one of dataframe_split, dataframe_records, instances, inputs")?;
+    Ok((parse_json(obj)?, RequestOptions::of(obj.get("params"))?))
+}
+
+fn parse_csv(body: &[u8]) -> std::result::Result<Table, String> {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(body);
+    let header: Vec<String> = rdr.headers().map_err(|e| format!("CSV body: {e}"))?.iter().map(|h| h.trim().to_string()).collect();
+    let mut rows = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| format!("CSV body, line {}: {e}", i + 2))?;
+        rows.push(rec.iter().map(|v| v.trim().to_string()).collect());
+    }
+    Ok(Table::from_rows(header, rows, 2))
+}
+
+fn parse_json(obj: &serde_json::Map<String, Value>) -> std::result::Result<Table, String> {
     let formats = ["dataframe_split", "dataframe_records", "instances", "inputs"];
     let given: Vec<&str> = formats.iter().copied().filter(|f| obj.contains_key(*f)).collect();
     if given.len() != 1 {

@@ -13,6 +13,7 @@ use leadflow_serve::ValidationSpec;
 use leadflow_testkit::quick_params as quick;
 
 mod hardening;
+mod inputs;
 mod log;
 mod server;
 
@@ -56,7 +57,7 @@ fn predict_scores_raw_and_encoded_rows_identically() {
     let md = leadflow_serve::ModelDir::open(&env.layout().model_dir()).unwrap();
     // Raw rows: the generator's file, scored with the saved preprocessing.
     let out = env.dir.path().join("raw_scores.csv");
-    let n = leadflow_serve::predict(&env.layout().model_dir(), &env.raw, &out, leadflow_serve::InputKind::Auto).unwrap();
+    let n = leadflow_serve::predict(&env.layout().model_dir(), &env.raw, &out, leadflow_serve::InputKind::Auto).unwrap().rows;
     let raw_scores = leadflow_features::table::Table::read(&out).unwrap();
     assert_eq!(n, raw_scores.rows.len());
     assert_eq!(raw_scores.header, ["row", "lead_id", "probability", "label"]);

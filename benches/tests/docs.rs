@@ -1,0 +1,23 @@
+//! The benchmark tables in the docs are what the benches wrote: each is rendered again from the
+//! figures the bench saved (`benches/results/`) and must match the doc's block exactly.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+use std::path::Path;
+
+fn repo(p: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)).unwrap()
+}
+
+#[test]
+fn the_pipeline_table_is_the_one_the_bench_wrote() {
+    let run: serde_json::Value = serde_json::from_str(&repo(leadflow_bench::pipeline::RESULTS)).unwrap();
+    let doc = repo("docs/benchmarks.md");
+    let block = leadflow_bench::block(&doc, "pipeline").expect("docs/benchmarks.md has the pipeline block");
+    assert_eq!(block, format!("\n{}", leadflow_bench::pipeline::table(&run)), "rerun `leadflow-bench --docs docs/benchmarks.md`");
+    // Every input the bench ran has both sides and a ratio on the end-to-end line.
+    let figures = run["figures"].as_array().unwrap();
+    assert!(figures.len() >= 3, "1x, 10x and 100x");
+    let end_to_end = block.lines().find(|l| l.starts_with("| end to end |")).unwrap();
+    assert_eq!(end_to_end.matches('x').count(), figures.len(), "{end_to_end}");
+}
