@@ -21,3 +21,12 @@ fn the_pipeline_table_is_the_one_the_bench_wrote() {
     let end_to_end = block.lines().find(|l| l.starts_with("| end to end |")).unwrap();
     assert_eq!(end_to_end.matches('x').count(), figures.len(), "{end_to_end}");
 }
+
+#[test]
+fn the_serving_table_is_the_one_the_bench_wrote() {
+    let run: serde_json::Value = serde_json::from_str(&repo(leadflow_bench::serving::RESULTS)).unwrap();
+    let doc = repo("docs/serving.md");
+    let block = leadflow_bench::block(&doc, "serving").expect("docs/serving.md has the serving block");
+    assert_eq!(block, format!("\n{}", leadflow_bench::serving::table(&run)), "rerun `leadflow-serve-bench --docs docs/serving.md`");
+    assert!(block.contains("mlflow models serve"), "the baseline ran");
+}
