@@ -152,6 +152,12 @@ pub const MODEL_SPEC: Artifact = m("model.json", Json, "which model file, its ki
 pub const MODEL_REFERENCE: Artifact =
     m("reference.json", Json, "the training table's profile and the model's test-split scores, for `leadflow model drift`");
 
+// --- `leadflow model drift` (a command's report, not a stage's output) ---
+/// Folder of the drift report under the artifacts root (default of `--output-dir`).
+pub const DRIFT_DIR: &str = "drift";
+pub const DRIFT_REPORT_JSON: &str = "drift.json";
+pub const DRIFT_REPORT_MD: &str = "drift.md";
+
 /// Every artifact of the contract.
 pub const ALL: &[Artifact] = &[
     DATE_LIMITS,

@@ -14,7 +14,7 @@ pub fn drift(g: &GlobalArgs, model_dir: &Path, input: &Path, out: &Path, track: 
     let params = g.params()?;
     let report = leadflow_serve::drift::check(model_dir, input, &params.drift)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let (json, md) = (out.join("drift.json"), out.join("drift.md"));
+    let (json, md) = (out.join(art::DRIFT_REPORT_JSON), out.join(art::DRIFT_REPORT_MD));
     art::write_json(&json, &report)?;
     let title = format!("Drift: {} against the training data of {}", input.display(), model_dir.display());
     art::write_atomic(&md, report.markdown(&title).as_bytes())?;

@@ -34,7 +34,7 @@ pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
         }
         ModelCmd::Serve(a) => serve(g, a),
         ModelCmd::Drift { model_dir: d, input, output_dir, no_tracking } => {
-            let out = output_dir.unwrap_or_else(|| layout.root().join("drift"));
+            let out = output_dir.unwrap_or_else(|| layout.root().join(art::DRIFT_DIR));
             super::drift::drift(g, &model_dir(d), &input, &out, !no_tracking)
         }
         ModelCmd::Show { name, alias } => {
