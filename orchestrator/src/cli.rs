@@ -207,6 +207,10 @@ pub enum ModelCmd {
         /// What the input rows are (auto: decided by the columns).
         #[arg(long, value_enum, default_value_t = InputKind::Auto)]
         input_kind: InputKind,
+        /// Also write each row's contributions per input column and the bias (they add up to the
+        /// margin: XGBoost's TreeSHAP, or coefficient x (value - training mean)); binary models.
+        #[arg(long)]
+        explain: bool,
     },
     /// Check a model's predictions against labels and/or a minimum accuracy (default: the last
     /// run's test split); non-zero exit with the differing rows when they disagree.

@@ -149,6 +149,8 @@ pub const DEPLOY_META: Artifact = a(Deploy, RUN_META, Json, "run metadata of the
 pub const MODEL_CARD_MD: Artifact = m("model_card.md", Markdown, "model card for people");
 pub const MODEL_CARD_JSON: Artifact = m("model_card.json", Json, "model card for machines");
 pub const MODEL_SPEC: Artifact = m("model.json", Json, "which model file, its kind, threshold and features");
+pub const MODEL_EXPLAIN: Artifact =
+    m("explain.json", Json, "the training rows' mean of each feature (the logistic model's contributions are centred on them)");
 pub const MODEL_REFERENCE: Artifact =
     m("reference.json", Json, "the training table's profile and the model's test-split scores, for `leadflow model drift`");
 

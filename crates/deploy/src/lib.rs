@@ -36,6 +36,7 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
         art::IMPORTANCE_JSON,
         art::DRIFT_REFERENCE,
         art::X_TEST,
+        art::X_TRAIN,
     ],
     params: |p| serde_json::json!({ "deploy": p.deploy }),
     data_version: true,
@@ -133,6 +134,7 @@ fn promote(
         art::COLUMNS_LIST.name,
         art::MODEL_SPEC.name,
         art::MODEL_REFERENCE.name,
+        art::MODEL_EXPLAIN.name,
     ]
     .into_iter()
     .chain(pyfunc::FILES.iter().copied())
@@ -322,6 +324,7 @@ fn fill_model_dir(
     art::write_json(&model_dir.path(&art::MODEL_SPEC), &deployed)?;
     let reference = drift_reference(layout, &deployed, &pre)?;
     art::write_json(&model_dir.path(&art::MODEL_REFERENCE), &reference)?;
+    art::write_json(&model_dir.path(&art::MODEL_EXPLAIN), &serde_json::json!({ "feature_means": feature_means(layout, &deployed.features)? }))?;
     // An MLflow model: MLmodel, environment, example and the pyfunc loader.
     pyfunc::MlflowModel {
         model: &deployed,
@@ -355,6 +358,15 @@ fn drift_reference(layout: &Layout, deployed: &DeployedModel, pre: &leadflow_fea
         leadflow_drift::Column::categorical("prediction", false, labels.into_iter().map(Some))
     });
     Ok(reference)
+}
+
+/// The training rows' mean of each feature, in model order (what the logistic model's
+/// contributions are centred on).
+fn feature_means(layout: &Layout, features: &[String]) -> Result<Vec<f64>> {
+    let x_train = layout.require(&art::X_TRAIN)?;
+    let x = leadflow_features::table::Table::read(&x_train)?.matrix(&x_train, features)?;
+    let n = x.n_rows.max(1) as f64;
+    Ok((0..x.n_cols).map(|j| (0..x.n_rows).map(|i| x.row(i)[j]).sum::<f64>() / n).collect())
 }
 
 /// The model card, for people (Markdown) and machines (JSON), into the model directory.

@@ -339,6 +339,21 @@ impl FeatureSpec {
         names
     }
 
+    /// The column each feature comes from, in feature order: a numeric feature's own name, a
+    /// categorical column's name for each of its one-hot levels (or its ordinal code). Summing
+    /// per-feature contributions over this gives them per column.
+    pub fn feature_columns(&self) -> Vec<String> {
+        let mut columns = self.numeric.clone();
+        for c in &self.categorical {
+            let n = match self.encoding {
+                Encoding::OneHot => self.kept_levels(c).len(),
+                Encoding::Ordinal => 1,
+            };
+            columns.extend(std::iter::repeat_n(c.name.clone(), n));
+        }
+        columns
+    }
+
     pub fn n_features(&self) -> usize {
         self.numeric.len()
             + self

@@ -21,6 +21,9 @@ pub enum Error {
     /// Rows with another number of features than the model was fitted on.
     #[error("the {kind} model expects {expected} features, got {got}")]
     Width { kind: &'static str, expected: usize, got: usize },
+    /// Asked of a model that cannot do it (e.g. explanations of a multiclass model).
+    #[error("not available: {0}")]
+    Unsupported(&'static str),
     #[error(transparent)]
     Core(#[from] leadflow_core::Error),
 }

@@ -124,6 +124,35 @@ impl XgbModel {
         Ok(p.into_iter().map(|v| f64::from(v).clamp(0.0, 1.0)).collect())
     }
 
+    /// The raw margin of each row (before the objective's link: log-odds for `binary:logistic`).
+    pub fn margin(&self, x: &Matrix) -> Result<Vec<f64>> {
+        if x.n_rows == 0 {
+            return Ok(Vec::new());
+        }
+        let m = self.booster.predict_margin(&XgbRows::new(x, None, None)?.d).map_err(xgb("predicting margins"))?;
+        Ok(m.into_iter().map(f64::from).collect())
+    }
+
+    /// Each row's SHAP values by XGBoost's own TreeSHAP (`pred_contribs`): per feature, and the
+    /// bias (last); they add up to the row's margin. Binary models only.
+    pub fn contributions(&self, x: &Matrix) -> Result<Contributions> {
+        if x.n_rows == 0 {
+            return Ok(Contributions { n_features: x.n_cols, values: Vec::new(), bias: Vec::new() });
+        }
+        let rows = XgbRows::new(x, None, None)?;
+        let (data, (n, width)) = self.booster.predict_contributions(&rows.d).map_err(xgb("computing contributions"))?;
+        if width != x.n_cols + 1 || n != x.n_rows {
+            return Err(Error::Width { kind: "xgboost (contributions: binary models only)", expected: x.n_cols + 1, got: width });
+        }
+        let mut values = Vec::with_capacity(n * x.n_cols);
+        let mut bias = Vec::with_capacity(n);
+        for row in data.chunks(width) {
+            values.extend(row[..x.n_cols].iter().map(|&v| f64::from(v)));
+            bias.push(f64::from(row[x.n_cols]));
+        }
+        Ok(Contributions { n_features: x.n_cols, values, bias })
+    }
+
     /// Mean split gain per feature (XGBoost's `importance_type="gain"`), by feature index.
     pub fn gain_importance(&self, n_features: usize) -> Result<Vec<f64>> {
         let dump = self.booster.dump_model(true, None).map_err(xgb("dumping the trees"))?;
@@ -152,6 +181,21 @@ static UPDATE_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 /// Seconds spent inside XGBoost's `update` so far in this process (all threads added up).
 pub fn xgboost_update_seconds() -> f64 {
     UPDATE_NANOS.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9
+}
+
+/// Per-row feature contributions to the model's margin: `values` row-major (`n_features` a
+/// row) and a `bias` per row; a row's contributions and bias add up to its margin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contributions {
+    pub n_features: usize,
+    pub values: Vec<f64>,
+    pub bias: Vec<f64>,
+}
+
+impl Contributions {
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.values[i * self.n_features..(i + 1) * self.n_features]
+    }
 }
 
 /// Either kind of trained model (a logistic regression is multinomial for more than two classes).
@@ -233,6 +277,47 @@ impl Model {
                 }
                 Ok(out)
             }
+        }
+    }
+
+    /// Each row's margin: log-odds for the logistic model, XGBoost's raw margin. Binary only.
+    pub fn margin(&self, x: &Matrix) -> Result<Vec<f64>> {
+        match self {
+            Model::Xgboost(m) => m.margin(x),
+            Model::Logistic(m) => {
+                if m.coefficients.len() != x.n_cols {
+                    return Err(Error::Width { kind: "logistic", expected: m.coefficients.len(), got: x.n_cols });
+                }
+                Ok((0..x.n_rows).map(|i| m.intercept + m.coefficients.iter().zip(x.row(i)).map(|(w, v)| w * v).sum::<f64>()).collect())
+            }
+            Model::Multinomial(_) => Err(Error::Unsupported("margins and contributions of a multiclass model")),
+        }
+    }
+
+    /// Each row's feature contributions to its margin. XGBoost: TreeSHAP (`pred_contribs`).
+    /// Logistic regression: coefficient x (value - the feature's training mean), with the bias
+    /// intercept + Σ coefficient x mean, so they add up to the log-odds. `means` are the training
+    /// rows' feature means (needed by the logistic model only). Binary models only.
+    pub fn contributions(&self, x: &Matrix, means: Option<&[f64]>) -> Result<Contributions> {
+        match self {
+            Model::Xgboost(m) => m.contributions(x),
+            Model::Logistic(m) => {
+                let n = m.coefficients.len();
+                if n != x.n_cols {
+                    return Err(Error::Width { kind: "logistic", expected: n, got: x.n_cols });
+                }
+                let means = means.ok_or(Error::Unsupported("logistic contributions without the training means"))?;
+                if means.len() != n {
+                    return Err(Error::Width { kind: "logistic (training means)", expected: n, got: means.len() });
+                }
+                let bias = m.intercept + m.coefficients.iter().zip(means).map(|(w, mu)| w * mu).sum::<f64>();
+                let mut values = Vec::with_capacity(x.n_rows * n);
+                for i in 0..x.n_rows {
+                    values.extend(m.coefficients.iter().zip(x.row(i)).zip(means).map(|((w, v), mu)| w * (v - mu)));
+                }
+                Ok(Contributions { n_features: n, values, bias: vec![bias; x.n_rows] })
+            }
+            Model::Multinomial(_) => Err(Error::Unsupported("contributions of a multiclass model")),
         }
     }
 

@@ -34,6 +34,24 @@ pub struct ModelDir {
     /// The training table's ranges and levels (none for a directory exported before leadflow
     /// saved a reference).
     pub inputs: Option<crate::inputs::Watch>,
+    /// The training rows' feature means (the logistic model's contributions are centred on
+    /// them); none for a directory exported before leadflow saved them.
+    pub means: Option<Vec<f64>>,
+}
+
+/// Per-row contributions to the margin, per input column (one-hot levels summed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    pub columns: Vec<String>,
+    /// Row-major, `columns.len()` a row.
+    pub values: Vec<f64>,
+    pub bias: Vec<f64>,
+}
+
+impl Explanation {
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.values[i * self.columns.len()..(i + 1) * self.columns.len()]
+    }
 }
 
 impl ModelDir {
@@ -66,7 +84,14 @@ impl ModelDir {
         } else {
             None
         };
-        Ok(ModelDir { spec, model, features, preprocessing, inputs })
+        let explain = dir.join(art::MODEL_EXPLAIN.name);
+        let means = if explain.is_file() {
+            let v: serde_json::Value = art::read_json(&explain, "feature means")?;
+            v["feature_means"].as_array().map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+        } else {
+            None
+        };
+        Ok(ModelDir { spec, model, features, preprocessing, inputs, means })
     }
 
     /// Turn a table into model features: already-encoded rows (`X_test.csv` shape) are used as
@@ -121,6 +146,32 @@ impl ModelDir {
         Ok(m)
     }
 
+    /// Each row's contributions to the margin per input column, and the bias (binary models):
+    /// XGBoost's TreeSHAP, or the logistic model's coefficient x (value - training mean); one-hot
+    /// levels of a column are summed, so a row's values and bias add up to its margin.
+    pub fn explain_matrix(&self, x: &Matrix) -> Result<Explanation> {
+        let c = self.model.contributions(x, self.means.as_deref())?;
+        let feature_columns = self.features.feature_columns();
+        let mut columns: Vec<String> = Vec::new();
+        let index: Vec<usize> = feature_columns
+            .iter()
+            .map(|c| match columns.iter().position(|k| k == c) {
+                Some(i) => i,
+                None => {
+                    columns.push(c.clone());
+                    columns.len() - 1
+                }
+            })
+            .collect();
+        let mut values = vec![0.0; x.n_rows * columns.len()];
+        for i in 0..x.n_rows {
+            for (j, v) in c.row(i).iter().enumerate() {
+                values[i * columns.len() + index[j]] += v;
+            }
+        }
+        Ok(Explanation { columns, values, bias: c.bias })
+    }
+
     pub fn predict_table(&self, table: &Table, path: &Path, kind: InputKind) -> Result<Vec<f64>> {
         let x = self.features_of(table, path, kind)?;
         Ok(self.model.predict(&x)?)
@@ -138,9 +189,17 @@ pub struct Scored {
 /// label 0/1), or `row,[id,]label,p_<class>...` (multiclass: the predicted class's name and one
 /// probability per class).
 pub fn predict(model_dir: &Path, input: &Path, output: &Path, kind: InputKind) -> Result<Scored> {
+    predict_with(model_dir, input, output, kind, false)
+}
+
+/// [`predict`], with `explain`: each row's contributions per input column and the bias as
+/// `contribution_<column>` ... `contribution_bias` columns (binary models).
+pub fn predict_with(model_dir: &Path, input: &Path, output: &Path, kind: InputKind, explain: bool) -> Result<Scored> {
     let md = ModelDir::open(model_dir)?;
     let table = Table::read(input)?;
-    let p = md.predict_table(&table, input, kind)?;
+    let x = md.features_of(&table, input, kind)?;
+    let p = md.model.predict(&x)?;
+    let explanation = if explain { Some(md.explain_matrix(&x)?) } else { None };
     let inputs = md.inputs.as_ref().map(|w| w.inspect(&table, None)).unwrap_or_default();
     let id_name = md.preprocessing.id.as_deref();
     let id = id_name.and_then(|c| table.column_index(c));
@@ -171,17 +230,31 @@ pub fn predict(model_dir: &Path, input: &Path, output: &Path, kind: InputKind) -
         art::write_atomic(output, s.as_bytes())?;
         return Ok(Scored { rows: pred.len(), inputs });
     }
-    let mut s = format!("row,{id_header}probability,label\n");
+    let mut s = format!("row,{id_header}probability,label");
+    if let Some(e) = &explanation {
+        for c in &e.columns {
+            let _ = write!(s, ",contribution_{c}");
+        }
+        s.push_str(",contribution_bias");
+    }
+    s.push('\n');
     for (i, v) in p.iter().enumerate() {
         let label = u8::from(*v >= md.spec.threshold);
         match id {
             Some(j) => {
-                let _ = writeln!(s, "{},{},{v},{label}", i + 1, table.rows[i][j]);
+                let _ = write!(s, "{},{},{v},{label}", i + 1, table.rows[i][j]);
             }
             None => {
-                let _ = writeln!(s, "{},{v},{label}", i + 1);
+                let _ = write!(s, "{},{v},{label}", i + 1);
             }
         }
+        if let Some(e) = &explanation {
+            for c in e.row(i) {
+                let _ = write!(s, ",{c}");
+            }
+            let _ = write!(s, ",{}", e.bias[i]);
+        }
+        s.push('\n');
     }
     art::write_atomic(output, s.as_bytes())?;
     Ok(Scored { rows: p.len(), inputs })

@@ -10,5 +10,5 @@ mod error;
 pub mod inputs;
 pub mod server;
 
-pub use batch::{predict, validate, InputKind, ModelDir, Scored, Validation, ValidationSpec};
+pub use batch::{predict, predict_with, validate, Explanation, InputKind, ModelDir, Scored, Validation, ValidationSpec};
 pub use error::{Error, Result};

@@ -11,8 +11,8 @@ pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
     let layout = g.layout();
     let model_dir = |d: Option<PathBuf>| d.unwrap_or_else(|| layout.model_dir());
     match cmd {
-        ModelCmd::Predict { model_dir: d, input, output, input_kind } => {
-            let scored = leadflow_serve::predict(&model_dir(d), &input, &output, input_kind)?;
+        ModelCmd::Predict { model_dir: d, input, output, input_kind, explain } => {
+            let scored = leadflow_serve::predict_with(&model_dir(d), &input, &output, input_kind, explain)?;
             super::out(format!("scored {} rows -> {}\n", scored.rows, output.display()))?;
             if let Some(s) = scored.inputs.summary() {
                 eprintln!("note: {s} (scored as params say: values clipped, unseen levels as `dataset.processing.unseen`)");

@@ -196,13 +196,24 @@ impl Server {
         }
         // One loaded model serves requests in parallel: XGBoost's gbtree prediction is
         // thread-safe since 1.4 (dmlc/xgboost#6648); the logistic models are plain numbers.
-        let p = loaded.model.predict_table(&table, Path::new("request"), self.opts.input).map_err(|e| bad(format!("{e:#}")))?;
+        let model = &loaded.model;
+        let x = model.features_of(&table, Path::new("request"), self.opts.input).map_err(|e| bad(format!("{e:#}")))?;
+        let p = model.model.predict(&x).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("scoring failed: {e:#}")))?;
         self.metrics.rows.fetch_add(table.rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if let Some(log) = self.log.get() {
             log.record(&loaded, &table, &p);
         }
-        let mut answer = json!({ "predictions": predictions(&loaded.model, &p) });
-        if let Some(watch) = &loaded.model.inputs {
+        let mut records = predictions(model, &p);
+        if options.explain {
+            let e = model.explain_matrix(&x).map_err(|e| bad(format!("explain: {e:#}")))?;
+            for (i, r) in records.iter_mut().enumerate() {
+                let contributions: serde_json::Map<String, Value> = e.columns.iter().cloned().zip(e.row(i).iter().map(|v| json!(v))).collect();
+                r["contributions"] = Value::Object(contributions);
+                r["bias"] = json!(e.bias[i]);
+            }
+        }
+        let mut answer = json!({ "predictions": records });
+        if let Some(watch) = &model.inputs {
             let mut warnings = Vec::new();
             let seen = watch.inspect(&table, options.warnings.then_some(&mut warnings));
             self.inputs.lock().unwrap_or_else(|e| e.into_inner()).merge(&seen);

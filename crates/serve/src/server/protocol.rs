@@ -54,6 +54,8 @@ fn records_table(records: &[Value], what: &str) -> std::result::Result<Table, St
 pub(super) struct RequestOptions {
     /// List each row's inputs outside the training range or unseen in training.
     pub warnings: bool,
+    /// Each prediction with its contributions per input column and the bias.
+    pub explain: bool,
 }
 
 impl RequestOptions {
@@ -64,8 +66,9 @@ impl RequestOptions {
         for (k, v) in obj {
             match (k.as_str(), v.as_bool()) {
                 ("warnings", Some(b)) => o.warnings = b,
-                ("warnings", None) => return Err(format!("params.warnings must be true or false, found {v}")),
-                _ => return Err(format!("unknown request parameter {k:?}; known: warnings")),
+                ("explain", Some(b)) => o.explain = b,
+                ("warnings" | "explain", None) => return Err(format!("params.{k} must be true or false, found {v}")),
+                _ => return Err(format!("unknown request parameter {k:?}; known: warnings, explain")),
             }
         }
         Ok(o)

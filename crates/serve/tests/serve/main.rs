@@ -12,6 +12,7 @@ use leadflow_mlflow::tracking::FileStore;
 use leadflow_serve::ValidationSpec;
 use leadflow_testkit::quick_params as quick;
 
+mod explain;
 mod hardening;
 mod inputs;
 mod log;
