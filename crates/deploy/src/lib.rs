@@ -324,7 +324,10 @@ fn fill_model_dir(
     art::write_json(&model_dir.path(&art::MODEL_SPEC), &deployed)?;
     let reference = drift_reference(layout, &deployed, &pre)?;
     art::write_json(&model_dir.path(&art::MODEL_REFERENCE), &reference)?;
-    art::write_json(&model_dir.path(&art::MODEL_EXPLAIN), &serde_json::json!({ "feature_means": feature_means(layout, &deployed.features)? }))?;
+    art::write_json(
+        &model_dir.path(&art::MODEL_EXPLAIN),
+        &serde_json::json!({ "feature_means": feature_means(layout, &deployed.features)? }),
+    )?;
     // An MLflow model: MLmodel, environment, example and the pyfunc loader.
     pyfunc::MlflowModel {
         model: &deployed,

@@ -207,7 +207,8 @@ impl Server {
         if options.explain {
             let e = model.explain_matrix(&x).map_err(|e| bad(format!("explain: {e:#}")))?;
             for (i, r) in records.iter_mut().enumerate() {
-                let contributions: serde_json::Map<String, Value> = e.columns.iter().cloned().zip(e.row(i).iter().map(|v| json!(v))).collect();
+                let contributions: serde_json::Map<String, Value> =
+                    e.columns.iter().cloned().zip(e.row(i).iter().map(|v| json!(v))).collect();
                 r["contributions"] = Value::Object(contributions);
                 r["bias"] = json!(e.bias[i]);
             }
