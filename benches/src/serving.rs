@@ -34,6 +34,15 @@ pub fn table(run: &Value) -> String {
             }
         }
     }
+    if let (Some(plain), Some(explained)) = (get("leadflow", 100), get("leadflow, explain", 100)) {
+        let p50 = |c: &Value| c["p50_ms"].as_f64().unwrap_or(0.0);
+        ratios.push(format!(
+            "explanations (100 rows, `\"params\": {{\"explain\": true}}`) cost {:.1} µs per row at the median ({:.2} ms vs {:.2} ms a request)",
+            1000.0 * (p50(explained) - p50(plain)) / 100.0,
+            p50(explained),
+            p50(plain)
+        ));
+    }
     if !ratios.is_empty() {
         out.push_str(&format!("\n{}.\n", ratios.join("; ")));
     }

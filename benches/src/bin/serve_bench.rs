@@ -214,6 +214,14 @@ fn main() -> anyhow::Result<()> {
             results.push((*name, *rows, rps, r));
         }
     }
+    // The cost of explanations: the same 100-row body asking for each row's contributions.
+    let explained = bodies[1].1.replacen("{\"dataframe_split\"", "{\"params\": {\"explain\": true}, \"dataframe_split\"", 1);
+    if let Some((_, url, _)) = servers.iter().find(|(n, _, _)| *n == "leadflow") {
+        let r = load(url, &explained, cli.connections, cli.seconds);
+        let rps = r.requests as f64 / r.seconds;
+        println!("{:<24}{:>8}{rps:>12.0}{:>10.2}{:>10.2}{:>8}", "leadflow, explain", 100, r.p50_ms, r.p99_ms, r.failed);
+        results.push(("leadflow, explain", 100, rps, r));
+    }
     if servers.len() == 2 {
         for rows in [1, 100] {
             let get = |n: &str| results.iter().find(|(s, r, _, _)| *s == n && *r == rows).map(|(_, _, rps, l)| (*rps, l.p99_ms));
