@@ -127,25 +127,7 @@ fn promote(
         message: "the selected model has no tracking run id; re-run the train stage".into(),
     })?;
     // The registered source is the run's own artifact folder, which later runs never overwrite.
-    for f in [
-        art::FEATURE_SPEC.name,
-        art::PREPROCESSING.name,
-        art::SCALER.name,
-        art::COLUMNS_LIST.name,
-        art::MODEL_SPEC.name,
-        art::MODEL_REFERENCE.name,
-        art::MODEL_EXPLAIN.name,
-    ]
-    .into_iter()
-    .chain(pyfunc::FILES.iter().copied())
-    {
-        store.log_artifact(&run_id, &model_dir.dir().join(f), "model")?;
-    }
-    store.log_artifact(
-        &run_id,
-        &model_dir.dir().join(pyfunc::CODE_DIR).join(format!("{}.py", pyfunc::LOADER_MODULE)),
-        &format!("model/{}", pyfunc::CODE_DIR),
-    )?;
+    log_model_files(store, &run_id, model_dir.dir())?;
     let source = format!("{}/model", store.artifact_uri(&run_id)?.trim_end_matches('/'));
     let alias = stage.alias();
     let tags = vec![
@@ -340,6 +322,26 @@ fn fill_model_dir(
     .write(model_dir.dir())?;
 
     Ok((model_dir, deployed, pre))
+}
+
+/// The model directory's files, logged as the run's `model/` artifact folder (what the registry
+/// version points at).
+fn log_model_files(store: &dyn Store, run_id: &str, dir: &Path) -> Result<()> {
+    const FILES: [&str; 7] = [
+        art::FEATURE_SPEC.name,
+        art::PREPROCESSING.name,
+        art::SCALER.name,
+        art::COLUMNS_LIST.name,
+        art::MODEL_SPEC.name,
+        art::MODEL_REFERENCE.name,
+        art::MODEL_EXPLAIN.name,
+    ];
+    for f in FILES.into_iter().chain(pyfunc::FILES.iter().copied()) {
+        store.log_artifact(run_id, &dir.join(f), "model")?;
+    }
+    let loader = dir.join(pyfunc::CODE_DIR).join(format!("{}.py", pyfunc::LOADER_MODULE));
+    store.log_artifact(run_id, &loader, &format!("model/{}", pyfunc::CODE_DIR))?;
+    Ok(())
 }
 
 /// The data stage's profile of the training table, with the model's scores on its test split:
