@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::reference::{bin_counts, level, Column, Reference};
+use crate::reference::{bin_counts, count_levels, sorted_present, Column, Reference};
 use crate::stats;
 
 /// When a column counts as drifted: the `[drift]` params section, validated there.
@@ -20,28 +20,12 @@ pub enum Values {
 
 impl Values {
     pub fn continuous(values: impl IntoIterator<Item = Option<f64>>) -> Values {
-        let mut rows = 0;
-        let mut sorted = Vec::new();
-        for v in values {
-            rows += 1;
-            if let Some(v) = v.filter(|v| v.is_finite()) {
-                sorted.push(v);
-            }
-        }
-        sorted.sort_by(f64::total_cmp);
+        let (rows, sorted) = sorted_present(values);
         Values::Continuous { rows, missing: rows - sorted.len(), sorted }
     }
 
     pub fn categorical<'a>(boolean: bool, values: impl IntoIterator<Item = Option<&'a str>>) -> Values {
-        let (mut rows, mut missing) = (0, 0);
-        let mut levels = BTreeMap::new();
-        for v in values {
-            rows += 1;
-            match level(v, boolean) {
-                Some(l) => *levels.entry(l).or_insert(0) += 1,
-                None => missing += 1,
-            }
-        }
+        let (rows, missing, levels) = count_levels(boolean, values);
         Values::Categorical { rows, missing, levels }
     }
 

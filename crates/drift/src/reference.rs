@@ -75,15 +75,7 @@ impl Column {
 
     /// A continuous column's profile from its values (`None`: missing).
     pub fn continuous(name: &str, values: impl IntoIterator<Item = Option<f64>>) -> Column {
-        let mut rows = 0;
-        let mut present: Vec<f64> = Vec::new();
-        for v in values {
-            rows += 1;
-            if let Some(v) = v.filter(|v| v.is_finite()) {
-                present.push(v);
-            }
-        }
-        present.sort_by(f64::total_cmp);
+        let (rows, present) = sorted_present(values);
         let missing = rows - present.len();
         let mut edges: Vec<f64> = (1..BINS).map(|i| quantile(&present, i as f64 / BINS as f64)).filter(|e| e.is_finite()).collect();
         edges.dedup();
@@ -108,15 +100,7 @@ impl Column {
 
     /// A categorical column's profile from its cells (`None` or blank: missing).
     pub fn categorical<'a>(name: &str, boolean: bool, values: impl IntoIterator<Item = Option<&'a str>>) -> Column {
-        let (mut rows, mut missing) = (0, 0);
-        let mut levels = BTreeMap::new();
-        for v in values {
-            rows += 1;
-            match level(v, boolean) {
-                Some(l) => *levels.entry(l).or_insert(0) += 1,
-                None => missing += 1,
-            }
-        }
+        let (rows, missing, levels) = count_levels(boolean, values);
         Column::Categorical { name: name.to_string(), rows, missing, boolean, levels }
     }
 }
@@ -129,6 +113,37 @@ pub fn level(v: Option<&str>, boolean: bool) -> Option<String> {
         Some(b) => Some(b.to_string()),
         None => Some(v.to_string()),
     }
+}
+
+/// How many values, and the present (finite) ones sorted.
+pub(crate) fn sorted_present(values: impl IntoIterator<Item = Option<f64>>) -> (usize, Vec<f64>) {
+    let mut rows = 0;
+    let mut present: Vec<f64> = Vec::new();
+    for v in values {
+        rows += 1;
+        if let Some(v) = v.filter(|v| v.is_finite()) {
+            present.push(v);
+        }
+    }
+    present.sort_by(f64::total_cmp);
+    (rows, present)
+}
+
+/// How many cells, how many missing, and the count of each level.
+pub(crate) fn count_levels<'a>(
+    boolean: bool,
+    values: impl IntoIterator<Item = Option<&'a str>>,
+) -> (usize, usize, BTreeMap<String, usize>) {
+    let (mut rows, mut missing) = (0, 0);
+    let mut levels = BTreeMap::new();
+    for v in values {
+        rows += 1;
+        match level(v, boolean) {
+            Some(l) => *levels.entry(l).or_insert(0) += 1,
+            None => missing += 1,
+        }
+    }
+    (rows, missing, levels)
 }
 
 /// Sorted values counted into the bins the inner `edges` make.

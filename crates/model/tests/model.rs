@@ -30,8 +30,8 @@ fn a_json_file_xgboost_refuses_keeps_xgboosts_error() {
     assert!(err.source().is_some_and(|s| s.is::<xgboost_rs::XGBError>()), "{err:?}");
 }
 
-#[test]
-fn rows_of_another_width_are_refused_by_count() {
+/// P = σ(0.1 + 0.5·a - 0.25·b), loaded from its file.
+fn logistic() -> Model {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model_logistic.json");
     let model = serde_json::json!({
@@ -39,7 +39,12 @@ fn rows_of_another_width_are_refused_by_count() {
         "classes": [0, 1], "positive_class": 1, "params": {}
     });
     std::fs::write(&path, model.to_string()).unwrap();
-    let m = Model::load(ModelKind::Logistic, &path).unwrap();
+    Model::load(ModelKind::Logistic, &path).unwrap()
+}
+
+#[test]
+fn rows_of_another_width_are_refused_by_count() {
+    let m = logistic();
     let mut x = Matrix::new(3);
     x.push_row(&[1.0, 2.0, 3.0]);
     let err = m.predict(&x).unwrap_err();
@@ -115,14 +120,7 @@ print(json.dumps(b.predict(xgb.DMatrix(x, missing=np.nan), pred_contribs=True).t
 
 #[test]
 fn logistic_contributions_are_centred_on_the_training_means() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("model_logistic.json");
-    let model = serde_json::json!({
-        "features": ["a", "b"], "coefficients": [0.5, -0.25], "intercept": 0.1,
-        "classes": [0, 1], "positive_class": 1, "params": {}
-    });
-    std::fs::write(&path, model.to_string()).unwrap();
-    let m = Model::load(ModelKind::Logistic, &path).unwrap();
+    let m = logistic();
     let mut x = Matrix::new(2);
     x.push_row(&[1.0, 2.0]);
     x.push_row(&[3.0, -1.0]);
