@@ -138,6 +138,10 @@ pub const IMPORTANCE_JSON: Artifact =
     a(Evaluate, "feature_importance.json", Json, "per model: the numbers of the importance plot (XGBoost mean gain, LR coefficients)");
 pub const CURVES_JSON: Artifact =
     a(Evaluate, "curves.json", Json, "ROC and precision-recall curves on a fixed grid (for reports that cannot show images)");
+pub const EXPLANATIONS_JSON: Artifact =
+    a(Evaluate, "explanations.json", Json, "the selected model's mean |contribution| per input on the test split (binary models)");
+pub const EXPLANATIONS_PNG: Artifact =
+    a(Evaluate, "explanations.png", Png, "beeswarm-style picture of each test row's contribution per input (binary models)");
 pub const EVALUATE_META: Artifact = a(Evaluate, RUN_META, Json, "run metadata of the evaluate stage");
 
 // --- deploy stage ---
@@ -197,6 +201,8 @@ pub const ALL: &[Artifact] = &[
     IMPORTANCE_PNG,
     IMPORTANCE_JSON,
     CURVES_JSON,
+    EXPLANATIONS_JSON,
+    EXPLANATIONS_PNG,
     EVALUATE_META,
     DEPLOYMENT,
     DEPLOY_META,

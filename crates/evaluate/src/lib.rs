@@ -3,6 +3,7 @@
 //! quality gate.
 
 mod error;
+mod explain;
 pub mod plots;
 
 use std::collections::BTreeMap;
@@ -29,7 +30,17 @@ pub use error::{Error, Result};
 /// `evaluate` and `deploy` params (the alias it compares with), and the registry.
 pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint::Reads {
     stage: StageId::Evaluate,
-    artifacts: &[art::PREPROCESSING, art::MODEL_RESULTS, art::COLUMNS_LIST, art::X_TEST, art::Y_TEST, art::XGB_MODEL, art::LR_MODEL],
+    artifacts: &[
+        art::PREPROCESSING,
+        art::MODEL_RESULTS,
+        art::COLUMNS_LIST,
+        art::FEATURE_SPEC,
+        art::X_TRAIN,
+        art::X_TEST,
+        art::Y_TEST,
+        art::XGB_MODEL,
+        art::LR_MODEL,
+    ],
     params: |p| serde_json::json!({ "evaluate": p.evaluate, "deploy": p.deploy }),
     data_version: true,
 };
@@ -324,8 +335,11 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
 
     write_curves(&out, &y, &probas, &scores, target, evaluation.selected)?;
     write_importance(&out, &loaded, &features, target)?;
+    let global = explain::write(&out, layout, evaluation.selected, &loaded[&evaluation.selected], &x, &features, k)?;
 
-    write_text(&out.path(&art::REPORT), &report(params, target, &evaluation, &scores, &business, inc.as_ref(), &results))?;
+    let mut text = report(params, target, &evaluation, &scores, &business, inc.as_ref(), &results);
+    text.push_str(&global.map(|g| g.markdown()).unwrap_or_default());
+    write_text(&out.path(&art::REPORT), &text)?;
     // The evaluation's own tracking run: why a model was (not) promoted, next to the training runs.
     let evaluation_run = log_evaluation_run(store, params, &out, &evaluation, &scores, &results)?;
     let mut rows = BTreeMap::new();

@@ -223,3 +223,59 @@ pub fn importance(path: &Path, panels: &[ImportancePanel]) -> Result<()> {
     }
     root.present().map_err(&err)
 }
+
+/// Inputs drawn in the beeswarm picture (the largest effects).
+pub const MAX_SWARM_ROWS: usize = 12;
+
+/// A beeswarm-style picture: one row per input (the first given at the top), each value a dot
+/// at its contribution, spread vertically by a fixed pattern so dots do not hide each other;
+/// red raises the score, blue lowers it.
+pub fn beeswarm(path: &Path, title: &str, x_label: &str, columns: &[(String, Vec<f64>)]) -> Result<()> {
+    let _permit = leadflow_core::artifacts::write_permit();
+    let err = perr(path);
+    let columns = &columns[..columns.len().min(MAX_SWARM_ROWS)];
+    let n = columns.len().max(1);
+    let root = canvas(path, (1000, 140 + 60 * n as u32))?;
+    let lo = columns.iter().flat_map(|c| c.1.iter().copied()).fold(0.0f64, f64::min);
+    let hi = columns.iter().flat_map(|c| c.1.iter().copied()).fold(0.0f64, f64::max);
+    let pad = ((hi - lo) * 0.05).max(1e-9);
+    let names: Vec<String> = columns.iter().map(|c| c.0.clone()).collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 26).into_font().style(FontStyle::Bold))
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(190)
+        .build_cartesian_2d((lo - pad)..(hi + pad), -0.5f64..(n as f64 - 0.5))
+        .map_err(&err)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("{x_label}; blue raises the score, orange lowers it"))
+        .axis_desc_style((FONT, 20))
+        .label_style((FONT, 17))
+        .y_labels(n)
+        .y_label_formatter(&|v| {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(n - 1 - i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_label_formatter(&|v| format!("{v:.2}"))
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(BLACK.mix(0.08))
+        .draw()
+        .map_err(&err)?;
+    for (row, (_, values)) in columns.iter().enumerate() {
+        let y0 = (n - 1 - row) as f64;
+        chart
+            .draw_series(values.iter().enumerate().map(|(i, &v)| {
+                // A fixed low-discrepancy spread in [-0.35, 0.35]: the same picture every run.
+                let jitter = ((i as f64 * 0.618_033_988_7).fract() - 0.5) * 0.7;
+                let c = if v >= 0.0 { COLORS[0] } else { COLORS[1] };
+                Circle::new((v, y0 + jitter), 2, c.mix(0.6).filled())
+            }))
+            .map_err(&err)?;
+    }
+    root.present().map_err(&err)
+}

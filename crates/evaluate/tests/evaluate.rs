@@ -296,3 +296,30 @@ fn scikit_learn_agrees_with_our_metrics_on_the_real_test_split() {
         assert!((report["accuracy"].as_f64().unwrap() - o["report"]["accuracy"].as_f64().unwrap()).abs() < 1e-9);
     }
 }
+
+#[test]
+fn the_selected_models_contributions_are_summarised_per_input_and_pictured() {
+    let params = quick();
+    let env = Env::new(&params);
+    let s = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap();
+    let layout = env.layout();
+    let g: serde_json::Value = art::read_json(&layout.path(&art::EXPLANATIONS_JSON), "explanations").unwrap();
+    assert_eq!(g["model"], serde_json::json!(s.evaluation.selected));
+    let cols = g["columns"].as_array().unwrap();
+    let means: Vec<f64> = cols.iter().map(|c| c["mean_abs"].as_f64().unwrap()).collect();
+    assert!(means.windows(2).all(|w| w[0] >= w[1]) && means[0] > 0.0, "largest first: {means:?}");
+    // Per input column, from the model's own per-feature contributions on the test split.
+    let spec: leadflow_features::FeatureSpec = art::read_json(&layout.path(&art::FEATURE_SPEC), "spec").unwrap();
+    let mut inputs = spec.feature_columns();
+    inputs.dedup();
+    let mut listed: Vec<String> = cols.iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
+    listed.sort();
+    inputs.sort();
+    assert_eq!(listed, inputs);
+    let test_rows = leadflow_features::table::Table::read(&layout.path(&art::Y_TEST)).unwrap().rows.len();
+    assert_eq!(g["rows"].as_u64().unwrap() as usize, test_rows);
+    let (w, h) = png_size(&layout.path(&art::EXPLANATIONS_PNG));
+    assert!(w == 1000 && h > 200, "{w}x{h}");
+    let report = std::fs::read_to_string(layout.path(&art::REPORT)).unwrap();
+    assert!(report.contains("## What drives the scores") && report.contains(art::EXPLANATIONS_PNG.name), "{report}");
+}
