@@ -186,3 +186,27 @@ fn digits_ten_integer_classes_reach_the_pipelines_accuracy() {
     let (w, h) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
     assert!(w >= 230 + 10 * 52 && h >= 110 + 10 * 52, "{w} x {h}");
 }
+
+#[test]
+fn churn_drift_is_quiet_on_a_fresh_batch_and_explanations_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_example(dir.path(), "churn", "customers.csv");
+    // A fresh batch from the churn generator (another seed) is the training law: no drift.
+    let batch = dir.path().join("batch.csv");
+    leadflow_data::generate::churn(&batch, 2000, 12).unwrap();
+    let params = Params::load(&example("churn").join("params.toml")).unwrap();
+    let report = leadflow_serve::drift::check(&r.layout.model_dir(), &batch, &params.drift).unwrap();
+    assert!(report.drifted.is_empty(), "{:#?}", report.columns);
+    assert!(report.columns.iter().any(|c| c.name == "Contract"), "{:?}", report.columns.iter().map(|c| &c.name).collect::<Vec<_>>());
+    // Each customer's contributions and the bias add up to the model's margin.
+    let md = leadflow_serve::ModelDir::open(&r.layout.model_dir()).unwrap();
+    let table = leadflow_features::table::Table::read(&batch).unwrap();
+    let x = md.features_of(&table, &batch, leadflow_serve::InputKind::Raw).unwrap();
+    let e = md.explain_matrix(&x).unwrap();
+    for (i, m) in md.model.margin(&x).unwrap().iter().enumerate() {
+        let sum: f64 = e.row(i).iter().sum::<f64>() + e.bias[i];
+        assert!((sum - m).abs() < 1e-4, "customer {i}: {sum} vs margin {m}");
+    }
+    // The report carries the global view, in the churn table's own columns.
+    assert!(r.report.contains("## What drives the scores") && r.report.contains("| Contract |"), "{}", r.report);
+}
