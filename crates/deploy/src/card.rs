@@ -34,11 +34,13 @@ pub struct CardInputs<'a> {
     pub limits: &'a serde_json::Value,
     pub results: &'a ModelResults,
     pub importance: Option<&'a Importance>,
+    /// Evaluate's global explanation view (`explanations.json`) of this model, when it made one.
+    pub explanations: Option<&'a serde_json::Value>,
 }
 
 impl ModelCard {
     pub fn new(i: &CardInputs<'_>) -> ModelCard {
-        let CardInputs { params, pre, model: m, deployment: d, metrics, limits, results, importance } = *i;
+        let CardInputs { params, pre, model: m, deployment: d, metrics, limits, results, importance, explanations } = *i;
         let best = results.models.get(&m.kind).map(|r| r.best_params.clone()).unwrap_or_default();
         ModelCard {
             model_name: m.model_name.clone(),
@@ -110,13 +112,29 @@ impl ModelCard {
                     let top: Vec<String> = imp.top(3).iter().map(|(f, v)| format!("{f} ({v:.3})")).collect();
                     l.push(format!("Most influential features by {}: {}.", imp.measure, top.join(", ")));
                 }
+                if let Some(e) = explanations {
+                    let top: Vec<String> = e["columns"]
+                        .as_array()
+                        .map(|c| {
+                            c.iter()
+                                .take(3)
+                                .map(|c| format!("{} ({:.3})", c["name"].as_str().unwrap_or("?"), c["mean_abs"].as_f64().unwrap_or(0.0)))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    l.push(format!(
+                        "What drives its scores on the test split, by mean |contribution| ({}): {}; `leadflow model predict --explain` explains a row.",
+                        e["method"].as_str().unwrap_or(""),
+                        top.join(", ")
+                    ));
+                }
                 if let Some(cv) = results.models.get(&m.kind).map(|r| &r.cv) {
                     l.push(format!(
                         "Cross-validated {} over {} folds: {:.3} ± {:.3}; one test split of {} rows moves the test figures by about that much.",
                         cv.metric, cv.folds, cv.mean, cv.std, results.split.test_rows
                     ));
                 }
-                l.push("Raw inputs are clipped and scaled with the training statistics (preprocessing.json); drift in those columns degrades it silently.".into());
+                l.push("Raw inputs are clipped and scaled with the training statistics (preprocessing.json); drift degrades it: `leadflow model drift` compares new data with the training data (reference.json), and predict and the server count inputs outside the training range or unseen in training.".into());
                 l
             },
             how_to_load: vec![

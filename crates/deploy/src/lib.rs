@@ -37,6 +37,7 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
         art::DRIFT_REFERENCE,
         art::X_TEST,
         art::X_TRAIN,
+        art::EXPLANATIONS_JSON,
     ],
     params: |p| serde_json::json!({ "deploy": p.deploy }),
     data_version: true,
@@ -391,6 +392,9 @@ fn write_card(
     let results: leadflow_core::results::ModelResults = art::read_json(&layout.require(&art::MODEL_RESULTS)?, "train results")?;
     let importance: BTreeMap<leadflow_core::model::ModelKind, leadflow_core::results::Importance> =
         art::read_json(&layout.require(&art::IMPORTANCE_JSON)?, "feature importance")?;
+    let explained = layout.path(&art::EXPLANATIONS_JSON);
+    let explanations: Option<serde_json::Value> =
+        if explained.is_file() { Some(art::read_json(&explained, "the evaluate stage's explanations")?) } else { None };
     let card = card::ModelCard::new(&card::CardInputs {
         params,
         pre,
@@ -400,6 +404,7 @@ fn write_card(
         limits: &limits,
         results: &results,
         importance: importance.get(&kind),
+        explanations: explanations.as_ref().filter(|e| e["model"] == serde_json::json!(kind)),
     });
     art::write_json(&model_dir.path(&art::MODEL_CARD_JSON), &card)?;
     art::write_atomic(&model_dir.path(&art::MODEL_CARD_MD), card.to_markdown().as_bytes())?;

@@ -148,6 +148,11 @@ fn model_directory_and_card_are_self_describing() {
     let values = imp[d.kind.name()]["values"].as_array().unwrap();
     let top = values.iter().max_by(|a, b| a[1].as_f64().unwrap().abs().total_cmp(&b[1].as_f64().unwrap().abs())).unwrap();
     let top_line = limitations.iter().find(|l| l.starts_with("Most influential features")).expect("importance line");
+    // ...and evaluate's explanation view: its largest mean |contribution| first.
+    let ex: serde_json::Value = art::read_json(&env.layout().path(&art::EXPLANATIONS_JSON), "explanations").unwrap();
+    let first = &ex["columns"][0];
+    let drives = limitations.iter().find(|l| l.starts_with("What drives its scores")).expect("explanations line");
+    assert!(drives.contains(&format!("{} ({:.3})", first["name"].as_str().unwrap(), first["mean_abs"].as_f64().unwrap())), "{drives}");
     assert!(top_line.contains(&format!("{} ({:.3})", top[0].as_str().unwrap(), top[1].as_f64().unwrap())), "{top_line}");
     let results: leadflow_core::results::ModelResults = art::read_json(&env.layout().path(&art::MODEL_RESULTS), "r").unwrap();
     let cv = &results.models[&d.kind].cv;
