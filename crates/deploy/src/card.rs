@@ -38,9 +38,53 @@ pub struct CardInputs<'a> {
     pub explanations: Option<&'a serde_json::Value>,
 }
 
+/// The card's limitations. Every fact here is computed from this run's artifacts.
+fn limitations(i: &CardInputs<'_>) -> Vec<String> {
+    let CardInputs { pre, model: m, limits, results, importance, explanations, .. } = *i;
+    let mut l = Vec::new();
+    let window = limits.get("min_date").is_some_and(|d| !d.is_null());
+    let scope: Vec<String> = pre.filters.iter().map(|f| format!("{} in {:?}", f.column, f.equals)).collect();
+    if !scope.is_empty() || window {
+        l.push(format!(
+            "Trained only on {}{}{}; other rows are out of distribution.",
+            pre.target.subjects(),
+            if scope.is_empty() { String::new() } else { format!(" with {}", scope.join(" and ")) },
+            if window { " inside the date window" } else { "" }
+        ));
+    }
+    if let Some(imp) = importance {
+        let top: Vec<String> = imp.top(3).iter().map(|(f, v)| format!("{f} ({v:.3})")).collect();
+        l.push(format!("Most influential features by {}: {}.", imp.measure, top.join(", ")));
+    }
+    if let Some(e) = explanations {
+        let top: Vec<String> = e["columns"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .take(3)
+                    .map(|c| format!("{} ({:.3})", c["name"].as_str().unwrap_or("?"), c["mean_abs"].as_f64().unwrap_or(0.0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        l.push(format!(
+            "What drives its scores on the test split, by mean |contribution| ({}): {}; `leadflow model predict --explain` explains a row.",
+            e["method"].as_str().unwrap_or(""),
+            top.join(", ")
+        ));
+    }
+    if let Some(cv) = results.models.get(&m.kind).map(|r| &r.cv) {
+        l.push(format!(
+            "Cross-validated {} over {} folds: {:.3} ± {:.3}; one test split of {} rows moves the test figures by about that much.",
+            cv.metric, cv.folds, cv.mean, cv.std, results.split.test_rows
+        ));
+    }
+    l.push("Raw inputs are clipped and scaled with the training statistics (preprocessing.json); drift degrades it: `leadflow model drift` compares new data with the training data (reference.json), and predict and the server count inputs outside the training range or unseen in training.".into());
+    l
+}
+
 impl ModelCard {
     pub fn new(i: &CardInputs<'_>) -> ModelCard {
-        let CardInputs { params, pre, model: m, deployment: d, metrics, limits, results, importance, explanations } = *i;
+        let CardInputs { params, pre, model: m, deployment: d, metrics, limits, results, .. } = *i;
         let best = results.models.get(&m.kind).map(|r| r.best_params.clone()).unwrap_or_default();
         ModelCard {
             model_name: m.model_name.clone(),
@@ -95,48 +139,7 @@ impl ModelCard {
                     pre.target.labels[1]
                 )
             },
-            limitations: {
-                // Every fact here is computed from this run's artifacts.
-                let mut l = Vec::new();
-                let window = limits.get("min_date").is_some_and(|d| !d.is_null());
-                let scope: Vec<String> = pre.filters.iter().map(|f| format!("{} in {:?}", f.column, f.equals)).collect();
-                if !scope.is_empty() || window {
-                    l.push(format!(
-                        "Trained only on {}{}{}; other rows are out of distribution.",
-                        pre.target.subjects(),
-                        if scope.is_empty() { String::new() } else { format!(" with {}", scope.join(" and ")) },
-                        if window { " inside the date window" } else { "" }
-                    ));
-                }
-                if let Some(imp) = importance {
-                    let top: Vec<String> = imp.top(3).iter().map(|(f, v)| format!("{f} ({v:.3})")).collect();
-                    l.push(format!("Most influential features by {}: {}.", imp.measure, top.join(", ")));
-                }
-                if let Some(e) = explanations {
-                    let top: Vec<String> = e["columns"]
-                        .as_array()
-                        .map(|c| {
-                            c.iter()
-                                .take(3)
-                                .map(|c| format!("{} ({:.3})", c["name"].as_str().unwrap_or("?"), c["mean_abs"].as_f64().unwrap_or(0.0)))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    l.push(format!(
-                        "What drives its scores on the test split, by mean |contribution| ({}): {}; `leadflow model predict --explain` explains a row.",
-                        e["method"].as_str().unwrap_or(""),
-                        top.join(", ")
-                    ));
-                }
-                if let Some(cv) = results.models.get(&m.kind).map(|r| &r.cv) {
-                    l.push(format!(
-                        "Cross-validated {} over {} folds: {:.3} ± {:.3}; one test split of {} rows moves the test figures by about that much.",
-                        cv.metric, cv.folds, cv.mean, cv.std, results.split.test_rows
-                    ));
-                }
-                l.push("Raw inputs are clipped and scaled with the training statistics (preprocessing.json); drift degrades it: `leadflow model drift` compares new data with the training data (reference.json), and predict and the server count inputs outside the training range or unseen in training.".into());
-                l
-            },
+            limitations: limitations(i),
             how_to_load: vec![
                 format!("leadflow model predict --model-dir <this dir> --input {}.csv --output scores.csv", pre.target.subjects()),
                 m.kind.how_to_load(&m.file),

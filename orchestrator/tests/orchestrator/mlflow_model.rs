@@ -330,12 +330,15 @@ fn a_live_mlflow_server_hands_our_model_to_the_mlflow_client_and_to_models_serve
         });
     });
     let ours_url = format!("http://{}", rx.recv().unwrap());
-    let answer: serde_json::Value = ureq::post(&format!("{ours_url}/invocations"))
-        .set("Content-Type", "application/json")
-        .send_string(&body)
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let score = || -> serde_json::Value {
+        ureq::post(&format!("{ours_url}/invocations"))
+            .set("Content-Type", "application/json")
+            .send_string(&body)
+            .unwrap()
+            .into_json()
+            .unwrap()
+    };
+    let answer = score();
     assert_same_records("leadflow model serve", &first, &answer, n);
 
     // A registry outage: the MLflow server stops; the alias cannot be checked, and the model in
@@ -355,12 +358,7 @@ fn a_live_mlflow_server_hands_our_model_to_the_mlflow_client_and_to_models_serve
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert_eq!(ureq::get(&format!("{ours_url}/health")).call().unwrap().status(), 200);
-    let answer: serde_json::Value = ureq::post(&format!("{ours_url}/invocations"))
-        .set("Content-Type", "application/json")
-        .send_string(&body)
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let answer = score();
     assert_same_records("leadflow model serve, registry down", &first, &answer, n);
 }
 
