@@ -323,3 +323,33 @@ fn the_selected_models_contributions_are_summarised_per_input_and_pictured() {
     let report = std::fs::read_to_string(layout.path(&art::REPORT)).unwrap();
     assert!(report.contains("## What drives the scores") && report.contains(art::EXPLANATIONS_PNG.name), "{report}");
 }
+
+/// The lead preset's results, pinned: the default params on the real data give these exact
+/// model files and metrics. A change that moves them changes what every user gets by default;
+/// it must be deliberate (new options default to off and leave these bytes alone).
+#[test]
+fn the_lead_preset_is_pinned() {
+    let Some(raw) = leadflow_testkit::real_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(dir.path().join("artifacts"));
+    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
+    let params = Params::default();
+    leadflow_data::run(&raw, &layout, &params).unwrap();
+    leadflow_train::run(&layout, &params, &store).unwrap();
+    leadflow_evaluate::run(&layout, &params, &store).unwrap();
+    let hash = |a: &art::Artifact| leadflow_core::hash::sha256_hex(&std::fs::read(layout.path(a)).unwrap());
+    let got = [
+        ("gold", hash(&art::GOLD)),
+        ("xgboost", hash(&art::XGB_MODEL)),
+        ("logistic", hash(&art::LR_MODEL)),
+        ("metrics", hash(&art::METRICS)),
+    ];
+    let pinned = [
+        ("gold", "7a0cd90b38ebe33bcf1710b6a4017dd6436127a0b8c0b8ffd0561808a740efef"),
+        ("xgboost", "860b33bb2a382adf6ab8fb9e3c0e77ea4c7cf7f6c7fe6c425943a214535bc54b"),
+        ("logistic", "108dec4967bf5cdaf0e567d29e456d529cb57d8d9736eaf31f48022ad65ee7b6"),
+        ("metrics", "45b065f1ed6441dd6bc009e1b7fbb00b55c32dfde2f6f3eb2793fba069207785"),
+    ];
+    let got: Vec<(&str, &str)> = got.iter().map(|(n, h)| (*n, h.as_str())).collect();
+    assert_eq!(got, pinned, "the lead preset's results moved");
+}
