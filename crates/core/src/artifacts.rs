@@ -142,6 +142,14 @@ pub const EXPLANATIONS_JSON: Artifact =
     a(Evaluate, "explanations.json", Json, "the selected model's mean |contribution| per input on the test split (binary models)");
 pub const EXPLANATIONS_PNG: Artifact =
     a(Evaluate, "explanations.png", Png, "beeswarm-style picture of each test row's contribution per input (binary models)");
+pub const CALIBRATION_JSON: Artifact = a(
+    Evaluate,
+    "calibration.json",
+    Json,
+    "per model: Brier score on the test split and reliability bins, of its own probabilities and calibrated",
+);
+pub const RELIABILITY_PNG: Artifact =
+    a(Evaluate, "reliability.png", Png, "reliability diagram: observed share positive against predicted probability (binary)");
 pub const EVALUATE_META: Artifact = a(Evaluate, RUN_META, Json, "run metadata of the evaluate stage");
 
 // --- deploy stage ---
@@ -203,6 +211,8 @@ pub const ALL: &[Artifact] = &[
     CURVES_JSON,
     EXPLANATIONS_JSON,
     EXPLANATIONS_PNG,
+    CALIBRATION_JSON,
+    RELIABILITY_PNG,
     EVALUATE_META,
     DEPLOYMENT,
     DEPLOY_META,

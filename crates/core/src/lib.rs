@@ -9,11 +9,13 @@
 //!   validation rules, and the built-in presets (lead).
 //! - [`split`]: the stratified train/test split and CV folds.
 //! - [`meta`]: run metadata written by every stage.
+//! - [`calibration`]: calibration maps of probabilities, as saved and applied.
 //! - [`model`]: model kinds, the feature matrix and the logistic model's saved form.
 //! - [`results`]: typed results the stages hand each other; [`names`]: registry names.
 //! - [`fingerprint`]: what a stage's result depends on, and the up-to-date check.
 
 pub mod artifacts;
+pub mod calibration;
 pub mod dataset;
 pub mod error;
 pub mod fingerprint;

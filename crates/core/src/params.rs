@@ -94,6 +94,9 @@ pub struct XgboostParams {
     pub subsample: Space<f64>,
     pub objective: Choice,
     pub eval_metric: Choice,
+    /// Calibrate its probabilities on out-of-fold predictions: none, sigmoid or isotonic.
+    #[serde(skip_serializing_if = "CalibrationMethod::is_none")]
+    pub calibration: CalibrationMethod,
 }
 
 /// One hyperparameter: fixed, or drawn from `[low, high]`.
@@ -148,9 +151,145 @@ pub struct LogisticParams {
     /// whose loss is a mean. (linfa-logistic's own default, 1e-4 on the *summed* loss, tightens
     /// with every row: on large data it runs every one of `max_iterations`.)
     pub tolerance: f64,
+    /// Calibrate its probabilities on out-of-fold predictions: none, sigmoid or isotonic.
+    #[serde(skip_serializing_if = "CalibrationMethod::is_none")]
+    pub calibration: CalibrationMethod,
 }
 
 pub use leadflow_metrics::Metric;
+
+pub use crate::calibration::CalibrationMethod;
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// `evaluate.threshold`: a fixed probability, or a rule that chooses one per model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ThresholdRepr", into = "ThresholdRepr")]
+pub enum Threshold {
+    Fixed(f64),
+    /// The threshold with the best F1 of the positive class.
+    MaxF1,
+    /// The threshold with the best expected value under `evaluate.cost`.
+    Cost,
+}
+
+impl Threshold {
+    /// The fixed value; 0.5 for a rule (what the search scores candidates at, before the rule
+    /// chooses the selected candidate's threshold).
+    pub fn fixed(self) -> f64 {
+        match self {
+            Threshold::Fixed(v) => v,
+            Threshold::MaxF1 | Threshold::Cost => 0.5,
+        }
+    }
+
+    /// How the rule is named in params and reports.
+    pub fn name(self) -> String {
+        match self {
+            Threshold::Fixed(v) => v.to_string(),
+            Threshold::MaxF1 => "max_f1".into(),
+            Threshold::Cost => "cost".into(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ThresholdRepr {
+    Value(f64),
+    Name(String),
+}
+
+impl TryFrom<ThresholdRepr> for Threshold {
+    type Error = String;
+    fn try_from(r: ThresholdRepr) -> std::result::Result<Threshold, String> {
+        match r {
+            ThresholdRepr::Value(v) => Ok(Threshold::Fixed(v)),
+            ThresholdRepr::Name(n) if n == "max_f1" => Ok(Threshold::MaxF1),
+            ThresholdRepr::Name(n) if n == "cost" => Ok(Threshold::Cost),
+            ThresholdRepr::Name(n) => Err(format!("expected a probability such as 0.5, \"max_f1\" or \"cost\", found {n:?}")),
+        }
+    }
+}
+
+impl From<Threshold> for ThresholdRepr {
+    fn from(t: Threshold) -> ThresholdRepr {
+        match t {
+            Threshold::Fixed(v) => ThresholdRepr::Value(v),
+            other => ThresholdRepr::Name(other.name()),
+        }
+    }
+}
+
+/// `[evaluate.cost]`: what each outcome of a positive decision is worth, in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CostParams {
+    /// Value of a true positive (a lead flagged that converts).
+    pub true_positive: f64,
+    /// Cost of a false positive (a flagged lead that does not convert).
+    pub false_positive: f64,
+    /// Cost of a false negative (a converting lead not flagged).
+    pub false_negative: f64,
+    /// Shown beside amounts in reports.
+    pub currency: String,
+}
+
+impl Default for CostParams {
+    fn default() -> CostParams {
+        CostParams { true_positive: 100.0, false_positive: 10.0, false_negative: 0.0, currency: "$".into() }
+    }
+}
+
+impl CostParams {
+    /// Expected value of a confusion's positive decisions: tp·value - fp·cost - fn·cost.
+    pub fn value(&self, tp: usize, fp: usize, fn_: usize) -> f64 {
+        tp as f64 * self.true_positive - fp as f64 * self.false_positive - fn_ as f64 * self.false_negative
+    }
+
+    /// `1,234.50 $`-style money.
+    pub fn money(&self, v: f64) -> String {
+        let sign = if v < 0.0 { "-" } else { "" };
+        let cents = (v.abs() * 100.0).round() as u64;
+        let whole = (cents / 100).to_string();
+        let mut grouped = String::new();
+        for (i, ch) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(ch);
+        }
+        format!("{sign}{grouped}.{:02} {}", cents % 100, self.currency).trim_end().to_string()
+    }
+}
+
+/// `evaluate.promotion`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Promotion {
+    /// The challenger's score beats the champion's by more than 0 and at least the margin.
+    #[default]
+    Point,
+    /// The bootstrap interval's lower bound of the difference clears the margin (and 0).
+    Confident,
+}
+
+/// `[evaluate.bootstrap]`: resamples of the test rows (the same rows for both models).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BootstrapParams {
+    pub resamples: usize,
+    /// Two-sided confidence level of the interval, e.g. 0.95.
+    pub confidence: f64,
+}
+
+impl Default for BootstrapParams {
+    fn default() -> BootstrapParams {
+        BootstrapParams { resamples: 2000, confidence: 0.95 }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -159,8 +298,20 @@ pub struct EvaluateParams {
     pub selection_metric: Metric,
     /// The challenger must beat the current champion by at least this much to be promoted.
     pub promotion_margin: f64,
-    /// Probability threshold for the positive class.
-    pub threshold: f64,
+    /// The positive label's probability threshold (binary): a number, or a rule that chooses it
+    /// per model on the training rows' out-of-fold predictions (`"max_f1"`, `"cost"`).
+    pub threshold: Threshold,
+    /// What a decision is worth (binary): required by `threshold = "cost"`; when set, the
+    /// report's business view is also in money.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostParams>,
+    /// When a challenger replaces the champion: `point` (its score beats the champion's by the
+    /// margin) or `confident` (a paired bootstrap's lower bound does).
+    #[serde(skip_serializing_if = "is_default")]
+    pub promotion: Promotion,
+    /// The paired bootstrap of the comparison with the champion.
+    #[serde(skip_serializing_if = "is_default")]
+    pub bootstrap: BootstrapParams,
     /// Quality gate: the chosen model must reach these or the stage fails.
     pub min_f1_weighted: f64,
     pub min_accuracy: f64,
@@ -254,6 +405,7 @@ impl Default for XgboostParams {
             subsample: Space::Between([0.0, 1.0]),
             objective: Choice::OneOf(["reg:squarederror", "binary:logistic", "reg:logistic"].map(String::from).to_vec()),
             eval_metric: Choice::OneOf(["aucpr", "error"].map(String::from).to_vec()),
+            calibration: CalibrationMethod::None,
         }
     }
 }
@@ -268,6 +420,7 @@ impl Default for LogisticParams {
             c: vec![100.0, 10.0, 1.0, 0.1, 0.01],
             penalty: vec!["none".into(), "l2".into()],
             tolerance: 1e-4,
+            calibration: CalibrationMethod::None,
         }
     }
 }
@@ -277,7 +430,10 @@ impl Default for EvaluateParams {
         EvaluateParams {
             selection_metric: Metric::F1Weighted,
             promotion_margin: 0.0,
-            threshold: 0.5,
+            threshold: Threshold::Fixed(0.5),
+            cost: None,
+            promotion: Promotion::Point,
+            bootstrap: BootstrapParams::default(),
             min_f1_weighted: 0.7,
             min_accuracy: 0.7,
             min_roc_auc: 0.7,
@@ -445,7 +601,33 @@ impl Params {
         if !(e.promotion_margin.is_finite() && e.promotion_margin >= 0.0) {
             return Err(bad("evaluate.promotion_margin", format!("must be >= 0, got {}", e.promotion_margin)));
         }
-        unit_interval("evaluate.threshold", e.threshold, true)?;
+        if let Threshold::Fixed(t) = e.threshold {
+            unit_interval("evaluate.threshold", t, true)?;
+        }
+        if self.dataset.multiclass && !matches!(e.threshold, Threshold::Fixed(_)) {
+            return Err(bad(
+                "evaluate.threshold",
+                "chooses a threshold for two classes only; a multiclass label is the most probable class",
+            ));
+        }
+        if e.threshold == Threshold::Cost && e.cost.is_none() {
+            return Err(bad("evaluate.threshold", "= \"cost\" needs [evaluate.cost] (true_positive, false_positive, false_negative)"));
+        }
+        if let Some(c) = &e.cost {
+            for (key, v) in [("true_positive", c.true_positive), ("false_positive", c.false_positive), ("false_negative", c.false_negative)]
+            {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(bad(&format!("evaluate.cost.{key}"), format!("must be a number >= 0, got {v}")));
+                }
+            }
+        }
+        if e.bootstrap.resamples < 100 {
+            return Err(bad("evaluate.bootstrap.resamples", format!("must be at least 100, got {}", e.bootstrap.resamples)));
+        }
+        let c = e.bootstrap.confidence;
+        if !(c.is_finite() && c > 0.5 && c < 1.0) {
+            return Err(bad("evaluate.bootstrap.confidence", format!("must be in (0.5, 1), got {c}")));
+        }
         unit_interval("evaluate.min_f1_weighted", e.min_f1_weighted, false)?;
         unit_interval("evaluate.min_accuracy", e.min_accuracy, false)?;
         unit_interval("evaluate.min_roc_auc", e.min_roc_auc, false)?;

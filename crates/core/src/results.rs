@@ -41,6 +41,50 @@ pub struct ModelResult {
     pub train_report: ClassificationReport,
     pub train_confusion: Confusion,
     pub test_scores: Scores,
+    /// Its calibration and chosen threshold (absent: uncalibrated, at params' fixed threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+}
+
+impl ModelResult {
+    /// The threshold its labels use: the chosen one, else params' fixed value.
+    pub fn threshold(&self, fixed: f64) -> f64 {
+        self.decision.as_ref().map_or(fixed, |d| d.threshold)
+    }
+
+    /// Its calibration, if it has one.
+    pub fn calibration(&self) -> Option<&crate::calibration::Calibration> {
+        self.decision.as_ref().and_then(|d| d.calibration.as_ref())
+    }
+}
+
+/// How a model's scores become decisions, fitted by the train stage on the training rows'
+/// out-of-fold predictions (each row predicted by the fold model that did not see it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The rule that chose the threshold (`evaluate.threshold`): a number, "max_f1" or "cost".
+    pub rule: String,
+    pub threshold: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::Calibration>,
+    /// The out-of-fold figures behind it.
+    pub out_of_fold: OutOfFold,
+}
+
+/// Out-of-fold figures of one model on its training rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutOfFold {
+    pub rows: usize,
+    /// Brier score of the model's own probabilities, and after calibration.
+    pub brier: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brier_calibrated: Option<f64>,
+    /// Expected value per 1,000 rows at the chosen threshold and at 0.5 (with `[evaluate.cost]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_per_1000: Option<[f64; 2]>,
+    /// F1 of the positive class at the chosen threshold and at 0.5 (binary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f1: Option<[f64; 2]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +192,9 @@ pub struct DeployedModel {
     /// Model file name inside the model directory.
     pub file: String,
     pub threshold: f64,
+    /// Applied to the model's probabilities before anything else (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::Calibration>,
     pub features: Vec<String>,
     pub data_version: String,
     pub run_id: Option<String>,

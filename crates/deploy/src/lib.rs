@@ -293,11 +293,13 @@ fn fill_model_dir(
     let feature_spec: leadflow_features::FeatureSpec = art::read_json(&spec_file, "a feature spec")?;
     // What the model is, before any registration: the run's copy of the model directory carries
     // this (no version), the local one gets the version once registered.
+    let results: leadflow_core::results::ModelResults = art::read_json(&layout.require(&art::MODEL_RESULTS)?, "train results")?;
     let deployed = DeployedModel {
         model_name: name.to_string(),
         kind,
         file: kind.artifact().name.into(),
         threshold: evaluation.threshold,
+        calibration: results.models.get(&kind).and_then(|r| r.calibration()).cloned(),
         features,
         data_version: data_version.to_string(),
         run_id: evaluation.selected_run_id.clone(),
@@ -354,7 +356,10 @@ fn drift_reference(layout: &Layout, deployed: &DeployedModel, pre: &leadflow_fea
     let model = leadflow_model::Model::load(deployed.kind, &layout.require(&deployed.kind.artifact())?)?;
     let x_test = layout.require(&art::X_TEST)?;
     let x = leadflow_features::table::Table::read(&x_test)?.matrix(&x_test, &deployed.features)?;
-    let p = model.predict(&x)?;
+    let mut p = model.predict(&x)?;
+    if let Some(c) = &deployed.calibration {
+        c.apply(&mut p);
+    }
     let k = pre.target.n_classes();
     reference.prediction = Some(if k == 2 {
         leadflow_drift::Column::continuous("prediction", p.into_iter().map(Some))

@@ -2,6 +2,7 @@
 //! write the report, pick the best model, compare it with the registry's champion, and apply the
 //! quality gate.
 
+mod calibration;
 mod error;
 mod explain;
 pub mod plots;
@@ -128,6 +129,8 @@ pub struct Incumbent {
     pub alias: String,
     /// Scores on this run's test split, when its model could be re-scored.
     pub scores: Option<Scores>,
+    /// Its probabilities of the test rows (calibrated as it calibrates them) and its threshold.
+    pub proba: Option<(Vec<f64>, f64)>,
     /// Its score on the selection metric and where that number comes from.
     pub score: Option<f64>,
     pub note: String,
@@ -151,8 +154,7 @@ pub fn incumbent(
         .find_map(|alias| holders.get(alias).cloned().flatten().map(|v| (v, alias.to_string())));
     let Some((version, alias)) = found else { return Ok(None) };
     let metric = params.evaluate.selection_metric;
-    let t = params.evaluate.threshold;
-    let rescored = (|| -> std::result::Result<Scores, String> {
+    let rescored = (|| -> std::result::Result<(Vec<f64>, f64), String> {
         let kind: ModelKind = match version.tags.get(MODEL_TAG) {
             Some(t) => t.parse().map_err(|e| format!("its `{MODEL_TAG}` tag: {e}"))?,
             None => return Err(format!("version has no `{MODEL_TAG}` tag")),
@@ -165,9 +167,8 @@ pub fn incumbent(
         if local.is_none() {
             store.download(&version.source, &[art::FEATURE_SPEC.name, art::MODEL_SPEC.name], &dir).map_err(|e| e.to_string())?;
         }
-        let file = art::read_json::<leadflow_core::results::DeployedModel>(&dir.join(art::MODEL_SPEC.name), "a model spec")
-            .map(|m| m.file)
-            .unwrap_or_else(|_| kind.artifact().name.to_string());
+        let deployed = art::read_json::<leadflow_core::results::DeployedModel>(&dir.join(art::MODEL_SPEC.name), "a model spec").ok();
+        let file = deployed.as_ref().map_or_else(|| kind.artifact().name.to_string(), |m| m.file.clone());
         if local.is_none() {
             store.download(&version.source, &[file.as_str()], &dir).map_err(|e| e.to_string())?;
         }
@@ -177,29 +178,34 @@ pub fn incumbent(
             return Err("its features differ from this run's".into());
         }
         let model = Model::load(kind, &dir.join(&file)).map_err(|e| e.to_string())?;
-        let p = model.predict(x).map_err(|e| e.to_string())?;
+        let mut p = model.predict(x).map_err(|e| e.to_string())?;
         let per_row = if k == 2 { 1 } else { k };
         if p.len() != x.n_rows * per_row {
             return Err(format!("it gives {} probabilities per row, this run's target has {k} classes", p.len() / x.n_rows.max(1)));
         }
-        Ok(Scores::compute(y, &p, k, t))
+        // As it is used: its own calibration and threshold.
+        if let Some(c) = deployed.as_ref().and_then(|d| d.calibration.as_ref()) {
+            c.apply(&mut p);
+        }
+        Ok((p, deployed.map_or(params.evaluate.threshold.fixed(), |d| d.threshold)))
     })();
-    let (scores, score, note) = match rescored {
-        Ok(s) => {
+    let (scores, score, note, proba) = match rescored {
+        Ok((p, t)) => {
+            let s = Scores::compute(y, &p, k, t);
             let v = s.get(metric);
-            (Some(s.clone()), Some(v), "re-scored on this run's test split".to_string())
+            (Some(s), Some(v), "re-scored on this run's test split".to_string(), Some((p, t)))
         }
         Err(why) => {
             let recorded = store.get_run(&version.run_id).ok().and_then(|r| r.metrics.get(&format!("test_{}", metric.name())).copied());
             match recorded {
                 Some(v) => {
-                    (None, Some(v), format!("could not re-score ({why}); using its recorded test_{} from its own run", metric.name()))
+                    (None, Some(v), format!("could not re-score ({why}); using its recorded test_{} from its own run", metric.name()), None)
                 }
-                None => (None, None, format!("could not re-score ({why}) and no recorded score")),
+                None => (None, None, format!("could not re-score ({why}) and no recorded score"), None),
             }
         }
     };
-    Ok(Some(Incumbent { version, alias, scores, score, note }))
+    Ok(Some(Incumbent { version, alias, scores, score, note, proba }))
 }
 
 /// Decide: best model of this run vs. the incumbent, then the gate.
@@ -276,7 +282,7 @@ pub fn decide(
         promote,
         reasons,
         gate,
-        threshold: e.threshold,
+        threshold: e.threshold.fixed(),
         data_version: data_version.into(),
         holders: Default::default(),
     }
@@ -310,15 +316,22 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     let target = &pre.target;
     let k = target.n_classes();
     let (x, y) = test_split(layout, &features, &target.column, k)?;
-    let t = params.evaluate.threshold;
-    let mut probas = BTreeMap::new();
-    let mut scores = BTreeMap::new();
-    let mut loaded = BTreeMap::new();
-    for kind in results.models.keys() {
+    let fixed = params.evaluate.threshold.fixed();
+    let (mut probas, mut raw, mut scores, mut loaded, mut thresholds) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    for (kind, r) in &results.models {
         let model = Model::load(*kind, &layout.require(&kind.artifact())?)?;
-        let p = model.predict(&x)?;
+        // Each model as it will be used: calibrated (if it is), labelled at its own threshold.
+        let own = model.predict(&x)?;
+        let mut p = own.clone();
+        if let Some(c) = r.calibration() {
+            c.apply(&mut p);
+        }
+        let t = r.threshold(fixed);
         scores.insert(*kind, Scores::compute(&y, &p, k, t));
+        thresholds.insert(*kind, t);
         probas.insert(*kind, p);
+        raw.insert(*kind, own);
         loaded.insert(*kind, model);
     }
     // One read of the holders: the incumbent is chosen from it, and deploy checks it again.
@@ -326,11 +339,18 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     let inc = incumbent(store, params, &seen, &features, &x, &y, k)?;
     let run_ids: BTreeMap<ModelKind, Option<String>> = results.models.iter().map(|(k, r)| (*k, r.run_id.clone())).collect();
     let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), &data_meta.data_version);
+    evaluation.threshold = thresholds[&evaluation.selected];
     evaluation.holders = seen.iter().map(|(a, v)| (a.clone(), v.as_ref().map(|v| v.version))).collect();
 
     let out = StageDir::begin(layout.stage_dir(StageId::Evaluate))?;
     art::write_json(&out.path(&art::METRICS), &scores)?;
-    let business = write_reports(&out, &scores, target, &evaluation, t)?;
+    let business = write_reports(&out, &scores, target, &evaluation, &thresholds)?;
+    let calibration = calibration::write(&out, &y, k, &raw, &probas, &results)?;
+    let cost = params.evaluate.cost.as_ref().filter(|_| k == 2);
+    let test_value: BTreeMap<ModelKind, [f64; 2]> = match cost {
+        Some(c) => probas.iter().map(|(m, p)| (*m, [thresholds[m], 0.5].map(|t| value_per_1000(c, &y, p, t)))).collect(),
+        None => BTreeMap::new(),
+    };
     art::write_json(&out.path(&art::EVALUATION), &evaluation)?;
 
     write_curves(&out, &y, &probas, &scores, target, evaluation.selected)?;
@@ -338,6 +358,7 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     let global = explain::write(&out, layout, evaluation.selected, &loaded[&evaluation.selected], &x, &features, k)?;
 
     let mut text = report(params, target, &evaluation, &scores, &business, inc.as_ref(), &results);
+    text.push_str(&calibration::markdown(&calibration, &results, cost.map(|c| (c, &test_value)), k));
     text.push_str(&global.map(|g| g.markdown()).unwrap_or_default());
     write_text(&out.path(&art::REPORT), &text)?;
     // The evaluation's own tracking run: why a model was (not) promoted, next to the training runs.
@@ -453,6 +474,12 @@ fn log_evaluation_run(
     Ok(run_id)
 }
 
+/// Expected value per 1,000 rows of flagging `p >= t` (binary).
+fn value_per_1000(cost: &leadflow_core::params::CostParams, y: &[u8], p: &[f64], t: f64) -> f64 {
+    let c = leadflow_metrics::confusion(y, &leadflow_metrics::threshold(p, t), 2);
+    cost.value(c[1][1], c[0][1], c[1][0]) * 1000.0 / y.len().max(1) as f64
+}
+
 fn pct(v: f64) -> String {
     format!("{:.1}%", 100.0 * v)
 }
@@ -513,7 +540,7 @@ pub fn report(
     for c in &ev.gate.checks {
         let _ = writeln!(s, "| {} | {:.4} | {} | {} |", c.metric, c.value, c.threshold, if c.passed { "✅" } else { "❌" });
     }
-    business_view(&mut s, target, ev, business);
+    business_view(&mut s, target, ev, business, params.evaluate.cost.as_ref());
     let _ = writeln!(s, "\n## Pictures\n");
     let _ = writeln!(s, "![ROC curves]({})\n![Precision-recall curves]({})", art::ROC_PNG.name, art::PR_PNG.name);
     for k in scores.keys() {
@@ -545,11 +572,11 @@ fn write_reports(
     scores: &BTreeMap<ModelKind, Scores>,
     target: &leadflow_features::Target,
     evaluation: &Evaluation,
-    t: f64,
+    thresholds: &BTreeMap<ModelKind, f64>,
 ) -> Result<BTreeMap<ModelKind, Business>> {
     let k = target.n_classes();
-    let rule = if k == 2 { format!("threshold {t}") } else { "predicted class = the most probable".to_string() };
     for (m, s) in scores {
+        let rule = if k == 2 { format!("threshold {}", thresholds[m]) } else { "predicted class = the most probable".to_string() };
         let r = ClassificationReport::from_confusion(&s.confusion_matrix);
         write_text(
             &out.path(&m.report_txt()),
@@ -566,7 +593,7 @@ fn write_reports(
         .collect();
     art::write_json(
         &out.path(&art::BUSINESS_METRICS),
-        &serde_json::json!({ "selected": evaluation.selected, "threshold": t, "models": business }),
+        &serde_json::json!({ "selected": evaluation.selected, "threshold": evaluation.threshold, "models": business }),
     )?;
     Ok(business)
 }
@@ -702,7 +729,13 @@ fn metrics_table(s: &mut String, ev: &Evaluation, scores: &BTreeMap<ModelKind, S
 
 /// The selected model's outcome in the dataset's terms: per class (multiclass) or the business
 /// view (binary: found, missed, false alarms).
-fn business_view(s: &mut String, target: &Target, ev: &Evaluation, business: &BTreeMap<ModelKind, Business>) {
+fn business_view(
+    s: &mut String,
+    target: &Target,
+    ev: &Evaluation,
+    business: &BTreeMap<ModelKind, Business>,
+    cost: Option<&leadflow_core::params::CostParams>,
+) {
     if let Some(Business::PerClass(rows)) = business.get(&ev.selected) {
         let _ = writeln!(s, "\n## Per class ({})\n", ev.selected.label());
         let _ = writeln!(s, "| class | precision | recall | F1 | support | predicted |\n|---|---:|---:|---:|---:|---:|");
@@ -726,5 +759,18 @@ fn business_view(s: &mut String, target: &Target, ev: &Evaluation, business: &BT
             b.false_alarms,
             pct(b.false_alarm_rate)
         );
+        if let Some(c) = cost {
+            let (tp, fp, fn_) = (b.correctly_identified, b.false_alarms, b.missed);
+            let total = c.value(tp, fp, fn_);
+            let _ = writeln!(
+                s,
+                "\nIn money (`[evaluate.cost]`): {tp} × {} − {fp} × {} − {fn_} × {} = **{}**, {} per 1,000 {rows} scored.",
+                c.money(c.true_positive),
+                c.money(c.false_positive),
+                c.money(c.false_negative),
+                c.money(total),
+                c.money(total * 1000.0 / b.rows_scored.max(1) as f64)
+            );
+        }
     }
 }

@@ -394,6 +394,52 @@ pub fn score(m: Metric, y: &[u8], proba: &[f64], k: usize, t: f64) -> f64 {
     }
 }
 
+/// Brier score: binary, the mean of (P(class 1) - y)²; with `k > 2` classes the mean over rows
+/// of Σ over classes of (p - [y = class])² (scikit-learn's `brier_score_loss`, binary and
+/// multiclass).
+pub fn brier(y: &[u8], proba: &[f64], k: usize) -> f64 {
+    if y.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = if k == 2 {
+        y.iter().zip(proba).map(|(&t, &p)| (p - f64::from(t)).powi(2)).sum()
+    } else {
+        y.iter()
+            .zip(proba.chunks(k))
+            .map(|(&t, row)| row.iter().enumerate().map(|(c, &p)| (p - f64::from(u8::from(c == t as usize))).powi(2)).sum::<f64>())
+            .sum()
+    };
+    sum / y.len() as f64
+}
+
+/// One bin of a reliability diagram.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReliabilityBin {
+    /// Mean predicted probability of the bin's rows.
+    pub predicted: f64,
+    /// Share of them that are positive.
+    pub observed: f64,
+    pub rows: usize,
+}
+
+/// `bins` equal-width bins of P(class 1) over [0, 1]; the non-empty ones, in order
+/// (scikit-learn's `calibration_curve(strategy="uniform")`: an edge value falls in the lower bin).
+pub fn reliability(y: &[u8], proba: &[f64], bins: usize) -> Vec<ReliabilityBin> {
+    let mut sums = vec![(0.0, 0usize, 0usize); bins];
+    for (&t, &p) in y.iter().zip(proba) {
+        // The number of inner edges strictly below p (numpy.linspace's i * step).
+        let step = 1.0 / bins as f64;
+        let b = (1..bins).take_while(|&i| (i as f64 * step) < p).count();
+        sums[b].0 += p;
+        sums[b].1 += usize::from(t == 1);
+        sums[b].2 += 1;
+    }
+    sums.into_iter()
+        .filter(|s| s.2 > 0)
+        .map(|(p, pos, n)| ReliabilityBin { predicted: p / n as f64, observed: pos as f64 / n as f64, rows: n })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

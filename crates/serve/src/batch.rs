@@ -173,8 +173,16 @@ impl ModelDir {
     }
 
     pub fn predict_table(&self, table: &Table, path: &Path, kind: InputKind) -> Result<Vec<f64>> {
-        let x = self.features_of(table, path, kind)?;
-        Ok(self.model.predict(&x)?)
+        self.probabilities(&self.features_of(table, path, kind)?)
+    }
+
+    /// The model's probabilities of `x`, calibrated as saved with it (`model.json`).
+    pub fn probabilities(&self, x: &Matrix) -> Result<Vec<f64>> {
+        let mut p = self.model.predict(x)?;
+        if let Some(c) = &self.spec.calibration {
+            c.apply(&mut p);
+        }
+        Ok(p)
     }
 }
 
@@ -198,7 +206,7 @@ pub fn predict_with(model_dir: &Path, input: &Path, output: &Path, kind: InputKi
     let md = ModelDir::open(model_dir)?;
     let table = Table::read(input)?;
     let x = md.features_of(&table, input, kind)?;
-    let p = md.model.predict(&x)?;
+    let p = md.probabilities(&x)?;
     let explanation = if explain { Some(md.explain_matrix(&x)?) } else { None };
     let inputs = md.inputs.as_ref().map(|w| w.inspect(&table, None)).unwrap_or_default();
     let id_name = md.preprocessing.id.as_deref();

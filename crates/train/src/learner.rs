@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use leadflow_core::artifacts::StageDir;
+use leadflow_core::calibration::CalibrationMethod;
 use leadflow_core::params::{Choice, Metric, Space, TrainParams};
 use leadflow_core::results::CvSummary;
 use leadflow_model::{Matrix, ModelKind};
@@ -14,6 +15,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Result;
+use crate::search::Scoring;
 
 /// The training rows and what every learner needs to know about the run.
 pub struct TrainSet<'a> {
@@ -26,8 +28,25 @@ pub struct TrainSet<'a> {
     pub k: usize,
     pub seed: u64,
     pub scoring: Metric,
+    /// The fixed threshold the search scores candidates at.
     pub threshold: f64,
+    /// A rule chooses each model's threshold afterwards, on its out-of-fold predictions.
+    pub threshold_rule: bool,
     pub params: &'a TrainParams,
+}
+
+impl TrainSet<'_> {
+    /// How a learner's search scores its folds; the best candidate's out-of-fold predictions
+    /// are kept when the learner is calibrated or a rule chooses its threshold.
+    pub fn scoring(&self, calibration: CalibrationMethod) -> Scoring<'_> {
+        Scoring {
+            y: self.y,
+            metric: self.scoring,
+            k: self.k,
+            threshold: self.threshold,
+            keep_oof: self.threshold_rule || !calibration.is_none(),
+        }
+    }
 }
 
 /// A model kind the train stage can tune and fit.
@@ -35,6 +54,8 @@ pub trait Learner: Sync {
     fn kind(&self) -> ModelKind;
     fn enabled(&self, p: &TrainParams) -> bool;
     fn cv_folds(&self, p: &TrainParams) -> usize;
+    /// How its probabilities are calibrated (on out-of-fold predictions).
+    fn calibration(&self, p: &TrainParams) -> CalibrationMethod;
     /// Draw candidates and score each by cross-validation on the training rows (seeded, in a
     /// fixed order: the result does not depend on the thread count).
     fn search(&self, set: &TrainSet<'_>) -> Result<Box<dyn Searched>>;
@@ -53,8 +74,13 @@ pub struct Trained {
     pub best_params: serde_json::Value,
     pub search: serde_json::Value,
     pub cv: CvSummary,
+    /// Probabilities of the training and test rows (calibrated once a decision is made).
     pub train_proba: Vec<f64>,
     pub test_proba: Vec<f64>,
+    /// The best candidate's out-of-fold probabilities, when kept.
+    pub oof: Option<Vec<f64>>,
+    /// Its calibration and threshold, when it has either.
+    pub decision: Option<leadflow_core::results::Decision>,
     /// What its tracking run records as params.
     pub tracked_params: Vec<(String, String)>,
     /// Wall seconds of its search and of its refit.
@@ -80,6 +106,8 @@ impl Trained {
             cv: CvSummary { metric: set.scoring.name().into(), folds, candidates, mean: best.mean, std: best.std },
             train_proba,
             test_proba,
+            oof: res.oof.clone(),
+            decision: None,
             tracked_params,
             seconds: (0.0, 0.0),
         }

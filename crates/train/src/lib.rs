@@ -2,6 +2,7 @@
 //! tuned by a reproducible randomized search with stratified CV, refit on the training split,
 //! reported on the same test split, and tracked MLflow-style (one run per model).
 
+pub mod decide;
 mod error;
 pub mod learner;
 pub mod logistic;
@@ -34,7 +35,7 @@ pub static LEARNERS: [&dyn learner::Learner; 2] = [&xgboost::Forest, &logistic::
 pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint::Reads {
     stage: StageId::Train,
     artifacts: &[art::GOLD, art::PREPROCESSING],
-    params: |p| serde_json::json!({ "train": p.train, "threshold": p.evaluate.threshold, "tracking": p.tracking }),
+    params: |p| serde_json::json!({ "train": p.train, "threshold": p.evaluate.threshold, "cost": p.evaluate.cost, "tracking": p.tracking }),
     data_version: true,
 };
 
@@ -246,10 +247,31 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     timings.writes += lap.take();
 
     let scoring = tp.scoring;
-    let threshold = params.evaluate.threshold;
-    let set =
-        learner::TrainSet { x: &x_train, y: &y_train, x_test: &x_test, features: &names, k, seed: tp.seed, scoring, threshold, params: tp };
-    let trained = learner::train_all(&learners, &set, &out)?;
+    let threshold = params.evaluate.threshold.fixed();
+    let threshold_rule = !matches!(params.evaluate.threshold, leadflow_core::params::Threshold::Fixed(_));
+    let set = learner::TrainSet {
+        x: &x_train,
+        y: &y_train,
+        x_test: &x_test,
+        features: &names,
+        k,
+        seed: tp.seed,
+        scoring,
+        threshold,
+        threshold_rule,
+        params: tp,
+    };
+    let mut trained = learner::train_all(&learners, &set, &out)?;
+    // Calibration and threshold, fitted on each model's out-of-fold predictions; its train and
+    // test probabilities are then calibrated as every later use will calibrate them.
+    for (t, l) in trained.iter_mut().zip(&learners) {
+        let Some(oof) = t.oof.take() else { continue };
+        t.decision = decide::decide(&oof, &y_train, k, l.calibration(tp), &params.evaluate);
+        if let Some(c) = t.decision.as_ref().and_then(|d| d.calibration.as_ref()) {
+            c.apply(&mut t.train_proba);
+            c.apply(&mut t.test_proba);
+        }
+    }
     for t in &trained {
         timings.search.insert(t.kind, t.seconds.0);
         timings.refit.insert(t.kind, t.seconds.1);
@@ -317,6 +339,7 @@ fn reports(
     let mut results = ModelResults { split, scoring: scoring.into(), models: BTreeMap::new() };
     let mut text = String::new();
     for t in trained {
+        let threshold = t.decision.as_ref().map_or(threshold, |d| d.threshold);
         let train_pred = leadflow_metrics::predict_classes(&t.train_proba, k, threshold);
         let test_pred = leadflow_metrics::predict_classes(&t.test_proba, k, threshold);
         let train_conf = confusion(y_train, &train_pred, k);
@@ -350,6 +373,7 @@ fn reports(
                 train_report: ClassificationReport::from_confusion(&train_conf),
                 train_confusion: train_conf,
                 test_scores: Scores::compute(y_test, &t.test_proba, k, threshold),
+                decision: t.decision.clone(),
             },
         );
     }
@@ -389,7 +413,12 @@ fn track(
             ps.push(("scoring".into(), tp.scoring.name().into()));
             ps.push(("seed".into(), tp.seed.to_string()));
             ps.push(("test_size".into(), tp.test_size.to_string()));
-            ps.push(("threshold".into(), params.evaluate.threshold.to_string()));
+            ps.push(("threshold".into(), r.threshold(params.evaluate.threshold.fixed()).to_string()));
+            if let Some(d) = &r.decision {
+                ps.push(("threshold_rule".into(), d.rule.clone()));
+                let method = d.calibration.as_ref().map_or("none", |c| c.method.name());
+                ps.push(("calibration".into(), method.into()));
+            }
             ps.push(("data_version".into(), data_version.to_string()));
             ps.push(("params_hash".into(), params.hash()));
             // One value per key (XGBoost's config already carries `seed`): MLflow rejects duplicates.

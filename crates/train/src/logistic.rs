@@ -2,6 +2,7 @@
 //! (warm-started along the regularisation path), and its [`Learner`].
 
 use leadflow_core::artifacts::{self as art, StageDir};
+use leadflow_core::calibration::CalibrationMethod;
 use leadflow_core::params::LogisticParams;
 use leadflow_core::split::{self, derive_rng};
 use leadflow_model::{LogisticModel, Matrix, Model, ModelKind, MultinomialModel};
@@ -168,6 +169,10 @@ impl Learner for Logistic {
         p.logistic.cv_folds
     }
 
+    fn calibration(&self, p: &leadflow_core::params::TrainParams) -> CalibrationMethod {
+        p.logistic.calibration
+    }
+
     fn search(&self, set: &TrainSet<'_>) -> Result<Box<dyn Searched>> {
         let p = &set.params.logistic;
         let cands = candidates(p.n_candidates, p, &mut derive_rng(set.seed, "logistic/candidates"));
@@ -181,12 +186,12 @@ impl Learner for Logistic {
             |c| c.alpha().to_bits(),
             |a, b| b.alpha().total_cmp(&a.alpha()),
             &folds,
+            &set.scoring(p.calibration),
             // A fold's rows are copied once, for all its fits.
-            |tr, va| Ok((LrRows::new(set.x, Some(tr), &pick(set.y, tr))?, set.x.select_rows(va), pick(set.y, va))),
-            |c, (train, va, y_va), start| {
+            |tr, va| Ok((LrRows::new(set.x, Some(tr), &pick(set.y, tr))?, set.x.select_rows(va))),
+            |c, (train, va), start| {
                 let (m, w) = fit_from(train, set.k, set.features, c, p, start)?;
-                let proba = m.predict(va)?;
-                Ok((leadflow_metrics::score(set.scoring, y_va, &proba, set.k, set.threshold), w))
+                Ok((m.predict(va)?, w))
             },
         )?;
         Ok(Box::new(res))

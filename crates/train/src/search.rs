@@ -23,6 +23,45 @@ pub struct SearchResult<C> {
     pub candidates: Vec<CandidateResult<C>>,
     /// Index of the best candidate (highest mean; the first on ties).
     pub best: usize,
+    /// The best candidate's out-of-fold probabilities, one row per training row (when
+    /// [`Scoring::keep_oof`]): each row predicted by the fold model that did not see it.
+    #[serde(skip)]
+    pub oof: Option<Vec<f64>>,
+}
+
+/// How a fold's predictions are scored.
+pub struct Scoring<'a> {
+    /// The training rows' labels (folds index into them).
+    pub y: &'a [u8],
+    pub metric: leadflow_metrics::Metric,
+    pub k: usize,
+    pub threshold: f64,
+    /// Keep the best candidate's out-of-fold probabilities (calibration and threshold rules
+    /// are fitted on them); the others' are dropped once the best is known.
+    pub keep_oof: bool,
+}
+
+impl Scoring<'_> {
+    /// The score of `proba`, the predictions of the validation rows `va`, and the probabilities
+    /// themselves when they are kept.
+    fn score(&self, va: &[usize], proba: Vec<f64>) -> (f64, Option<Vec<f64>>) {
+        let y_va: Vec<u8> = va.iter().map(|&i| self.y[i]).collect();
+        let s = leadflow_metrics::score(self.metric, &y_va, &proba, self.k, self.threshold);
+        (s, self.keep_oof.then_some(proba))
+    }
+
+    /// Candidate `u`'s kept probabilities, put back in training-row order.
+    fn assemble(&self, folds: &Folds, kept: &[Vec<Option<Vec<f64>>>], u: usize) -> Option<Vec<f64>> {
+        let width = if self.k == 2 { 1 } else { self.k };
+        let mut oof = vec![0.0; self.y.len() * width];
+        for ((_, va), fold) in folds.iter().zip(kept) {
+            let p = fold[u].as_ref()?;
+            for (j, &row) in va.iter().enumerate() {
+                oof[row * width..(row + 1) * width].copy_from_slice(&p[j * width..(j + 1) * width]);
+            }
+        }
+        Some(oof)
+    }
 }
 
 impl<C> SearchResult<C> {
@@ -76,27 +115,6 @@ impl Progress {
 
 pub type Folds = [(Vec<usize>, Vec<usize>)];
 
-/// Score every candidate on every fold with `fit_score(candidate, train, validation)`.
-pub fn run<C, F>(name: &'static str, candidates: &[C], folds: &Folds, fit_score: F) -> Result<SearchResult<C>>
-where
-    C: Clone + Sync,
-    F: Fn(&C, &[usize], &[usize]) -> Result<f64> + Sync,
-{
-    let k = folds.len();
-    let progress = Progress::new(name, candidates.len() * k);
-    let scores: Vec<f64> = (0..candidates.len() * k)
-        .into_par_iter()
-        .map(|j| {
-            let (c, f) = (j / k, j % k);
-            let s = fit_score(&candidates[c], &folds[f].0, &folds[f].1);
-            progress.tick();
-            s
-        })
-        .collect::<Result<Vec<f64>>>()?;
-    progress.finish();
-    Ok(collect(candidates, k, |c, f| scores[c * k + f]))
-}
-
 /// Each candidate's fold scores (`score(candidate, fold)`), mean and std; the best one.
 fn collect<C: Clone>(candidates: &[C], k: usize, score: impl Fn(usize, usize) -> f64) -> SearchResult<C> {
     let mut out = Vec::with_capacity(candidates.len());
@@ -112,58 +130,48 @@ fn collect<C: Clone>(candidates: &[C], k: usize, score: impl Fn(usize, usize) ->
             best = i;
         }
     }
-    SearchResult { candidates: out, best }
+    SearchResult { candidates: out, best, oof: None }
 }
 
 /// [`run`] with what a fold's fits share built once per fold: `prepare(train, validation)`
 /// (e.g. XGBoost's matrices, whose quantile cuts are then computed once, not once per
-/// candidate), then `fit_score(&prepared, candidate)` for each candidate in order. Folds run
-/// side by side; the result is [`run`]'s.
-pub fn run_per_fold<C, X, P, F>(name: &'static str, candidates: &[C], folds: &Folds, prepare: P, fit_score: F) -> Result<SearchResult<C>>
-where
-    C: Clone + Sync,
-    P: Fn(&[usize], &[usize]) -> Result<X> + Sync,
-    F: Fn(&X, &C) -> Result<f64> + Sync,
-{
-    let k = folds.len();
-    let progress = Progress::new(name, candidates.len() * k);
-    let per_fold: Vec<Vec<f64>> = (0..k)
-        .into_par_iter()
-        .map(|f| {
-            let prepared = prepare(&folds[f].0, &folds[f].1)?;
-            candidates
-                .iter()
-                .map(|c| {
-                    let s = fit_score(&prepared, c);
-                    progress.tick();
-                    s
-                })
-                .collect::<Result<Vec<f64>>>()
-        })
-        .collect::<Result<_>>()?;
-    progress.finish();
-    Ok(collect(candidates, k, |c, f| per_fold[f][c]))
-}
-
-/// [`run`], fitting each distinct `key` once: candidates with the same key give the same model
-/// (e.g. every C of an unpenalised logistic regression), so they get the same fold scores. The
-/// result lists every candidate, in order, as [`run`] would.
-pub fn run_unique<C, K, F>(
+/// candidate), then `fit_predict(&prepared, candidate)` — the validation rows' probabilities —
+/// for each candidate in order, scored by `scoring`. Folds run side by side; the scores are those of
+/// each (candidate, fold) fit alone.
+pub fn run_per_fold<C, X, P, F>(
     name: &'static str,
     candidates: &[C],
-    key: impl Fn(&C) -> K,
     folds: &Folds,
-    fit_score: F,
+    scoring: &Scoring<'_>,
+    prepare: P,
+    fit_predict: F,
 ) -> Result<SearchResult<C>>
 where
     C: Clone + Sync,
-    K: PartialEq,
-    F: Fn(&C, &[usize], &[usize]) -> Result<f64> + Sync,
+    P: Fn(&[usize], &[usize]) -> Result<X> + Sync,
+    F: Fn(&X, &C) -> Result<Vec<f64>> + Sync,
 {
-    let (unique, of) = distinct(candidates, key);
-    let fitted = run(name, &unique, folds, fit_score)?;
-    let fold_scores: Vec<Vec<f64>> = fitted.candidates.into_iter().map(|c| c.fold_scores).collect();
-    Ok(expand(candidates, &of, &fold_scores))
+    let k = folds.len();
+    let progress = Progress::new(name, candidates.len() * k);
+    let per_fold: Vec<Vec<(f64, Option<Vec<f64>>)>> = folds
+        .par_iter()
+        .map(|(tr, va)| {
+            let prepared = prepare(tr, va)?;
+            candidates
+                .iter()
+                .map(|c| {
+                    let s = fit_predict(&prepared, c).map(|p| scoring.score(va, p));
+                    progress.tick();
+                    s
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<_>>()?;
+    progress.finish();
+    let mut res = collect(candidates, k, |c, f| per_fold[f][c].0);
+    let kept: Vec<Vec<Option<Vec<f64>>>> = per_fold.into_iter().map(|f| f.into_iter().map(|(_, p)| p).collect()).collect();
+    res.oof = scoring.assemble(folds, &kept, res.best);
+    Ok(res)
 }
 
 /// Distinct candidates by `key`, in first-seen order, and each candidate's index among them.
@@ -204,13 +212,14 @@ fn expand<C: Clone>(candidates: &[C], of: &[usize], fold_scores: &[Vec<f64>]) ->
             best = i;
         }
     }
-    SearchResult { candidates, best }
+    SearchResult { candidates, best, oof: None }
 }
 
-/// [`run_unique`] along a path: on each fold the distinct candidates are fitted one after another
+/// Candidates fitted once per distinct `key` (e.g. every C of an unpenalised logistic
+/// regression gives the same model, so the same fold scores), along a path: on each fold the distinct candidates are fitted one after another
 /// in the order `before` gives (e.g. from the strongest regularisation to none), each fit starting
-/// from the previous one's solution (`fit_score(candidate, train, validation, start)` returns the
-/// score and its solution). Folds run side by side; the order within a fold is fixed, so the
+/// from the previous one's solution (`fit_predict(candidate, prepared, start)` returns the
+/// validation rows' probabilities and its solution; `scoring` scores them). Folds run side by side; the order within a fold is fixed, so the
 /// outcome does not depend on the number of threads.
 pub fn run_path<C, K, W, X, P, F>(
     name: &'static str,
@@ -218,29 +227,30 @@ pub fn run_path<C, K, W, X, P, F>(
     key: impl Fn(&C) -> K,
     before: impl Fn(&C, &C) -> std::cmp::Ordering,
     folds: &Folds,
+    scoring: &Scoring<'_>,
     prepare: P,
-    fit_score: F,
+    fit_predict: F,
 ) -> Result<SearchResult<C>>
 where
     C: Clone + Sync,
     K: PartialEq,
     W: Send,
     P: Fn(&[usize], &[usize]) -> Result<X> + Sync,
-    F: Fn(&C, &X, Option<&W>) -> Result<(f64, W)> + Sync,
+    F: Fn(&C, &X, Option<&W>) -> Result<(Vec<f64>, W)> + Sync,
 {
     let (unique, of) = distinct(candidates, key);
     let mut path: Vec<usize> = (0..unique.len()).collect();
     path.sort_by(|&a, &b| before(&unique[a], &unique[b]));
     let progress = Progress::new(name, unique.len() * folds.len());
-    let per_fold: Vec<Vec<f64>> = folds
+    let per_fold: Vec<Vec<(f64, Option<Vec<f64>>)>> = folds
         .par_iter()
         .map(|(tr, va)| {
             let prepared = prepare(tr, va)?;
-            let mut scores = vec![0.0; unique.len()];
+            let mut scores = vec![(0.0, None); unique.len()];
             let mut start: Option<W> = None;
             for &u in &path {
-                let (s, w) = fit_score(&unique[u], &prepared, start.as_ref())?;
-                scores[u] = s;
+                let (p, w) = fit_predict(&unique[u], &prepared, start.as_ref())?;
+                scores[u] = scoring.score(va, p);
                 start = Some(w);
                 progress.tick();
             }
@@ -248,79 +258,119 @@ where
         })
         .collect::<Result<_>>()?;
     progress.finish();
-    let fold_scores: Vec<Vec<f64>> = (0..unique.len()).map(|u| per_fold.iter().map(|f| f[u]).collect()).collect();
-    Ok(expand(candidates, &of, &fold_scores))
+    let fold_scores: Vec<Vec<f64>> = (0..unique.len()).map(|u| per_fold.iter().map(|f| f[u].0).collect()).collect();
+    let mut res = expand(candidates, &of, &fold_scores);
+    let kept: Vec<Vec<Option<Vec<f64>>>> = per_fold.into_iter().map(|f| f.into_iter().map(|(_, p)| p).collect()).collect();
+    res.oof = scoring.assemble(folds, &kept, of[res.best]);
+    Ok(res)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Two classes over six rows; three folds.
+    fn setup() -> (Vec<u8>, Vec<(Vec<usize>, Vec<usize>)>) {
+        (vec![0, 1, 0, 1, 1, 0], vec![(vec![2, 3, 4, 5], vec![0, 1]), (vec![0, 1, 4, 5], vec![2, 3]), (vec![0, 1, 2, 3], vec![4, 5])])
+    }
+
+    /// A made-up prediction of row `r` by candidate `c` trained on `tr`.
+    fn proba(c: i32, tr: &[usize], r: usize) -> f64 {
+        ((f64::from(c) * 0.37 + tr[0] as f64 * 0.11 + r as f64 * 0.23) % 1.0).abs()
+    }
+
+    fn scoring(y: &[u8]) -> Scoring<'_> {
+        Scoring { y, metric: leadflow_metrics::Metric::RocAuc, k: 2, threshold: 0.5, keep_oof: true }
+    }
+
+    /// Every candidate's fold scores, as separate fits would give them, and the best one's
+    /// out-of-fold predictions.
+    fn expected(cands: &[i32], y: &[u8], folds: &Folds) -> (Vec<Vec<f64>>, usize, Vec<f64>) {
+        let scores: Vec<Vec<f64>> = cands
+            .iter()
+            .map(|&c| {
+                folds
+                    .iter()
+                    .map(|(tr, va)| {
+                        let p: Vec<f64> = va.iter().map(|&r| proba(c, tr, r)).collect();
+                        let y_va: Vec<u8> = va.iter().map(|&r| y[r]).collect();
+                        leadflow_metrics::roc_auc(&y_va, &p)
+                    })
+                    .collect()
+            })
+            .collect();
+        let means: Vec<f64> = scores.iter().map(|s| s.iter().sum::<f64>() / s.len() as f64).collect();
+        let best = (0..cands.len()).fold(0, |b, i| if means[i] > means[b] { i } else { b });
+        let mut oof = vec![0.0; y.len()];
+        for (tr, va) in folds {
+            for &r in va {
+                oof[r] = proba(cands[best], tr, r);
+            }
+        }
+        (scores, best, oof)
+    }
+
     #[test]
-    fn run_unique_scores_like_run_and_fits_each_key_once() {
-        let folds: Vec<(Vec<usize>, Vec<usize>)> = vec![(vec![0], vec![1]), (vec![1], vec![0])];
+    fn run_path_fits_each_key_once_along_the_path_and_keeps_the_best_oof() {
+        let (y, folds) = setup();
         let cands = [3, 1, 3, 2, 1];
         let fits = AtomicUsize::new(0);
-        let score = |c: &i32, tr: &[usize], _: &[usize]| {
-            fits.fetch_add(1, Ordering::Relaxed);
-            Ok(f64::from(*c) + tr[0] as f64)
-        };
-        let all = run("t", &cands, &folds, score).unwrap();
-        fits.store(0, Ordering::Relaxed);
-        let once = run_unique("t", &cands, |c| *c, &folds, score).unwrap();
-        assert_eq!(fits.load(Ordering::Relaxed), 3 * 2, "three distinct keys, two folds");
-        fits.store(0, Ordering::Relaxed);
-        // Along a path (largest key first), each fit starts from the previous one's solution on
-        // its fold; the scores are those of the same fits.
         let starts = std::sync::Mutex::new(Vec::new());
-        let path = run_path(
+        let res = run_path(
             "t",
             &cands,
             |c| *c,
             |a, b| b.cmp(a),
             &folds,
+            &scoring(&y),
             |tr, va| Ok((tr.to_vec(), va.to_vec())),
             |c: &i32, (tr, va): &(Vec<usize>, Vec<usize>), start: Option<&i32>| {
+                fits.fetch_add(1, Ordering::Relaxed);
                 starts.lock().unwrap().push((tr[0], *c, start.copied()));
-                score(c, tr, va).map(|s| (s, *c))
+                Ok((va.iter().map(|&r| proba(*c, tr, r)).collect(), *c))
             },
         )
         .unwrap();
+        assert_eq!(fits.load(Ordering::Relaxed), 3 * 3, "three distinct keys, three folds");
+        // Along the path (largest key first), each fit starts from the previous one's solution.
         let mut starts = starts.into_inner().unwrap();
         starts.sort();
-        assert_eq!(starts, [(0, 1, Some(2)), (0, 2, Some(3)), (0, 3, None), (1, 1, Some(2)), (1, 2, Some(3)), (1, 3, None)]);
-        assert_eq!(path.best, all.best);
-        for (a, b) in all.candidates.iter().zip(&path.candidates) {
-            assert_eq!((a.params, &a.fold_scores, a.mean, a.std), (b.params, &b.fold_scores, b.mean, b.std));
+        assert_eq!(&starts[..3], [(0, 1, Some(2)), (0, 2, Some(3)), (0, 3, None)]);
+        let (scores, best, oof) = expected(&cands, &y, &folds);
+        assert_eq!(res.best, best);
+        for (r, s) in res.candidates.iter().zip(&scores) {
+            assert_eq!(&r.fold_scores, s);
         }
-        assert_eq!(once.best, all.best);
-        for (a, b) in all.candidates.iter().zip(&once.candidates) {
-            assert_eq!((a.params, &a.fold_scores, a.mean, a.std), (b.params, &b.fold_scores, b.mean, b.std));
-        }
+        assert_eq!(res.oof.unwrap(), oof);
     }
 
     #[test]
-    fn run_per_fold_scores_like_run_and_prepares_each_fold_once() {
-        let folds: Vec<(Vec<usize>, Vec<usize>)> = vec![(vec![0, 2], vec![1]), (vec![1], vec![0]), (vec![2], vec![0, 1])];
+    fn run_per_fold_prepares_each_fold_once_and_keeps_the_best_oof_only_when_asked() {
+        let (y, folds) = setup();
         let cands = [3, 1, 3, 2];
-        let score = |c: &i32, tr: &[usize], va: &[usize]| Ok(f64::from(*c) * tr[0] as f64 + va.len() as f64);
-        let all = run("t", &cands, &folds, score).unwrap();
         let prepared = AtomicUsize::new(0);
-        let per_fold = run_per_fold(
-            "t",
-            &cands,
-            &folds,
-            |tr, va| {
-                prepared.fetch_add(1, Ordering::Relaxed);
-                Ok((tr.to_vec(), va.to_vec()))
-            },
-            |(tr, va): &(Vec<usize>, Vec<usize>), c| score(c, tr, va),
-        )
-        .unwrap();
+        let go = |s: &Scoring<'_>| {
+            run_per_fold(
+                "t",
+                &cands,
+                &folds,
+                s,
+                |tr, va| {
+                    prepared.fetch_add(1, Ordering::Relaxed);
+                    Ok((tr.to_vec(), va.to_vec()))
+                },
+                |(tr, va): &(Vec<usize>, Vec<usize>), c| Ok(va.iter().map(|&r| proba(*c, tr, r)).collect()),
+            )
+            .unwrap()
+        };
+        let res = go(&scoring(&y));
         assert_eq!(prepared.load(Ordering::Relaxed), folds.len());
-        assert_eq!(per_fold.best, all.best);
-        for (a, b) in all.candidates.iter().zip(&per_fold.candidates) {
-            assert_eq!((a.params, &a.fold_scores, a.mean, a.std), (b.params, &b.fold_scores, b.mean, b.std));
+        let (scores, best, oof) = expected(&cands, &y, &folds);
+        assert_eq!(res.best, best);
+        for (r, s) in res.candidates.iter().zip(&scores) {
+            assert_eq!(&r.fold_scores, s);
         }
+        assert_eq!(res.oof.unwrap(), oof);
+        assert!(go(&Scoring { keep_oof: false, ..scoring(&y) }).oof.is_none());
     }
 }

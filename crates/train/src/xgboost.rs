@@ -107,20 +107,23 @@ impl Learner for Forest {
         p.xgboost.cv_folds
     }
 
+    fn calibration(&self, p: &leadflow_core::params::TrainParams) -> leadflow_core::calibration::CalibrationMethod {
+        p.xgboost.calibration
+    }
+
     fn search(&self, set: &TrainSet<'_>) -> Result<Box<dyn Searched>> {
         let p = &set.params.xgboost;
         let cands = candidates(p.n_candidates, p, set.k, &mut derive_rng(set.seed, "xgboost/candidates"));
         let local_rows: Vec<usize> = (0..set.y.len()).collect();
         let folds = split::stratified_folds(set.y, &local_rows, p.cv_folds, &mut derive_rng(set.seed, "xgboost/folds"));
         // One matrix per fold, shared by its candidates: XGBoost bins it once.
-        let prepare = |tr: &[usize], va: &[usize]| -> Result<(XgbRows, XgbRows, Vec<u8>)> {
+        let prepare = |tr: &[usize], va: &[usize]| -> Result<(XgbRows, XgbRows)> {
             let train = XgbRows::new(set.x, Some(tr), Some(&pick(set.y, tr))).map_err(fit_err)?;
-            Ok((train, XgbRows::new(set.x, Some(va), None).map_err(fit_err)?, pick(set.y, va)))
+            Ok((train, XgbRows::new(set.x, Some(va), None).map_err(fit_err)?))
         };
-        let res = search::run_per_fold("xgboost", &cands, &folds, prepare, |(train, va, y_va), c| {
-            let b = fit_on(train, c, p, set.seed, set.k)?;
-            let proba = b.predict_on(va)?;
-            Ok(leadflow_metrics::score(set.scoring, y_va, &proba, set.k, set.threshold))
+        let scoring = set.scoring(p.calibration);
+        let res = search::run_per_fold("xgboost", &cands, &folds, &scoring, prepare, |(train, va), c| {
+            Ok(fit_on(train, c, p, set.seed, set.k)?.predict_on(va)?)
         })?;
         Ok(Box::new(res))
     }

@@ -90,6 +90,17 @@ class _Continuous:
         return v
 
 
+def _calibrate(m, p):
+    """One calibration map of one probability column."""
+    if m["method"] == "sigmoid":
+        z = -(m["a"] * p + m["b"])
+        with np.errstate(over="ignore"):
+            e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    x, y = np.asarray(m["x"]), np.asarray(m["y"])
+    return np.interp(np.clip(p, x[0], x[-1]), x, y)
+
+
 class LeadflowModel:
     """A leadflow model directory, loaded once, applied to DataFrames of raw rows."""
 
@@ -174,10 +185,24 @@ class LeadflowModel:
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(self.spec["features"]))
 
     def predict_proba(self, data):
-        """Probabilities: one per row (binary, of class 1) or rows x classes."""
+        """Probabilities: one per row (binary, of class 1) or rows x classes, calibrated as
+        model.json says (leadflow-core's ``Calibration::apply``)."""
         x = self.features_of(data)
         if len(x) == 0:
             return np.zeros((0,) if self.k == 2 else (0, self.k))
+        p = self._own_proba(x)
+        calibration = self.spec.get("calibration")
+        if not calibration:
+            return p
+        maps = calibration["maps"]
+        if len(maps) == 1:
+            return _calibrate(maps[0], p)
+        p = np.column_stack([_calibrate(m, p[:, j]) for j, m in enumerate(maps)])
+        total = p.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, p / total, 1.0 / len(maps))
+
+    def _own_proba(self, x):
         if self.kind == "xgboost":
             import xgboost
 

@@ -198,7 +198,7 @@ impl Server {
         // thread-safe since 1.4 (dmlc/xgboost#6648); the logistic models are plain numbers.
         let model = &loaded.model;
         let x = model.features_of(&table, Path::new("request"), self.opts.input).map_err(|e| bad(format!("{e:#}")))?;
-        let p = model.model.predict(&x).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("scoring failed: {e:#}")))?;
+        let p = model.probabilities(&x).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("scoring failed: {e:#}")))?;
         self.metrics.rows.fetch_add(table.rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if let Some(log) = self.log.get() {
             log.record(&loaded, &table, &p);

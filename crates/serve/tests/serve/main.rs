@@ -109,7 +109,7 @@ fn validate_passes_on_the_test_split_and_lists_differing_rows_otherwise() {
 
     // Expected labels = what train's model file gives for the first 8 rows at the params
     // threshold (computed without the model directory), with two flipped.
-    let preds: Vec<u8> = train_model_probabilities(&env).iter().map(|&p| u8::from(p >= params.evaluate.threshold)).collect();
+    let preds: Vec<u8> = train_model_probabilities(&env).iter().map(|&p| u8::from(p >= params.evaluate.threshold.fixed())).collect();
     let mut wrong = preds[..8].to_vec();
     for i in [2, 5] {
         wrong[i] = 1 - preds[i];

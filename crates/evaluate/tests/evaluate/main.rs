@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod decisions;
+
 use std::path::Path;
 
 use leadflow_core::artifacts::{self as art, Layout, StageId};
@@ -185,7 +187,7 @@ fn corrupt_model_file_is_a_clear_error_and_changes_nothing() {
 }
 
 /// A Python with scikit-learn, or a skip.
-fn python_with_sklearn() -> Option<String> {
+pub fn python_with_sklearn() -> Option<String> {
     leadflow_testkit::python_with("sklearn")
 }
 
@@ -249,7 +251,7 @@ fn scikit_learn_agrees_with_our_metrics_on_the_real_test_split() {
     std::fs::write(&input, csv).unwrap();
     let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     let out = std::process::Command::new(&py)
-        .args(["-c", SKLEARN_ORACLE, input.to_str().unwrap(), &names.join(","), &params.evaluate.threshold.to_string()])
+        .args(["-c", SKLEARN_ORACLE, input.to_str().unwrap(), &names.join(","), &params.evaluate.threshold.fixed().to_string()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
