@@ -95,7 +95,6 @@ pub struct XgboostParams {
     pub objective: Choice,
     pub eval_metric: Choice,
     /// Calibrate its probabilities on out-of-fold predictions: none, sigmoid or isotonic.
-    #[serde(skip_serializing_if = "CalibrationMethod::is_none")]
     pub calibration: CalibrationMethod,
 }
 
@@ -152,17 +151,12 @@ pub struct LogisticParams {
     /// with every row: on large data it runs every one of `max_iterations`.)
     pub tolerance: f64,
     /// Calibrate its probabilities on out-of-fold predictions: none, sigmoid or isotonic.
-    #[serde(skip_serializing_if = "CalibrationMethod::is_none")]
     pub calibration: CalibrationMethod,
 }
 
 pub use leadflow_metrics::Metric;
 
 pub use crate::calibration::CalibrationMethod;
-
-fn is_default<T: Default + PartialEq>(v: &T) -> bool {
-    *v == T::default()
-}
 
 /// `evaluate.threshold`: a fixed probability, or a rule that chooses one per model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -307,10 +301,8 @@ pub struct EvaluateParams {
     pub cost: Option<CostParams>,
     /// When a challenger replaces the champion: `point` (its score beats the champion's by the
     /// margin) or `confident` (a paired bootstrap's lower bound does).
-    #[serde(skip_serializing_if = "is_default")]
     pub promotion: Promotion,
     /// The paired bootstrap of the comparison with the champion.
-    #[serde(skip_serializing_if = "is_default")]
     pub bootstrap: BootstrapParams,
     /// Quality gate: the chosen model must reach these or the stage fails.
     pub min_f1_weighted: f64,

@@ -147,6 +147,37 @@ pub struct ChampionInfo {
     /// not be re-scored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scores: Option<leadflow_metrics::Scores>,
+    /// The selected model's improvement over it on the same test rows, with a paired-bootstrap
+    /// interval (absent when it could not be re-scored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
+}
+
+/// A difference of scores and its bootstrap confidence interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub diff: f64,
+    pub low: f64,
+    pub high: f64,
+    pub confidence: f64,
+    pub resamples: usize,
+    /// Test rows both models were scored on.
+    pub rows: usize,
+}
+
+impl Interval {
+    /// `+0.0123 (95% interval [-0.0040, +0.0290], 2000 paired resamples of 441 rows)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:+.4} ({:.0}% interval [{:+.4}, {:+.4}], {} paired resamples of {} rows)",
+            self.diff,
+            100.0 * self.confidence,
+            self.low,
+            self.high,
+            self.resamples,
+            self.rows
+        )
+    }
 }
 
 /// `curves.json`: ROC and precision-recall curves read on one grid, so a report can draw them

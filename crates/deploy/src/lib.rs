@@ -131,11 +131,15 @@ fn promote(
     log_model_files(store, &run_id, model_dir.dir())?;
     let source = format!("{}/model", store.artifact_uri(&run_id)?.trim_end_matches('/'));
     let alias = stage.alias();
-    let tags = vec![
+    let mut tags = vec![
         (MODEL_TAG.to_string(), kind.name().to_string()),
         (DATA_VERSION_TAG.to_string(), data_version.to_string()),
         (format!("leadflow.test_{}", evaluation.selection_metric), format!("{}", evaluation.selected_score)),
     ];
+    // The improvement over the incumbent it was compared with, and its bootstrap interval.
+    if let Some((c, i)) = evaluation.champion.as_ref().and_then(|c| c.interval.as_ref().map(|i| (c, i))) {
+        tags.push((format!("leadflow.improvement_over_v{}", c.version), i.describe()));
+    }
     let (mv, created) = store.register_version(&name, &source, &run_id, &tags)?;
     let none = || "none".to_string();
     let champion = evaluation.champion.as_ref();

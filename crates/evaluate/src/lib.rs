@@ -2,6 +2,7 @@
 //! write the report, pick the best model, compare it with the registry's champion, and apply the
 //! quality gate.
 
+mod bootstrap;
 mod calibration;
 mod error;
 mod explain;
@@ -42,7 +43,7 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
         art::XGB_MODEL,
         art::LR_MODEL,
     ],
-    params: |p| serde_json::json!({ "evaluate": p.evaluate, "deploy": p.deploy }),
+    params: |p| serde_json::json!({ "evaluate": p.evaluate, "deploy": p.deploy, "seed": p.train.seed }),
     data_version: true,
 };
 
@@ -208,18 +209,27 @@ pub fn incumbent(
     Ok(Some(Incumbent { version, alias, scores, score, note, proba }))
 }
 
-/// Decide: best model of this run vs. the incumbent, then the gate.
+/// The best model of this run on the selection metric (the first kind on ties).
+pub fn select(params: &Params, scores: &BTreeMap<ModelKind, Scores>) -> ModelKind {
+    let metric = params.evaluate.selection_metric;
+    let best = scores.iter().max_by(|a, b| a.1.get(metric).total_cmp(&b.1.get(metric)).then_with(|| b.0.cmp(a.0)));
+    *best.expect("at least one model").0
+}
+
+/// Decide: best model of this run vs. the incumbent (with the paired bootstrap `interval` of
+/// the improvement, when both were scored on the same rows), then the gate.
 pub fn decide(
     params: &Params,
     scores: &BTreeMap<ModelKind, Scores>,
     run_ids: &BTreeMap<ModelKind, Option<String>>,
     incumbent: Option<&Incumbent>,
+    interval: Option<&leadflow_core::results::Interval>,
     data_version: &str,
 ) -> Evaluation {
     let e = &params.evaluate;
     let metric = e.selection_metric;
-    let (&selected, best) =
-        scores.iter().max_by(|a, b| a.1.get(metric).total_cmp(&b.1.get(metric)).then_with(|| b.0.cmp(a.0))).expect("at least one model");
+    let selected = select(params, scores);
+    let best = &scores[&selected];
     let score = best.get(metric);
     let mut reasons = vec![format!("{} has the best test {} ({score:.4})", selected.label(), metric.name())];
     for (k, s) in scores {
@@ -247,6 +257,7 @@ pub fn decide(
         alias: inc.alias.clone(),
         score: inc.score,
         scores: inc.scores.clone(),
+        interval: interval.cloned(),
     });
     match incumbent {
         None => reasons.push("no champion in the registry yet: the first good model is promoted".into()),
@@ -261,14 +272,40 @@ pub fn decide(
             Some(c) => {
                 let gain = score - c;
                 let margin = e.promotion_margin;
-                let beats = gain > 0.0 && gain >= margin;
-                reasons.push(format!(
-                    "{} v{} scores {c:.4} ({}); improvement {gain:+.4}, required > 0 and ≥ {margin}: {}",
-                    inc.alias,
-                    inc.version.version,
-                    inc.note,
-                    if beats { "promote" } else { "keep the incumbent" }
-                ));
+                let verdict = |beats: bool| if beats { "promote" } else { "keep the incumbent" };
+                let beats = match (e.promotion, interval) {
+                    (leadflow_core::params::Promotion::Confident, Some(i)) => {
+                        let beats = i.low > 0.0 && i.low >= margin;
+                        reasons.push(format!(
+                            "{} v{} scores {c:.4} ({}); improvement {}, its lower bound required > 0 and ≥ {margin} \
+                             (evaluate.promotion = \"confident\"): {}",
+                            inc.alias,
+                            inc.version.version,
+                            inc.note,
+                            i.describe(),
+                            verdict(beats)
+                        ));
+                        beats
+                    }
+                    (rule, _) => {
+                        let beats = gain > 0.0 && gain >= margin;
+                        let why = match (rule, interval) {
+                            (_, Some(i)) => format!("improvement {}", i.describe()),
+                            (leadflow_core::params::Promotion::Confident, None) => {
+                                format!("improvement {gain:+.4}; no paired interval (not re-scored), so the point rule decides")
+                            }
+                            _ => format!("improvement {gain:+.4}"),
+                        };
+                        reasons.push(format!(
+                            "{} v{} scores {c:.4} ({}); {why}, required > 0 and ≥ {margin}: {}",
+                            inc.alias,
+                            inc.version.version,
+                            inc.note,
+                            verdict(beats)
+                        ));
+                        beats
+                    }
+                };
                 promote = promote && beats;
             }
         },
@@ -338,7 +375,13 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     let seen = leadflow_mlflow::registry::read_holders(store, &params.deploy.model_name, &params.deploy.compared_aliases())?;
     let inc = incumbent(store, params, &seen, &features, &x, &y, k)?;
     let run_ids: BTreeMap<ModelKind, Option<String>> = results.models.iter().map(|(k, r)| (*k, r.run_id.clone())).collect();
-    let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), &data_meta.data_version);
+    let selected = select(params, &scores);
+    let interval = inc.as_ref().and_then(|i| i.proba.as_ref()).map(|(p, t)| {
+        let ev = &params.evaluate;
+        let ours = (probas[&selected].as_slice(), thresholds[&selected]);
+        bootstrap::paired(ev.selection_metric, &y, k, ours, (p.as_slice(), *t), &ev.bootstrap, params.train.seed)
+    });
+    let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), interval.as_ref(), &data_meta.data_version);
     evaluation.threshold = thresholds[&evaluation.selected];
     evaluation.holders = seen.iter().map(|(a, v)| (a.clone(), v.as_ref().map(|v| v.version))).collect();
 
@@ -450,6 +493,11 @@ fn log_evaluation_run(
         }
         if let Some(v) = ev.champion.as_ref().and_then(|c| c.score) {
             ms.push(MetricPoint::now(format!("champion_test_{metric}"), v));
+        }
+        if let Some(i) = ev.champion.as_ref().and_then(|c| c.interval.as_ref()) {
+            ms.push(MetricPoint::now("improvement", i.diff));
+            ms.push(MetricPoint::now("improvement_low", i.low));
+            ms.push(MetricPoint::now("improvement_high", i.high));
         }
         store.log_batch(&run_id, &ps, &ms, &[])?;
         for a in art::ALL.iter().filter(|a| a.stage == StageId::Evaluate && a.name != art::EVALUATE_META.name) {

@@ -146,6 +146,41 @@ fn champion_challenger_on_the_same_test_split() {
 }
 
 #[test]
+fn a_confident_promotion_needs_the_bootstrap_intervals_lower_bound_to_clear_the_margin() {
+    let params = quick();
+    let env = Env::new(&params);
+    let first = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap().evaluation;
+    let loser = if first.selected == ModelKind::Xgboost { ModelKind::Logistic } else { ModelKind::Xgboost };
+    env.register(loser, "champion");
+    let ev = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap().evaluation;
+    let champ = ev.champion.clone().unwrap();
+    let i = champ.interval.clone().expect("a re-scored champion gets a paired interval");
+    assert!((i.diff - (ev.selected_score - champ.score.unwrap())).abs() < 1e-12, "{i:?}");
+    assert!(i.low <= i.diff && i.diff <= i.high && i.low < i.high, "{i:?}");
+    assert_eq!((i.resamples, i.rows, i.confidence), (2000, env.results().split.test_rows, 0.95));
+    let again = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap().evaluation;
+    assert_eq!(again.champion.unwrap().interval, Some(i.clone()), "deterministic for a seed");
+    let report = std::fs::read_to_string(env.layout().path(&art::REPORT)).unwrap();
+    assert!(report.contains("paired resamples"), "{report}");
+
+    // A margin between the lower bound and the point estimate: the point rule promotes, the
+    // confident rule keeps the incumbent.
+    let mut confident = params.clone();
+    confident.evaluate.promotion = leadflow_core::params::Promotion::Confident;
+    let ev = leadflow_evaluate::run(&env.layout(), &confident, &env.store()).unwrap().evaluation;
+    assert_eq!(ev.promote, ev.gate.passed && i.low > 0.0, "{:?}", ev.reasons);
+    assert!(ev.reasons.iter().any(|r| r.contains("lower bound")), "{:?}", ev.reasons);
+    if i.diff > 0.0 {
+        let margin = (i.low.max(0.0) + i.diff) / 2.0;
+        let (mut point, mut conf) = (params.clone(), confident.clone());
+        point.evaluate.promotion_margin = margin;
+        conf.evaluate.promotion_margin = margin;
+        assert!(leadflow_evaluate::run(&env.layout(), &point, &env.store()).unwrap().evaluation.promote);
+        assert!(!leadflow_evaluate::run(&env.layout(), &conf, &env.store()).unwrap().evaluation.promote);
+    }
+}
+
+#[test]
 fn unreadable_champion_falls_back_to_its_recorded_score() {
     let params = quick();
     let env = Env::new(&params);
