@@ -111,6 +111,8 @@ pub const Y_TEST: Artifact = a(Train, "y_test.csv", Csv, "test target (lead_indi
 pub const COLUMNS_LIST: Artifact = a(Train, "columns_list.json", Json, "feature names in model order");
 pub const FEATURE_SPEC: Artifact = a(Train, "feature_spec.json", Json, "how gold rows become features (one-hot levels)");
 pub const XGB_MODEL: Artifact = a(Train, "model_xgboost.json", Json, "XGBoost random forest in XGBoost's JSON model format");
+pub const BOOSTED_MODEL: Artifact =
+    a(Train, "model_boosted.json", Json, "XGBoost gradient-boosted trees (early stopping) in XGBoost's JSON model format");
 pub const LR_MODEL: Artifact =
     a(Train, "model_logistic.json", Json, "logistic regression: features, coefficients, intercept, classes, params");
 pub const MODEL_RESULTS: Artifact = a(Train, "model_results.json", Json, "per model: best params, CV mean/std, test classification report");
@@ -129,6 +131,9 @@ pub const ROC_PNG: Artifact = a(Evaluate, "roc_curve.png", Png, "ROC curves of b
 pub const PR_PNG: Artifact = a(Evaluate, "pr_curve.png", Png, "precision-recall curves of both models");
 pub const CONFUSION_XGB_PNG: Artifact = a(Evaluate, "confusion_xgboost.png", Png, "confusion matrix heat map, XGBoost");
 pub const CONFUSION_LR_PNG: Artifact = a(Evaluate, "confusion_logistic.png", Png, "confusion matrix heat map, logistic regression");
+pub const CONFUSION_BOOSTED_PNG: Artifact = a(Evaluate, "confusion_boosted.png", Png, "confusion matrix heat map, XGBoost boosted trees");
+pub const CLASS_REPORT_BOOSTED: Artifact =
+    a(Evaluate, "classification_report_boosted.txt", Text, "classification report, XGBoost boosted trees (test split)");
 pub const CLASS_REPORT_XGB: Artifact =
     a(Evaluate, "classification_report_xgboost.txt", Text, "classification report, XGBoost (test split)");
 pub const CLASS_REPORT_LR: Artifact =
@@ -193,6 +198,7 @@ pub const ALL: &[Artifact] = &[
     FEATURE_SPEC,
     XGB_MODEL,
     LR_MODEL,
+    BOOSTED_MODEL,
     MODEL_RESULTS,
     TRAIN_REPORTS,
     TRAIN_META,
@@ -206,6 +212,8 @@ pub const ALL: &[Artifact] = &[
     CONFUSION_LR_PNG,
     CLASS_REPORT_XGB,
     CLASS_REPORT_LR,
+    CONFUSION_BOOSTED_PNG,
+    CLASS_REPORT_BOOSTED,
     IMPORTANCE_PNG,
     IMPORTANCE_JSON,
     CURVES_JSON,

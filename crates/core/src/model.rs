@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub enum ModelKind {
     Xgboost,
     Logistic,
+    /// XGBoost gradient-boosted trees with early stopping.
+    Boosted,
 }
 
 impl std::str::FromStr for ModelKind {
@@ -24,12 +26,13 @@ impl std::str::FromStr for ModelKind {
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 2] = [ModelKind::Xgboost, ModelKind::Logistic];
+    pub const ALL: [ModelKind; 3] = [ModelKind::Xgboost, ModelKind::Logistic, ModelKind::Boosted];
 
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Xgboost => "xgboost",
             ModelKind::Logistic => "logistic",
+            ModelKind::Boosted => "boosted",
         }
     }
 
@@ -37,6 +40,7 @@ impl ModelKind {
         match self {
             ModelKind::Xgboost => "XGBoost random forest",
             ModelKind::Logistic => "Logistic regression",
+            ModelKind::Boosted => "XGBoost boosted trees",
         }
     }
 
@@ -45,6 +49,7 @@ impl ModelKind {
         match self {
             ModelKind::Xgboost => crate::artifacts::CONFUSION_XGB_PNG,
             ModelKind::Logistic => crate::artifacts::CONFUSION_LR_PNG,
+            ModelKind::Boosted => crate::artifacts::CONFUSION_BOOSTED_PNG,
         }
     }
 
@@ -53,13 +58,16 @@ impl ModelKind {
         match self {
             ModelKind::Xgboost => crate::artifacts::CLASS_REPORT_XGB,
             ModelKind::Logistic => crate::artifacts::CLASS_REPORT_LR,
+            ModelKind::Boosted => crate::artifacts::CLASS_REPORT_BOOSTED,
         }
     }
 
     /// How to load the saved model file `file` outside leadflow (the model card says it).
     pub fn how_to_load(self, file: &str) -> String {
         match self {
-            ModelKind::Xgboost => format!("Python: xgboost.Booster(model_file=\"{file}\") (XGBoost's JSON model format)"),
+            ModelKind::Xgboost | ModelKind::Boosted => {
+                format!("Python: xgboost.Booster(model_file=\"{file}\") (XGBoost's JSON model format)")
+            }
             ModelKind::Logistic => format!("P = sigmoid(intercept + coefficients · features), from {file} (plain JSON)"),
         }
     }
@@ -69,7 +77,13 @@ impl ModelKind {
         match self {
             ModelKind::Xgboost => crate::artifacts::XGB_MODEL,
             ModelKind::Logistic => crate::artifacts::LR_MODEL,
+            ModelKind::Boosted => crate::artifacts::BOOSTED_MODEL,
         }
+    }
+
+    /// Saved in XGBoost's JSON model format (loaded by XGBoost, explained by TreeSHAP).
+    pub fn is_xgboost(self) -> bool {
+        matches!(self, ModelKind::Xgboost | ModelKind::Boosted)
     }
 }
 

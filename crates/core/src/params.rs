@@ -73,6 +73,63 @@ pub struct TrainParams {
     pub scoring: Metric,
     pub xgboost: XgboostParams,
     pub logistic: LogisticParams,
+    pub boosted: BoostedParams,
+}
+
+/// XGBoost gradient-boosted trees (`[train.boosted]`, off by default): rounds added until the
+/// log loss of a validation share of the fit's rows stops improving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoostedParams {
+    pub enabled: bool,
+    pub n_candidates: usize,
+    pub cv_folds: usize,
+    /// Boosting rounds at most, and rounds without improvement before stopping.
+    pub max_rounds: usize,
+    pub early_stopping_rounds: usize,
+    /// Share of a fit's rows (stratified) held out to watch for early stopping.
+    pub validation_size: f64,
+    /// `none`, or `balanced`: positives weighed by negatives / positives (`scale_pos_weight`),
+    /// or with more classes each row by rows / (classes x its class's rows).
+    pub class_weight: ClassWeight,
+    /// The search space (as `[train.xgboost]`'s).
+    pub learning_rate: Space<f64>,
+    pub max_depth: Space<u32>,
+    pub min_child_weight: Space<f64>,
+    pub subsample: Space<f64>,
+    pub colsample_bytree: Space<f64>,
+    pub reg_lambda: Space<f64>,
+    pub calibration: CalibrationMethod,
+}
+
+/// `train.boosted.class_weight`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeight {
+    #[default]
+    None,
+    Balanced,
+}
+
+impl Default for BoostedParams {
+    fn default() -> Self {
+        BoostedParams {
+            enabled: false,
+            n_candidates: 10,
+            cv_folds: 5,
+            max_rounds: 1000,
+            early_stopping_rounds: 20,
+            validation_size: 0.15,
+            class_weight: ClassWeight::None,
+            learning_rate: Space::Between([0.02, 0.3]),
+            max_depth: Space::Between([2, 8]),
+            min_child_weight: Space::Between([1.0, 10.0]),
+            subsample: Space::Between([0.5, 1.0]),
+            colsample_bytree: Space::Between([0.5, 1.0]),
+            reg_lambda: Space::Between([0.0, 10.0]),
+            calibration: CalibrationMethod::None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -379,6 +436,7 @@ impl Default for TrainParams {
             scoring: Metric::Accuracy,
             xgboost: XgboostParams::default(),
             logistic: LogisticParams::default(),
+            boosted: BoostedParams::default(),
         }
     }
 }
@@ -533,8 +591,30 @@ impl Params {
         if !(t.test_size.is_finite() && t.test_size > 0.0 && t.test_size < 1.0) {
             return Err(bad("train.test_size", format!("must be in (0, 1), got {}", t.test_size)));
         }
-        if !t.xgboost.enabled && !t.logistic.enabled {
-            return Err(bad("train", "switches off both models: enable train.xgboost or train.logistic"));
+        if !t.xgboost.enabled && !t.logistic.enabled && !t.boosted.enabled {
+            return Err(bad("train", "switches off every model: enable train.xgboost, train.logistic or train.boosted"));
+        }
+        let b = &t.boosted;
+        if b.enabled {
+            for (key, v) in
+                [("n_candidates", b.n_candidates), ("max_rounds", b.max_rounds), ("early_stopping_rounds", b.early_stopping_rounds)]
+            {
+                if v == 0 {
+                    return Err(bad(&format!("train.boosted.{key}"), "must be at least 1, got 0"));
+                }
+            }
+            if b.cv_folds < 2 {
+                return Err(bad("train.boosted.cv_folds", format!("must be at least 2, got {}", b.cv_folds)));
+            }
+            if !(b.validation_size > 0.0 && b.validation_size < 0.5) {
+                return Err(bad("train.boosted.validation_size", format!("must be in (0, 0.5), got {}", b.validation_size)));
+            }
+            check_space("train.boosted.learning_rate", &b.learning_rate, 1e-6, 1.0)?;
+            check_space("train.boosted.max_depth", &b.max_depth, 1, 64)?;
+            check_space("train.boosted.min_child_weight", &b.min_child_weight, 0.0, f64::MAX)?;
+            check_space("train.boosted.subsample", &b.subsample, 0.01, 1.0)?;
+            check_space("train.boosted.colsample_bytree", &b.colsample_bytree, 0.01, 1.0)?;
+            check_space("train.boosted.reg_lambda", &b.reg_lambda, 0.0, f64::MAX)?;
         }
         let x = &t.xgboost;
         if x.enabled {

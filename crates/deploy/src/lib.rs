@@ -27,6 +27,7 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
         art::METRICS,
         art::XGB_MODEL,
         art::LR_MODEL,
+        art::BOOSTED_MODEL,
         art::FEATURE_SPEC,
         art::COLUMNS_LIST,
         art::MODEL_RESULTS,

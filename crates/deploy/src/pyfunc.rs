@@ -12,7 +12,6 @@ use std::path::Path;
 
 use leadflow_core::artifacts as art;
 use leadflow_core::dataset::{parse_bool, parse_finite};
-use leadflow_core::model::ModelKind;
 use leadflow_core::results::DeployedModel;
 use leadflow_features::{FeatureSpec, Preprocessing};
 use serde_json::{json, Value};
@@ -141,7 +140,7 @@ impl MlflowModel<'_> {
                 "python_version": PYTHON_VERSION,
             }),
         );
-        if self.model.kind == ModelKind::Xgboost {
+        if self.model.kind.is_xgboost() {
             flavors.insert(
                 "xgboost".into(),
                 json!({
@@ -195,7 +194,7 @@ impl MlflowModel<'_> {
 
     fn requirements(&self) -> Vec<String> {
         let mut r = vec![format!("mlflow=={MLFLOW_VERSION}"), "numpy".into(), "pandas".into()];
-        if self.model.kind == ModelKind::Xgboost {
+        if self.model.kind.is_xgboost() {
             r.push(format!("xgboost>={XGBOOST_VERSION}"));
         }
         r

@@ -45,7 +45,7 @@ pub fn write(
     }
     let means = match kind {
         ModelKind::Logistic => Some(train_means(layout, features)?),
-        ModelKind::Xgboost => None,
+        ModelKind::Xgboost | ModelKind::Boosted => None,
     };
     let c = model.contributions(x, means.as_deref())?;
     let spec: FeatureSpec = art::read_json(&layout.require(&art::FEATURE_SPEC)?, "a feature spec")?;
@@ -79,7 +79,7 @@ pub fn write(
         .collect();
     columns.sort_by(|a, b| b.0.mean_abs.total_cmp(&a.0.mean_abs).then_with(|| a.0.name.cmp(&b.0.name)));
     let method = match kind {
-        ModelKind::Xgboost => "XGBoost TreeSHAP (pred_contribs), margin units",
+        ModelKind::Xgboost | ModelKind::Boosted => "XGBoost TreeSHAP (pred_contribs), margin units",
         ModelKind::Logistic => "coefficient x (value - training mean), log-odds",
     };
     let global = Global { model: kind, rows: x.n_rows, method: method.into(), columns: columns.iter().map(|c| c.0.clone()).collect() };

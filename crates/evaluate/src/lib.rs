@@ -42,6 +42,7 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
         art::Y_TEST,
         art::XGB_MODEL,
         art::LR_MODEL,
+        art::BOOSTED_MODEL,
     ],
     params: |p| serde_json::json!({ "evaluate": p.evaluate, "deploy": p.deploy, "seed": p.train.seed }),
     data_version: true,

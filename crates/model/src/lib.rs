@@ -47,6 +47,11 @@ impl XgbRows {
         Ok(XgbRows { d })
     }
 
+    /// Weigh each row (one weight per row): e.g. balanced class weights.
+    pub fn set_weights(&mut self, w: &[f32]) -> Result<()> {
+        self.d.set_weights(w).map_err(xgb("setting the weights"))
+    }
+
     pub fn len(&self) -> usize {
         self.d.num_rows()
     }
@@ -99,6 +104,53 @@ impl XgbModel {
         b.update(d, 0).map_err(xgb("fitting"))?;
         UPDATE_NANOS.fetch_add(start.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(XgbModel { booster: b })
+    }
+
+    /// Boost exactly `rounds` rounds on `rows` (with labels): gradient-boosted trees.
+    pub fn boost(rows: &XgbRows, config: &[(String, String)], rounds: usize) -> Result<XgbModel> {
+        let cfg: std::collections::HashMap<String, String> = config.iter().cloned().collect();
+        let mut b = xgboost_rs::Booster::new_with_json_config(&[&rows.d], cfg).map_err(xgb("fitting"))?;
+        let start = std::time::Instant::now();
+        for round in 0..rounds {
+            b.update(&rows.d, round as i32).map_err(xgb("fitting"))?;
+        }
+        UPDATE_NANOS.fetch_add(start.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(XgbModel { booster: b })
+    }
+
+    /// Boost on `train` (with labels) up to `max_rounds` rounds, scoring the log loss of `valid`
+    /// (its labels `y_valid`) after each; stop once `patience` rounds in a row brought no strict
+    /// improvement (Python xgboost's `early_stopping_rounds`). Returns the best number of rounds
+    /// and each of `watch`'s probabilities at that round (XGBoost predicts a matrix it has seen
+    /// incrementally, so watching costs one tree per round).
+    pub fn boost_early_stopping(
+        train: &XgbRows,
+        valid: (&XgbRows, &[u8]),
+        watch: &[&XgbRows],
+        config: &[(String, String)],
+        (max_rounds, patience): (usize, usize),
+        k: usize,
+    ) -> Result<EarlyStopped> {
+        let cfg: std::collections::HashMap<String, String> = config.iter().cloned().collect();
+        let mut b = xgboost_rs::Booster::new_with_json_config(&[&train.d], cfg).map_err(xgb("fitting"))?;
+        let mut best = EarlyStopped { rounds: 0, loss: f64::INFINITY, watched: vec![Vec::new(); watch.len()] };
+        for round in 0..max_rounds {
+            let start = std::time::Instant::now();
+            b.update(&train.d, round as i32).map_err(xgb("fitting"))?;
+            UPDATE_NANOS.fetch_add(start.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+            let p = b.predict(&valid.0.d).map_err(xgb("predicting"))?;
+            let loss = log_loss(valid.1, &p, k);
+            if loss < best.loss {
+                best.rounds = round + 1;
+                best.loss = loss;
+                for (w, rows) in best.watched.iter_mut().zip(watch) {
+                    *w = b.predict(&rows.d).map_err(xgb("predicting"))?.into_iter().map(f64::from).collect();
+                }
+            } else if round + 1 - best.rounds >= patience {
+                break;
+            }
+        }
+        Ok(best)
     }
 
     /// Save in XGBoost's own JSON model format.
@@ -174,6 +226,37 @@ impl XgbModel {
     }
 }
 
+/// What [`XgbModel::boost_early_stopping`] found.
+#[derive(Debug, Clone)]
+pub struct EarlyStopped {
+    /// Rounds up to the best validation loss.
+    pub rounds: usize,
+    pub loss: f64,
+    /// Each watched matrix's probabilities after that many rounds.
+    pub watched: Vec<Vec<f64>>,
+}
+
+/// XGBoost's `logloss` / `mlogloss` of float probabilities (clipped to [1e-16, 1 - 1e-16]).
+fn log_loss(y: &[u8], p: &[f32], k: usize) -> f64 {
+    let eps = 1e-16;
+    let sum: f64 = if k == 2 {
+        y.iter()
+            .zip(p)
+            .map(|(&t, &v)| {
+                let v = f64::from(v).clamp(eps, 1.0 - eps);
+                if t == 1 {
+                    -v.ln()
+                } else {
+                    -(1.0 - v).ln()
+                }
+            })
+            .sum()
+    } else {
+        y.iter().zip(p.chunks(k)).map(|(&t, row)| -f64::from(row[t as usize]).max(eps).ln()).sum()
+    };
+    sum / y.len().max(1) as f64
+}
+
 /// Wall time spent inside XGBoost's own `update` calls by this process, summed over threads:
 /// the part of a fit no caller can remove (the benchmark's "XGBoost floor").
 static UPDATE_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -202,6 +285,8 @@ impl Contributions {
 #[derive(Debug)]
 pub enum Model {
     Xgboost(XgbModel),
+    /// Gradient-boosted trees (XGBoost's JSON format too).
+    Boosted(XgbModel),
     Logistic(LogisticModel),
     Multinomial(MultinomialModel),
 }
@@ -217,6 +302,7 @@ impl Model {
         }
         Ok(match kind {
             ModelKind::Xgboost => Model::Xgboost(XgbModel::load(path)?),
+            ModelKind::Boosted => Model::Boosted(XgbModel::load(path)?),
             ModelKind::Logistic => {
                 let v: serde_json::Value = leadflow_core::artifacts::read_json(path, "a logistic regression model")?;
                 if v.get("intercepts").is_some() {
@@ -254,13 +340,14 @@ impl Model {
     pub fn kind(&self) -> ModelKind {
         match self {
             Model::Xgboost(_) => ModelKind::Xgboost,
+            Model::Boosted(_) => ModelKind::Boosted,
             Model::Logistic(_) | Model::Multinomial(_) => ModelKind::Logistic,
         }
     }
 
     pub fn predict(&self, x: &Matrix) -> Result<Vec<f64>> {
         match self {
-            Model::Xgboost(m) => m.predict(x),
+            Model::Xgboost(m) | Model::Boosted(m) => m.predict(x),
             Model::Logistic(m) => {
                 if m.coefficients.len() != x.n_cols {
                     return Err(Error::Width { kind: "logistic", expected: m.coefficients.len(), got: x.n_cols });
@@ -283,7 +370,7 @@ impl Model {
     /// Each row's margin: log-odds for the logistic model, XGBoost's raw margin. Binary only.
     pub fn margin(&self, x: &Matrix) -> Result<Vec<f64>> {
         match self {
-            Model::Xgboost(m) => m.margin(x),
+            Model::Xgboost(m) | Model::Boosted(m) => m.margin(x),
             Model::Logistic(m) => {
                 if m.coefficients.len() != x.n_cols {
                     return Err(Error::Width { kind: "logistic", expected: m.coefficients.len(), got: x.n_cols });
@@ -300,7 +387,7 @@ impl Model {
     /// rows' feature means (needed by the logistic model only). Binary models only.
     pub fn contributions(&self, x: &Matrix, means: Option<&[f64]>) -> Result<Contributions> {
         match self {
-            Model::Xgboost(m) => m.contributions(x),
+            Model::Xgboost(m) | Model::Boosted(m) => m.contributions(x),
             Model::Logistic(m) => {
                 let n = m.coefficients.len();
                 if n != x.n_cols {
@@ -327,7 +414,7 @@ impl Model {
     /// the classes).
     pub fn importance(&self, features: &[String], positive: &str) -> Result<Importance> {
         Ok(match self {
-            Model::Xgboost(b) => Importance {
+            Model::Xgboost(b) | Model::Boosted(b) => Importance {
                 title: "feature importance",
                 measure: "mean split gain".into(),
                 values: features.iter().cloned().zip(b.gain_importance(features.len())?).collect(),

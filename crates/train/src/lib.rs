@@ -2,6 +2,7 @@
 //! tuned by a reproducible randomized search with stratified CV, refit on the training split,
 //! reported on the same test split, and tracked MLflow-style (one run per model).
 
+pub mod boosted;
 pub mod decide;
 mod error;
 pub mod learner;
@@ -28,7 +29,7 @@ use polars::prelude::*;
 pub use error::{Error, Result};
 
 /// Every model kind, in the order they are trained and reported: one module each.
-pub static LEARNERS: [&dyn learner::Learner; 2] = [&xgboost::Forest, &logistic::Logistic];
+pub static LEARNERS: [&dyn learner::Learner; 3] = [&xgboost::Forest, &logistic::Logistic, &boosted::Boosted];
 
 /// What the train stage reads: the gold data, the data version, `train` params, the evaluate
 /// threshold (its test reports) and `tracking` (where its runs go).

@@ -208,7 +208,7 @@ impl Searched for SearchResult<LrCandidate> {
         match &model {
             Model::Multinomial(m) => art::write_json(&path, m)?,
             Model::Logistic(m) => art::write_json(&path, m)?,
-            Model::Xgboost(_) => unreachable!("fit fits logistic models"),
+            Model::Xgboost(_) | Model::Boosted(_) => unreachable!("fit fits logistic models"),
         }
         let probas = (model.predict(set.x)?, model.predict(set.x_test)?);
         Ok(Trained::new(

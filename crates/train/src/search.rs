@@ -326,7 +326,7 @@ mod tests {
             |tr, va| Ok((tr.to_vec(), va.to_vec())),
             |c: &i32, (tr, va): &(Vec<usize>, Vec<usize>), start: Option<&i32>| {
                 fits.fetch_add(1, Ordering::Relaxed);
-                starts.lock().unwrap().push((tr[0], *c, start.copied()));
+                starts.lock().unwrap().push((va[0], *c, start.copied()));
                 Ok((va.iter().map(|&r| proba(*c, tr, r)).collect(), *c))
             },
         )

@@ -116,7 +116,7 @@ class LeadflowModel:
         self.derive = self.pre["derive"]
         self.kind = self.spec["kind"]
         model_file = os.path.join(path, self.spec["file"])
-        if self.kind == "xgboost":
+        if self.kind in ("xgboost", "boosted"):
             import xgboost
 
             self.booster = xgboost.Booster()
@@ -203,7 +203,7 @@ class LeadflowModel:
             return np.where(total > 0, p / total, 1.0 / len(maps))
 
     def _own_proba(self, x):
-        if self.kind == "xgboost":
+        if self.kind in ("xgboost", "boosted"):
             import xgboost
 
             p = self.booster.predict(xgboost.DMatrix(x))

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
+mod boosted;
 mod multiclass;
 
 use std::path::Path;
@@ -13,14 +14,15 @@ use leadflow_core::results::ModelResults;
 use leadflow_core::Params;
 use leadflow_mlflow::tracking::{FileStore, RunStatus, Tracker};
 use leadflow_model::{Matrix, Model, ModelKind};
-use leadflow_testkit::{quick_params as quick, real_data};
+pub use leadflow_testkit::quick_params as quick;
+use leadflow_testkit::real_data;
 
-struct Env {
+pub struct Env {
     dir: tempfile::TempDir,
 }
 
 impl Env {
-    fn new(raw: Option<&Path>, rows: usize, params: &Params) -> Env {
+    pub fn new(raw: Option<&Path>, rows: usize, params: &Params) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let raw = match raw {
             Some(r) => r.to_path_buf(),
@@ -33,13 +35,13 @@ impl Env {
         leadflow_data::run(&raw, &Layout::new(dir.path().join("artifacts")), params).unwrap();
         Env { dir }
     }
-    fn layout(&self) -> Layout {
+    pub fn layout(&self) -> Layout {
         Layout::new(self.dir.path().join("artifacts"))
     }
     fn store(&self) -> FileStore {
         FileStore::open(self.dir.path().join("mlruns")).unwrap()
     }
-    fn train(&self, params: &Params) -> leadflow_train::Result<leadflow_train::Summary> {
+    pub fn train(&self, params: &Params) -> leadflow_train::Result<leadflow_train::Summary> {
         leadflow_train::run(&self.layout(), params, &self.store())
     }
 }
