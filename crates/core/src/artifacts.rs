@@ -111,6 +111,8 @@ pub const Y_TEST: Artifact = a(Train, "y_test.csv", Csv, "test target (lead_indi
 pub const COLUMNS_LIST: Artifact = a(Train, "columns_list.json", Json, "feature names in model order");
 pub const FEATURE_SPEC: Artifact = a(Train, "feature_spec.json", Json, "how gold rows become features (one-hot levels)");
 pub const XGB_MODEL: Artifact = a(Train, "model_xgboost.json", Json, "XGBoost random forest in XGBoost's JSON model format");
+pub const TEST_ROWS: Artifact =
+    a(Train, "test_rows.json", Json, "a key per test row (hash of its model inputs and label): rows this model never trained on");
 pub const BOOSTED_MODEL: Artifact =
     a(Train, "model_boosted.json", Json, "XGBoost gradient-boosted trees (early stopping) in XGBoost's JSON model format");
 pub const LR_MODEL: Artifact =
@@ -168,6 +170,8 @@ pub const MODEL_CARD_JSON: Artifact = m("model_card.json", Json, "model card for
 pub const MODEL_SPEC: Artifact = m("model.json", Json, "which model file, its kind, threshold and features");
 pub const MODEL_EXPLAIN: Artifact =
     m("explain.json", Json, "the training rows' mean of each feature (the logistic model's contributions are centred on them)");
+pub const MODEL_TEST_ROWS: Artifact =
+    m("test_rows.json", Json, "keys of the rows held out from its training: a later model is compared with it on these only");
 pub const MODEL_REFERENCE: Artifact =
     m("reference.json", Json, "the training table's profile and the model's test-split scores, for `leadflow model drift`");
 
@@ -199,6 +203,7 @@ pub const ALL: &[Artifact] = &[
     XGB_MODEL,
     LR_MODEL,
     BOOSTED_MODEL,
+    TEST_ROWS,
     MODEL_RESULTS,
     TRAIN_REPORTS,
     TRAIN_META,

@@ -361,6 +361,9 @@ pub struct EvaluateParams {
     pub promotion: Promotion,
     /// The paired bootstrap of the comparison with the champion.
     pub bootstrap: BootstrapParams,
+    /// The champion is compared only on this run's test rows it never trained on (recorded with
+    /// it); fewer than this many such rows and there is no comparison.
+    pub min_comparison_rows: usize,
     /// Quality gate: the chosen model must reach these or the stage fails.
     pub min_f1_weighted: f64,
     pub min_accuracy: f64,
@@ -484,6 +487,7 @@ impl Default for EvaluateParams {
             cost: None,
             promotion: Promotion::Point,
             bootstrap: BootstrapParams::default(),
+            min_comparison_rows: 100,
             min_f1_weighted: 0.7,
             min_accuracy: 0.7,
             min_roc_auc: 0.7,

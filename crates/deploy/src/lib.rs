@@ -30,6 +30,7 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
         art::BOOSTED_MODEL,
         art::FEATURE_SPEC,
         art::COLUMNS_LIST,
+        art::TEST_ROWS,
         art::MODEL_RESULTS,
         art::PREPROCESSING,
         art::SCALER,
@@ -294,6 +295,7 @@ fn fill_model_dir(
     copy(&pre_file, &model_dir.dir().join(art::PREPROCESSING.name))?;
     copy(&layout.require(&art::SCALER)?, &model_dir.dir().join(art::SCALER.name))?;
     copy(&layout.require(&art::COLUMNS_LIST)?, &model_dir.dir().join(art::COLUMNS_LIST.name))?;
+    copy(&layout.require(&art::TEST_ROWS)?, &model_dir.path(&art::MODEL_TEST_ROWS))?;
     let pre: leadflow_features::Preprocessing = art::read_json(&pre_file, "the data stage's preprocessing")?;
     let feature_spec: leadflow_features::FeatureSpec = art::read_json(&spec_file, "a feature spec")?;
     // What the model is, before any registration: the run's copy of the model directory carries
@@ -335,7 +337,7 @@ fn fill_model_dir(
 /// The model directory's files, logged as the run's `model/` artifact folder (what the registry
 /// version points at).
 fn log_model_files(store: &dyn Store, run_id: &str, dir: &Path) -> Result<()> {
-    const FILES: [&str; 7] = [
+    const FILES: [&str; 8] = [
         art::FEATURE_SPEC.name,
         art::PREPROCESSING.name,
         art::SCALER.name,
@@ -343,6 +345,7 @@ fn log_model_files(store: &dyn Store, run_id: &str, dir: &Path) -> Result<()> {
         art::MODEL_SPEC.name,
         art::MODEL_REFERENCE.name,
         art::MODEL_EXPLAIN.name,
+        art::MODEL_TEST_ROWS.name,
     ];
     for f in FILES.into_iter().chain(pyfunc::FILES.iter().copied()) {
         store.log_artifact(run_id, &dir.join(f), "model")?;

@@ -36,6 +36,7 @@ pub const READS: leadflow_core::fingerprint::Reads = leadflow_core::fingerprint:
         art::PREPROCESSING,
         art::MODEL_RESULTS,
         art::COLUMNS_LIST,
+        art::TEST_ROWS,
         art::FEATURE_SPEC,
         art::X_TRAIN,
         art::X_TEST,
@@ -131,8 +132,11 @@ pub struct Incumbent {
     pub alias: String,
     /// Scores on this run's test split, when its model could be re-scored.
     pub scores: Option<Scores>,
-    /// Its probabilities of the test rows (calibrated as it calibrates them) and its threshold.
+    /// Its probabilities of the compared rows (calibrated as it calibrates them) and its
+    /// threshold.
     pub proba: Option<(Vec<f64>, f64)>,
+    /// The test rows it is compared on, when not all: those it never trained on.
+    pub rows: Option<Vec<usize>>,
     /// Its score on the selection metric and where that number comes from.
     pub score: Option<f64>,
     pub note: String,
@@ -145,8 +149,7 @@ pub fn incumbent(
     params: &Params,
     holders: &BTreeMap<String, Option<ModelVersion>>,
     features: &[String],
-    x: &Matrix,
-    y: &[u8],
+    (x, y, keys): (&Matrix, &[u8], &[String]),
     k: usize,
 ) -> Result<Option<Incumbent>> {
     let found = params
@@ -156,7 +159,8 @@ pub fn incumbent(
         .find_map(|alias| holders.get(alias).cloned().flatten().map(|v| (v, alias.to_string())));
     let Some((version, alias)) = found else { return Ok(None) };
     let metric = params.evaluate.selection_metric;
-    let rescored = (|| -> std::result::Result<(Vec<f64>, f64), String> {
+    type Rescored = (Vec<f64>, f64, Option<std::collections::HashSet<String>>);
+    let rescored = (|| -> std::result::Result<Rescored, String> {
         let kind: ModelKind = match version.tags.get(MODEL_TAG) {
             Some(t) => t.parse().map_err(|e| format!("its `{MODEL_TAG}` tag: {e}"))?,
             None => return Err(format!("version has no `{MODEL_TAG}` tag")),
@@ -189,25 +193,66 @@ pub fn incumbent(
         if let Some(c) = deployed.as_ref().and_then(|d| d.calibration.as_ref()) {
             c.apply(&mut p);
         }
-        Ok((p, deployed.map_or(params.evaluate.threshold.fixed(), |d| d.threshold)))
-    })();
-    let (scores, score, note, proba) = match rescored {
-        Ok((p, t)) => {
-            let s = Scores::compute(y, &p, k, t);
-            let v = s.get(metric);
-            (Some(s), Some(v), "re-scored on this run's test split".to_string(), Some((p, t)))
+        // The rows it held out from its training (absent for versions registered before they
+        // were recorded).
+        if local.is_none() {
+            let _ = store.download(&version.source, &[art::MODEL_TEST_ROWS.name], &dir);
         }
+        let held_out = art::read_json::<Vec<String>>(&dir.join(art::MODEL_TEST_ROWS.name), "held-out row keys").ok();
+        Ok((p, deployed.map_or(params.evaluate.threshold.fixed(), |d| d.threshold), held_out.map(|v| v.into_iter().collect())))
+    })();
+    let min = params.evaluate.min_comparison_rows;
+    let (scores, score, note, proba, rows) = match rescored {
+        Ok((p, t, held_out)) => match held_out.map(|set| comparison_rows(keys, &set)) {
+            Some(rows) if rows.len() < min => (
+                None,
+                None,
+                format!(
+                    "no fair comparison: only {} of this run's {} test rows were held out from its training too \
+                     (evaluate.min_comparison_rows = {min})",
+                    rows.len(),
+                    y.len()
+                ),
+                None,
+                Some(rows),
+            ),
+            Some(rows) => {
+                let (p, y) = (subset(&p, &rows, if k == 2 { 1 } else { k }), subset(y, &rows, 1));
+                let s = Scores::compute(&y, &p, k, t);
+                let note = format!("re-scored on the {} of this run's {} test rows it never trained on", rows.len(), keys.len());
+                (Some(s.clone()), Some(s.get(metric)), note, Some((p, t)), Some(rows))
+            }
+            None => {
+                let s = Scores::compute(y, &p, k, t);
+                let note = "re-scored on this run's test split; its held-out rows are not recorded, so it may have trained on some";
+                (Some(s.clone()), Some(s.get(metric)), note.to_string(), Some((p, t)), None)
+            }
+        },
         Err(why) => {
             let recorded = store.get_run(&version.run_id).ok().and_then(|r| r.metrics.get(&format!("test_{}", metric.name())).copied());
             match recorded {
-                Some(v) => {
-                    (None, Some(v), format!("could not re-score ({why}); using its recorded test_{} from its own run", metric.name()), None)
-                }
-                None => (None, None, format!("could not re-score ({why}) and no recorded score"), None),
+                Some(v) => (
+                    None,
+                    Some(v),
+                    format!("could not re-score ({why}); using its recorded test_{} from its own run", metric.name()),
+                    None,
+                    None,
+                ),
+                None => (None, None, format!("could not re-score ({why}) and no recorded score"), None, None),
             }
         }
     };
-    Ok(Some(Incumbent { version, alias, scores, score, note, proba }))
+    Ok(Some(Incumbent { version, alias, scores, score, note, proba, rows }))
+}
+
+/// The test rows (by index) whose keys are in `held_out`.
+fn comparison_rows(keys: &[String], held_out: &std::collections::HashSet<String>) -> Vec<usize> {
+    keys.iter().enumerate().filter(|(_, key)| held_out.contains(*key)).map(|(i, _)| i).collect()
+}
+
+/// Rows `rows` of flat values, `width` per row.
+fn subset<T: Copy>(values: &[T], rows: &[usize], width: usize) -> Vec<T> {
+    rows.iter().flat_map(|&i| values[i * width..(i + 1) * width].iter().copied()).collect()
 }
 
 /// The best model of this run on the selection metric (the first kind on ties).
@@ -224,9 +269,10 @@ pub fn decide(
     scores: &BTreeMap<ModelKind, Scores>,
     run_ids: &BTreeMap<ModelKind, Option<String>>,
     incumbent: Option<&Incumbent>,
-    interval: Option<&leadflow_core::results::Interval>,
+    comparison: Option<&(f64, leadflow_core::results::Interval)>,
     data_version: &str,
 ) -> Evaluation {
+    let interval = comparison.map(|c| &c.1);
     let e = &params.evaluate;
     let metric = e.selection_metric;
     let selected = select(params, scores);
@@ -271,7 +317,9 @@ pub fn decide(
         Some(inc) => match inc.score {
             None => reasons.push(format!("{} v{} has no comparable score ({}): promoting", inc.alias, inc.version.version, inc.note)),
             Some(c) => {
-                let gain = score - c;
+                // On the rows both were compared on (all test rows, or those it never trained on).
+                let ours = comparison.map_or(score, |c| c.0);
+                let gain = ours - c;
                 let margin = e.promotion_margin;
                 let verdict = |beats: bool| if beats { "promote" } else { "keep the incumbent" };
                 let beats = match (e.promotion, interval) {
@@ -374,15 +422,23 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
     }
     // One read of the holders: the incumbent is chosen from it, and deploy checks it again.
     let seen = leadflow_mlflow::registry::read_holders(store, &params.deploy.model_name, &params.deploy.compared_aliases())?;
-    let inc = incumbent(store, params, &seen, &features, &x, &y, k)?;
+    let keys: Vec<String> = art::read_json(&layout.require(&art::TEST_ROWS)?, "the test rows' keys")?;
+    let inc = incumbent(store, params, &seen, &features, (&x, &y, &keys), k)?;
     let run_ids: BTreeMap<ModelKind, Option<String>> = results.models.iter().map(|(k, r)| (*k, r.run_id.clone())).collect();
     let selected = select(params, &scores);
-    let interval = inc.as_ref().and_then(|i| i.proba.as_ref()).map(|(p, t)| {
+    // The selected model on the rows the incumbent was compared on, and the paired interval.
+    let comparison = inc.as_ref().and_then(|i| i.proba.as_ref().map(|p| (i, p))).map(|(i, (p, t))| {
         let ev = &params.evaluate;
-        let ours = (probas[&selected].as_slice(), thresholds[&selected]);
-        bootstrap::paired(ev.selection_metric, &y, k, ours, (p.as_slice(), *t), &ev.bootstrap, params.train.seed)
+        let all: Vec<usize> = (0..y.len()).collect();
+        let rows = i.rows.as_deref().unwrap_or(&all);
+        let width = if k == 2 { 1 } else { k };
+        let (ours, y_rows) = (subset(&probas[&selected], rows, width), subset(&y, rows, 1));
+        let t_ours = thresholds[&selected];
+        let interval =
+            bootstrap::paired(ev.selection_metric, &y_rows, k, (&ours, t_ours), (p.as_slice(), *t), &ev.bootstrap, params.train.seed);
+        (Scores::compute(&y_rows, &ours, k, t_ours).get(ev.selection_metric), interval)
     });
-    let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), interval.as_ref(), &data_meta.data_version);
+    let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), comparison.as_ref(), &data_meta.data_version);
     evaluation.threshold = thresholds[&evaluation.selected];
     evaluation.holders = seen.iter().map(|(a, v)| (a.clone(), v.as_ref().map(|v| v.version))).collect();
 

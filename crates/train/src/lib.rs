@@ -45,6 +45,9 @@ pub struct Dataset {
     pub spec: FeatureSpec,
     pub x: Matrix,
     pub y: Vec<u8>,
+    /// A key per row: the hash of its model inputs and label as the gold table has them (the
+    /// same row gets the same key whatever the seed).
+    pub keys: Vec<String>,
 }
 
 /// Read the gold CSV and encode it as the data stage's saved preprocessing says (one-hot with or
@@ -124,6 +127,10 @@ pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
     let mut nums = Vec::with_capacity(numeric.len());
     let mut cats: Vec<&str> = Vec::with_capacity(cat_cols.len());
     let mut cat_values: Vec<_> = cat_cols.iter().map(|c| values(c)).collect();
+    let mut keys = Vec::with_capacity(n);
+    let mut key_text = String::new();
+    let target_values: Vec<&str> = values(col(target)?).collect();
+    let continuous_text: Vec<Vec<&str>> = continuous.iter().map(|c| col(c).map(|c| values(c).collect())).collect::<Result<_>>()?;
     for i in 0..n {
         row.clear();
         nums.clear();
@@ -133,8 +140,14 @@ pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
         spec.encode_values(&nums, &cats, &mut row)
             .map_err(|u| gerr(format!("column `{}`: level {:?} missing from its own fit", u.column, u.value)))?;
         x.push_row(&row);
+        key_text.clear();
+        for v in std::iter::once(target_values[i]).chain(continuous_text.iter().map(|c| c[i])).chain(cats.iter().copied()) {
+            key_text.push_str(v);
+            key_text.push('\u{1f}');
+        }
+        keys.push(leadflow_core::hash::sha256_hex(key_text.as_bytes())[..16].to_string());
     }
-    Ok(Dataset { spec, x, y })
+    Ok(Dataset { spec, x, y, keys })
 }
 
 /// Wall time of each part of one train run, in seconds.
@@ -235,7 +248,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     let data_meta = leadflow_core::meta::read(&layout.require(&art::DATA_META)?)?;
     let tp = &params.train;
     let learners: Vec<&dyn learner::Learner> = LEARNERS.iter().copied().filter(|l| l.enabled(tp)).collect();
-    let Split { pre, spec, names, k, gold_rows, info, x_train, y_train, x_test, y_test } = split(layout, params, &learners)?;
+    let Split { pre, spec, names, k, gold_rows, info, x_train, y_train, x_test, y_test, test_keys } = split(layout, params, &learners)?;
     timings.load = lap.take();
 
     let out = StageDir::begin(layout.stage_dir(StageId::Train))?;
@@ -244,6 +257,7 @@ pub fn run(layout: &Layout, params: &Params, tracker: &dyn Tracker) -> Result<Su
     write_y(&out.path(&art::Y_TRAIN), &pre.target.column, &y_train)?;
     write_y(&out.path(&art::Y_TEST), &pre.target.column, &y_test)?;
     art::write_json(&out.path(&art::COLUMNS_LIST), &names)?;
+    art::write_json(&out.path(&art::TEST_ROWS), &test_keys)?;
     art::write_json(&out.path(&art::FEATURE_SPEC), &spec)?;
     timings.writes += lap.take();
 
@@ -487,6 +501,7 @@ struct Split {
     y_train: Vec<u8>,
     x_test: Matrix,
     y_test: Vec<u8>,
+    test_keys: Vec<String>,
 }
 
 fn split(layout: &Layout, params: &Params, learners: &[&dyn learner::Learner]) -> Result<Split> {
@@ -514,7 +529,8 @@ fn split(layout: &Layout, params: &Params, learners: &[&dyn learner::Learner]) -
         seed: tp.seed,
         features: names.clone(),
     };
-    Ok(Split { gold_rows: ds.y.len(), spec: ds.spec, pre, names, k, info, x_train, y_train, x_test, y_test })
+    let test_keys = test_rows.iter().map(|&i| ds.keys[i].clone()).collect();
+    Ok(Split { gold_rows: ds.y.len(), spec: ds.spec, pre, names, k, info, x_train, y_train, x_test, y_test, test_keys })
 }
 
 /// Seconds since the last lap.

@@ -60,7 +60,11 @@ fn png_size(path: &Path) -> (u32, u32) {
 
 #[test]
 fn writes_metrics_pictures_report_and_a_first_promotion() {
-    let params = quick();
+    // Every model kind, so every evaluate artifact is written.
+    let mut params = quick();
+    params.train.boosted.enabled = true;
+    params.train.boosted.n_candidates = 2;
+    params.train.boosted.cv_folds = 3;
     let env = Env::new(&params);
     let s = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap();
     let layout = env.layout();
@@ -181,6 +185,43 @@ fn a_confident_promotion_needs_the_bootstrap_intervals_lower_bound_to_clear_the_
 }
 
 #[test]
+fn the_champion_is_compared_only_on_rows_it_never_trained_on() {
+    let params = quick();
+    let env = Env::new(&params);
+    let first = leadflow_evaluate::run(&env.layout(), &params, &env.store()).unwrap().evaluation;
+    let v = env.register(first.selected, "champion");
+    // As deploy does: the model folder carries the keys of the rows it held out.
+    let run = env.results().models[&first.selected].run_id.clone().unwrap();
+    let source = std::path::PathBuf::from(env.store().artifact_uri(&run).unwrap().trim_start_matches("file://")).join("model");
+    std::fs::copy(env.layout().path(&art::TEST_ROWS), source.join(art::MODEL_TEST_ROWS.name)).unwrap();
+    let held_out: Vec<String> = art::read_json(&env.layout().path(&art::TEST_ROWS), "keys").unwrap();
+
+    // Trained again with another seed: its test split overlaps the champion's training rows.
+    let mut other = params.clone();
+    other.train.seed = 7;
+    other.train.xgboost.enabled = first.selected == ModelKind::Xgboost;
+    other.train.logistic.enabled = first.selected == ModelKind::Logistic;
+    leadflow_train::run(&env.layout(), &other, &env.store()).unwrap();
+    let keys: Vec<String> = art::read_json(&env.layout().path(&art::TEST_ROWS), "keys").unwrap();
+    let unseen = keys.iter().filter(|k| held_out.contains(k)).count();
+    assert!(unseen > 0 && unseen < keys.len(), "{unseen} of {}", keys.len());
+    let mut loose = other.clone();
+    loose.evaluate.min_comparison_rows = 1;
+    let ev = leadflow_evaluate::run(&env.layout(), &loose, &env.store()).unwrap().evaluation;
+    let champ = ev.champion.unwrap();
+    assert_eq!(champ.version, v);
+    assert_eq!(champ.interval.unwrap().rows, unseen, "compared on the rows it never trained on only");
+    assert!(ev.reasons.iter().any(|r| r.contains(&format!("the {unseen} of this run's {} test rows it never trained on", keys.len()))));
+
+    // Too few such rows: no comparison, said plainly.
+    let mut strict = other.clone();
+    strict.evaluate.min_comparison_rows = unseen + 1;
+    let ev = leadflow_evaluate::run(&env.layout(), &strict, &env.store()).unwrap().evaluation;
+    assert!(ev.champion.as_ref().unwrap().score.is_none());
+    assert!(ev.reasons.iter().any(|r| r.contains("no fair comparison")), "{:?}", ev.reasons);
+}
+
+#[test]
 fn unreadable_champion_falls_back_to_its_recorded_score() {
     let params = quick();
     let env = Env::new(&params);
@@ -275,7 +316,7 @@ fn scikit_learn_agrees_with_our_metrics_on_the_real_test_split() {
     let y_table = leadflow_features::table::Table::read(&layout.path(&art::Y_TEST)).unwrap();
     let y = y_table.labels(&layout.path(&art::Y_TEST), "lead_indicator", 2).unwrap();
     assert_eq!(y.len(), 441);
-    let kinds: Vec<ModelKind> = ModelKind::ALL.to_vec();
+    let kinds: Vec<ModelKind> = results_kinds(&layout);
     let probas: Vec<Vec<f64>> =
         kinds.iter().map(|k| leadflow_model::Model::load(*k, &layout.path(&k.artifact())).unwrap().predict(&x).unwrap()).collect();
     let mut csv = format!("y,{}\n", kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(","));
@@ -359,6 +400,12 @@ fn the_selected_models_contributions_are_summarised_per_input_and_pictured() {
     assert!(w == 1000 && h > 200, "{w}x{h}");
     let report = std::fs::read_to_string(layout.path(&art::REPORT)).unwrap();
     assert!(report.contains("## What drives the scores") && report.contains(art::EXPLANATIONS_PNG.name), "{report}");
+}
+
+/// The model kinds a train run produced.
+fn results_kinds(layout: &Layout) -> Vec<ModelKind> {
+    let r: ModelResults = art::read_json(&layout.path(&art::MODEL_RESULTS), "results").unwrap();
+    r.models.keys().copied().collect()
 }
 
 /// The lead preset's results, pinned: the default params on the real data give these exact
