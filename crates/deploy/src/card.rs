@@ -19,6 +19,8 @@ pub struct ModelCard {
     pub params: serde_json::Value,
     pub metrics: Option<Scores>,
     pub threshold: f64,
+    /// How its threshold was chosen and how its probabilities are calibrated.
+    pub decision: serde_json::Value,
     pub intended_use: String,
     pub limitations: Vec<String>,
     pub how_to_load: Vec<String>,
@@ -125,6 +127,13 @@ impl ModelCard {
             params: serde_json::json!({ "best": best, "train": params.train }),
             metrics: metrics.cloned(),
             threshold: m.threshold,
+            decision: {
+                let d = results.models.get(&m.kind).and_then(|r| r.decision.as_ref());
+                serde_json::json!({
+                    "threshold_rule": d.map_or_else(|| params.evaluate.threshold.name(), |d| d.rule.clone()),
+                    "calibration": m.calibration.as_ref().map_or("none", |c| c.method.name()),
+                })
+            },
             intended_use: if pre.target.n_classes() > 2 {
                 format!(
                     "Classify {} into {} classes; a decision aid, not an automatic gate.",
@@ -167,7 +176,13 @@ impl ModelCard {
                 "not registered (evaluate did not promote it)".into()
             }
         );
-        let _ = writeln!(s, "**Decision threshold:** {}\n", self.threshold);
+        let _ = writeln!(
+            s,
+            "**Decision threshold:** {} (rule `{}`; calibration: {})\n",
+            self.threshold,
+            self.decision["threshold_rule"].as_str().unwrap_or("?"),
+            self.decision["calibration"].as_str().unwrap_or("none")
+        );
         let _ =
             writeln!(s, "## Training data\n\n```json\n{}\n```\n", serde_json::to_string_pretty(&self.training_data).unwrap_or_default());
         let _ =

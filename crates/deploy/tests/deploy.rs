@@ -372,3 +372,48 @@ fn an_os_error_is_reported_once_with_its_path() {
     assert!(stderr.contains("nope.csv"), "{stderr}");
     assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
 }
+
+/// The MLflow model's Python loader applies the saved calibration and threshold exactly as
+/// leadflow's own scoring does, row for row.
+#[test]
+fn the_mlflow_loader_calibrates_and_labels_as_leadflow_does() {
+    use leadflow_core::calibration::CalibrationMethod;
+    let Some(py) = leadflow_testkit::python_with("xgboost, pandas") else { return };
+    let mut params = quick();
+    params.train.xgboost.calibration = CalibrationMethod::Isotonic;
+    params.train.logistic.calibration = CalibrationMethod::Sigmoid;
+    params.evaluate.threshold = leadflow_core::params::Threshold::MaxF1;
+    let env = Env::new(&params);
+    env.deploy(&params).unwrap();
+    let dir = env.layout().model_dir();
+    let spec: leadflow_core::results::DeployedModel = art::read_json(&dir.join(art::MODEL_SPEC.name), "spec").unwrap();
+    assert!(spec.calibration.is_some() && spec.threshold != 0.5, "{spec:?}");
+    let ours = env.dir.path().join("scores.csv");
+    leadflow_serve::batch::predict(&dir, &env.raw, &ours, leadflow_serve::batch::InputKind::Raw).unwrap();
+    let table = std::fs::read_to_string(&ours).unwrap();
+    let rows: Vec<(f64, u8)> = table
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[f.len() - 2].parse().unwrap(), f[f.len() - 1].parse().unwrap())
+        })
+        .collect();
+    let script = r#"
+import sys, json
+import pandas as pd
+sys.path.insert(0, sys.argv[1] + "/code")
+import leadflow_pyfunc
+out = leadflow_pyfunc._load_pyfunc(sys.argv[1]).predict(pd.read_csv(sys.argv[2]))
+print(json.dumps({"p": out["probability"].tolist(), "label": out["label"].tolist()}))
+"#;
+    let out = Command::new(&py).args(["-c", script]).arg(&dir).arg(&env.raw).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (p, labels): (Vec<f64>, Vec<u8>) =
+        (serde_json::from_value(theirs["p"].clone()).unwrap(), serde_json::from_value(theirs["label"].clone()).unwrap());
+    assert_eq!(p.len(), rows.len());
+    let max_diff = rows.iter().zip(&p).map(|(a, b)| (a.0 - b).abs()).fold(0.0, f64::max);
+    assert!(max_diff < 1e-9, "calibrated probabilities differ by up to {max_diff}");
+    assert_eq!(rows.iter().map(|r| r.1).collect::<Vec<_>>(), labels, "labels at the saved threshold");
+}
