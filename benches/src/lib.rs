@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+pub mod options;
 pub mod pipeline;
 pub mod serving;
 

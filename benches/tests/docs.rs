@@ -30,3 +30,14 @@ fn the_serving_table_is_the_one_the_bench_wrote() {
     assert_eq!(block, format!("\n{}", leadflow_bench::serving::table(&run)), "rerun `leadflow-serve-bench --docs docs/serving.md`");
     assert!(block.contains("mlflow models serve"), "the baseline ran");
 }
+
+#[test]
+fn the_options_table_is_the_one_the_bench_wrote() {
+    let run: serde_json::Value = serde_json::from_str(&repo(leadflow_bench::options::RESULTS)).unwrap();
+    let doc = repo("docs/benchmarks.md");
+    let block = leadflow_bench::block(&doc, "options").expect("docs/benchmarks.md has the options block");
+    assert_eq!(block, format!("\n{}", leadflow_bench::options::table(&run)), "rerun `leadflow-options-bench --docs docs/benchmarks.md`");
+    let inputs = run["inputs"].as_array().unwrap();
+    assert!(inputs.len() >= 2, "1x and 100x");
+    assert!(block.contains("calibration") && block.contains("max_f1") && block.contains("cost"), "{block}");
+}

@@ -95,7 +95,13 @@ fn short(hash: &str) -> &str {
 
 /// This run's selected model beside the champion it was compared with, metric by metric.
 fn comparison(s: &mut String, ev: &Evaluation, metrics: &BTreeMap<ModelKind, Scores>) {
-    let Some(ours) = metrics.get(&ev.selected) else { return };
+    // On the rows both were scored on: the whole test split, or those the champion never saw.
+    let subset = ev.champion.as_ref().and_then(|c| c.selected_scores.as_ref());
+    let Some(ours) = subset.or_else(|| metrics.get(&ev.selected)) else { return };
+    let compared_on = match (subset, ev.champion.as_ref().and_then(|c| c.interval.as_ref())) {
+        (Some(_), Some(i)) => format!("the {} test rows the champion never trained on", i.rows),
+        _ => "this run's test split".to_string(),
+    };
     /// Name, how to read it, whether higher is better.
     type Row = (&'static str, fn(&Scores) -> f64, bool);
     let rows: [Row; 8] = [
@@ -113,7 +119,7 @@ fn comparison(s: &mut String, ev: &Evaluation, metrics: &BTreeMap<ModelKind, Sco
     let _ = match champ {
         Some(c) => writeln!(
             s,
-            "### This run vs the champion\n\nBoth on this run's test split; selected by **{}** (this run {:.4}, {} v{} {}).\n",
+            "### This run vs the champion\n\nBoth on {compared_on}; selected by **{}** (this run {:.4} on its whole test split, {} v{} {}).\n",
             ev.selection_metric,
             ev.selected_score,
             c.alias,

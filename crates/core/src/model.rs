@@ -81,6 +81,17 @@ impl ModelKind {
         }
     }
 
+    /// The artifacts that exist only when this kind is trained: its model file, its confusion
+    /// heat map and its classification report.
+    pub fn artifacts(self) -> [crate::artifacts::Artifact; 3] {
+        [self.artifact(), self.confusion_png(), self.report_txt()]
+    }
+
+    /// The kind whose training writes `a`, if `a` belongs to one kind.
+    pub fn owning(a: &crate::artifacts::Artifact) -> Option<ModelKind> {
+        ModelKind::ALL.into_iter().find(|k| k.artifacts().contains(a))
+    }
+
     /// Saved in XGBoost's JSON model format (loaded by XGBoost, explained by TreeSHAP).
     pub fn is_xgboost(self) -> bool {
         matches!(self, ModelKind::Xgboost | ModelKind::Boosted)

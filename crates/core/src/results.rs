@@ -151,6 +151,10 @@ pub struct ChampionInfo {
     /// interval (absent when it could not be re-scored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Interval>,
+    /// The selected model's scores on the same rows, when they are not the whole test split
+    /// (the rows the champion never trained on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_scores: Option<leadflow_metrics::Scores>,
 }
 
 /// A difference of scores and its bootstrap confidence interval.

@@ -305,6 +305,7 @@ pub fn decide(
         score: inc.score,
         scores: inc.scores.clone(),
         interval: interval.cloned(),
+        selected_scores: None,
     });
     match incumbent {
         None => reasons.push("no champion in the registry yet: the first good model is promoted".into()),
@@ -315,6 +316,15 @@ pub fn decide(
                 .push(format!("it already is version {} (alias `{}`): deploy confirms it, no new version", inc.version.version, inc.alias));
         }
         Some(inc) => match inc.score {
+            // Too few rows it never trained on: no evidence either way, so the registry stays.
+            None if inc.rows.is_some() => {
+                reasons.push(format!(
+                    "{} v{}: {}: keep the incumbent (promote by hand with `leadflow model promote`, or lower \
+                     evaluate.min_comparison_rows)",
+                    inc.alias, inc.version.version, inc.note
+                ));
+                promote = false;
+            }
             None => reasons.push(format!("{} v{} has no comparable score ({}): promoting", inc.alias, inc.version.version, inc.note)),
             Some(c) => {
                 // On the rows both were compared on (all test rows, or those it never trained on).
@@ -436,9 +446,14 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
         let t_ours = thresholds[&selected];
         let interval =
             bootstrap::paired(ev.selection_metric, &y_rows, k, (&ours, t_ours), (p.as_slice(), *t), &ev.bootstrap, params.train.seed);
-        (Scores::compute(&y_rows, &ours, k, t_ours).get(ev.selection_metric), interval)
+        (Scores::compute(&y_rows, &ours, k, t_ours), interval)
     });
-    let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), comparison.as_ref(), &data_meta.data_version);
+    let metric = params.evaluate.selection_metric;
+    let compared = comparison.as_ref().map(|(s, i)| (s.get(metric), i.clone()));
+    let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), compared.as_ref(), &data_meta.data_version);
+    if let (Some(c), Some((s, _)), Some(_)) = (evaluation.champion.as_mut(), comparison, inc.as_ref().and_then(|i| i.rows.as_ref())) {
+        c.selected_scores = Some(s);
+    }
     evaluation.threshold = thresholds[&evaluation.selected];
     evaluation.holders = seen.iter().map(|(a, v)| (a.clone(), v.as_ref().map(|v| v.version))).collect();
 

@@ -144,7 +144,7 @@ pub(crate) fn pipeline(dir: &Path, params: &Path) -> std::process::Command {
 pub(crate) fn outcome(dir: &Path) -> Vec<(String, String)> {
     let layout = Layout::new(dir.join("artifacts"));
     let mut out = Vec::new();
-    for a in art::ALL {
+    for a in crate::written(&layout) {
         let name = format!("{}/{}", a.dir, a.name);
         let skip = a.name == art::RUN_META || [art::MODEL_RESULTS, art::EVALUATION, art::DEPLOYMENT, art::REPORT].contains(a);
         if !skip {

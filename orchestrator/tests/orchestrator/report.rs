@@ -24,6 +24,8 @@ fn the_report_puts_this_run_beside_the_champion_and_draws_the_curves() {
     // A challenger: another seed, compared with v1 on its own test split.
     let mut other = params.clone();
     other.train.seed = 5;
+    // The committed sample is small: few of this split's rows were held out by v1 too.
+    other.evaluate.min_comparison_rows = 5;
     orchestrator::local::run(&opts, &other).unwrap();
     let ev: Evaluation = art::read_json(&layout.path(&art::EVALUATION), "e").unwrap();
     let champ = ev.champion.clone().expect("compared with v1");

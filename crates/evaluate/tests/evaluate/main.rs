@@ -218,7 +218,8 @@ fn the_champion_is_compared_only_on_rows_it_never_trained_on() {
     strict.evaluate.min_comparison_rows = unseen + 1;
     let ev = leadflow_evaluate::run(&env.layout(), &strict, &env.store()).unwrap().evaluation;
     assert!(ev.champion.as_ref().unwrap().score.is_none());
-    assert!(ev.reasons.iter().any(|r| r.contains("no fair comparison")), "{:?}", ev.reasons);
+    assert!(ev.reasons.iter().any(|r| r.contains("no fair comparison") && r.contains("keep the incumbent")), "{:?}", ev.reasons);
+    assert!(!ev.promote, "no evidence, no registry change");
 }
 
 #[test]

@@ -59,8 +59,11 @@ pub fn read_matrix(path: &Path) -> Matrix {
 }
 
 #[test]
-fn trains_both_models_writes_the_contract_and_tracks_runs() {
-    let params = quick();
+fn trains_every_model_kind_writes_the_contract_and_tracks_runs() {
+    let mut params = quick();
+    params.train.boosted.enabled = true;
+    params.train.boosted.n_candidates = 3;
+    params.train.boosted.cv_folds = 3;
     let env = Env::new(None, 3000, &params);
     let s = env.train(&params).unwrap();
     let layout = env.layout();
@@ -76,10 +79,10 @@ fn trains_both_models_writes_the_contract_and_tracks_runs() {
     assert_eq!(header.split(',').count(), 12);
 
     let results: ModelResults = art::read_json(&layout.path(&art::MODEL_RESULTS), "results").unwrap();
-    assert_eq!(results.models.len(), 2);
+    assert_eq!(results.models.len(), 3);
     let n_test = std::fs::read_to_string(layout.path(&art::Y_TEST)).unwrap().lines().count() - 1;
     for (kind, r) in &results.models {
-        // Both reports on the same test split.
+        // Every report on the same test split.
         assert_eq!(r.test_report.macro_avg.support, n_test, "{kind:?}");
         assert_eq!(r.cv.candidates, 3);
         assert!(r.test_report.weighted_avg.f1 > 0.6, "{kind:?} learns the signal: {}", r.test_report.weighted_avg.f1);
@@ -91,7 +94,7 @@ fn trains_both_models_writes_the_contract_and_tracks_runs() {
         let artifact = run.artifact_uri.trim_start_matches("file://").to_string();
         assert!(Path::new(&artifact).join("model").join(kind.artifact().name).is_file());
     }
-    assert_eq!(s.models.len(), 2);
+    assert_eq!(s.models.len(), 3);
 
     // The logistic model gives P(converted = 1): its coefficient on n_visits is positive.
     let lr: leadflow_core::model::LogisticModel = art::read_json(&layout.path(&art::LR_MODEL), "lr").unwrap();
@@ -262,7 +265,7 @@ fn zero_search_budget_is_a_params_error() {
     let err = Params::from_toml("[train.logistic]\nn_candidates = 0\n").unwrap_err().to_string();
     assert!(err.contains("train.logistic.n_candidates"), "{err}");
     let err = Params::from_toml("[train.xgboost]\nenabled = false\n[train.logistic]\nenabled = false\n").unwrap_err().to_string();
-    assert!(err.contains("both models"), "{err}");
+    assert!(err.contains("switches off every model"), "{err}");
 }
 
 #[test]
