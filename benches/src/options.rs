@@ -35,7 +35,7 @@ pub fn table(run: &Value) -> String {
             let this = options.iter().find(|o| o["option"].as_str() == Some(name.as_str()));
             let cell = match (this.and_then(|o| o["seconds"].as_f64()), base) {
                 (Some(v), Some(b)) if this.map(|o| &o["option"]) != options.first().map(|o| &o["option"]) => {
-                    format!("{} (+{})", fmt(Some(v), 2, " s"), fmt(Some(v - b), 2, " s"))
+                    format!("{} ({:+.2} s)", fmt(Some(v), 2, " s"), v - b)
                 }
                 (Some(v), _) => fmt(Some(v), 2, " s"),
                 _ => "not run".into(),

@@ -36,6 +36,10 @@ struct Cli {
     /// `<!-- bench:options -->` block (docs/benchmarks.md); run from the repository root.
     #[arg(long, value_name = "MD")]
     docs: Option<PathBuf>,
+    /// Render the table again from figures a run saved (benches/results/options.json) instead
+    /// of measuring.
+    #[arg(long, value_name = "JSON")]
+    from_json: Option<PathBuf>,
 }
 
 type Variant = (&'static str, fn(&mut Params));
@@ -84,6 +88,10 @@ fn input(cli: &Cli, tmp: &Path, scale: usize) -> anyhow::Result<(PathBuf, String
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     leadflow_cli::logging::init(-1);
+    if let Some(saved) = &cli.from_json {
+        let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(saved)?)?;
+        return finish(&cli, &run);
+    }
     let tmp = tempfile::tempdir()?;
     let base = Params::load_or_default(None)?;
     let mut inputs = Vec::new();
@@ -122,10 +130,15 @@ fn main() -> anyhow::Result<()> {
         "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "inputs": inputs,
     });
-    let table = leadflow_bench::options::table(&run);
+    finish(&cli, &run)
+}
+
+/// Print the table and, with `--docs`, record the figures and the table.
+fn finish(cli: &Cli, run: &serde_json::Value) -> anyhow::Result<()> {
+    let table = leadflow_bench::options::table(run);
     println!("\n{table}");
     if let Some(doc) = &cli.docs {
-        leadflow_bench::record(doc, "options", Path::new(leadflow_bench::options::RESULTS), &run, &table)?;
+        leadflow_bench::record(doc, "options", Path::new(leadflow_bench::options::RESULTS), run, &table)?;
         println!("recorded in {} and {}", doc.display(), leadflow_bench::options::RESULTS);
     }
     Ok(())
