@@ -537,6 +537,72 @@ fn unit_interval(key: &str, v: f64, open_low: bool) -> Result<()> {
     }
 }
 
+impl BoostedParams {
+    fn validate(&self) -> Result<()> {
+        let b = self;
+        if !b.enabled {
+            return Ok(());
+        }
+        for (key, v) in [("n_candidates", b.n_candidates), ("max_rounds", b.max_rounds), ("early_stopping_rounds", b.early_stopping_rounds)]
+        {
+            if v == 0 {
+                return Err(bad(&format!("train.boosted.{key}"), "must be at least 1, got 0"));
+            }
+        }
+        if b.cv_folds < 2 {
+            return Err(bad("train.boosted.cv_folds", format!("must be at least 2, got {}", b.cv_folds)));
+        }
+        if !(b.validation_size > 0.0 && b.validation_size < 0.5) {
+            return Err(bad("train.boosted.validation_size", format!("must be in (0, 0.5), got {}", b.validation_size)));
+        }
+        check_space("train.boosted.learning_rate", &b.learning_rate, 1e-6, 1.0)?;
+        check_space("train.boosted.max_depth", &b.max_depth, 1, 64)?;
+        check_space("train.boosted.min_child_weight", &b.min_child_weight, 0.0, f64::MAX)?;
+        check_space("train.boosted.subsample", &b.subsample, 0.01, 1.0)?;
+        check_space("train.boosted.colsample_bytree", &b.colsample_bytree, 0.01, 1.0)?;
+        check_space("train.boosted.reg_lambda", &b.reg_lambda, 0.0, f64::MAX)?;
+        Ok(())
+    }
+}
+
+impl EvaluateParams {
+    /// The decision options; `multiclass` tables take no threshold rule.
+    fn validate(&self, multiclass: bool) -> Result<()> {
+        let e = self;
+        if !(e.promotion_margin.is_finite() && e.promotion_margin >= 0.0) {
+            return Err(bad("evaluate.promotion_margin", format!("must be >= 0, got {}", e.promotion_margin)));
+        }
+        if let Threshold::Fixed(t) = e.threshold {
+            unit_interval("evaluate.threshold", t, true)?;
+        }
+        if multiclass && !matches!(e.threshold, Threshold::Fixed(_)) {
+            return Err(bad(
+                "evaluate.threshold",
+                "chooses a threshold for two classes only; a multiclass label is the most probable class",
+            ));
+        }
+        if e.threshold == Threshold::Cost && e.cost.is_none() {
+            return Err(bad("evaluate.threshold", "= \"cost\" needs [evaluate.cost] (true_positive, false_positive, false_negative)"));
+        }
+        if let Some(c) = &e.cost {
+            for (key, v) in [("true_positive", c.true_positive), ("false_positive", c.false_positive), ("false_negative", c.false_negative)]
+            {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(bad(&format!("evaluate.cost.{key}"), format!("must be a number >= 0, got {v}")));
+                }
+            }
+        }
+        if e.bootstrap.resamples < 100 {
+            return Err(bad("evaluate.bootstrap.resamples", format!("must be at least 100, got {}", e.bootstrap.resamples)));
+        }
+        let c = e.bootstrap.confidence;
+        if !(c.is_finite() && c > 0.5 && c < 1.0) {
+            return Err(bad("evaluate.bootstrap.confidence", format!("must be in (0.5, 1), got {c}")));
+        }
+        Ok(())
+    }
+}
+
 impl Params {
     /// Read, parse and validate a params file.
     pub fn load(path: &Path) -> Result<Params> {
@@ -598,28 +664,7 @@ impl Params {
         if !t.xgboost.enabled && !t.logistic.enabled && !t.boosted.enabled {
             return Err(bad("train", "switches off every model: enable train.xgboost, train.logistic or train.boosted"));
         }
-        let b = &t.boosted;
-        if b.enabled {
-            for (key, v) in
-                [("n_candidates", b.n_candidates), ("max_rounds", b.max_rounds), ("early_stopping_rounds", b.early_stopping_rounds)]
-            {
-                if v == 0 {
-                    return Err(bad(&format!("train.boosted.{key}"), "must be at least 1, got 0"));
-                }
-            }
-            if b.cv_folds < 2 {
-                return Err(bad("train.boosted.cv_folds", format!("must be at least 2, got {}", b.cv_folds)));
-            }
-            if !(b.validation_size > 0.0 && b.validation_size < 0.5) {
-                return Err(bad("train.boosted.validation_size", format!("must be in (0, 0.5), got {}", b.validation_size)));
-            }
-            check_space("train.boosted.learning_rate", &b.learning_rate, 1e-6, 1.0)?;
-            check_space("train.boosted.max_depth", &b.max_depth, 1, 64)?;
-            check_space("train.boosted.min_child_weight", &b.min_child_weight, 0.0, f64::MAX)?;
-            check_space("train.boosted.subsample", &b.subsample, 0.01, 1.0)?;
-            check_space("train.boosted.colsample_bytree", &b.colsample_bytree, 0.01, 1.0)?;
-            check_space("train.boosted.reg_lambda", &b.reg_lambda, 0.0, f64::MAX)?;
-        }
+        t.boosted.validate()?;
         let x = &t.xgboost;
         if x.enabled {
             if x.n_candidates == 0 {
@@ -674,36 +719,7 @@ impl Params {
             }
         }
         let e = &self.evaluate;
-        if !(e.promotion_margin.is_finite() && e.promotion_margin >= 0.0) {
-            return Err(bad("evaluate.promotion_margin", format!("must be >= 0, got {}", e.promotion_margin)));
-        }
-        if let Threshold::Fixed(t) = e.threshold {
-            unit_interval("evaluate.threshold", t, true)?;
-        }
-        if self.dataset.multiclass && !matches!(e.threshold, Threshold::Fixed(_)) {
-            return Err(bad(
-                "evaluate.threshold",
-                "chooses a threshold for two classes only; a multiclass label is the most probable class",
-            ));
-        }
-        if e.threshold == Threshold::Cost && e.cost.is_none() {
-            return Err(bad("evaluate.threshold", "= \"cost\" needs [evaluate.cost] (true_positive, false_positive, false_negative)"));
-        }
-        if let Some(c) = &e.cost {
-            for (key, v) in [("true_positive", c.true_positive), ("false_positive", c.false_positive), ("false_negative", c.false_negative)]
-            {
-                if !(v.is_finite() && v >= 0.0) {
-                    return Err(bad(&format!("evaluate.cost.{key}"), format!("must be a number >= 0, got {v}")));
-                }
-            }
-        }
-        if e.bootstrap.resamples < 100 {
-            return Err(bad("evaluate.bootstrap.resamples", format!("must be at least 100, got {}", e.bootstrap.resamples)));
-        }
-        let c = e.bootstrap.confidence;
-        if !(c.is_finite() && c > 0.5 && c < 1.0) {
-            return Err(bad("evaluate.bootstrap.confidence", format!("must be in (0.5, 1), got {c}")));
-        }
+        e.validate(self.dataset.multiclass)?;
         unit_interval("evaluate.min_f1_weighted", e.min_f1_weighted, false)?;
         unit_interval("evaluate.min_accuracy", e.min_accuracy, false)?;
         unit_interval("evaluate.min_roc_auc", e.min_roc_auc, false)?;

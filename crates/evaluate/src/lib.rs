@@ -327,44 +327,7 @@ pub fn decide(
             }
             None => reasons.push(format!("{} v{} has no comparable score ({}): promoting", inc.alias, inc.version.version, inc.note)),
             Some(c) => {
-                // On the rows both were compared on (all test rows, or those it never trained on).
-                let ours = comparison.map_or(score, |c| c.0);
-                let gain = ours - c;
-                let margin = e.promotion_margin;
-                let verdict = |beats: bool| if beats { "promote" } else { "keep the incumbent" };
-                let beats = match (e.promotion, interval) {
-                    (leadflow_core::params::Promotion::Confident, Some(i)) => {
-                        let beats = i.low > 0.0 && i.low >= margin;
-                        reasons.push(format!(
-                            "{} v{} scores {c:.4} ({}); improvement {}, its lower bound required > 0 and ≥ {margin} \
-                             (evaluate.promotion = \"confident\"): {}",
-                            inc.alias,
-                            inc.version.version,
-                            inc.note,
-                            i.describe(),
-                            verdict(beats)
-                        ));
-                        beats
-                    }
-                    (rule, _) => {
-                        let beats = gain > 0.0 && gain >= margin;
-                        let why = match (rule, interval) {
-                            (_, Some(i)) => format!("improvement {}", i.describe()),
-                            (leadflow_core::params::Promotion::Confident, None) => {
-                                format!("improvement {gain:+.4}; no paired interval (not re-scored), so the point rule decides")
-                            }
-                            _ => format!("improvement {gain:+.4}"),
-                        };
-                        reasons.push(format!(
-                            "{} v{} scores {c:.4} ({}); {why}, required > 0 and ≥ {margin}: {}",
-                            inc.alias,
-                            inc.version.version,
-                            inc.note,
-                            verdict(beats)
-                        ));
-                        beats
-                    }
-                };
+                let beats = beats_incumbent(e, inc, c, comparison.map_or(score, |c| c.0), interval, &mut reasons);
                 promote = promote && beats;
             }
         },
@@ -381,6 +344,54 @@ pub fn decide(
         threshold: e.threshold.fixed(),
         data_version: data_version.into(),
         holders: Default::default(),
+    }
+}
+
+/// Whether the selected model (scoring `ours` on the compared rows) beats the incumbent (`c`),
+/// by the promotion rule; the reason is pushed.
+fn beats_incumbent(
+    e: &leadflow_core::params::EvaluateParams,
+    inc: &Incumbent,
+    c: f64,
+    ours: f64,
+    interval: Option<&leadflow_core::results::Interval>,
+    reasons: &mut Vec<String>,
+) -> bool {
+    let gain = ours - c;
+    let margin = e.promotion_margin;
+    let verdict = |beats: bool| if beats { "promote" } else { "keep the incumbent" };
+    match (e.promotion, interval) {
+        (leadflow_core::params::Promotion::Confident, Some(i)) => {
+            let beats = i.low > 0.0 && i.low >= margin;
+            reasons.push(format!(
+                "{} v{} scores {c:.4} ({}); improvement {}, its lower bound required > 0 and ≥ {margin} \
+                 (evaluate.promotion = \"confident\"): {}",
+                inc.alias,
+                inc.version.version,
+                inc.note,
+                i.describe(),
+                verdict(beats)
+            ));
+            beats
+        }
+        (rule, _) => {
+            let beats = gain > 0.0 && gain >= margin;
+            let why = match (rule, interval) {
+                (_, Some(i)) => format!("improvement {}", i.describe()),
+                (leadflow_core::params::Promotion::Confident, None) => {
+                    format!("improvement {gain:+.4}; no paired interval (not re-scored), so the point rule decides")
+                }
+                _ => format!("improvement {gain:+.4}"),
+            };
+            reasons.push(format!(
+                "{} v{} scores {c:.4} ({}); {why}, required > 0 and ≥ {margin}: {}",
+                inc.alias,
+                inc.version.version,
+                inc.note,
+                verdict(beats)
+            ));
+            beats
+        }
     }
 }
 

@@ -20,7 +20,7 @@ pub fn decide(oof: &[f64], y: &[u8], k: usize, method: CalibrationMethod, ev: &E
     }
     let threshold = match ev.threshold {
         Threshold::Fixed(t) => t,
-        Threshold::MaxF1 => best_threshold(&p, y, |tp, fp, fn_| f1(tp, fp, fn_)),
+        Threshold::MaxF1 => best_threshold(&p, y, f1),
         Threshold::Cost => {
             let cost = ev.cost.clone().unwrap_or_default();
             best_threshold(&p, y, |tp, fp, fn_| cost.value(tp, fp, fn_))
@@ -36,7 +36,7 @@ pub fn decide(oof: &[f64], y: &[u8], k: usize, method: CalibrationMethod, ev: &E
         brier: leadflow_metrics::brier(y, oof, k),
         brier_calibrated: calibration.as_ref().map(|_| leadflow_metrics::brier(y, &p, k)),
         value_per_1000: ev.cost.as_ref().filter(|_| k == 2).map(|c| [per_1000(c, threshold), per_1000(c, 0.5)]),
-        f1: (k == 2).then(|| [threshold, 0.5].map(|t| at(t)).map(|(tp, fp, fn_)| f1(tp, fp, fn_))),
+        f1: (k == 2).then(|| [threshold, 0.5].map(at).map(|(tp, fp, fn_)| f1(tp, fp, fn_))),
     };
     Some(Decision { rule: ev.threshold.name(), threshold, calibration, out_of_fold })
 }

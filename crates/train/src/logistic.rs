@@ -183,8 +183,7 @@ impl Learner for Logistic {
         let res = search::run_path(
             "logistic",
             &cands,
-            |c| c.alpha().to_bits(),
-            |a, b| b.alpha().total_cmp(&a.alpha()),
+            (|c: &LrCandidate| c.alpha().to_bits(), |a: &LrCandidate, b: &LrCandidate| b.alpha().total_cmp(&a.alpha())),
             &folds,
             &set.scoring(p.calibration),
             // A fold's rows are copied once, for all its fits.

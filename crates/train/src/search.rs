@@ -216,16 +216,16 @@ fn expand<C: Clone>(candidates: &[C], of: &[usize], fold_scores: &[Vec<f64>]) ->
 }
 
 /// Candidates fitted once per distinct `key` (e.g. every C of an unpenalised logistic
-/// regression gives the same model, so the same fold scores), along a path: on each fold the distinct candidates are fitted one after another
-/// in the order `before` gives (e.g. from the strongest regularisation to none), each fit starting
-/// from the previous one's solution (`fit_predict(candidate, prepared, start)` returns the
-/// validation rows' probabilities and its solution; `scoring` scores them). Folds run side by side; the order within a fold is fixed, so the
-/// outcome does not depend on the number of threads.
+/// regression gives the same model, so the same fold scores), along a path: on each fold the
+/// distinct candidates are fitted one after another in the order `before` gives (e.g. from the
+/// strongest regularisation to none), each fit starting from the previous one's solution
+/// (`fit_predict(candidate, prepared, start)` returns the validation rows' probabilities and its
+/// solution; `scoring` scores them). Folds run side by side; the order within a fold is fixed,
+/// so the outcome does not depend on the number of threads.
 pub fn run_path<C, K, W, X, P, F>(
     name: &'static str,
     candidates: &[C],
-    key: impl Fn(&C) -> K,
-    before: impl Fn(&C, &C) -> std::cmp::Ordering,
+    (key, before): (impl Fn(&C) -> K, impl Fn(&C, &C) -> std::cmp::Ordering),
     folds: &Folds,
     scoring: &Scoring<'_>,
     prepare: P,
@@ -270,7 +270,9 @@ mod tests {
     use super::*;
 
     /// Two classes over six rows; three folds.
-    fn setup() -> (Vec<u8>, Vec<(Vec<usize>, Vec<usize>)>) {
+    type Split = Vec<(Vec<usize>, Vec<usize>)>;
+
+    fn setup() -> (Vec<u8>, Split) {
         (vec![0, 1, 0, 1, 1, 0], vec![(vec![2, 3, 4, 5], vec![0, 1]), (vec![0, 1, 4, 5], vec![2, 3]), (vec![0, 1, 2, 3], vec![4, 5])])
     }
 
@@ -319,8 +321,7 @@ mod tests {
         let res = run_path(
             "t",
             &cands,
-            |c| *c,
-            |a, b| b.cmp(a),
+            (|c: &i32| *c, |a: &i32, b: &i32| b.cmp(a)),
             &folds,
             &scoring(&y),
             |tr, va| Ok((tr.to_vec(), va.to_vec())),

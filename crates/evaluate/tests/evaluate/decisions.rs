@@ -118,8 +118,9 @@ fn calibrators_match_scikit_learns_calibrated_classifier_cv() {
     }
 }
 
-/// Data + train + evaluate on `raw` into a fresh directory.
-fn run(raw: &std::path::Path, params: &Params) -> (tempfile::TempDir, Layout) {
+/// Data + train + evaluate on `raw` into a fresh directory (a failed gate still writes its
+/// outputs).
+pub fn run(raw: &std::path::Path, params: &Params) -> (tempfile::TempDir, Layout) {
     let dir = tempfile::tempdir().unwrap();
     let layout = Layout::new(dir.path().join("artifacts"));
     let store = FileStore::open(dir.path().join("mlruns")).unwrap();

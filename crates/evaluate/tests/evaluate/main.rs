@@ -302,13 +302,8 @@ print(json.dumps(out))
 fn scikit_learn_agrees_with_our_metrics_on_the_real_test_split() {
     let Some(raw) = leadflow_testkit::real_data() else { return };
     let Some(py) = python_with_sklearn() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(dir.path().join("artifacts"));
-    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
     let params = Params::default();
-    leadflow_data::run(&raw, &layout, &params).unwrap();
-    leadflow_train::run(&layout, &params, &store).unwrap();
-    leadflow_evaluate::run(&layout, &params, &store).unwrap();
+    let (dir, layout) = decisions::run(&raw, &params);
 
     // Probabilities of every model on the test split, written in full precision for Python.
     let table = leadflow_features::table::Table::read(&layout.path(&art::X_TEST)).unwrap();
@@ -415,13 +410,8 @@ fn results_kinds(layout: &Layout) -> Vec<ModelKind> {
 #[test]
 fn the_lead_preset_is_pinned() {
     let Some(raw) = leadflow_testkit::real_data() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(dir.path().join("artifacts"));
-    let store = FileStore::open(dir.path().join("mlruns")).unwrap();
     let params = Params::default();
-    leadflow_data::run(&raw, &layout, &params).unwrap();
-    leadflow_train::run(&layout, &params, &store).unwrap();
-    leadflow_evaluate::run(&layout, &params, &store).unwrap();
+    let (_dir, layout) = decisions::run(&raw, &params);
     let hash = |a: &art::Artifact| leadflow_core::hash::sha256_hex(&std::fs::read(layout.path(a)).unwrap());
     let got = [
         ("gold", hash(&art::GOLD)),
