@@ -388,6 +388,12 @@ fn the_mlflow_loader_calibrates_and_labels_as_leadflow_does() {
     let dir = env.layout().model_dir();
     let spec: leadflow_core::results::DeployedModel = art::read_json(&dir.join(art::MODEL_SPEC.name), "spec").unwrap();
     assert!(spec.calibration.is_some() && spec.threshold != 0.5, "{spec:?}");
+    python_loader_agrees(&env, &dir, &py);
+}
+
+/// `leadflow model predict` and the MLflow model's Python loader give the same probabilities
+/// (to 1e-9) and labels for the raw rows.
+fn python_loader_agrees(env: &Env, dir: &Path, py: &str) {
     let ours = env.dir.path().join("scores.csv");
     leadflow_serve::batch::predict(&dir, &env.raw, &ours, leadflow_serve::batch::InputKind::Raw).unwrap();
     let table = std::fs::read_to_string(&ours).unwrap();
@@ -416,4 +422,23 @@ print(json.dumps({"p": out["probability"].tolist(), "label": out["label"].tolist
     let max_diff = rows.iter().zip(&p).map(|(a, b)| (a.0 - b).abs()).fold(0.0, f64::max);
     assert!(max_diff < 1e-9, "calibrated probabilities differ by up to {max_diff}");
     assert_eq!(rows.iter().map(|r| r.1).collect::<Vec<_>>(), labels, "labels at the saved threshold");
+}
+
+#[test]
+fn a_boosted_model_deploys_and_scores_in_leadflow_and_in_python_alike() {
+    let Some(py) = leadflow_testkit::python_with("xgboost, pandas") else { return };
+    let mut params = quick();
+    params.train.xgboost.enabled = false;
+    params.train.logistic.enabled = false;
+    params.train.boosted.enabled = true;
+    params.train.boosted.n_candidates = 2;
+    params.train.boosted.cv_folds = 3;
+    let env = Env::new(&params);
+    let d = env.deploy(&params).unwrap();
+    assert_eq!(d.kind, leadflow_core::model::ModelKind::Boosted);
+    let dir = env.layout().model_dir();
+    assert!(dir.join(art::BOOSTED_MODEL.name).is_file());
+    let mlmodel = std::fs::read_to_string(dir.join("MLmodel")).unwrap();
+    assert!(mlmodel.contains("xgboost:") && mlmodel.contains(art::BOOSTED_MODEL.name), "{mlmodel}");
+    python_loader_agrees(&env, &dir, &py);
 }
