@@ -252,3 +252,48 @@ fn a_champion_swap_under_load_fails_no_request_and_a_broken_version_is_refused()
     assert_eq!(srv.version(), Some(v2));
     assert_eq!(post(&url, "application/json", &body).0, 200);
 }
+
+/// Scaled out: three replicas follow one alias of one registry (each with its own download
+/// cache, as behind a load balancer); once the alias moves, every replica serves the new version
+/// within the poll interval plus its own load.
+#[test]
+fn three_replicas_on_one_registry_converge_on_a_new_version() {
+    let params = quick();
+    let env = Env::deployed(&params);
+    let store: Arc<dyn leadflow_mlflow::Store> = Arc::new(env.store());
+    let v1 = store.get_by_alias("lead_model", "challenger").unwrap().unwrap().version;
+    let poll = Duration::from_millis(250);
+    let replicas: Vec<(String, Arc<Server>)> = (0..3)
+        .map(|i| {
+            let cache = env.dir.path().join(format!("replica-{i}"));
+            std::fs::create_dir_all(&cache).unwrap();
+            let mut opts = ServeOptions::new(ModelSource::Registry { name: "lead_model".into(), alias: "challenger".into() });
+            opts.poll = poll;
+            start(opts, Some(store.clone()), &cache)
+        })
+        .collect();
+    assert!(replicas.iter().all(|(_, s)| s.version() == Some(v1)));
+    leadflow_testkit::choose_other_model(&env.layout(), &env.store());
+    let moved = Instant::now();
+    let v2 = env.deploy(&params).unwrap().version.unwrap();
+    assert_ne!(v2, v1);
+    let mut swapped = vec![None; replicas.len()];
+    while swapped.iter().any(Option::is_none) {
+        for (i, (_, s)) in replicas.iter().enumerate() {
+            if swapped[i].is_none() && s.version() == Some(v2) {
+                swapped[i] = Some(moved.elapsed());
+            }
+        }
+        assert!(moved.elapsed() < Duration::from_secs(30), "replicas never all swapped to v{v2}: {swapped:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let slowest = swapped.iter().flatten().max().copied().unwrap();
+    eprintln!("replicas on v{v2} after {swapped:?} (poll {poll:?})");
+    // The deploy itself (registration, model files) is inside `moved`, so the bound is loose
+    // by that much: a poll interval, one load, and the deploy.
+    assert!(slowest < poll + Duration::from_secs(10), "{swapped:?}");
+    for (url, _) in &replicas {
+        let version: Value = ureq::get(&format!("{url}/version")).call().unwrap().into_json().unwrap();
+        assert_eq!(version["version"].as_u64(), Some(v2), "{url}");
+    }
+}
