@@ -395,7 +395,7 @@ fn the_mlflow_loader_calibrates_and_labels_as_leadflow_does() {
 /// (to 1e-9) and labels for the raw rows.
 fn python_loader_agrees(env: &Env, dir: &Path, py: &str) {
     let ours = env.dir.path().join("scores.csv");
-    leadflow_serve::batch::predict(&dir, &env.raw, &ours, leadflow_serve::batch::InputKind::Raw).unwrap();
+    leadflow_serve::batch::predict(dir, &env.raw, &ours, leadflow_serve::batch::InputKind::Raw).unwrap();
     let table = std::fs::read_to_string(&ours).unwrap();
     let rows: Vec<(f64, u8)> = table
         .lines()
@@ -413,7 +413,7 @@ import leadflow_pyfunc
 out = leadflow_pyfunc._load_pyfunc(sys.argv[1]).predict(pd.read_csv(sys.argv[2]))
 print(json.dumps({"p": out["probability"].tolist(), "label": out["label"].tolist()}))
 "#;
-    let out = Command::new(&py).args(["-c", script]).arg(&dir).arg(&env.raw).output().unwrap();
+    let out = Command::new(py).args(["-c", script]).arg(dir).arg(&env.raw).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let (p, labels): (Vec<f64>, Vec<u8>) =
