@@ -427,12 +427,7 @@ print(json.dumps({"p": out["probability"].tolist(), "label": out["label"].tolist
 #[test]
 fn a_boosted_model_deploys_and_scores_in_leadflow_and_in_python_alike() {
     let Some(py) = leadflow_testkit::python_with("xgboost, pandas") else { return };
-    let mut params = quick();
-    params.train.xgboost.enabled = false;
-    params.train.logistic.enabled = false;
-    params.train.boosted.enabled = true;
-    params.train.boosted.n_candidates = 2;
-    params.train.boosted.cv_folds = 3;
+    let params = leadflow_testkit::boosted_only_params();
     let env = Env::new(&params);
     let d = env.deploy(&params).unwrap();
     assert_eq!(d.kind, leadflow_core::model::ModelKind::Boosted);

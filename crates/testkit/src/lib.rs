@@ -80,6 +80,17 @@ pub fn quick_params() -> Params {
     p
 }
 
+/// [`quick_params`] training the boosted trees only, on a small budget.
+pub fn boosted_only_params() -> Params {
+    let mut p = quick_params();
+    p.train.xgboost.enabled = false;
+    p.train.logistic.enabled = false;
+    p.train.boosted.enabled = true;
+    p.train.boosted.n_candidates = 2;
+    p.train.boosted.cv_folds = 3;
+    p
+}
+
 /// The TOML of [`quick_params`] (for binaries).
 pub fn quick_params_toml() -> String {
     let p = quick_params();

@@ -7,7 +7,7 @@ use leadflow_core::artifacts as art;
 use leadflow_core::results::ModelResults;
 use leadflow_model::{Model, ModelKind};
 
-use super::{python_with_xgboost, quick, read_matrix, Env};
+use super::{python_with_xgboost, read_matrix, Env};
 
 /// argv: params JSON, x_train, y_train, fit rows, watched rows, x_test. Prints the best number
 /// of rounds and the test rows' probabilities.
@@ -28,12 +28,7 @@ print(json.dumps({"rounds": m.best_iteration + 1, "proba": m.predict_proba(X_tes
 
 #[test]
 fn boosted_trees_stop_early_and_equal_python_xgbclassifier_on_the_same_rows_and_candidate() {
-    let mut params = quick();
-    params.train.xgboost.enabled = false;
-    params.train.logistic.enabled = false;
-    params.train.boosted.enabled = true;
-    params.train.boosted.n_candidates = 2;
-    params.train.boosted.cv_folds = 3;
+    let mut params = leadflow_testkit::boosted_only_params();
     // The XGBoost linked here (1.6.2, xgboost-rs-sys) and Python's (3.x) draw row and column
     // samples from different random streams: trees agree only without sampling, so the oracle
     // fixes both at 1 (the rest of the space is drawn).
