@@ -196,8 +196,12 @@ pub enum ModelCmd {
     /// Score a CSV: raw rows of the training table or encoded feature rows (X_test.csv shape).
     Predict {
         /// An exported model directory (default: <artifacts-dir>/model).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "model")]
         model_dir: Option<PathBuf>,
+        /// A registered model instead, by alias: name@alias (e.g. lead_model@challenger), as
+        /// `model serve --model` takes it.
+        #[arg(long, value_name = "NAME@ALIAS")]
+        model: Option<String>,
         /// CSV to score.
         #[arg(long)]
         input: PathBuf,

@@ -11,8 +11,16 @@ pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
     let layout = g.layout();
     let model_dir = |d: Option<PathBuf>| d.unwrap_or_else(|| layout.model_dir());
     match cmd {
-        ModelCmd::Predict { model_dir: d, input, output, input_kind, explain } => {
-            let scored = leadflow_serve::predict_with(&model_dir(d), &input, &output, input_kind, explain)?;
+        ModelCmd::Predict { model_dir: d, model, input, output, input_kind, explain } => {
+            let cache = tempfile::tempdir()?;
+            let dir = match model {
+                Some(m) => {
+                    let store = leadflow_mlflow::open_existing_store(&g.tracking())?;
+                    leadflow_serve::server::model_dir_of(&registered(&m)?, Some(store.as_ref()), cache.path())?
+                }
+                None => model_dir(d),
+            };
+            let scored = leadflow_serve::predict_with(&dir, &input, &output, input_kind, explain)?;
             super::out(format!("scored {} rows -> {}\n", scored.rows, output.display()))?;
             if let Some(s) = scored.inputs.summary() {
                 eprintln!("note: {s} (scored as params say: values clipped, unseen levels as `dataset.processing.unseen`)");
@@ -83,15 +91,18 @@ fn token(file: Option<&std::path::Path>) -> anyhow::Result<Option<leadflow_serve
     }
 }
 
+/// `--model name@alias`.
+fn registered(m: &str) -> anyhow::Result<leadflow_serve::server::ModelSource> {
+    let Some((name, alias)) = m.split_once('@') else {
+        bail!("--model takes name@alias (e.g. lead_model@challenger), got {m:?}");
+    };
+    Ok(leadflow_serve::server::ModelSource::Registry { name: name.into(), alias: alias.into() })
+}
+
 fn serve(g: &GlobalArgs, a: ServeArgs) -> anyhow::Result<()> {
     use leadflow_serve::server::{ModelSource, ServeOptions};
     let source = match a.model {
-        Some(m) => {
-            let Some((name, alias)) = m.split_once('@') else {
-                bail!("--model takes name@alias (e.g. lead_model@challenger), got {m:?}");
-            };
-            ModelSource::Registry { name: name.into(), alias: alias.into() }
-        }
+        Some(m) => registered(&m)?,
         None => ModelSource::Dir(a.model_dir.unwrap_or_else(|| g.layout().model_dir())),
     };
     let mut opts = ServeOptions::new(source);

@@ -143,6 +143,22 @@ fn a_later_command_finds_the_runs_store_from_any_directory_and_reads_create_noth
     // `model check` on the run's own test split, by default.
     let check = leadflow(&elsewhere, &["model", "check", "--artifacts-dir", arts.to_str().unwrap(), "--min-accuracy", "0.6"]);
     assert!(check.status.success() && out(&check).contains("check passed"), "{}{}", out(&check), err(&check));
+    // `model predict` by alias, as `model serve --model` takes it: the registered version scores
+    // exactly as the exported directory does.
+    let sample = committed_sample();
+    let predict = |how: &[&str], to: &str| {
+        let mut args = vec!["model", "predict", "--artifacts-dir", arts.to_str().unwrap(), "--input", sample.to_str().unwrap()];
+        args.extend_from_slice(how);
+        args.extend_from_slice(&["--output", to]);
+        let o = leadflow(&elsewhere, &args);
+        assert!(o.status.success(), "{}", err(&o));
+        std::fs::read_to_string(elsewhere.join(to)).unwrap()
+    };
+    let by_alias = predict(&["--model", "lead_model@challenger"], "by_alias.csv");
+    assert_eq!(by_alias, predict(&[], "by_dir.csv"));
+    let bad =
+        leadflow(&elsewhere, &["model", "predict", "--artifacts-dir", arts.to_str().unwrap(), "--input", "x.csv", "--model", "lead_model"]);
+    assert!(!bad.status.success() && err(&bad).contains("name@alias"), "{}", err(&bad));
 }
 
 #[test]

@@ -27,6 +27,19 @@ pub fn load(source: &ModelSource, store: Option<&dyn leadflow_mlflow::Store>, ca
     }
 }
 
+/// The local folder of `source`: the directory itself, or the aliased version's model folder
+/// (in place when local, else its files fetched into `cache`).
+pub fn model_dir_of(source: &ModelSource, store: Option<&dyn leadflow_mlflow::Store>, cache: &Path) -> Result<PathBuf> {
+    match source {
+        ModelSource::Dir(d) => Ok(d.clone()),
+        ModelSource::Registry { name, alias } => {
+            let store = store.ok_or_else(|| Error::Serve("a registry model needs a tracking store".into()))?;
+            let v = leadflow_mlflow::registry::version_by_alias(store, name, alias)?;
+            fetch(store, &v.source, cache, v.version)
+        }
+    }
+}
+
 /// The version's model folder: used in place when local, else its files fetched into `cache`.
 fn fetch(store: &dyn leadflow_mlflow::Store, uri: &str, cache: &Path, version: u64) -> Result<PathBuf> {
     let local = PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri));

@@ -32,7 +32,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-pub use follow::load;
+pub use follow::{load, model_dir_of};
 pub use log::{LogOptions, PredictionLog};
 
 use crate::batch::{InputKind, ModelDir};
