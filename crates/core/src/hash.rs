@@ -11,6 +11,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// A 64-bit key of `bytes`: the first 8 bytes of their sha256 (`{:016x}` is the first 16 hex
+/// digits of [`sha256_hex`]).
+pub fn key64(bytes: &[u8]) -> u64 {
+    let d = Sha256::digest(bytes);
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
 /// Streamed sha256 of a file (constant memory, 1 MiB buffer).
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).at(path)?;

@@ -14,7 +14,7 @@ pub type Scored<'a> = (&'a [f64], f64);
 /// The difference `a - b` in `metric` on the test rows, and its percentile interval over
 /// `p.resamples` paired resamples (rows drawn with replacement, the same rows for both).
 pub fn paired(metric: Metric, y: &[u8], k: usize, a: Scored<'_>, b: Scored<'_>, p: &BootstrapParams, seed: u64) -> Interval {
-    let width = if k == 2 { 1 } else { k };
+    let width = leadflow_metrics::per_row(k);
     let n = y.len();
     let score = |y: &[u8], (proba, t): Scored<'_>| leadflow_metrics::score(metric, y, proba, k, t);
     let diff = score(y, a) - score(y, b);

@@ -185,7 +185,7 @@ pub fn incumbent(
         }
         let model = Model::load(kind, &dir.join(&file)).map_err(|e| e.to_string())?;
         let mut p = model.predict(x).map_err(|e| e.to_string())?;
-        let per_row = if k == 2 { 1 } else { k };
+        let per_row = leadflow_metrics::per_row(k);
         if p.len() != x.n_rows * per_row {
             return Err(format!("it gives {} probabilities per row, this run's target has {k} classes", p.len() / x.n_rows.max(1)));
         }
@@ -217,7 +217,7 @@ pub fn incumbent(
                 Some(rows),
             ),
             Some(rows) => {
-                let (p, y) = (subset(&p, &rows, if k == 2 { 1 } else { k }), subset(y, &rows, 1));
+                let (p, y) = (subset(&p, &rows, leadflow_metrics::per_row(k)), subset(y, &rows, 1));
                 let s = Scores::compute(&y, &p, k, t);
                 let note = format!("re-scored on the {} of this run's {} test rows it never trained on", rows.len(), keys.len());
                 (Some(s.clone()), Some(s.get(metric)), note, Some((p, t)), Some(rows))
@@ -262,20 +262,21 @@ pub fn select(params: &Params, scores: &BTreeMap<ModelKind, Scores>) -> ModelKin
     *best.expect("at least one model").0
 }
 
-/// Decide: best model of this run vs. the incumbent (with the paired bootstrap `interval` of
-/// the improvement, when both were scored on the same rows), then the gate.
+/// Decide: the `selected` model of this run (labelled at `threshold`) vs. the incumbent, then the
+/// gate. `comparison`: the selected model's scores on the rows the incumbent was re-scored on and
+/// the paired bootstrap interval of the improvement.
 pub fn decide(
     params: &Params,
     scores: &BTreeMap<ModelKind, Scores>,
+    (selected, threshold): (ModelKind, f64),
     run_ids: &BTreeMap<ModelKind, Option<String>>,
     incumbent: Option<&Incumbent>,
-    comparison: Option<&(f64, leadflow_core::results::Interval)>,
+    comparison: Option<&(Scores, leadflow_core::results::Interval)>,
     data_version: &str,
 ) -> Evaluation {
     let interval = comparison.map(|c| &c.1);
     let e = &params.evaluate;
     let metric = e.selection_metric;
-    let selected = select(params, scores);
     let best = &scores[&selected];
     let score = best.get(metric);
     let mut reasons = vec![format!("{} has the best test {} ({score:.4})", selected.label(), metric.name())];
@@ -305,7 +306,8 @@ pub fn decide(
         score: inc.score,
         scores: inc.scores.clone(),
         interval: interval.cloned(),
-        selected_scores: None,
+        // Shown beside its scores when they are not on the whole test split.
+        selected_scores: comparison.filter(|_| inc.rows.is_some()).map(|c| c.0.clone()),
     });
     match incumbent {
         None => reasons.push("no champion in the registry yet: the first good model is promoted".into()),
@@ -327,7 +329,8 @@ pub fn decide(
             }
             None => reasons.push(format!("{} v{} has no comparable score ({}): promoting", inc.alias, inc.version.version, inc.note)),
             Some(c) => {
-                let beats = beats_incumbent(e, inc, c, comparison.map_or(score, |c| c.0), interval, &mut reasons);
+                let ours = comparison.map_or(score, |c| c.0.get(metric));
+                let beats = beats_incumbent(e, inc, c, ours, interval, &mut reasons);
                 promote = promote && beats;
             }
         },
@@ -341,7 +344,7 @@ pub fn decide(
         promote,
         reasons,
         gate,
-        threshold: e.threshold.fixed(),
+        threshold,
         data_version: data_version.into(),
         holders: Default::default(),
     }
@@ -452,20 +455,15 @@ pub fn run(layout: &Layout, params: &Params, store: &dyn Store) -> Result<Summar
         let ev = &params.evaluate;
         let all: Vec<usize> = (0..y.len()).collect();
         let rows = i.rows.as_deref().unwrap_or(&all);
-        let width = if k == 2 { 1 } else { k };
+        let width = leadflow_metrics::per_row(k);
         let (ours, y_rows) = (subset(&probas[&selected], rows, width), subset(&y, rows, 1));
         let t_ours = thresholds[&selected];
         let interval =
             bootstrap::paired(ev.selection_metric, &y_rows, k, (&ours, t_ours), (p.as_slice(), *t), &ev.bootstrap, params.train.seed);
         (Scores::compute(&y_rows, &ours, k, t_ours), interval)
     });
-    let metric = params.evaluate.selection_metric;
-    let compared = comparison.as_ref().map(|(s, i)| (s.get(metric), i.clone()));
-    let mut evaluation = decide(params, &scores, &run_ids, inc.as_ref(), compared.as_ref(), &data_meta.data_version);
-    if let (Some(c), Some((s, _)), Some(_)) = (evaluation.champion.as_mut(), comparison, inc.as_ref().and_then(|i| i.rows.as_ref())) {
-        c.selected_scores = Some(s);
-    }
-    evaluation.threshold = thresholds[&evaluation.selected];
+    let chosen = (selected, thresholds[&selected]);
+    let mut evaluation = decide(params, &scores, chosen, &run_ids, inc.as_ref(), comparison.as_ref(), &data_meta.data_version);
     evaluation.holders = seen.iter().map(|(a, v)| (a.clone(), v.as_ref().map(|v| v.version))).collect();
 
     let out = StageDir::begin(layout.stage_dir(StageId::Evaluate))?;

@@ -45,6 +45,15 @@ pub fn confusion(y_true: &[u8], y_pred: &[u8], k: usize) -> Confusion {
     c
 }
 
+/// Probabilities per row for `k` classes: one (P(class 1)) when binary, else `k`.
+pub fn per_row(k: usize) -> usize {
+    if k == 2 {
+        1
+    } else {
+        k
+    }
+}
+
 pub fn threshold(proba: &[f64], t: f64) -> Vec<u8> {
     proba.iter().map(|&p| u8::from(p >= t)).collect()
 }

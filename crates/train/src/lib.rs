@@ -45,9 +45,9 @@ pub struct Dataset {
     pub spec: FeatureSpec,
     pub x: Matrix,
     pub y: Vec<u8>,
-    /// A key per row: the hash of its model inputs and label as the gold table has them (the
-    /// same row gets the same key whatever the seed).
-    pub keys: Vec<String>,
+    /// A key per row: the hash of its label, continuous values and categorical levels as read
+    /// from the gold table (the same row gets the same key whatever the seed).
+    pub keys: Vec<u64>,
 }
 
 /// Read the gold CSV and encode it as the data stage's saved preprocessing says (one-hot with or
@@ -128,9 +128,7 @@ pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
     let mut cats: Vec<&str> = Vec::with_capacity(cat_cols.len());
     let mut cat_values: Vec<_> = cat_cols.iter().map(|c| values(c)).collect();
     let mut keys = Vec::with_capacity(n);
-    let mut key_text = String::new();
-    let target_values: Vec<&str> = values(col(target)?).collect();
-    let continuous_text: Vec<Vec<&str>> = continuous.iter().map(|c| col(c).map(|c| values(c).collect())).collect::<Result<_>>()?;
+    let mut key_bytes: Vec<u8> = Vec::new();
     for i in 0..n {
         row.clear();
         nums.clear();
@@ -140,12 +138,14 @@ pub fn load_gold(path: &Path, pre: &Preprocessing) -> Result<Dataset> {
         spec.encode_values(&nums, &cats, &mut row)
             .map_err(|u| gerr(format!("column `{}`: level {:?} missing from its own fit", u.column, u.value)))?;
         x.push_row(&row);
-        key_text.clear();
-        for v in std::iter::once(target_values[i]).chain(continuous_text.iter().map(|c| c[i])).chain(cats.iter().copied()) {
-            key_text.push_str(v);
-            key_text.push('\u{1f}');
+        key_bytes.clear();
+        key_bytes.push(y[i]);
+        nums.iter().for_each(|v| key_bytes.extend_from_slice(&v.to_le_bytes()));
+        for c in &cats {
+            key_bytes.extend_from_slice(c.as_bytes());
+            key_bytes.push(0x1f);
         }
-        keys.push(leadflow_core::hash::sha256_hex(key_text.as_bytes())[..16].to_string());
+        keys.push(leadflow_core::hash::key64(&key_bytes));
     }
     Ok(Dataset { spec, x, y, keys })
 }
@@ -529,7 +529,7 @@ fn split(layout: &Layout, params: &Params, learners: &[&dyn learner::Learner]) -
         seed: tp.seed,
         features: names.clone(),
     };
-    let test_keys = test_rows.iter().map(|&i| ds.keys[i].clone()).collect();
+    let test_keys = test_rows.iter().map(|&i| format!("{:016x}", ds.keys[i])).collect();
     Ok(Split { gold_rows: ds.y.len(), spec: ds.spec, pre, names, k, info, x_train, y_train, x_test, y_test, test_keys })
 }
 

@@ -42,17 +42,21 @@ pub struct Scoring<'a> {
 }
 
 impl Scoring<'_> {
-    /// The score of `proba`, the predictions of the validation rows `va`, and the probabilities
-    /// themselves when they are kept.
-    fn score(&self, va: &[usize], proba: Vec<f64>) -> (f64, Option<Vec<f64>>) {
-        let y_va: Vec<u8> = va.iter().map(|&i| self.y[i]).collect();
-        let s = leadflow_metrics::score(self.metric, &y_va, &proba, self.k, self.threshold);
+    /// The labels of the validation rows `va` (picked once per fold).
+    fn labels(&self, va: &[usize]) -> Vec<u8> {
+        va.iter().map(|&i| self.y[i]).collect()
+    }
+
+    /// The score of `proba`, the predictions of validation rows labelled `y_va`, and the
+    /// probabilities themselves when they are kept.
+    fn score(&self, y_va: &[u8], proba: Vec<f64>) -> (f64, Option<Vec<f64>>) {
+        let s = leadflow_metrics::score(self.metric, y_va, &proba, self.k, self.threshold);
         (s, self.keep_oof.then_some(proba))
     }
 
     /// Candidate `u`'s kept probabilities, put back in training-row order.
     fn assemble(&self, folds: &Folds, kept: &[Vec<Option<Vec<f64>>>], u: usize) -> Option<Vec<f64>> {
-        let width = if self.k == 2 { 1 } else { self.k };
+        let width = leadflow_metrics::per_row(self.k);
         let mut oof = vec![0.0; self.y.len() * width];
         for ((_, va), fold) in folds.iter().zip(kept) {
             let p = fold[u].as_ref()?;
@@ -157,10 +161,11 @@ where
         .par_iter()
         .map(|(tr, va)| {
             let prepared = prepare(tr, va)?;
+            let y_va = scoring.labels(va);
             candidates
                 .iter()
                 .map(|c| {
-                    let s = fit_predict(&prepared, c).map(|p| scoring.score(va, p));
+                    let s = fit_predict(&prepared, c).map(|p| scoring.score(&y_va, p));
                     progress.tick();
                     s
                 })
@@ -246,11 +251,12 @@ where
         .par_iter()
         .map(|(tr, va)| {
             let prepared = prepare(tr, va)?;
+            let y_va = scoring.labels(va);
             let mut scores = vec![(0.0, None); unique.len()];
             let mut start: Option<W> = None;
             for &u in &path {
                 let (p, w) = fit_predict(&unique[u], &prepared, start.as_ref())?;
-                scores[u] = scoring.score(va, p);
+                scores[u] = scoring.score(&y_va, p);
                 start = Some(w);
                 progress.tick();
             }

@@ -85,7 +85,7 @@ impl PredictionLog {
             return;
         };
         let k = pre.target.n_classes();
-        let per_row = if k == 2 { 1 } else { k };
+        let per_row = leadflow_metrics::per_row(k);
         let outputs: Vec<String> = if k == 2 {
             vec!["probability".into(), "label".into()]
         } else {
