@@ -1,9 +1,12 @@
-//! Small CSV tables (test splits, files to score) with errors that name the file, line and column.
+//! Tables of text cells (test splits, files to score), read from CSV or Parquet whole or a chunk
+//! of rows at a time ([`TableChunks`]), with errors that name the file, line (or Parquet row) and
+//! column.
 
 use std::path::Path;
 
 use leadflow_core::error::{Error, Result};
 use leadflow_core::model::Matrix;
+use leadflow_csv::RecordSource;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
@@ -18,20 +21,13 @@ fn invalid(path: &Path, message: String) -> Error {
 }
 
 impl Table {
-    /// Read a CSV table after its structure check ([`leadflow_csv`]): a duplicated header
-    /// column, a ragged row, an unterminated quote or bad encoding fails with the line.
+    /// Read a whole table: a CSV after its structure check ([`leadflow_csv`]: a duplicated
+    /// header column, a ragged row, an unterminated quote or bad encoding fails with the line),
+    /// or a Parquet file (`.parquet`, `.pq`) as the text a CSV of it holds ([`leadflow_parquet`]).
     pub fn read(path: &Path) -> Result<Table> {
-        // One pass: the structure check gives the fields of the records it accepts.
-        let mut records = leadflow_csv::Records::open(path)?;
-        let mut rows = Vec::new();
-        while let Some(r) = records.next_record()? {
-            rows.push((0..r.len()).map(|j| r.get(j).trim().to_string()).collect());
-        }
-        let shape = records.drain()?;
-        if shape.header.iter().all(String::is_empty) {
-            return Err(invalid(path, "file is empty; expected a CSV header".into()));
-        }
-        Ok(Table { header: shape.header.clone(), rows, lines: shape })
+        let mut chunks = TableChunks::open(path)?;
+        let header = chunks.header().to_vec();
+        Ok(chunks.next_chunk(usize::MAX)?.unwrap_or_else(|| Table::from_rows(header, Vec::new(), 2)))
     }
 
     /// A table not read from a file (e.g. a request body); row `i` is reported as line
@@ -46,9 +42,14 @@ impl Table {
         Table { header: self.header.clone(), rows: rows.iter().map(|&i| self.rows[i].clone()).collect(), lines: self.lines.select(rows) }
     }
 
-    /// The line (1-based) row `i` starts on in the file it was read from.
+    /// The line (1-based) row `i` starts on in the file it was read from (a Parquet file's row).
     pub fn line(&self, i: usize) -> u64 {
         self.lines.line(i)
+    }
+
+    /// Where row `i` is, for a message: `line 7`, or `row 6 (row group 1)` of a Parquet file.
+    pub fn place(&self, i: usize) -> String {
+        self.lines.place(i)
     }
 
     pub fn column_index(&self, name: &str) -> Option<usize> {
@@ -70,7 +71,7 @@ impl Table {
             for (&j, name) in idx.iter().zip(columns) {
                 let v = &r[j];
                 let x: f64 = crate::parse_finite(v).ok_or_else(|| {
-                    invalid(path, format!("line {}, column `{name}`: expected a number, found {v:?}", self.lines.line(i)))
+                    invalid(path, format!("{}, column `{name}`: expected a number, found {v:?}", self.lines.place(i)))
                 })?;
                 row.push(x);
             }
@@ -95,13 +96,64 @@ impl Table {
                     _ => Err(invalid(
                         path,
                         format!(
-                            "line {}, column `{column}`: expected a class index 0 to {}, found {v:?}",
-                            self.lines.line(i),
+                            "{}, column `{column}`: expected a class index 0 to {}, found {v:?}",
+                            self.lines.place(i),
                             k.saturating_sub(1)
                         ),
                     )),
                 }
             })
             .collect()
+    }
+}
+
+/// A CSV or Parquet file read a chunk of rows at a time: memory holds one chunk, whatever the
+/// file's size. Rows keep their line (Parquet: row) in the file for messages.
+pub struct TableChunks {
+    records: Box<dyn RecordSource + Send>,
+    path: std::path::PathBuf,
+    places: leadflow_csv::Places,
+}
+
+impl TableChunks {
+    /// Open `path` (Parquet by its extension, else CSV) and read its header; an empty file
+    /// (no header) is an error.
+    pub fn open(path: &Path) -> Result<TableChunks> {
+        let records: Box<dyn RecordSource + Send> = if leadflow_parquet::is_parquet(path) {
+            Box::new(leadflow_parquet::ParquetRecords::open(path, leadflow_parquet::CHUNK_ROWS)?)
+        } else {
+            Box::new(leadflow_csv::Records::open(path)?)
+        };
+        if records.header().iter().all(String::is_empty) {
+            return Err(invalid(path, "file is empty; expected a CSV header".into()));
+        }
+        let places = records.places();
+        Ok(TableChunks { records, path: path.into(), places })
+    }
+
+    pub fn header(&self) -> &[String] {
+        self.records.header()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The next up to `rows` rows (cells trimmed), or `None` after the last one. A structural
+    /// fault of the file is an error with its line.
+    pub fn next_chunk(&mut self, rows: usize) -> Result<Option<Table>> {
+        let mut cells: Vec<Vec<String>> = Vec::new();
+        let mut lines = Vec::new();
+        while cells.len() < rows {
+            let Some(r) = self.records.next_record()? else { break };
+            lines.push(r.line);
+            cells.push((0..r.len()).map(|j| r.get(j).trim().to_string()).collect());
+        }
+        if cells.is_empty() {
+            return Ok(None);
+        }
+        let header = self.records.header().to_vec();
+        let shape = leadflow_csv::Shape::at(header.clone(), lines, self.places.clone());
+        Ok(Some(Table { header, rows: cells, lines: shape }))
     }
 }

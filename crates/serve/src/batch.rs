@@ -137,7 +137,7 @@ impl ModelDir {
         }
         let mut m = Matrix::new(names.len());
         for (i, row) in table.rows.iter().enumerate() {
-            let label = format!("{} line {}", path.display(), table.line(i));
+            let label = format!("{} {}", path.display(), table.place(i));
             let get = |c: &str| table.column_index(c).map(|j| row[j].clone());
             let cleaned = self.preprocessing.apply_raw(&get, &label)?;
             let get_clean = |c: &str| cleaned.get(c).cloned();
@@ -151,9 +151,23 @@ impl ModelDir {
     /// levels of a column are summed, so a row's values and bias add up to its margin.
     pub fn explain_matrix(&self, x: &Matrix) -> Result<Explanation> {
         let c = self.model.contributions(x, self.means.as_deref())?;
-        let feature_columns = self.features.feature_columns();
+        let (columns, index) = self.explain_columns();
+        let mut values = vec![0.0; x.n_rows * columns.len()];
+        for i in 0..x.n_rows {
+            for (j, v) in c.row(i).iter().enumerate() {
+                values[i * columns.len() + index[j]] += v;
+            }
+        }
+        Ok(Explanation { columns, values, bias: c.bias })
+    }
+
+    /// The input columns explanations are given for (one-hot levels of a column summed), and
+    /// for each model feature the column it belongs to.
+    pub fn explain_columns(&self) -> (Vec<String>, Vec<usize>) {
         let mut columns: Vec<String> = Vec::new();
-        let index: Vec<usize> = feature_columns
+        let index = self
+            .features
+            .feature_columns()
             .iter()
             .map(|c| match columns.iter().position(|k| k == c) {
                 Some(i) => i,
@@ -163,13 +177,7 @@ impl ModelDir {
                 }
             })
             .collect();
-        let mut values = vec![0.0; x.n_rows * columns.len()];
-        for i in 0..x.n_rows {
-            for (j, v) in c.row(i).iter().enumerate() {
-                values[i * columns.len() + index[j]] += v;
-            }
-        }
-        Ok(Explanation { columns, values, bias: c.bias })
+        (columns, index)
     }
 
     pub fn predict_table(&self, table: &Table, path: &Path, kind: InputKind) -> Result<Vec<f64>> {
@@ -193,6 +201,32 @@ pub struct Scored {
     pub inputs: crate::inputs::InputReport,
 }
 
+/// How `predict` reads and scores a file.
+#[derive(Debug, Clone, Copy)]
+pub struct PredictOptions {
+    pub kind: InputKind,
+    /// Add each row's contributions per input column (binary models).
+    pub explain: bool,
+    /// Rows read and scored at a time by one thread: memory holds about `2 x threads` chunks.
+    pub chunk_rows: usize,
+    /// Threads scoring chunks side by side (one more reads the file).
+    pub threads: usize,
+}
+
+/// Rows a thread scores at a time unless told otherwise.
+pub const CHUNK_ROWS: usize = 8_192;
+
+impl Default for PredictOptions {
+    fn default() -> Self {
+        PredictOptions {
+            kind: InputKind::Auto,
+            explain: false,
+            chunk_rows: CHUNK_ROWS,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
 /// Score `input` and write to `output`: `row,[id,]probability,label` (binary: P(positive),
 /// label 0/1), or `row,[id,]label,p_<class>...` (multiclass: the predicted class's name and one
 /// probability per class).
@@ -204,68 +238,187 @@ pub fn predict(model_dir: &Path, input: &Path, output: &Path, kind: InputKind) -
 /// `contribution_<column>` ... `contribution_bias` columns (binary models).
 pub fn predict_with(model_dir: &Path, input: &Path, output: &Path, kind: InputKind, explain: bool) -> Result<Scored> {
     let md = ModelDir::open(model_dir)?;
-    let table = Table::read(input)?;
-    let x = md.features_of(&table, input, kind)?;
-    let p = md.probabilities(&x)?;
-    let explanation = if explain { Some(md.explain_matrix(&x)?) } else { None };
-    let inputs = md.inputs.as_ref().map(|w| w.inspect(&table, None)).unwrap_or_default();
-    let id_name = md.preprocessing.id.as_deref();
-    let id = id_name.and_then(|c| table.column_index(c));
-    let id_header = match (id, id_name) {
-        (Some(_), Some(name)) => format!("{name},"),
-        _ => String::new(),
-    };
-    let target = &md.preprocessing.target;
-    let k = target.n_classes();
-    if k > 2 {
-        let mut s = format!("row,{id_header}label");
-        for l in &target.labels {
-            s.push_str(&format!(",p_{l}"));
+    predict_stream(&md, input, output, &PredictOptions { kind, explain, ..Default::default() }, &mut |_| {})
+}
+
+/// [`predict`] as a stream: `input` (CSV, or Parquet by its extension) is read a chunk at a time
+/// on one thread while `options.threads` threads score the chunks before it; chunks are written
+/// in input order to a temporary file beside `output`, renamed into place only when every row
+/// was scored (a bad row leaves no output). Memory is bounded by the chunks in flight, whatever
+/// the file's size. `progress` hears the rows written so far.
+pub fn predict_stream(
+    md: &ModelDir,
+    input: &Path,
+    output: &Path,
+    options: &PredictOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Scored> {
+    use std::io::Write as _;
+    let mut chunks = leadflow_features::table::TableChunks::open(input)?;
+    let layout = Layout::of(md, chunks.header(), options.explain)?;
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |e: std::io::Error| Error::Input { path: output.into(), message: format!("cannot write: {e}") };
+    let tmp = tempfile::NamedTempFile::new_in(parent).map_err(io)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+    out.write_all(layout.header().as_bytes()).map_err(io)?;
+    let threads = options.threads.max(1);
+    let mut scored = Scored { rows: 0, inputs: Default::default() };
+    std::thread::scope(|scope| -> Result<()> {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Result<Table>>(threads);
+        let chunk_rows = options.chunk_rows.max(1);
+        scope.spawn(move || loop {
+            let next = chunks.next_chunk(chunk_rows).map_err(Error::from).transpose();
+            let stop = !matches!(next, Some(Ok(_)));
+            if next.is_none_or(|n| send.send(n).is_err()) || stop {
+                break;
+            }
+        });
+        let mut batch: Vec<Table> = Vec::with_capacity(threads);
+        let mut done = false;
+        while !done {
+            batch.clear();
+            while batch.len() < threads {
+                match receive.recv() {
+                    Ok(t) => batch.push(t?),
+                    Err(_) => {
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            let mut first = scored.rows;
+            let starts: Vec<usize> = batch
+                .iter()
+                .map(|t| {
+                    first += t.rows.len();
+                    first - t.rows.len()
+                })
+                .collect();
+            let results: Vec<Result<(Vec<u8>, crate::inputs::InputReport)>> = std::thread::scope(|s| {
+                let handles: Vec<_> = batch
+                    .iter()
+                    .zip(&starts)
+                    .map(|(t, &start)| {
+                        let layout = &layout;
+                        s.spawn(move || layout.score(md, t, input, options.kind, start))
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|_| panic!("scoring a chunk of {} panicked", input.display()))).collect()
+            });
+            for (r, t) in results.into_iter().zip(&batch) {
+                let (bytes, inputs) = r?;
+                out.write_all(&bytes).map_err(io)?;
+                scored.rows += t.rows.len();
+                scored.inputs.merge(&inputs);
+            }
+            progress(scored.rows);
+        }
+        Ok(())
+    })?;
+    out.flush().map_err(io)?;
+    drop(out);
+    tmp.as_file().sync_all().map_err(io)?;
+    art::persist(tmp, output)?;
+    Ok(scored)
+}
+
+/// What `predict` writes: the columns, decided once from the model and the input's header.
+struct Layout {
+    /// The id column's index in the input, and its name.
+    id: Option<(usize, String)>,
+    /// Class names (multiclass), else none.
+    classes: Option<Vec<String>>,
+    /// Contribution columns (`--explain`, binary models).
+    explain: Option<Vec<String>>,
+    threshold: f64,
+}
+
+impl Layout {
+    fn of(md: &ModelDir, header: &[String], explain: bool) -> Result<Layout> {
+        let id = md.preprocessing.id.as_deref().and_then(|name| Some((header.iter().position(|h| h == name)?, name.to_string())));
+        let target = &md.preprocessing.target;
+        let classes = (target.n_classes() > 2).then(|| target.labels.clone());
+        if explain && classes.is_some() {
+            return Err(Error::Validation(format!(
+                "--explain gives contributions to a binary model's margin; this model has {} classes",
+                target.n_classes()
+            )));
+        }
+        let explain = explain.then(|| md.explain_columns().0);
+        Ok(Layout { id, classes, explain, threshold: md.spec.threshold })
+    }
+
+    fn header(&self) -> String {
+        let mut s = "row,".to_string();
+        if let Some((_, name)) = &self.id {
+            let _ = write!(s, "{name},");
+        }
+        match &self.classes {
+            Some(labels) => {
+                s.push_str("label");
+                for l in labels {
+                    let _ = write!(s, ",p_{l}");
+                }
+            }
+            None => s.push_str("probability,label"),
+        }
+        if let Some(columns) = &self.explain {
+            for c in columns {
+                let _ = write!(s, ",contribution_{c}");
+            }
+            s.push_str(",contribution_bias");
         }
         s.push('\n');
-        let pred = leadflow_metrics::predict_classes(&p, k, md.spec.threshold);
-        for (i, (row, c)) in p.chunks(k).zip(&pred).enumerate() {
-            let _ = write!(s, "{},", i + 1);
-            if let Some(j) = id {
-                let _ = write!(s, "{},", table.rows[i][j]);
+        s
+    }
+
+    /// One chunk's output lines (rows numbered from `start + 1`) and its unusual inputs.
+    fn score(
+        &self,
+        md: &ModelDir,
+        table: &Table,
+        path: &Path,
+        kind: InputKind,
+        start: usize,
+    ) -> Result<(Vec<u8>, crate::inputs::InputReport)> {
+        let x = md.features_of(table, path, kind)?;
+        let p = md.probabilities(&x)?;
+        let explanation = if self.explain.is_some() { Some(md.explain_matrix(&x)?) } else { None };
+        let inputs = md.inputs.as_ref().map(|w| w.inspect(table, None)).unwrap_or_default();
+        let mut s = String::with_capacity(table.rows.len() * 48);
+        let id = |s: &mut String, i: usize| {
+            if let Some((j, _)) = &self.id {
+                let _ = write!(s, "{},", table.rows[i][*j]);
             }
-            let _ = write!(s, "{}", target.labels[*c as usize]);
-            for v in row {
-                let _ = write!(s, ",{v}");
+        };
+        if let Some(labels) = &self.classes {
+            let k = labels.len();
+            let pred = leadflow_metrics::predict_classes(&p, k, self.threshold);
+            for (i, (row, c)) in p.chunks(k).zip(&pred).enumerate() {
+                let _ = write!(s, "{},", start + i + 1);
+                id(&mut s, i);
+                s.push_str(&labels[*c as usize]);
+                for v in row {
+                    let _ = write!(s, ",{v}");
+                }
+                s.push('\n');
+            }
+            return Ok((s.into_bytes(), inputs));
+        }
+        for (i, v) in p.iter().enumerate() {
+            let _ = write!(s, "{},", start + i + 1);
+            id(&mut s, i);
+            let _ = write!(s, "{v},{}", u8::from(*v >= self.threshold));
+            if let Some(e) = &explanation {
+                for c in e.row(i) {
+                    let _ = write!(s, ",{c}");
+                }
+                let _ = write!(s, ",{}", e.bias[i]);
             }
             s.push('\n');
         }
-        art::write_atomic(output, s.as_bytes())?;
-        return Ok(Scored { rows: pred.len(), inputs });
+        Ok((s.into_bytes(), inputs))
     }
-    let mut s = format!("row,{id_header}probability,label");
-    if let Some(e) = &explanation {
-        for c in &e.columns {
-            let _ = write!(s, ",contribution_{c}");
-        }
-        s.push_str(",contribution_bias");
-    }
-    s.push('\n');
-    for (i, v) in p.iter().enumerate() {
-        let label = u8::from(*v >= md.spec.threshold);
-        match id {
-            Some(j) => {
-                let _ = write!(s, "{},{},{v},{label}", i + 1, table.rows[i][j]);
-            }
-            None => {
-                let _ = write!(s, "{},{v},{label}", i + 1);
-            }
-        }
-        if let Some(e) = &explanation {
-            for c in e.row(i) {
-                let _ = write!(s, ",{c}");
-            }
-            let _ = write!(s, ",{}", e.bias[i]);
-        }
-        s.push('\n');
-    }
-    art::write_atomic(output, s.as_bytes())?;
-    Ok(Scored { rows: p.len(), inputs })
 }
 
 /// What to check.
