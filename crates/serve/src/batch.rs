@@ -311,7 +311,9 @@ pub fn predict_stream(
                 scored.rows += t.rows.len();
                 scored.inputs.merge(&inputs);
             }
-            progress(scored.rows);
+            if !batch.is_empty() {
+                progress(scored.rows);
+            }
         }
         Ok(())
     })?;

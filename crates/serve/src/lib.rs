@@ -10,5 +10,7 @@ mod error;
 pub mod inputs;
 pub mod server;
 
-pub use batch::{predict, predict_with, validate, Explanation, InputKind, ModelDir, Scored, Validation, ValidationSpec};
+pub use batch::{
+    predict, predict_stream, predict_with, validate, Explanation, InputKind, ModelDir, PredictOptions, Scored, Validation, ValidationSpec,
+};
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
 mod dataset;
+mod parquet;
 
 use std::path::{Path, PathBuf};
 

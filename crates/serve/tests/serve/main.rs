@@ -17,6 +17,7 @@ mod hardening;
 mod inputs;
 mod log;
 mod server;
+mod stream;
 
 /// A generated sample taken through data, train and evaluate, in a temporary directory.
 struct Env {
