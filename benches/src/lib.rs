@@ -8,6 +8,7 @@ use serde_json::Value;
 
 pub mod options;
 pub mod pipeline;
+pub mod predict;
 pub mod serving;
 
 /// The text between a block's markers, if the doc has the block.

@@ -41,3 +41,19 @@ fn the_options_table_is_the_one_the_bench_wrote() {
     assert!(inputs.len() >= 2, "1x and 100x");
     assert!(block.contains("calibration") && block.contains("max_f1") && block.contains("cost"), "{block}");
 }
+
+#[test]
+fn the_predict_table_is_the_one_the_bench_wrote() {
+    let run: serde_json::Value = serde_json::from_str(&repo(leadflow_bench::predict::RESULTS)).unwrap();
+    let doc = repo("docs/benchmarks.md");
+    let block = leadflow_bench::block(&doc, "predict").expect("docs/benchmarks.md has the predict block");
+    assert_eq!(
+        block,
+        format!("\n{}", leadflow_bench::predict::table(&run)),
+        "rerun `leadflow-predict-bench --scales 1,100,1000 --docs docs/benchmarks.md`"
+    );
+    let inputs = run["inputs"].as_array().unwrap();
+    assert!(inputs.len() >= 3, "1x, 100x and 1000x");
+    // Both sides gave the same predictions at every size.
+    assert!(inputs.iter().all(|i| i["agree"].as_str().unwrap().starts_with("yes")), "{block}");
+}

@@ -105,7 +105,7 @@ pub enum Cmd {
     Stage {
         #[arg(value_parser = parse_stage)]
         stage: StageId,
-        /// Raw CSV, for the data stage (default: $LEADFLOW_RAW, else the committed sample).
+        /// Raw CSV or Parquet, for the data stage (default: $LEADFLOW_RAW, else the committed sample).
         #[arg(long, value_name = "CSV")]
         raw: Option<PathBuf>,
     },
@@ -122,7 +122,7 @@ pub struct RunArgs {
     /// Where the stages run.
     #[arg(long, value_enum, default_value = "auto")]
     pub engine: EngineChoice,
-    /// Raw CSV (default: $LEADFLOW_RAW, else the committed lead sample data/sample/raw_data.csv).
+    /// Raw CSV or Parquet (default: $LEADFLOW_RAW, else the committed lead sample data/sample/raw_data.csv).
     #[arg(long, value_name = "CSV")]
     pub raw: Option<PathBuf>,
     /// First stage to run.
@@ -202,10 +202,12 @@ pub enum ModelCmd {
         /// `model serve --model` takes it.
         #[arg(long, value_name = "NAME@ALIAS")]
         model: Option<String>,
-        /// CSV to score.
+        /// File to score: CSV, or Parquet (`.parquet`, `.pq`). Read a chunk at a time: memory
+        /// stays bounded whatever its size.
         #[arg(long)]
         input: PathBuf,
-        /// Where to write row,[id,]probability,label (multiclass: label,p_<class>...).
+        /// Where to write row,[id,]probability,label (multiclass: label,p_<class>...), in input
+        /// order; written whole or not at all.
         #[arg(long, default_value = "predictions.csv")]
         output: PathBuf,
         /// What the input rows are (auto: decided by the columns).
@@ -215,6 +217,12 @@ pub enum ModelCmd {
         /// margin: XGBoost's TreeSHAP, or coefficient x (value - training mean)); binary models.
         #[arg(long)]
         explain: bool,
+        /// Rows one thread scores at a time (memory holds about two chunks per thread).
+        #[arg(long, value_name = "ROWS", default_value_t = leadflow_serve::batch::CHUNK_ROWS)]
+        chunk_rows: usize,
+        /// Threads scoring chunks side by side (default: all cores).
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
     },
     /// Check a model's predictions against labels and/or a minimum accuracy (default: the last
     /// run's test split); non-zero exit with the differing rows when they disagree.

@@ -11,6 +11,7 @@ pub mod dagger;
 pub mod history;
 pub mod local;
 pub mod pipeline;
+pub mod progress;
 pub mod pull;
 pub mod report;
 pub mod stages;

@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Raw CSV.
+    /// Raw CSV, or Parquet (`.parquet`, `.pq`).
     #[arg(long, value_name = "CSV")]
     raw: Option<PathBuf>,
     #[command(flatten)]
@@ -34,7 +34,7 @@ enum Cmd {
     /// Check a raw file against the params' dataset (columns, types, validation rules) without
     /// running the stage: every violation is listed, nothing is written, non-zero exit if any.
     Validate {
-        /// Raw CSV (default: $LEADFLOW_RAW, else the committed sample).
+        /// Raw CSV or Parquet (default: $LEADFLOW_RAW, else the committed sample).
         #[arg(long, value_name = "CSV")]
         raw: Option<PathBuf>,
         #[command(flatten)]

@@ -137,11 +137,18 @@ impl ModelDir {
         }
         let mut m = Matrix::new(names.len());
         for (i, row) in table.rows.iter().enumerate() {
-            let label = format!("{} {}", path.display(), table.place(i));
             let get = |c: &str| table.column_index(c).map(|j| row[j].clone());
-            let cleaned = self.preprocessing.apply_raw(&get, &label)?;
-            let get_clean = |c: &str| cleaned.get(c).cloned();
-            m.push_row(&self.features.encode(&get_clean, &label)?);
+            let encode = |label: &str| -> leadflow_core::error::Result<Vec<f64>> {
+                let cleaned = self.preprocessing.apply_raw(&get, label)?;
+                let get_clean = |c: &str| cleaned.get(c).cloned();
+                self.features.encode(&get_clean, label)
+            };
+            // The row's place is written out only for an error (the same error, named).
+            let x = match encode("") {
+                Ok(x) => x,
+                Err(_) => encode(&format!("{} {}", path.display(), table.place(i)))?,
+            };
+            m.push_row(&x);
         }
         Ok(m)
     }

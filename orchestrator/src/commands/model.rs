@@ -11,7 +11,7 @@ pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
     let layout = g.layout();
     let model_dir = |d: Option<PathBuf>| d.unwrap_or_else(|| layout.model_dir());
     match cmd {
-        ModelCmd::Predict { model_dir: d, model, input, output, input_kind, explain } => {
+        ModelCmd::Predict { model_dir: d, model, input, output, input_kind, explain, chunk_rows, threads } => {
             let cache = tempfile::tempdir()?;
             let dir = match model {
                 Some(m) => {
@@ -20,8 +20,21 @@ pub fn model(g: &GlobalArgs, cmd: ModelCmd) -> anyhow::Result<()> {
                 }
                 None => model_dir(d),
             };
-            let scored = leadflow_serve::predict_with(&dir, &input, &output, input_kind, explain)?;
-            super::out(format!("scored {} rows -> {}\n", scored.rows, output.display()))?;
+            let md = leadflow_serve::ModelDir::open(&dir)?;
+            let mut options = leadflow_serve::PredictOptions { kind: input_kind, explain, chunk_rows, ..Default::default() };
+            options.threads = threads.unwrap_or(options.threads);
+            let started = std::time::Instant::now();
+            let bar = crate::progress::rows(&format!("scoring {}", input.display()));
+            let scored = leadflow_serve::predict_stream(&md, &input, &output, &options, &mut |n| bar.set_position(n as u64))?;
+            bar.finish_and_clear();
+            let secs = started.elapsed().as_secs_f64();
+            super::out(format!(
+                "scored {} rows -> {} ({:.1} s, {:.0} rows/s)\n",
+                scored.rows,
+                output.display(),
+                secs,
+                scored.rows as f64 / secs.max(1e-9)
+            ))?;
             if let Some(s) = scored.inputs.summary() {
                 eprintln!("note: {s} (scored as params say: values clipped, unseen levels as `dataset.processing.unseen`)");
             }
