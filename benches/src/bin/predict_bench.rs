@@ -1,5 +1,5 @@
-//! leadflow batch-scoring benchmark: `leadflow model predict`'s streaming scorer against pandas
-//! + numpy/xgboost applying the same exported preprocessing and model to the same rows
+//! leadflow batch-scoring benchmark: `leadflow model predict`'s streaming scorer against pandas,
+//! numpy and xgboost applying the same exported preprocessing and model to the same rows
 //! (`benches/python/predict_baseline.py`), at 1x, 100x and (with `--scales 1,100,1000`) 1000x the
 //! real file's rows, in one run. Run it in release:
 //!

@@ -158,8 +158,7 @@ impl Problems {
                 let (line, value) = &p.examples[0];
                 let mut s = format!("{}, column `{}`: {}, found {value:?}", self.places.describe(*line), p.column, p.what);
                 if p.count > 1 {
-                    let more: Vec<String> =
-                        p.examples[1..].iter().map(|(l, v)| format!("{}: {v:?}", self.places.describe(*l))).collect();
+                    let more: Vec<String> = p.examples[1..].iter().map(|(l, v)| format!("{}: {v:?}", self.places.describe(*l))).collect();
                     s.push_str(&format!(
                         " ({} such values in all; also {}{})",
                         p.count,

@@ -70,9 +70,8 @@ impl Table {
             row.clear();
             for (&j, name) in idx.iter().zip(columns) {
                 let v = &r[j];
-                let x: f64 = crate::parse_finite(v).ok_or_else(|| {
-                    invalid(path, format!("{}, column `{name}`: expected a number, found {v:?}", self.lines.place(i)))
-                })?;
+                let x: f64 = crate::parse_finite(v)
+                    .ok_or_else(|| invalid(path, format!("{}, column `{name}`: expected a number, found {v:?}", self.lines.place(i))))?;
                 row.push(x);
             }
             m.push_row(&row);

@@ -310,7 +310,10 @@ pub fn predict_stream(
                         s.spawn(move || layout.score(md, t, input, options.kind, start))
                     })
                     .collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_else(|_| panic!("scoring a chunk of {} panicked", input.display()))).collect()
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| panic!("scoring a chunk of {} panicked", input.display())))
+                    .collect()
             });
             for (r, t) in results.into_iter().zip(&batch) {
                 let (bytes, inputs) = r?;

@@ -77,7 +77,13 @@ fn a_bad_row_anywhere_leaves_no_output_and_names_its_place() {
     let e = leadflow_serve::predict_stream(&md, &bad, &out, &o, &mut |_| {}).unwrap_err().to_string();
     assert!(e.contains("line 2001") && e.contains("time_spent") && e.contains("\"soon\""), "{e}");
     assert!(!out.exists(), "nothing written");
-    assert_eq!(std::fs::read_dir(env.dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".tmp")).count(), 0);
+    assert_eq!(
+        std::fs::read_dir(env.dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".tmp"))
+            .count(),
+        0
+    );
     // The same row of a Parquet file (string column) is named by its row and row group.
     let pq = env.dir.path().join("bad.parquet");
     if parquet_copy(&bad, &pq, 512).is_none() {
