@@ -158,3 +158,18 @@ pub fn choose_other_model(layout: &leadflow_core::artifacts::Layout, store: &dyn
     ev.holders = seen.into_iter().map(|(a, v)| (a, v.map(|v| v.version))).collect();
     art::write_json(&path, &ev).expect("write evaluation.json");
 }
+
+/// A Parquet copy of `csv` as an analyst makes one: pandas `read_csv(csv{read_args})` then
+/// `to_parquet` (pyarrow) with row groups of `group_rows` rows; `None` (a skip, which fails
+/// under CI) without a Python that has pyarrow. `prepare` is Python run on the frame `d` first.
+pub fn parquet_copy(csv: &Path, out: &Path, read_args: &str, prepare: &str, group_rows: usize) -> Option<()> {
+    let py = python_with("pyarrow")?;
+    let code = format!(
+        "import pandas as pd\nd = pd.read_csv({:?}{read_args})\n{prepare}\nd.to_parquet({:?}, row_group_size={group_rows})",
+        csv.display().to_string(),
+        out.display().to_string()
+    );
+    let o = std::process::Command::new(py).args(["-c", &code]).output().ok()?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Some(())
+}

@@ -4,19 +4,7 @@
 
 use leadflow_core::artifacts::Layout;
 use leadflow_core::Params;
-use leadflow_testkit::{python_with, real_data};
-
-fn pandas_to_parquet(csv: &std::path::Path, out: &std::path::Path, read_args: &str) -> Option<()> {
-    let py = python_with("pyarrow")?;
-    let code = format!(
-        "import pandas as pd; pd.read_csv({:?}{read_args}).to_parquet({:?}, row_group_size=5000)",
-        csv.display().to_string(),
-        out.display().to_string()
-    );
-    let o = std::process::Command::new(py).args(["-c", &code]).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    Some(())
-}
+use leadflow_testkit::{parquet_copy, real_data};
 
 #[test]
 fn a_parquet_copy_gives_byte_identical_gold() {
@@ -32,7 +20,7 @@ fn a_parquet_copy_gives_byte_identical_gold() {
     assert!(csv_files.len() >= 10, "{csv_files:?}");
     for (name, args) in [("text_dates", ""), ("parsed_dates", ", parse_dates=['date_part', 'first_booking', 'last_seen']")] {
         let pq = dir.path().join(format!("{name}.parquet"));
-        if pandas_to_parquet(&raw, &pq, args).is_none() {
+        if parquet_copy(&raw, &pq, args, "", 5000).is_none() {
             return;
         }
         let layout = Layout::new(dir.path().join(name));
@@ -51,18 +39,14 @@ fn a_parquet_copy_gives_byte_identical_gold() {
 
 #[test]
 fn a_type_problem_in_parquet_names_the_row_and_row_group() {
-    let Some(py) = python_with("pyarrow") else { return };
     let dir = tempfile::tempdir().unwrap();
     let csv = crate::sample(dir.path(), 12_000);
     let pq = dir.path().join("raw.parquet");
     // Row 10,001 (row group 3 of 5,000-row groups) gets a word in a numeric column.
-    let code = format!(
-        "import pandas as pd; d = pd.read_csv({:?}); d['time_spent'] = d['time_spent'].astype(str); d.loc[10000, 'time_spent'] = 'soon'; d.to_parquet({:?}, row_group_size=5000)",
-        csv.display().to_string(),
-        pq.display().to_string()
-    );
-    let o = std::process::Command::new(py).args(["-c", &code]).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let word = "d['time_spent'] = d['time_spent'].astype(str); d.loc[10000, 'time_spent'] = 'soon'";
+    if parquet_copy(&csv, &pq, "", word, 5000).is_none() {
+        return;
+    }
     let layout = Layout::new(dir.path().join("a"));
     let e = leadflow_data::run(&pq, &layout, &Params::default()).unwrap_err().to_string();
     assert!(e.contains("row 10001 (row group 3), column `time_spent`: expected a number, found \"soon\""), "{e}");

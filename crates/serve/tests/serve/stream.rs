@@ -6,18 +6,9 @@ use leadflow_serve::{InputKind, ModelDir, PredictOptions};
 
 use crate::{quick, Env};
 
-/// A Parquet copy of `csv` written by pandas through pyarrow (what an analyst's table is), row
-/// groups of `group_rows` rows; `None` (skipped) without a Python that has both.
-pub(crate) fn parquet_copy(csv: &std::path::Path, out: &std::path::Path, group_rows: usize) -> Option<()> {
-    let py = leadflow_testkit::python_with("pyarrow")?;
-    let code = format!(
-        "import pandas as pd; pd.read_csv({:?}).to_parquet({:?}, row_group_size={group_rows})",
-        csv.display().to_string(),
-        out.display().to_string()
-    );
-    let o = std::process::Command::new(py).args(["-c", &code]).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    Some(())
+/// A Parquet copy of `csv` (pandas through pyarrow), row groups of `group_rows` rows.
+fn parquet_copy(csv: &std::path::Path, out: &std::path::Path, group_rows: usize) -> Option<()> {
+    leadflow_testkit::parquet_copy(csv, out, "", "", group_rows)
 }
 
 #[test]
